@@ -1,0 +1,595 @@
+//! One shard's commit log: fixed-size segments named by their 20-digit start
+//! offset, appended in arrival order.
+//!
+//! Lives on its shard (not `Send`); other shards never touch it. Three
+//! positions describe it, and `appended >= written >= durable` is asserted on
+//! every change:
+//! * **appended**: records encoded into the in-memory write buffer, with
+//!   offsets assigned;
+//! * **written**: handed to the kernel (page cache); visible to readers, and
+//!   acknowledged under `ASYNC_FLUSH`;
+//! * **durable**: covered by an fdatasync; acknowledged under `SYNC_FLUSH`.
+//!
+//! Appending is synchronous (encode into the buffer); one writer task moves
+//! the buffer to disk and flushes, so every append that lands in the buffer
+//! while a flush runs is covered by the next one (group commit). A failed
+//! write or fdatasync poisons the log for good.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use crate::config::StoreConfig;
+use crate::disk::{is_disk_full, Disk, DiskFile};
+use crate::error::{Result, StoreError};
+use crate::flush_gate::FlushGate;
+use crate::ids::{file_name_for_offset, offset_from_file_name};
+use crate::record::{encode_blank, BLANK_SIZE_BYTES};
+use crate::waiters::PositionWaiters;
+
+/// Zero-fill chunk used when pre-writing a new segment.
+const PREWRITE_CHUNK_BYTES: usize = 1 << 20;
+
+pub struct Segment<D: Disk> {
+    pub base: u64,
+    pub file: Rc<D::File>,
+}
+
+/// A range of one segment file, for zero-copy sends. Holding it keeps the
+/// file open even if retention deletes the segment meanwhile.
+pub struct FileRange<F> {
+    pub file: Rc<F>,
+    pub file_pos: u64,
+    pub len: u32,
+}
+
+impl<F> Clone for FileRange<F> {
+    fn clone(&self) -> Self {
+        FileRange {
+            file: self.file.clone(),
+            file_pos: self.file_pos,
+            len: self.len,
+        }
+    }
+}
+
+/// Why an append cannot go into the buffer right now.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Blocked {
+    /// The record needs the segment starting here, which is not ready.
+    NeedSegment(u64),
+    /// The write buffer is full; wait for the writer.
+    BufferFull,
+}
+
+struct Chunk {
+    pos: u64,
+    /// Logical end: the next segment's base when the chunk ends with BLANK.
+    end: u64,
+    buf: Vec<u8>,
+}
+
+struct LogState<D: Disk> {
+    segments: BTreeMap<u64, Segment<D>>,
+    appended: u64,
+    written: u64,
+    durable: u64,
+    pending: Vec<Chunk>,
+    pending_bytes: usize,
+    /// Segments written since the last fdatasync.
+    unsynced: Vec<Rc<D::File>>,
+    poisoned: Option<Rc<str>>,
+    disk_full: Option<Rc<str>>,
+    last_store_timestamp_ms: i64,
+}
+
+impl<D: Disk> LogState<D> {
+    fn check_positions(&self) {
+        assert!(
+            self.appended >= self.written && self.written >= self.durable,
+            "positions out of order: appended {} written {} durable {}",
+            self.appended,
+            self.written,
+            self.durable
+        );
+    }
+}
+
+pub struct CommitLog<D: Disk> {
+    disk: D,
+    dir: PathBuf,
+    shard: u16,
+    segment_size_bytes: u64,
+    write_buffer_bytes_max: usize,
+    prewrite: bool,
+    gate: FlushGate,
+    state: RefCell<LogState<D>>,
+    pub written_waiters: PositionWaiters,
+    pub durable_waiters: PositionWaiters,
+}
+
+impl<D: Disk> CommitLog<D> {
+    /// Opens every segment in the directory. Positions start at the end of
+    /// the last segment; recovery sets them with [`CommitLog::set_recovered_end`].
+    pub async fn open(disk: D, config: &StoreConfig, gate: FlushGate) -> Result<CommitLog<D>> {
+        let dir = config.commit_log_dir();
+        disk.create_dir_all(&dir)
+            .await
+            .map_err(|e| StoreError::io("create commit-log directory", &dir, e))?;
+        let names = disk
+            .list_dir(&dir)
+            .await
+            .map_err(|e| StoreError::io("list commit-log directory", &dir, e))?;
+        let mut bases: Vec<u64> = names
+            .iter()
+            .filter_map(|n| offset_from_file_name(n))
+            .collect();
+        bases.sort_unstable();
+        let mut segments = BTreeMap::new();
+        let count = bases.len();
+        for (i, base) in bases.into_iter().enumerate() {
+            let path = dir.join(file_name_for_offset(base));
+            let file = disk
+                .open(&path, false)
+                .await
+                .map_err(|e| StoreError::io("open segment", &path, e))?;
+            let len = file
+                .len()
+                .await
+                .map_err(|e| StoreError::io("stat segment", &path, e))?;
+            if base % config.segment_size_bytes != 0 {
+                return Err(StoreError::Corrupt {
+                    what: "segment name",
+                    path,
+                    detail: format!("{base} is not a multiple of {}", config.segment_size_bytes),
+                });
+            }
+            if len != config.segment_size_bytes {
+                // A zero-length last file is a segment whose creation was cut
+                // short; anything else means the configuration changed or
+                // the file was damaged, and guessing would lose data.
+                if len == 0 && i + 1 == count {
+                    disk.remove_file(&path)
+                        .await
+                        .map_err(|e| StoreError::io("remove empty segment", &path, e))?;
+                    continue;
+                }
+                return Err(StoreError::Corrupt {
+                    what: "segment length",
+                    path,
+                    detail: format!(
+                        "{len} bytes, expected segment_size_bytes {}",
+                        config.segment_size_bytes
+                    ),
+                });
+            }
+            segments.insert(base, Segment { base, file });
+        }
+        let end = segments
+            .keys()
+            .next_back()
+            .map_or(0, |b| b + config.segment_size_bytes);
+        Ok(CommitLog {
+            disk,
+            dir,
+            shard: config.shard,
+            segment_size_bytes: config.segment_size_bytes,
+            write_buffer_bytes_max: config.write_buffer_bytes_max,
+            prewrite: config.prewrite_segments,
+            gate,
+            state: RefCell::new(LogState {
+                segments,
+                appended: end,
+                written: end,
+                durable: end,
+                pending: Vec::new(),
+                pending_bytes: 0,
+                unsynced: Vec::new(),
+                poisoned: None,
+                disk_full: None,
+                last_store_timestamp_ms: 0,
+            }),
+            written_waiters: PositionWaiters::default(),
+            durable_waiters: PositionWaiters::default(),
+        })
+    }
+
+    pub fn segment_size_bytes(&self) -> u64 {
+        self.segment_size_bytes
+    }
+
+    pub fn segment_base(&self, offset: u64) -> u64 {
+        offset - offset % self.segment_size_bytes
+    }
+
+    pub fn appended(&self) -> u64 {
+        self.state.borrow().appended
+    }
+    pub fn written(&self) -> u64 {
+        self.state.borrow().written
+    }
+    pub fn durable(&self) -> u64 {
+        self.state.borrow().durable
+    }
+
+    /// First offset still held (start of the oldest segment).
+    pub fn min_offset(&self) -> u64 {
+        let s = self.state.borrow();
+        s.segments.keys().next().copied().unwrap_or(s.appended)
+    }
+
+    pub fn segment_bases(&self) -> Vec<u64> {
+        self.state.borrow().segments.keys().copied().collect()
+    }
+
+    pub fn has_segment(&self, base: u64) -> bool {
+        self.state.borrow().segments.contains_key(&base)
+    }
+
+    pub fn last_store_timestamp_ms(&self) -> i64 {
+        self.state.borrow().last_store_timestamp_ms
+    }
+
+    /// Store timestamps are monotonic in log order (time search relies on
+    /// it), even if the wall clock steps back.
+    pub fn next_store_timestamp(&self, now_ms: i64) -> i64 {
+        let mut s = self.state.borrow_mut();
+        let ts = now_ms.max(s.last_store_timestamp_ms);
+        s.last_store_timestamp_ms = ts;
+        ts
+    }
+
+    pub fn set_last_store_timestamp(&self, ts: i64) {
+        let mut s = self.state.borrow_mut();
+        s.last_store_timestamp_ms = s.last_store_timestamp_ms.max(ts);
+    }
+
+    pub fn poisoned(&self) -> Option<StoreError> {
+        self.state
+            .borrow()
+            .poisoned
+            .as_ref()
+            .map(|reason| StoreError::Poisoned {
+                shard: self.shard,
+                reason: reason.clone(),
+            })
+    }
+
+    fn refuse_writes(&self) -> Result<()> {
+        if let Some(e) = self.poisoned() {
+            return Err(e);
+        }
+        if let Some(detail) = &self.state.borrow().disk_full {
+            return Err(StoreError::DiskFull {
+                shard: self.shard,
+                detail: detail.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn set_disk_full(&self, detail: Option<String>) {
+        self.state.borrow_mut().disk_full = detail.map(Rc::from);
+    }
+
+    pub fn is_disk_full(&self) -> bool {
+        self.state.borrow().disk_full.is_some()
+    }
+
+    fn poison(&self, reason: String) -> StoreError {
+        tracing::error!(shard = self.shard, %reason, "commit log poisoned");
+        self.state.borrow_mut().poisoned = Some(Rc::from(reason));
+        self.written_waiters.fail_all();
+        self.durable_waiters.fail_all();
+        self.poisoned().expect("just poisoned")
+    }
+
+    /// Reserves `size_bytes` contiguous bytes in one segment and lets
+    /// `encode` write them at the returned position. Closes the segment with
+    /// a BLANK filler first when the bytes do not fit.
+    pub fn append_with(
+        &self,
+        size_bytes: usize,
+        encode: impl FnOnce(&mut Vec<u8>, u64),
+    ) -> Result<Result<u64, Blocked>> {
+        self.refuse_writes()?;
+        let seg = self.segment_size_bytes;
+        assert!(size_bytes as u64 + BLANK_SIZE_BYTES as u64 <= seg);
+        let mut s = self.state.borrow_mut();
+        if s.pending_bytes > 0 && s.pending_bytes + size_bytes > self.write_buffer_bytes_max {
+            return Ok(Err(Blocked::BufferFull));
+        }
+        let base = s.appended - s.appended % seg;
+        if !s.segments.contains_key(&base) {
+            return Ok(Err(Blocked::NeedSegment(base)));
+        }
+        let left = base + seg - s.appended;
+        if size_bytes as u64 + BLANK_SIZE_BYTES as u64 > left {
+            let next = base + seg;
+            if !s.segments.contains_key(&next) {
+                return Ok(Err(Blocked::NeedSegment(next)));
+            }
+            let at = s.appended;
+            let chunk = self.chunk_at(&mut s, at);
+            encode_blank(left as u32, &mut chunk.buf);
+            chunk.end = next;
+            s.pending_bytes += BLANK_SIZE_BYTES;
+            s.appended = next;
+        }
+        let pos = s.appended;
+        let chunk = self.chunk_at(&mut s, pos);
+        let before = chunk.buf.len();
+        encode(&mut chunk.buf, pos);
+        assert_eq!(
+            chunk.buf.len() - before,
+            size_bytes,
+            "encoder wrote a different size"
+        );
+        chunk.end = pos + size_bytes as u64;
+        s.pending_bytes += size_bytes;
+        s.appended = pos + size_bytes as u64;
+        s.check_positions();
+        Ok(Ok(pos))
+    }
+
+    fn chunk_at<'s>(&self, s: &'s mut LogState<D>, pos: u64) -> &'s mut Chunk {
+        let fits = s
+            .pending
+            .last()
+            .is_some_and(|c| c.end == pos && c.pos + c.buf.len() as u64 == pos);
+        if !fits {
+            s.pending.push(Chunk {
+                pos,
+                end: pos,
+                buf: Vec::with_capacity(self.write_buffer_bytes_max),
+            });
+        }
+        s.pending.last_mut().expect("chunk just ensured")
+    }
+
+    /// Bytes encoded but not yet written; lets appenders wait for room.
+    pub fn pending_bytes(&self) -> usize {
+        self.state.borrow().pending_bytes
+    }
+
+    /// Bytes that are appended but not yet written, for dispatch of records
+    /// that readers may not see yet. `pos` must be within the buffer.
+    pub fn with_pending_bytes<R>(&self, pos: u64, len: usize, f: impl FnOnce(&[u8]) -> R) -> R {
+        let s = self.state.borrow();
+        let chunk = s
+            .pending
+            .iter()
+            .find(|c| c.pos <= pos && pos + len as u64 <= c.pos + c.buf.len() as u64)
+            .expect("bytes are in the write buffer");
+        let start = (pos - chunk.pos) as usize;
+        f(&chunk.buf[start..start + len])
+    }
+
+    /// Moves the write buffer to the kernel. Only the store's writer calls
+    /// it. Cancelling it mid-write leaves the log poisoned-equivalent, so
+    /// callers do not cancel it.
+    pub async fn write_out(&self) -> Result<()> {
+        let chunks = {
+            let mut s = self.state.borrow_mut();
+            s.pending_bytes = 0;
+            std::mem::take(&mut s.pending)
+        };
+        for chunk in chunks {
+            let base = self.segment_base(chunk.pos);
+            let file = self
+                .state
+                .borrow()
+                .segments
+                .get(&base)
+                .map(|g| g.file.clone());
+            let file = file.expect("a chunk is only encoded into an existing segment");
+            let file_pos = chunk.pos - base;
+            let len = chunk.buf.len();
+            if let Err(e) = file.write_all_at(chunk.buf, file_pos).await {
+                return Err(self.poison(format!(
+                    "write of {len} bytes at commit-log offset {} to {} failed: {e}",
+                    chunk.pos,
+                    file.path().display()
+                )));
+            }
+            let mut s = self.state.borrow_mut();
+            if !s.unsynced.iter().any(|f| Rc::ptr_eq(f, &file)) {
+                s.unsynced.push(file);
+            }
+            s.written = chunk.end;
+            s.check_positions();
+            drop(s);
+            self.written_waiters.advance(chunk.end);
+        }
+        Ok(())
+    }
+
+    /// fdatasyncs every segment written since the last flush, holding the
+    /// disk's flush gate, then advances `durable` to what was written before
+    /// the flush began. Never retried after a failure.
+    pub async fn flush(&self) -> Result<()> {
+        if let Some(e) = self.poisoned() {
+            return Err(e);
+        }
+        let (target, files) = {
+            let mut s = self.state.borrow_mut();
+            (s.written, std::mem::take(&mut s.unsynced))
+        };
+        if !files.is_empty() {
+            let _permit = self.gate.acquire().await;
+            for file in files {
+                if let Err(e) = file.sync_data().await {
+                    return Err(self.poison(format!(
+                        "fdatasync of {} failed: {e}",
+                        file.path().display()
+                    )));
+                }
+            }
+        }
+        let mut s = self.state.borrow_mut();
+        if target > s.durable {
+            s.durable = target;
+            s.check_positions();
+            drop(s);
+            self.durable_waiters.advance(target);
+        }
+        Ok(())
+    }
+
+    /// Creates, preallocates and pre-writes the segment starting at `base`,
+    /// so appends into it never pay for file growth. ENOSPC marks the disk
+    /// full; nothing already stored is affected.
+    pub async fn prepare_segment(&self, base: u64) -> Result<()> {
+        if self.has_segment(base) {
+            return Ok(());
+        }
+        assert_eq!(base % self.segment_size_bytes, 0);
+        let path = self.dir.join(file_name_for_offset(base));
+        let file = self
+            .disk
+            .open(&path, true)
+            .await
+            .map_err(|e| StoreError::io("create segment", &path, e))?;
+        if let Err(e) = self.fill_segment(&file).await {
+            let _ = self.disk.remove_file(&path).await;
+            if is_disk_full(&e) {
+                let detail = format!("cannot create segment {}: {e}", path.display());
+                self.set_disk_full(Some(detail.clone()));
+                return Err(StoreError::DiskFull {
+                    shard: self.shard,
+                    detail: Rc::from(detail),
+                });
+            }
+            return Err(StoreError::io("prepare segment", &path, e));
+        }
+        self.disk
+            .sync_dir(&self.dir)
+            .await
+            .map_err(|e| StoreError::io("sync commit-log directory", &self.dir, e))?;
+        if self.has_segment(base) {
+            return Ok(()); // prepared concurrently by another task
+        }
+        self.state
+            .borrow_mut()
+            .segments
+            .insert(base, Segment { base, file });
+        Ok(())
+    }
+
+    async fn fill_segment(&self, file: &Rc<D::File>) -> std::io::Result<()> {
+        file.allocate(self.segment_size_bytes).await?;
+        if self.prewrite {
+            let mut pos = 0;
+            while pos < self.segment_size_bytes {
+                let len = PREWRITE_CHUNK_BYTES.min((self.segment_size_bytes - pos) as usize);
+                file.write_all_at(vec![0u8; len], pos).await?;
+                pos += len as u64;
+            }
+            file.sync_data().await?;
+        }
+        Ok(())
+    }
+
+    /// Reads bytes that have been written (not past `written`), within one
+    /// segment. Returns fewer bytes at a segment's end.
+    pub async fn read(&self, pos: u64, len: usize) -> Result<Vec<u8>> {
+        let (file, file_pos, len) = {
+            let s = self.state.borrow();
+            let base = self.segment_base(pos);
+            let Some(seg) = s.segments.get(&base) else {
+                return Err(StoreError::NoRecordAt {
+                    offset: pos,
+                    detail: "segment not held (deleted by retention or never written)".into(),
+                });
+            };
+            let seg_end = base + self.segment_size_bytes;
+            let len = (len as u64).min(seg_end - pos) as usize;
+            (seg.file.clone(), pos - base, len)
+        };
+        file.read_at(file_pos, len)
+            .await
+            .map_err(|e| StoreError::io("read commit log", file.path(), e))
+    }
+
+    /// The segment file and position holding `[pos, pos + len)`.
+    pub fn file_range(&self, pos: u64, len: u32) -> Option<FileRange<D::File>> {
+        let s = self.state.borrow();
+        let base = self.segment_base(pos);
+        let seg = s.segments.get(&base)?;
+        assert!(pos + len as u64 <= base + self.segment_size_bytes);
+        Some(FileRange {
+            file: seg.file.clone(),
+            file_pos: pos - base,
+            len,
+        })
+    }
+
+    /// After recovery: the valid log ends at `end`. After a crash
+    /// (`scrub_tail`) zeroes the rest of its segment, so bytes a crash left
+    /// past the end can never be mistaken for records; drops later segments;
+    /// then makes that durable (a killed process leaves written but unsynced
+    /// bytes that recovery just accepted).
+    pub async fn set_recovered_end(&self, end: u64, scrub_tail: bool) -> Result<()> {
+        let seg = self.segment_size_bytes;
+        let base = self.segment_base(end);
+        let later: Vec<u64> = self
+            .state
+            .borrow()
+            .segments
+            .range(base + 1..)
+            .map(|(b, _)| *b)
+            .collect();
+        for b in later {
+            // Keep a later segment if it is already prepared and clean; the
+            // simplest safe rule is to rewrite it with zeros.
+            self.remove_segment(b).await?;
+        }
+        let file = self
+            .state
+            .borrow()
+            .segments
+            .get(&base)
+            .map(|g| g.file.clone());
+        if let Some(file) = file {
+            let mut pos = end - base;
+            while scrub_tail && pos < seg {
+                let len = PREWRITE_CHUNK_BYTES.min((seg - pos) as usize);
+                let existing = file
+                    .read_at(pos, len)
+                    .await
+                    .map_err(|e| StoreError::io("read segment tail", file.path(), e))?;
+                if existing.iter().any(|&b| b != 0) {
+                    file.write_all_at(vec![0u8; len], pos)
+                        .await
+                        .map_err(|e| StoreError::io("zero segment tail", file.path(), e))?;
+                }
+                pos += len as u64;
+            }
+            file.sync_data()
+                .await
+                .map_err(|e| StoreError::io("sync recovered segment", file.path(), e))?;
+        }
+        let mut s = self.state.borrow_mut();
+        s.appended = end;
+        s.written = end;
+        s.durable = end;
+        drop(s);
+        self.written_waiters.advance(end);
+        self.durable_waiters.advance(end);
+        Ok(())
+    }
+
+    /// Removes one segment file (retention or recovery).
+    pub async fn remove_segment(&self, base: u64) -> Result<()> {
+        let removed = self.state.borrow_mut().segments.remove(&base);
+        if removed.is_some() {
+            let path = self.dir.join(file_name_for_offset(base));
+            self.disk
+                .remove_file(&path)
+                .await
+                .map_err(|e| StoreError::io("remove segment", &path, e))?;
+        }
+        Ok(())
+    }
+}

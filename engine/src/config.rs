@@ -1,0 +1,82 @@
+//! Store settings, each with the unit in its name. Defaults follow
+//! RocketMQ's `MessageStoreConfig` where one exists.
+
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlushMode {
+    /// Acknowledge once written to the page cache; fdatasync on an interval.
+    Async,
+    /// Acknowledge only after an fdatasync that covers the message; every
+    /// waiter covered by one fdatasync is acknowledged by it (group commit).
+    Sync,
+}
+
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    /// `storePathRootDir` of this shard.
+    pub root: PathBuf,
+    /// Which shard owns the store; used in error context only.
+    pub shard: u16,
+    /// `mappedFileSizeCommitLog`.
+    pub segment_size_bytes: u64,
+    pub flush_mode: FlushMode,
+    /// `flushIntervalCommitLog`, for [`FlushMode::Async`].
+    pub flush_interval_ms: u64,
+    /// Bytes appended but not yet handed to the kernel; appends wait for the
+    /// writer beyond this.
+    pub write_buffer_bytes_max: usize,
+    /// Fill a new segment with zeros before use so later flushes never pay
+    /// for extent conversion or file growth.
+    pub prewrite_segments: bool,
+    /// Entries per consume-queue file (RocketMQ: 300 000 × 20 bytes).
+    pub consume_queue_segment_entries: u64,
+    /// Entries per key-index file.
+    pub index_segment_entries: u64,
+    /// `messageIndexEnable`.
+    pub index_enable: bool,
+    /// How often derived data (consume queues, index) is made durable and the
+    /// checkpoint advanced; bounds the log a recovery re-reads.
+    pub checkpoint_interval_ms: u64,
+    /// `fileReservedTime`, in milliseconds.
+    pub retention_ms: u64,
+    /// `diskSpaceCleanForciblyRatio`: above this, delete oldest segments even
+    /// if not expired.
+    pub disk_clean_forcibly_percent: u64,
+    /// `diskSpaceWarningLevelRatio`: above this, refuse writes.
+    pub disk_full_percent: u64,
+}
+
+impl StoreConfig {
+    pub fn new(root: impl Into<PathBuf>) -> StoreConfig {
+        StoreConfig {
+            root: root.into(),
+            shard: 0,
+            segment_size_bytes: 1 << 30,
+            flush_mode: FlushMode::Async,
+            flush_interval_ms: 500,
+            write_buffer_bytes_max: 4 << 20,
+            prewrite_segments: true,
+            consume_queue_segment_entries: 300_000,
+            index_segment_entries: 1_000_000,
+            index_enable: true,
+            checkpoint_interval_ms: 1_000,
+            retention_ms: 72 * 3600 * 1000,
+            disk_clean_forcibly_percent: 85,
+            disk_full_percent: 90,
+        }
+    }
+
+    pub fn commit_log_dir(&self) -> PathBuf {
+        self.root.join("commitlog")
+    }
+    pub fn consume_queue_dir(&self) -> PathBuf {
+        self.root.join("consumequeue")
+    }
+    pub fn index_dir(&self) -> PathBuf {
+        self.root.join("index")
+    }
+    pub fn checkpoint_path(&self) -> PathBuf {
+        self.root.join("checkpoint")
+    }
+}

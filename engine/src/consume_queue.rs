@@ -1,0 +1,532 @@
+//! Consume queues: per (topic, queue id), the commit-log position of each
+//! message, in queue-offset order (`spec/store-format.md` §3).
+//!
+//! ```text
+//! entry (20 bytes, big-endian)       file consumequeue/<topic>/<queueId>/<20-digit byte offset>
+//!   0  8  commitLogOffset             holds entries [name/20, name/20 + segment_entries)
+//!   8  4  size (TOTALSIZE)            a queue whose first offset is not at a file start is
+//!  12  8  tagsCode                    padded in front with fillers (0, i32::MAX, 0)
+//! ```
+//!
+//! Shard-owned. Entries live in memory for every message the commit log still
+//! holds (retention bounds them: 24 bytes a message), and are written to the
+//! files only up to a durable commit-log position when the store
+//! checkpoints, so the files never point at bytes a crash could lose. The
+//! files are derived data: recovery truncates them at the checkpoint and
+//! rebuilds the rest from the commit log.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use crate::disk::{Disk, DiskFile};
+use crate::error::{Result, StoreError};
+use crate::ids::{file_name_for_offset, offset_from_file_name, QueueOffset};
+
+pub const CQ_ENTRY_BYTES: usize = 20;
+const FILLER_SIZE: u32 = i32::MAX as u32;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CqEntry {
+    pub commit_log_offset: u64,
+    pub size_bytes: u32,
+    pub tags_code: i64,
+}
+
+/// What 20 bytes of a consume-queue file hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CqSlot {
+    Entry(CqEntry),
+    /// Padding in front of a queue's first entry.
+    Filler,
+    /// Zeroes or garbage: the end of the valid entries.
+    Invalid,
+}
+
+impl CqEntry {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.commit_log_offset.to_be_bytes());
+        out.extend_from_slice(&self.size_bytes.to_be_bytes());
+        out.extend_from_slice(&self.tags_code.to_be_bytes());
+    }
+
+    pub fn end(&self) -> u64 {
+        self.commit_log_offset + self.size_bytes as u64
+    }
+}
+
+fn encode_filler(out: &mut Vec<u8>) {
+    out.extend_from_slice(&0u64.to_be_bytes());
+    out.extend_from_slice(&FILLER_SIZE.to_be_bytes());
+    out.extend_from_slice(&0i64.to_be_bytes());
+}
+
+/// Decodes one 20-byte slot. Fewer than 20 bytes is [`CqSlot::Invalid`].
+pub fn decode_slot(buf: &[u8]) -> CqSlot {
+    let Some(b) = buf.get(..CQ_ENTRY_BYTES) else {
+        return CqSlot::Invalid;
+    };
+    let offset = i64::from_be_bytes(b[0..8].try_into().unwrap());
+    let size = i32::from_be_bytes(b[8..12].try_into().unwrap());
+    let tags_code = i64::from_be_bytes(b[12..20].try_into().unwrap());
+    if offset == 0 && size == i32::MAX && tags_code == 0 {
+        return CqSlot::Filler;
+    }
+    // Java's validity rule (`offset >= 0 && size > 0`).
+    if offset < 0 || size <= 0 {
+        return CqSlot::Invalid;
+    }
+    CqSlot::Entry(CqEntry {
+        commit_log_offset: offset as u64,
+        size_bytes: size as u32,
+        tags_code,
+    })
+}
+
+/// One queue. Lives on the shard that owns the queue.
+pub struct ConsumeQueue {
+    pub topic: Rc<str>,
+    pub queue_id: i32,
+    /// Queue offset of `entries[0]`.
+    base: u64,
+    entries: VecDeque<CqEntry>,
+    /// Queue offset up to which the files hold entries.
+    persisted: u64,
+    /// Whether this queue's first file exists (fillers written).
+    file_started: bool,
+}
+
+impl ConsumeQueue {
+    fn new(topic: Rc<str>, queue_id: i32, base: u64) -> ConsumeQueue {
+        ConsumeQueue {
+            topic,
+            queue_id,
+            base,
+            entries: VecDeque::new(),
+            persisted: base,
+            file_started: false,
+        }
+    }
+
+    pub fn min_offset(&self) -> QueueOffset {
+        QueueOffset(self.base)
+    }
+
+    /// Exclusive: the offset the next message gets.
+    pub fn max_offset(&self) -> QueueOffset {
+        QueueOffset(self.base + self.entries.len() as u64)
+    }
+
+    pub fn get(&self, offset: QueueOffset) -> Option<CqEntry> {
+        let i = offset.0.checked_sub(self.base)?;
+        self.entries.get(usize::try_from(i).ok()?).copied()
+    }
+
+    /// Entries from `offset`, in order.
+    pub fn iter_from(&self, offset: QueueOffset) -> impl Iterator<Item = CqEntry> + '_ {
+        let skip = offset.0.saturating_sub(self.base) as usize;
+        self.entries.iter().skip(skip).copied()
+    }
+
+    /// Number of entries whose record ends at or before `position`.
+    pub fn visible_max_offset(&self, position: u64) -> QueueOffset {
+        let n = self.entries.partition_point(|e| e.end() <= position);
+        QueueOffset(self.base + n as u64)
+    }
+
+    /// Dispatch: records the entry for `offset`. Idempotent for offsets it
+    /// already has (re-dispatch after recovery); an empty queue adopts the
+    /// offset as its start (queue created after old data expired).
+    pub fn put(&mut self, offset: QueueOffset, entry: CqEntry) {
+        if self.entries.is_empty() && offset.0 != self.base {
+            assert!(!self.file_started || offset.0 >= self.base);
+            self.base = offset.0;
+            self.persisted = self.persisted.max(self.base).min(self.base);
+        }
+        let max = self.max_offset().0;
+        if offset.0 < max {
+            return;
+        }
+        assert_eq!(
+            offset.0, max,
+            "queue {}:{} offset gap: got {}, expected {}",
+            self.topic, self.queue_id, offset.0, max
+        );
+        if let Some(last) = self.entries.back() {
+            assert!(
+                entry.commit_log_offset >= last.end(),
+                "entries out of log order"
+            );
+        }
+        self.entries.push_back(entry);
+    }
+
+    /// Drops entries pointing at or past `position` (recovery truncation).
+    pub fn truncate_from(&mut self, position: u64) {
+        while self.entries.back().is_some_and(|e| e.end() > position) {
+            self.entries.pop_back();
+        }
+        self.persisted = self.persisted.min(self.max_offset().0);
+    }
+
+    /// Drops entries pointing below `min_position` (retention).
+    pub fn drop_below(&mut self, min_position: u64) {
+        while self
+            .entries
+            .front()
+            .is_some_and(|e| e.commit_log_offset < min_position)
+        {
+            self.entries.pop_front();
+            self.base += 1;
+        }
+        self.persisted = self.persisted.max(self.base);
+    }
+}
+
+/// Every queue of one shard.
+pub struct ConsumeQueues {
+    dir: PathBuf,
+    segment_entries: u64,
+    topics: HashMap<Box<str>, HashMap<i32, ConsumeQueue>>,
+}
+
+struct WriteJob {
+    path: PathBuf,
+    file_pos: u64,
+    bytes: Vec<u8>,
+}
+
+impl ConsumeQueues {
+    pub fn new(dir: PathBuf, segment_entries: u64) -> ConsumeQueues {
+        assert!(segment_entries > 0);
+        ConsumeQueues {
+            dir,
+            segment_entries,
+            topics: HashMap::new(),
+        }
+    }
+
+    pub fn get(&self, topic: &str, queue_id: i32) -> Option<&ConsumeQueue> {
+        self.topics.get(topic)?.get(&queue_id)
+    }
+
+    pub fn get_or_create(&mut self, topic: &str, queue_id: i32) -> &mut ConsumeQueue {
+        if !self.topics.contains_key(topic) {
+            self.topics.insert(topic.into(), HashMap::new());
+        }
+        let queues = self.topics.get_mut(topic).expect("inserted above");
+        queues
+            .entry(queue_id)
+            .or_insert_with(|| ConsumeQueue::new(Rc::from(topic), queue_id, 0))
+    }
+
+    pub fn queues(&self) -> impl Iterator<Item = &ConsumeQueue> {
+        self.topics.values().flat_map(|q| q.values())
+    }
+
+    pub fn queues_mut(&mut self) -> impl Iterator<Item = &mut ConsumeQueue> {
+        self.topics.values_mut().flat_map(|q| q.values_mut())
+    }
+
+    pub fn topics(&self) -> impl Iterator<Item = &str> {
+        self.topics.keys().map(|k| &**k)
+    }
+
+    pub fn remove_topic(&mut self, topic: &str) -> bool {
+        self.topics.remove(topic).is_some()
+    }
+
+    fn queue_dir(&self, topic: &str, queue_id: i32) -> PathBuf {
+        self.dir.join(topic).join(queue_id.to_string())
+    }
+
+    fn file_bytes(&self) -> u64 {
+        self.segment_entries * CQ_ENTRY_BYTES as u64
+    }
+
+    /// Writes to the files every entry whose record ends at or before
+    /// `durable`, and syncs them. Returns after the files are durable.
+    pub async fn persist<D: Disk>(
+        this: &std::cell::RefCell<Self>,
+        disk: &D,
+        durable: u64,
+    ) -> Result<()> {
+        let (jobs, marks) = {
+            let mut me = this.borrow_mut();
+            let file_bytes = me.file_bytes();
+            let mut jobs: Vec<WriteJob> = Vec::new();
+            let mut marks = Vec::new();
+            let dir = me.dir.clone();
+            for q in me.queues_mut() {
+                let upto = q.visible_max_offset(durable).0;
+                if upto <= q.persisted {
+                    continue;
+                }
+                let qdir = dir.join(&*q.topic).join(q.queue_id.to_string());
+                let mut offset = q.persisted;
+                if !q.file_started {
+                    // Pad from the file's start to the first entry.
+                    let first_byte = offset * CQ_ENTRY_BYTES as u64;
+                    let file_base = first_byte - first_byte % file_bytes;
+                    let mut bytes = Vec::new();
+                    for _ in 0..(first_byte - file_base) / CQ_ENTRY_BYTES as u64 {
+                        encode_filler(&mut bytes);
+                    }
+                    if !bytes.is_empty() {
+                        jobs.push(WriteJob {
+                            path: qdir.join(file_name_for_offset(file_base)),
+                            file_pos: 0,
+                            bytes,
+                        });
+                    }
+                }
+                while offset < upto {
+                    let byte = offset * CQ_ENTRY_BYTES as u64;
+                    let file_base = byte - byte % file_bytes;
+                    let in_file = (file_base + file_bytes - byte) / CQ_ENTRY_BYTES as u64;
+                    let n = in_file.min(upto - offset);
+                    let mut bytes = Vec::with_capacity(n as usize * CQ_ENTRY_BYTES);
+                    for e in q.iter_from(QueueOffset(offset)).take(n as usize) {
+                        e.encode(&mut bytes);
+                    }
+                    jobs.push(WriteJob {
+                        path: qdir.join(file_name_for_offset(file_base)),
+                        file_pos: byte - file_base,
+                        bytes,
+                    });
+                    offset += n;
+                }
+                marks.push((q.topic.clone(), q.queue_id, upto));
+            }
+            (jobs, marks)
+        };
+        let mut touched: Vec<Rc<D::File>> = Vec::new();
+        for job in jobs {
+            if let Some(parent) = job.path.parent() {
+                disk.create_dir_all(parent)
+                    .await
+                    .map_err(|e| StoreError::io("create consume-queue directory", parent, e))?;
+            }
+            let file = disk
+                .open(&job.path, true)
+                .await
+                .map_err(|e| StoreError::io("open consume queue", &job.path, e))?;
+            file.write_all_at(job.bytes, job.file_pos)
+                .await
+                .map_err(|e| StoreError::io("write consume queue", &job.path, e))?;
+            touched.push(file);
+        }
+        for file in touched {
+            file.sync_data()
+                .await
+                .map_err(|e| StoreError::io("sync consume queue", file.path(), e))?;
+        }
+        let mut me = this.borrow_mut();
+        for (topic, queue_id, upto) in marks {
+            if let Some(q) = me
+                .topics
+                .get_mut(&*topic)
+                .and_then(|t| t.get_mut(&queue_id))
+            {
+                q.persisted = q.persisted.max(upto).min(q.max_offset().0);
+                q.file_started = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads every queue from its files, keeping entries that end at or
+    /// before `checkpoint` and are in log order; truncates the files after
+    /// the last kept entry so stale entries never come back.
+    pub async fn load<D: Disk>(
+        disk: &D,
+        dir: PathBuf,
+        segment_entries: u64,
+        checkpoint: u64,
+    ) -> Result<ConsumeQueues> {
+        let mut me = ConsumeQueues::new(dir.clone(), segment_entries);
+        let file_bytes = me.file_bytes();
+        let list = |p: PathBuf| async move {
+            disk.list_dir(&p)
+                .await
+                .map_err(|e| StoreError::io("list consume queues", &p, e))
+        };
+        for topic in list(dir.clone()).await? {
+            for qid_name in list(dir.join(&topic)).await? {
+                let Ok(queue_id) = qid_name.parse::<i32>() else {
+                    continue;
+                };
+                let qdir = me.queue_dir(&topic, queue_id);
+                let mut files: Vec<u64> = list(qdir.clone())
+                    .await?
+                    .iter()
+                    .filter_map(|n| offset_from_file_name(n))
+                    .collect();
+                files.sort_unstable();
+                let q = load_queue(
+                    disk, &qdir, &topic, queue_id, &files, file_bytes, checkpoint,
+                )
+                .await?;
+                if let Some(q) = q {
+                    me.topics
+                        .entry(topic.as_str().into())
+                        .or_default()
+                        .insert(queue_id, q);
+                }
+            }
+        }
+        Ok(me)
+    }
+
+    /// Retention: drops entries below `min_position` and deletes files that
+    /// hold only dropped entries.
+    pub async fn drop_below<D: Disk>(
+        this: &std::cell::RefCell<Self>,
+        disk: &D,
+        min_position: u64,
+    ) -> Result<()> {
+        let doomed = {
+            let mut me = this.borrow_mut();
+            let file_bytes = me.file_bytes();
+            let dir = me.dir.clone();
+            let mut doomed = Vec::new();
+            for q in me.queues_mut() {
+                let old_base = q.base;
+                q.drop_below(min_position);
+                let first_kept_file = q.base * CQ_ENTRY_BYTES as u64 / file_bytes * file_bytes;
+                let mut f = old_base * CQ_ENTRY_BYTES as u64 / file_bytes * file_bytes;
+                while f < first_kept_file {
+                    doomed.push(
+                        dir.join(&*q.topic)
+                            .join(q.queue_id.to_string())
+                            .join(file_name_for_offset(f)),
+                    );
+                    f += file_bytes;
+                }
+            }
+            doomed
+        };
+        for path in doomed {
+            match disk.remove_file(&path).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::io("remove consume-queue file", &path, e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn load_queue<D: Disk>(
+    disk: &D,
+    qdir: &Path,
+    topic: &str,
+    queue_id: i32,
+    files: &[u64],
+    file_bytes: u64,
+    checkpoint: u64,
+) -> Result<Option<ConsumeQueue>> {
+    let mut queue: Option<ConsumeQueue> = None;
+    let mut ended = false;
+    for &file_base in files {
+        let path = qdir.join(file_name_for_offset(file_base));
+        if ended {
+            disk.remove_file(&path)
+                .await
+                .map_err(|e| StoreError::io("remove stale consume-queue file", &path, e))?;
+            continue;
+        }
+        let file = disk
+            .open(&path, false)
+            .await
+            .map_err(|e| StoreError::io("open consume queue", &path, e))?;
+        let bytes = file
+            .read_at(0, file_bytes as usize)
+            .await
+            .map_err(|e| StoreError::io("read consume queue", &path, e))?;
+        let mut valid_bytes = 0u64;
+        for (i, slot) in bytes.chunks(CQ_ENTRY_BYTES).enumerate() {
+            let offset = (file_base + (i * CQ_ENTRY_BYTES) as u64) / CQ_ENTRY_BYTES as u64;
+            match decode_slot(slot) {
+                CqSlot::Filler if queue.is_none() => {
+                    valid_bytes = ((i + 1) * CQ_ENTRY_BYTES) as u64;
+                }
+                CqSlot::Entry(e) if e.end() <= checkpoint => {
+                    let q = queue.get_or_insert_with(|| {
+                        let mut q = ConsumeQueue::new(Rc::from(topic), queue_id, offset);
+                        q.file_started = true;
+                        q
+                    });
+                    let in_order = q
+                        .entries
+                        .back()
+                        .is_none_or(|last| e.commit_log_offset >= last.end());
+                    if offset != q.max_offset().0 || !in_order {
+                        ended = true;
+                        break;
+                    }
+                    q.entries.push_back(e);
+                    q.persisted = q.max_offset().0;
+                    valid_bytes = ((i + 1) * CQ_ENTRY_BYTES) as u64;
+                }
+                _ => {
+                    ended = true;
+                    break;
+                }
+            }
+        }
+        if ended || (bytes.len() as u64) < file_bytes {
+            ended = true;
+            if valid_bytes < bytes.len() as u64 {
+                file.truncate(valid_bytes)
+                    .await
+                    .map_err(|e| StoreError::io("truncate consume queue", &path, e))?;
+                file.sync_data()
+                    .await
+                    .map_err(|e| StoreError::io("sync consume queue", &path, e))?;
+            }
+        }
+    }
+    Ok(queue)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn golden_entry() {
+        let mut out = Vec::new();
+        CqEntry {
+            commit_log_offset: 0x0102,
+            size_bytes: 300,
+            tags_code: -1,
+        }
+        .encode(&mut out);
+        assert_eq!(
+            out,
+            [0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 1, 44, 255, 255, 255, 255, 255, 255, 255, 255]
+        );
+        let mut filler = Vec::new();
+        encode_filler(&mut filler);
+        assert_eq!(decode_slot(&filler), CqSlot::Filler);
+        assert_eq!(decode_slot(&[0u8; 20]), CqSlot::Invalid);
+    }
+
+    proptest! {
+        #[test]
+        fn entry_round_trips(offset in 0u64..(1 << 62), size in 1u32..(i32::MAX as u32), tags in any::<i64>()) {
+            let e = CqEntry { commit_log_offset: offset, size_bytes: size, tags_code: tags };
+            let mut out = Vec::new();
+            e.encode(&mut out);
+            prop_assert_eq!(out.len(), CQ_ENTRY_BYTES);
+            prop_assert_eq!(decode_slot(&out), CqSlot::Entry(e));
+        }
+
+        #[test]
+        fn arbitrary_slots_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let _ = decode_slot(&bytes);
+        }
+    }
+}

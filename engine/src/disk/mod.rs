@@ -1,0 +1,70 @@
+//! The storage seam: everything the engine does to a disk goes through
+//! [`Disk`] and [`DiskFile`], so tests can inject faults and a simulated disk
+//! ([`sim::SimDisk`]) can stand in for the real one ([`glommio_disk::GlommioDisk`]).
+//!
+//! All I/O takes ownership of its buffers (io_uring holds them while the
+//! kernel works). The traits are not `Send`: a disk handle lives on the shard
+//! that opened it.
+
+#![allow(async_fn_in_trait)] // single-threaded executors; futures need not be Send
+
+pub mod glommio_disk;
+pub mod sim;
+
+use std::io;
+use std::os::fd::RawFd;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+/// Space on the file system holding the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DiskUsage {
+    pub used_bytes: u64,
+    pub total_bytes: u64,
+}
+
+impl DiskUsage {
+    pub fn used_percent(&self) -> u64 {
+        if self.total_bytes == 0 {
+            return 0;
+        }
+        self.used_bytes.saturating_mul(100) / self.total_bytes
+    }
+}
+
+pub trait Disk: Clone + 'static {
+    type File: DiskFile;
+
+    /// Opens a file for reading and writing, creating it when `create`.
+    async fn open(&self, path: &Path, create: bool) -> io::Result<Rc<Self::File>>;
+    async fn create_dir_all(&self, path: &Path) -> io::Result<()>;
+    /// Makes the directory's entries (file creation, removal) durable.
+    async fn sync_dir(&self, path: &Path) -> io::Result<()>;
+    /// Names of the entries of a directory; empty when it does not exist.
+    async fn list_dir(&self, path: &Path) -> io::Result<Vec<String>>;
+    async fn remove_file(&self, path: &Path) -> io::Result<()>;
+    async fn remove_dir_all(&self, path: &Path) -> io::Result<()>;
+    fn usage(&self, path: &Path) -> io::Result<DiskUsage>;
+}
+
+pub trait DiskFile: 'static {
+    /// Writes all of `buf` at `pos`; a short write is an error.
+    async fn write_all_at(&self, buf: Vec<u8>, pos: u64) -> io::Result<()>;
+    /// Reads up to `len` bytes at `pos`; fewer at end of file.
+    async fn read_at(&self, pos: u64, len: usize) -> io::Result<Vec<u8>>;
+    async fn sync_data(&self) -> io::Result<()>;
+    /// Reserves `len` bytes of space and sets the file length to at least it.
+    async fn allocate(&self, len: u64) -> io::Result<()>;
+    async fn truncate(&self, len: u64) -> io::Result<()>;
+    async fn len(&self) -> io::Result<u64>;
+    /// The descriptor for zero-copy sends, when the file is a real one.
+    fn raw_fd(&self) -> Option<RawFd>;
+    fn path(&self) -> PathBuf;
+}
+
+/// ENOSPC and EDQUOT are the disk being full, an operating condition; other
+/// errors are faults.
+pub fn is_disk_full(err: &io::Error) -> bool {
+    matches!(err.raw_os_error(), Some(libc_enospc) if libc_enospc == 28 || libc_enospc == 122)
+        || err.kind() == io::ErrorKind::StorageFull
+}

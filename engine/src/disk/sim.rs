@@ -1,0 +1,316 @@
+//! A simulated disk for deterministic tests: files in memory, with what a
+//! power loss keeps and named failure points.
+//!
+//! Each file holds the bytes a reader sees now and the bytes that are
+//! durable. `sync_data` makes the current bytes durable. [`SimDisk::crash`]
+//! models power loss: every file goes back to its durable bytes plus a
+//! seeded-random prefix of its unsynced writes, the last of which may be torn
+//! (only a prefix of it lands), as page-cache writeback can leave it.
+//!
+//! Simplifications, stated so tests do not lean on them: creating, removing,
+//! truncating and allocating files are durable at once (the real disk syncs
+//! the directory after creating a segment), and reads never fail unless a
+//! failure is armed.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::io;
+use std::os::fd::RawFd;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use super::{Disk, DiskFile, DiskUsage};
+
+/// Failures armed by a test; each fires once on the next matching call.
+#[derive(Default, Debug, Clone)]
+pub struct Faults {
+    pub fail_next_write: bool,
+    pub fail_next_sync: bool,
+    pub fail_next_read: bool,
+    /// The next write lands only this many bytes, then reports an error.
+    pub tear_next_write_at: Option<usize>,
+}
+
+#[derive(Default)]
+struct FileData {
+    current: Vec<u8>,
+    durable: Vec<u8>,
+    unsynced: Vec<(u64, Vec<u8>)>,
+}
+
+struct State {
+    files: BTreeMap<PathBuf, Rc<RefCell<FileData>>>,
+    dirs: BTreeMap<PathBuf, ()>,
+    faults: Faults,
+    capacity_bytes: u64,
+    syncs: u64,
+}
+
+impl State {
+    fn used_bytes(&self) -> u64 {
+        self.files
+            .values()
+            .map(|f| f.borrow().current.len() as u64)
+            .sum()
+    }
+}
+
+#[derive(Clone)]
+pub struct SimDisk {
+    state: Rc<RefCell<State>>,
+}
+
+pub struct SimFile {
+    disk: SimDisk,
+    path: PathBuf,
+    data: Rc<RefCell<FileData>>,
+}
+
+fn enospc() -> io::Error {
+    io::Error::from_raw_os_error(28)
+}
+
+fn injected(what: &str) -> io::Error {
+    io::Error::other(format!("injected {what} failure"))
+}
+
+impl SimDisk {
+    pub fn new(capacity_bytes: u64) -> SimDisk {
+        SimDisk {
+            state: Rc::new(RefCell::new(State {
+                files: BTreeMap::new(),
+                dirs: BTreeMap::new(),
+                faults: Faults::default(),
+                capacity_bytes,
+                syncs: 0,
+            })),
+        }
+    }
+
+    /// Arms failure points.
+    pub fn faults(&self) -> std::cell::RefMut<'_, Faults> {
+        std::cell::RefMut::map(self.state.borrow_mut(), |s| &mut s.faults)
+    }
+
+    pub fn set_capacity(&self, capacity_bytes: u64) {
+        self.state.borrow_mut().capacity_bytes = capacity_bytes;
+    }
+
+    /// Number of `sync_data` calls that succeeded.
+    pub fn syncs(&self) -> u64 {
+        self.state.borrow().syncs
+    }
+
+    /// Power loss. `seed` picks how much unsynced data survives.
+    pub fn crash(&self, seed: u64) {
+        let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut next = move |bound: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            if bound == 0 {
+                0
+            } else {
+                rng % bound
+            }
+        };
+        let state = self.state.borrow();
+        for file in state.files.values() {
+            let mut f = file.borrow_mut();
+            let mut image = f.durable.clone();
+            let writes = std::mem::take(&mut f.unsynced);
+            let keep = next(writes.len() as u64 + 1) as usize;
+            for (i, (pos, bytes)) in writes.iter().take(keep).enumerate() {
+                let len = if i + 1 == keep {
+                    next(bytes.len() as u64 + 1) as usize
+                } else {
+                    bytes.len()
+                };
+                write_into(&mut image, *pos, &bytes[..len]);
+            }
+            f.current = image.clone();
+            f.durable = image;
+        }
+        drop(state);
+        self.state.borrow_mut().faults = Faults::default();
+    }
+
+    /// A process kill: the page cache survives, so nothing is lost.
+    pub fn kill(&self) {
+        self.state.borrow_mut().faults = Faults::default();
+    }
+
+    /// Current bytes of a file, for assertions.
+    pub fn file_bytes(&self, path: &Path) -> Option<Vec<u8>> {
+        let state = self.state.borrow();
+        state.files.get(path).map(|f| f.borrow().current.clone())
+    }
+}
+
+fn write_into(image: &mut Vec<u8>, pos: u64, bytes: &[u8]) {
+    let pos = pos as usize;
+    let end = pos + bytes.len();
+    if image.len() < end {
+        image.resize(end, 0);
+    }
+    image[pos..end].copy_from_slice(bytes);
+}
+
+impl Disk for SimDisk {
+    type File = SimFile;
+
+    async fn open(&self, path: &Path, create: bool) -> io::Result<Rc<SimFile>> {
+        let mut state = self.state.borrow_mut();
+        let data = match state.files.get(path) {
+            Some(data) => data.clone(),
+            None if create => {
+                let data = Rc::new(RefCell::new(FileData::default()));
+                state.files.insert(path.to_path_buf(), data.clone());
+                data
+            }
+            None => return Err(io::Error::from(io::ErrorKind::NotFound)),
+        };
+        Ok(Rc::new(SimFile {
+            disk: self.clone(),
+            path: path.to_path_buf(),
+            data,
+        }))
+    }
+
+    async fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        self.state.borrow_mut().dirs.insert(path.to_path_buf(), ());
+        Ok(())
+    }
+
+    async fn sync_dir(&self, _path: &Path) -> io::Result<()> {
+        Ok(())
+    }
+
+    async fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
+        let state = self.state.borrow();
+        let mut names: Vec<String> = state
+            .files
+            .keys()
+            .chain(state.dirs.keys())
+            .filter_map(|p| {
+                let rest = p.strip_prefix(path).ok()?;
+                let first = rest.components().next()?;
+                Some(first.as_os_str().to_str()?.to_string())
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    async fn remove_file(&self, path: &Path) -> io::Result<()> {
+        match self.state.borrow_mut().files.remove(path) {
+            Some(_) => Ok(()),
+            None => Err(io::Error::from(io::ErrorKind::NotFound)),
+        }
+    }
+
+    async fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
+        let mut state = self.state.borrow_mut();
+        state.files.retain(|p, _| !p.starts_with(path));
+        state.dirs.retain(|p, _| !p.starts_with(path));
+        Ok(())
+    }
+
+    fn usage(&self, _path: &Path) -> io::Result<DiskUsage> {
+        let state = self.state.borrow();
+        Ok(DiskUsage {
+            used_bytes: state.used_bytes(),
+            total_bytes: state.capacity_bytes,
+        })
+    }
+}
+
+impl SimFile {
+    fn grow_allowed(&self, new_len: u64) -> io::Result<()> {
+        let state = self.disk.state.borrow();
+        let current = self.data.borrow().current.len() as u64;
+        if new_len > current && state.used_bytes() + (new_len - current) > state.capacity_bytes {
+            return Err(enospc());
+        }
+        Ok(())
+    }
+}
+
+impl DiskFile for SimFile {
+    async fn write_all_at(&self, buf: Vec<u8>, pos: u64) -> io::Result<()> {
+        let (fail, tear) = {
+            let mut state = self.disk.state.borrow_mut();
+            let fail = std::mem::take(&mut state.faults.fail_next_write);
+            (fail, state.faults.tear_next_write_at.take())
+        };
+        if fail {
+            return Err(injected("write"));
+        }
+        self.grow_allowed(pos + buf.len() as u64)?;
+        let mut f = self.data.borrow_mut();
+        let landed = tear.map_or(buf.len(), |t| t.min(buf.len()));
+        write_into(&mut f.current, pos, &buf[..landed]);
+        f.unsynced.push((pos, buf[..landed].to_vec()));
+        if landed < buf.len() {
+            return Err(injected("torn write"));
+        }
+        Ok(())
+    }
+
+    async fn read_at(&self, pos: u64, len: usize) -> io::Result<Vec<u8>> {
+        if std::mem::take(&mut self.disk.state.borrow_mut().faults.fail_next_read) {
+            return Err(injected("read"));
+        }
+        let f = self.data.borrow();
+        let start = (pos as usize).min(f.current.len());
+        let end = start.saturating_add(len).min(f.current.len());
+        Ok(f.current[start..end].to_vec())
+    }
+
+    async fn sync_data(&self) -> io::Result<()> {
+        {
+            let mut state = self.disk.state.borrow_mut();
+            if std::mem::take(&mut state.faults.fail_next_sync) {
+                return Err(injected("fdatasync"));
+            }
+            state.syncs += 1;
+        }
+        let mut f = self.data.borrow_mut();
+        f.durable = f.current.clone();
+        f.unsynced.clear();
+        Ok(())
+    }
+
+    async fn allocate(&self, len: u64) -> io::Result<()> {
+        self.grow_allowed(len)?;
+        let mut f = self.data.borrow_mut();
+        if (f.current.len() as u64) < len {
+            f.current.resize(len as usize, 0);
+        }
+        if (f.durable.len() as u64) < len {
+            f.durable.resize(len as usize, 0);
+        }
+        Ok(())
+    }
+
+    async fn truncate(&self, len: u64) -> io::Result<()> {
+        let mut f = self.data.borrow_mut();
+        f.current.resize(len as usize, 0);
+        f.durable.resize(len as usize, 0);
+        f.unsynced.retain(|(pos, _)| *pos < len);
+        Ok(())
+    }
+
+    async fn len(&self) -> io::Result<u64> {
+        Ok(self.data.borrow().current.len() as u64)
+    }
+
+    fn raw_fd(&self) -> Option<RawFd> {
+        None
+    }
+
+    fn path(&self) -> PathBuf {
+        self.path.clone()
+    }
+}

@@ -1,0 +1,69 @@
+//! Dispatch: derives consume-queue and key-index entries from one record.
+//! The same function runs at append time (on the bytes just encoded) and at
+//! recovery (on the bytes read back), so what recovery rebuilds is exactly
+//! what the live path built. Re-dispatching a record is a no-op.
+
+use crate::consume_queue::{ConsumeQueues, CqEntry};
+use crate::ids::QueueOffset;
+use crate::key_index::{key_hash, IndexEntry, KeyIndex};
+use crate::record::{java_string_hash, RecordView, SYSFLAG_TRANSACTION_ROLLBACK};
+
+pub const PROPERTY_TAGS: &str = "TAGS";
+pub const PROPERTY_KEYS: &str = "KEYS";
+pub const PROPERTY_UNIQ_KEY: &str = "UNIQ_KEY";
+/// `MessageConst.KEY_SEPARATOR`.
+pub const KEY_SEPARATOR: char = ' ';
+
+/// The consume queue's `tagsCode`: Java `String.hashCode()` of `TAGS`,
+/// sign-extended; 0 without a tag.
+pub fn tags_code(view: &RecordView<'_>) -> i64 {
+    view.property(PROPERTY_TAGS)
+        .filter(|t| !t.is_empty())
+        .map_or(0, |t| java_string_hash(t) as i64)
+}
+
+pub fn dispatch(view: &RecordView<'_>, queues: &mut ConsumeQueues, index: Option<&mut KeyIndex>) {
+    let phys = view.physical_offset as u64;
+    if view.takes_queue_offset() {
+        queues.get_or_create(view.topic, view.queue_id).put(
+            QueueOffset(view.queue_offset as u64),
+            CqEntry {
+                commit_log_offset: phys,
+                size_bytes: view.size_bytes() as u32,
+                tags_code: tags_code(view),
+            },
+        );
+    }
+    let Some(index) = index else {
+        return;
+    };
+    if view.sys_flag & 0x0C == SYSFLAG_TRANSACTION_ROLLBACK {
+        return;
+    }
+    if index.last_offset().is_some_and(|last| phys <= last) {
+        return; // already indexed before a restart
+    }
+    let mut add = |key: &str| {
+        if !key.is_empty() {
+            index.add(IndexEntry {
+                key_hash: key_hash(view.topic, key),
+                commit_log_offset: phys,
+                store_timestamp_ms: view.store_timestamp_ms,
+            });
+        }
+    };
+    if let Some(uniq) = view.property(PROPERTY_UNIQ_KEY) {
+        add(uniq);
+    }
+    if let Some(keys) = view.property(PROPERTY_KEYS) {
+        keys.split(KEY_SEPARATOR).for_each(&mut add);
+    }
+}
+
+/// Whether a record matches a query key (the index only matches hashes).
+pub fn record_has_key(view: &RecordView<'_>, key: &str) -> bool {
+    view.property(PROPERTY_UNIQ_KEY) == Some(key)
+        || view
+            .property(PROPERTY_KEYS)
+            .is_some_and(|keys| keys.split(KEY_SEPARATOR).any(|k| k == key))
+}

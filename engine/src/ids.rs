@@ -1,0 +1,84 @@
+//! Strong types for the positions the engine hands out. They are all `u64`
+//! underneath; keeping them apart makes mixing a commit-log offset with a queue
+//! offset a compile error.
+
+use std::fmt;
+
+macro_rules! position_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(pub u64);
+
+        impl $name {
+            pub const ZERO: $name = $name(0);
+
+            pub fn get(self) -> u64 {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}", self.0)
+            }
+        }
+    };
+}
+
+position_type!(
+    /// Absolute byte position in a shard's commit log (the record's
+    /// `PHYSICALOFFSET`).
+    CommitLogOffset
+);
+position_type!(
+    /// Logical position in one consume queue: entry index, the record's
+    /// `QUEUEOFFSET`.
+    QueueOffset
+);
+position_type!(
+    /// Start offset of a commit-log segment; also its file name.
+    SegmentBase
+);
+
+impl CommitLogOffset {
+    pub fn add(self, bytes: u64) -> CommitLogOffset {
+        CommitLogOffset(self.0 + bytes)
+    }
+}
+
+impl QueueOffset {
+    pub fn next(self) -> QueueOffset {
+        QueueOffset(self.0 + 1)
+    }
+}
+
+/// Formats a start offset the way RocketMQ names segment files: 20 decimal
+/// digits, zero padded.
+pub fn file_name_for_offset(offset: u64) -> String {
+    format!("{offset:020}")
+}
+
+/// Parses a 20-digit segment file name; anything else is not a segment.
+pub fn offset_from_file_name(name: &str) -> Option<u64> {
+    if name.len() != 20 || !name.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    name.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_names_are_twenty_digits() {
+        assert_eq!(file_name_for_offset(1_073_741_824), "00000000001073741824");
+        assert_eq!(
+            offset_from_file_name("00000000001073741824"),
+            Some(1_073_741_824)
+        );
+        assert_eq!(offset_from_file_name("0000000000107374182"), None);
+        assert_eq!(offset_from_file_name("0000000000107374182x"), None);
+    }
+}

@@ -1,0 +1,391 @@
+//! Key index: find messages by `KEYS` and by `UNIQ_KEY` within a topic and a
+//! time range (`spec/store-format.md` §4 gives RocketMQ's hash-slot file).
+//!
+//! RingMQ keeps an equivalent, simpler format: an append-only log of entries,
+//! with the hash table rebuilt in memory at start-up. Appending never
+//! rewrites a slot in place, so a torn write can only cut the tail, which the
+//! per-entry CRC detects.
+//!
+//! ```text
+//! file index/<20-digit number of its first entry>, `index_segment_entries` entries each
+//! entry (24 bytes, big-endian)
+//!   0  4  keyHash        |String.hashCode(topic + "#" + key)|, i32::MIN -> 0 (as Java)
+//!   4  8  phyOffset      commit-log offset of the message
+//!  12  8  storeTimestamp ms
+//!  20  4  crc32 of bytes 0..20
+//! ```
+//!
+//! Shard-owned. Like the consume queues, entries reach the files only up to
+//! a durable commit-log position, at checkpoints; recovery keeps file
+//! entries below the checkpoint and rebuilds the rest from the commit log.
+//! Hash collisions are expected: the store re-checks topic and key on the
+//! record before returning it.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use crate::disk::{Disk, DiskFile};
+use crate::error::{Result, StoreError};
+use crate::ids::{file_name_for_offset, offset_from_file_name};
+use crate::record::java_string_hash_parts;
+
+pub const INDEX_ENTRY_BYTES: usize = 24;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IndexEntry {
+    pub key_hash: i32,
+    pub commit_log_offset: u64,
+    pub store_timestamp_ms: i64,
+}
+
+/// The hash RocketMQ's index uses for `topic#key`.
+pub fn key_hash(topic: &str, key: &str) -> i32 {
+    let h = java_string_hash_parts(&[topic, "#", key]);
+    if h == i32::MIN {
+        0
+    } else {
+        h.abs()
+    }
+}
+
+impl IndexEntry {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.extend_from_slice(&self.key_hash.to_be_bytes());
+        out.extend_from_slice(&self.commit_log_offset.to_be_bytes());
+        out.extend_from_slice(&self.store_timestamp_ms.to_be_bytes());
+        let crc = crc32fast::hash(&out[start..]);
+        out.extend_from_slice(&crc.to_be_bytes());
+    }
+
+    /// `None` for fewer than 24 bytes or a CRC mismatch.
+    pub fn decode(buf: &[u8]) -> Option<IndexEntry> {
+        let b = buf.get(..INDEX_ENTRY_BYTES)?;
+        let crc = u32::from_be_bytes(b[20..24].try_into().unwrap());
+        if crc32fast::hash(&b[..20]) != crc {
+            return None;
+        }
+        let offset = i64::from_be_bytes(b[4..12].try_into().unwrap());
+        if offset < 0 {
+            return None;
+        }
+        Some(IndexEntry {
+            key_hash: i32::from_be_bytes(b[0..4].try_into().unwrap()),
+            commit_log_offset: offset as u64,
+            store_timestamp_ms: i64::from_be_bytes(b[12..20].try_into().unwrap()),
+        })
+    }
+}
+
+pub struct KeyIndex {
+    dir: PathBuf,
+    segment_entries: u64,
+    /// Number of `entries[0]`.
+    base: u64,
+    entries: VecDeque<IndexEntry>,
+    by_hash: HashMap<i32, Vec<u64>>,
+    /// Entry number up to which the files hold entries.
+    persisted: u64,
+}
+
+impl KeyIndex {
+    pub fn new(dir: PathBuf, segment_entries: u64) -> KeyIndex {
+        assert!(segment_entries > 0);
+        KeyIndex {
+            dir,
+            segment_entries,
+            base: 0,
+            entries: VecDeque::new(),
+            by_hash: HashMap::new(),
+            persisted: 0,
+        }
+    }
+
+    fn next_number(&self) -> u64 {
+        self.base + self.entries.len() as u64
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Dispatch: indexes `key` of a record. Idempotent across re-dispatch:
+    /// offsets not above the last indexed one are skipped only when equal
+    /// entries exist, so the caller passes records in log order once.
+    pub fn add(&mut self, entry: IndexEntry) {
+        if let Some(last) = self.entries.back() {
+            assert!(
+                entry.commit_log_offset >= last.commit_log_offset,
+                "index entries out of log order"
+            );
+        }
+        let n = self.next_number();
+        self.by_hash.entry(entry.key_hash).or_default().push(n);
+        self.entries.push_back(entry);
+    }
+
+    /// Highest commit-log offset indexed, for idempotent re-dispatch.
+    pub fn last_offset(&self) -> Option<u64> {
+        self.entries.back().map(|e| e.commit_log_offset)
+    }
+
+    /// Commit-log offsets whose key hash matches and whose store time is in
+    /// `[begin_ms, end_ms]`, newest first, below `visible` (unconfirmed
+    /// records are not returned).
+    pub fn candidates(&self, hash: i32, begin_ms: i64, end_ms: i64, visible: u64) -> Vec<u64> {
+        let Some(numbers) = self.by_hash.get(&hash) else {
+            return Vec::new();
+        };
+        numbers
+            .iter()
+            .rev()
+            .filter_map(|&n| self.entries.get(n.checked_sub(self.base)? as usize))
+            .filter(|e| e.key_hash == hash)
+            .filter(|e| e.store_timestamp_ms >= begin_ms && e.store_timestamp_ms <= end_ms)
+            .filter(|e| e.commit_log_offset < visible)
+            .map(|e| e.commit_log_offset)
+            .collect()
+    }
+
+    /// Recovery truncation: drops entries at or past `position`.
+    pub fn truncate_from(&mut self, position: u64) {
+        while self
+            .entries
+            .back()
+            .is_some_and(|e| e.commit_log_offset >= position)
+        {
+            let e = self.entries.pop_back().expect("checked");
+            let n = self.next_number();
+            if let Some(v) = self.by_hash.get_mut(&e.key_hash) {
+                v.retain(|&x| x != n);
+            }
+        }
+        self.persisted = self.persisted.min(self.next_number());
+    }
+
+    /// Writes entries for records below `durable` and syncs the files.
+    pub async fn persist<D: Disk>(
+        this: &std::cell::RefCell<Self>,
+        disk: &D,
+        durable: u64,
+    ) -> Result<()> {
+        let (jobs, upto) = {
+            let me = this.borrow();
+            let visible =
+                me.entries
+                    .partition_point(|e| e.commit_log_offset < durable) as u64
+                    + me.base;
+            let mut jobs = Vec::new();
+            let mut n = me.persisted;
+            while n < visible {
+                let file_first = n - n % me.segment_entries;
+                let count = (file_first + me.segment_entries - n).min(visible - n);
+                let mut bytes = Vec::with_capacity(count as usize * INDEX_ENTRY_BYTES);
+                for e in me
+                    .entries
+                    .iter()
+                    .skip((n - me.base) as usize)
+                    .take(count as usize)
+                {
+                    e.encode(&mut bytes);
+                }
+                let path = me.dir.join(file_name_for_offset(file_first));
+                jobs.push((path, (n - file_first) * INDEX_ENTRY_BYTES as u64, bytes));
+                n += count;
+            }
+            (jobs, visible)
+        };
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let dir = this.borrow().dir.clone();
+        disk.create_dir_all(&dir)
+            .await
+            .map_err(|e| StoreError::io("create index directory", &dir, e))?;
+        let mut touched: Vec<Rc<D::File>> = Vec::new();
+        for (path, pos, bytes) in jobs {
+            let file = disk
+                .open(&path, true)
+                .await
+                .map_err(|e| StoreError::io("open index", &path, e))?;
+            file.write_all_at(bytes, pos)
+                .await
+                .map_err(|e| StoreError::io("write index", &path, e))?;
+            touched.push(file);
+        }
+        for file in touched {
+            file.sync_data()
+                .await
+                .map_err(|e| StoreError::io("sync index", file.path(), e))?;
+        }
+        let mut me = this.borrow_mut();
+        me.persisted = me.persisted.max(upto).min(me.next_number());
+        Ok(())
+    }
+
+    /// Loads entries below `checkpoint`, truncating files after the last
+    /// valid one.
+    pub async fn load<D: Disk>(
+        disk: &D,
+        dir: PathBuf,
+        segment_entries: u64,
+        checkpoint: u64,
+    ) -> Result<KeyIndex> {
+        let mut me = KeyIndex::new(dir.clone(), segment_entries);
+        let names = disk
+            .list_dir(&dir)
+            .await
+            .map_err(|e| StoreError::io("list index", &dir, e))?;
+        let mut files: Vec<u64> = names
+            .iter()
+            .filter_map(|n| offset_from_file_name(n))
+            .collect();
+        files.sort_unstable();
+        let mut ended = false;
+        for (i, first) in files.iter().copied().enumerate() {
+            let path = dir.join(file_name_for_offset(first));
+            if ended {
+                disk.remove_file(&path)
+                    .await
+                    .map_err(|e| StoreError::io("remove stale index file", &path, e))?;
+                continue;
+            }
+            if i == 0 {
+                me.base = first;
+                me.persisted = first;
+            }
+            let file = disk
+                .open(&path, false)
+                .await
+                .map_err(|e| StoreError::io("open index", &path, e))?;
+            let bytes = file
+                .read_at(0, segment_entries as usize * INDEX_ENTRY_BYTES)
+                .await
+                .map_err(|e| StoreError::io("read index", &path, e))?;
+            let mut valid = 0usize;
+            if first != me.next_number() {
+                ended = true;
+            } else {
+                for chunk in bytes.chunks(INDEX_ENTRY_BYTES) {
+                    match IndexEntry::decode(chunk) {
+                        Some(e)
+                            if e.commit_log_offset < checkpoint
+                                && me.last_offset().is_none_or(|l| e.commit_log_offset >= l) =>
+                        {
+                            me.add(e);
+                            valid += INDEX_ENTRY_BYTES;
+                        }
+                        _ => {
+                            ended = true;
+                            break;
+                        }
+                    }
+                }
+                me.persisted = me.next_number();
+            }
+            if ended || bytes.len() < segment_entries as usize * INDEX_ENTRY_BYTES {
+                ended = true;
+                if valid < bytes.len() {
+                    file.truncate(valid as u64)
+                        .await
+                        .map_err(|e| StoreError::io("truncate index", &path, e))?;
+                    file.sync_data()
+                        .await
+                        .map_err(|e| StoreError::io("sync index", &path, e))?;
+                }
+            }
+        }
+        Ok(me)
+    }
+
+    /// Retention: forgets entries below `min_position` and deletes files
+    /// holding only such entries.
+    pub async fn drop_below<D: Disk>(
+        this: &std::cell::RefCell<Self>,
+        disk: &D,
+        min_position: u64,
+    ) -> Result<()> {
+        let doomed = {
+            let mut me = this.borrow_mut();
+            let old_base = me.base;
+            while me
+                .entries
+                .front()
+                .is_some_and(|e| e.commit_log_offset < min_position)
+            {
+                me.entries.pop_front();
+                me.base += 1;
+            }
+            me.persisted = me.persisted.max(me.base);
+            let base = me.base;
+            me.by_hash.retain(|_, v| {
+                v.retain(|&n| n >= base);
+                !v.is_empty()
+            });
+            let seg = me.segment_entries;
+            let mut doomed = Vec::new();
+            let mut f = old_base - old_base % seg;
+            while f + seg <= base {
+                doomed.push(me.dir.join(file_name_for_offset(f)));
+                f += seg;
+            }
+            doomed
+        };
+        for path in doomed {
+            match disk.remove_file(&path).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::io("remove index file", &path, e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn golden_entry() {
+        let e = IndexEntry {
+            key_hash: 1,
+            commit_log_offset: 2,
+            store_timestamp_ms: 3,
+        };
+        let mut out = Vec::new();
+        e.encode(&mut out);
+        let mut expected = vec![0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3];
+        let crc = crc32fast::hash(&expected);
+        expected.extend_from_slice(&crc.to_be_bytes());
+        assert_eq!(out, expected);
+        assert_eq!(IndexEntry::decode(&[0u8; 24]), None, "zeroes fail the CRC");
+    }
+
+    #[test]
+    fn key_hash_is_java_abs_hash() {
+        // "T#k".hashCode() = ((84*31 + 35)*31 + 107) = 81_916
+        assert_eq!(key_hash("T", "k"), 81_916);
+    }
+
+    proptest! {
+        #[test]
+        fn entry_round_trips(h in any::<i32>(), off in 0u64..(1 << 62), ts in any::<i64>()) {
+            let e = IndexEntry { key_hash: h, commit_log_offset: off, store_timestamp_ms: ts };
+            let mut out = Vec::new();
+            e.encode(&mut out);
+            prop_assert_eq!(IndexEntry::decode(&out), Some(e));
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..48)) {
+            let _ = IndexEntry::decode(&bytes);
+        }
+    }
+}

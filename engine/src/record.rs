@@ -1,0 +1,539 @@
+//! The commit-log record: RocketMQ's stored-message layout, byte for byte
+//! (`spec/store-format.md` §2). Pull responses, view-by-id bodies and the
+//! replication stream are these bytes unchanged, so this module is the only
+//! place that knows the layout.
+//!
+//! ```text
+//! offset  size  field (IPv4 born and store host; big-endian)
+//!   0      4    TOTALSIZE        whole record, this field included
+//!   4      4    MAGICCODE        0xDAA320A7 (V1) | 0xDAA320AB (V2, 2-byte topic length)
+//!   8      4    BODYCRC          crc32(body) & 0x7FFFFFFF
+//!  12      4    QUEUEID
+//!  16      4    FLAG
+//!  20      8    QUEUEOFFSET      0 for PREPARED / ROLLBACK records
+//!  28      8    PHYSICALOFFSET   absolute commit-log offset of this record
+//!  36      4    SYSFLAG          bit 4: born host IPv6, bit 5: store host IPv6
+//!  40      8    BORNTIMESTAMP
+//!  48    8|20   BORNHOST         address + i32 port
+//!  56      8    STORETIMESTAMP   (+12 after an IPv6 born host)
+//!  64    8|20   STOREHOST
+//!  72      4    RECONSUMETIMES   (+12 / +24 with IPv6 hosts from here on)
+//!  76      8    PREPARED_TRANSACTION_OFFSET
+//!  84      4    BODYLENGTH
+//!  88      n    BODY
+//!  88+n  1|2    TOPICLENGTH      1 byte (V1) or i16 (V2)
+//!         t     TOPIC
+//!         2     PROPERTIESLENGTH i16
+//!         p     PROPERTIES       name\x01value\x02...
+//! ```
+//!
+//! The end of a segment is closed by an 8-byte BLANK filler,
+//! `[TOTALSIZE = bytes left in segment][MAGIC = 0xCBD43194]`.
+//!
+//! Decoding never panics and never trusts a length it has not checked against
+//! the bytes it was given.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+pub const MAGIC_V1: u32 = 0xDAA3_20A7;
+pub const MAGIC_V2: u32 = 0xDAA3_20AB;
+pub const MAGIC_BLANK: u32 = 0xCBD4_3194;
+/// The BLANK filler: TOTALSIZE + MAGIC.
+pub const BLANK_SIZE_BYTES: usize = 8;
+
+/// `maxMessageSize` default: a body larger than this is `MESSAGE_ILLEGAL`.
+pub const BODY_SIZE_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// Whole record bound used by decoders: body max plus 64 KiB for the rest, as
+/// Java's `maxMessageSize + 64 KiB`.
+pub const RECORD_SIZE_BYTES_MAX: usize = BODY_SIZE_BYTES_MAX + 64 * 1024;
+/// PROPERTIESLENGTH is a signed short.
+pub const PROPERTIES_SIZE_BYTES_MAX: usize = i16::MAX as usize;
+/// Topics longer than this need the V2 magic (2-byte topic length).
+pub const TOPIC_V1_SIZE_BYTES_MAX: usize = 127;
+pub const TOPIC_SIZE_BYTES_MAX: usize = i16::MAX as usize;
+
+pub const SYSFLAG_BORNHOST_V6: i32 = 1 << 4;
+pub const SYSFLAG_STOREHOST_V6: i32 = 1 << 5;
+const SYSFLAG_TRANSACTION_MASK: i32 = 0x0C;
+pub const SYSFLAG_TRANSACTION_PREPARED: i32 = 0x04;
+pub const SYSFLAG_TRANSACTION_COMMIT: i32 = 0x08;
+pub const SYSFLAG_TRANSACTION_ROLLBACK: i32 = 0x0C;
+
+/// Fixed part of a record with IPv4 hosts, excluding body, topic and
+/// properties: 91 bytes minus the 1-byte topic length and 2-byte properties
+/// length, i.e. every field up to and including BODYLENGTH.
+const FIXED_PREFIX_IPV4_BYTES: usize = 88;
+
+const POS_TOTAL_SIZE: usize = 0;
+const POS_MAGIC: usize = 4;
+const POS_BODY_CRC: usize = 8;
+const POS_QUEUE_ID: usize = 12;
+const POS_FLAG: usize = 16;
+const POS_QUEUE_OFFSET: usize = 20;
+const POS_PHYSICAL_OFFSET: usize = 28;
+const POS_SYSFLAG: usize = 36;
+const POS_BORN_TIMESTAMP: usize = 40;
+const POS_BORN_HOST: usize = 48;
+
+// The fixed positions follow from the field sizes; a typo in either breaks
+// the build, not a record on disk.
+const _: () = {
+    assert!(POS_MAGIC == POS_TOTAL_SIZE + 4);
+    assert!(POS_BODY_CRC == POS_MAGIC + 4);
+    assert!(POS_QUEUE_ID == POS_BODY_CRC + 4);
+    assert!(POS_FLAG == POS_QUEUE_ID + 4);
+    assert!(POS_QUEUE_OFFSET == POS_FLAG + 4);
+    assert!(POS_PHYSICAL_OFFSET == POS_QUEUE_OFFSET + 8);
+    assert!(POS_SYSFLAG == POS_PHYSICAL_OFFSET + 8);
+    assert!(POS_BORN_TIMESTAMP == POS_SYSFLAG + 4);
+    assert!(POS_BORN_HOST == POS_BORN_TIMESTAMP + 8);
+    // born host 8, store timestamp 8, store host 8, reconsume 4, prepared 8, body length 4
+    assert!(FIXED_PREFIX_IPV4_BYTES == POS_BORN_HOST + 8 + 8 + 8 + 4 + 8 + 4);
+};
+
+/// Everything about a message the broker hands in; the engine adds queue
+/// offset, physical offset and store timestamp.
+#[derive(Clone, Debug)]
+pub struct MessageIn<'a> {
+    pub topic: &'a str,
+    pub queue_id: i32,
+    pub flag: i32,
+    pub body: &'a [u8],
+    /// Already encoded `name\x01value\x02...`.
+    pub properties: &'a [u8],
+    /// Host bits are recomputed from the addresses; the rest is kept.
+    pub sys_flag: i32,
+    pub born_timestamp_ms: i64,
+    pub born_host: SocketAddr,
+    pub store_host: SocketAddr,
+    pub reconsume_times: i32,
+    pub prepared_transaction_offset: i64,
+}
+
+/// Why a message cannot be stored (`MESSAGE_ILLEGAL` at the broker).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IllegalMessage {
+    #[error("body of {size_bytes} bytes exceeds the {max_bytes}-byte maximum")]
+    BodyTooLarge { size_bytes: usize, max_bytes: usize },
+    #[error("properties of {size_bytes} bytes exceed the {max_bytes}-byte maximum")]
+    PropertiesTooLarge { size_bytes: usize, max_bytes: usize },
+    #[error("topic must be 1..={max_bytes} bytes, got {size_bytes}")]
+    TopicLength { size_bytes: usize, max_bytes: usize },
+    #[error("record of {size_bytes} bytes does not fit a {segment_size_bytes}-byte segment")]
+    LargerThanSegment {
+        size_bytes: usize,
+        segment_size_bytes: u64,
+    },
+}
+
+/// Why bytes are not a valid record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    #[error("need {needed} bytes, have {available}")]
+    Truncated { needed: usize, available: usize },
+    #[error("bad magic {0:#010x}")]
+    BadMagic(u32),
+    #[error("TOTALSIZE {0} is out of range")]
+    BadTotalSize(i64),
+    #[error("TOTALSIZE {declared} disagrees with the {computed} bytes its fields describe")]
+    SizeMismatch { declared: usize, computed: usize },
+    #[error("negative length field {field}: {value}")]
+    NegativeLength { field: &'static str, value: i64 },
+    #[error("body CRC {stored:#010x} != computed {computed:#010x}")]
+    CrcMismatch { stored: u32, computed: u32 },
+    #[error("topic is not UTF-8")]
+    TopicNotUtf8,
+}
+
+/// CRC the way RocketMQ stores it: IEEE CRC-32 masked to 31 bits.
+pub fn body_crc(body: &[u8]) -> u32 {
+    crc32fast::hash(body) & 0x7FFF_FFFF
+}
+
+fn host_len(addr: &SocketAddr) -> usize {
+    match addr {
+        SocketAddr::V4(_) => 8,
+        SocketAddr::V6(_) => 20,
+    }
+}
+
+fn host_sys_flag(msg: &MessageIn<'_>) -> i32 {
+    let mut flag = msg.sys_flag & !(SYSFLAG_BORNHOST_V6 | SYSFLAG_STOREHOST_V6);
+    if msg.born_host.is_ipv6() {
+        flag |= SYSFLAG_BORNHOST_V6;
+    }
+    if msg.store_host.is_ipv6() {
+        flag |= SYSFLAG_STOREHOST_V6;
+    }
+    flag
+}
+
+fn topic_len_size(topic_bytes: usize) -> usize {
+    if topic_bytes > TOPIC_V1_SIZE_BYTES_MAX {
+        2
+    } else {
+        1
+    }
+}
+
+/// Validates a message and returns its stored size in bytes.
+pub fn record_size(msg: &MessageIn<'_>) -> Result<usize, IllegalMessage> {
+    let topic_bytes = msg.topic.len();
+    if topic_bytes == 0 || topic_bytes > TOPIC_SIZE_BYTES_MAX {
+        return Err(IllegalMessage::TopicLength {
+            size_bytes: topic_bytes,
+            max_bytes: TOPIC_SIZE_BYTES_MAX,
+        });
+    }
+    if msg.body.len() > BODY_SIZE_BYTES_MAX {
+        return Err(IllegalMessage::BodyTooLarge {
+            size_bytes: msg.body.len(),
+            max_bytes: BODY_SIZE_BYTES_MAX,
+        });
+    }
+    if msg.properties.len() > PROPERTIES_SIZE_BYTES_MAX {
+        return Err(IllegalMessage::PropertiesTooLarge {
+            size_bytes: msg.properties.len(),
+            max_bytes: PROPERTIES_SIZE_BYTES_MAX,
+        });
+    }
+    Ok(FIXED_PREFIX_IPV4_BYTES - 16
+        + host_len(&msg.born_host)
+        + host_len(&msg.store_host)
+        + msg.body.len()
+        + topic_len_size(topic_bytes)
+        + topic_bytes
+        + 2
+        + msg.properties.len())
+}
+
+/// Positions the engine assigns at append time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Assigned {
+    pub queue_offset: u64,
+    pub physical_offset: u64,
+    pub store_timestamp_ms: i64,
+}
+
+fn put_host(out: &mut Vec<u8>, addr: &SocketAddr) {
+    match addr.ip() {
+        IpAddr::V4(ip) => out.extend_from_slice(&ip.octets()),
+        IpAddr::V6(ip) => out.extend_from_slice(&ip.octets()),
+    }
+    out.extend_from_slice(&(addr.port() as i32).to_be_bytes());
+}
+
+/// Appends one record to `out`. `size` must come from [`record_size`] for
+/// the same message. Writes into spare capacity; allocates only if `out` must
+/// grow.
+pub fn encode_record(msg: &MessageIn<'_>, size: usize, at: Assigned, out: &mut Vec<u8>) {
+    let start = out.len();
+    let topic = msg.topic.as_bytes();
+    let magic = if topic.len() > TOPIC_V1_SIZE_BYTES_MAX {
+        MAGIC_V2
+    } else {
+        MAGIC_V1
+    };
+    out.extend_from_slice(&(size as i32).to_be_bytes());
+    out.extend_from_slice(&magic.to_be_bytes());
+    out.extend_from_slice(&body_crc(msg.body).to_be_bytes());
+    out.extend_from_slice(&msg.queue_id.to_be_bytes());
+    out.extend_from_slice(&msg.flag.to_be_bytes());
+    out.extend_from_slice(&(at.queue_offset as i64).to_be_bytes());
+    out.extend_from_slice(&(at.physical_offset as i64).to_be_bytes());
+    out.extend_from_slice(&host_sys_flag(msg).to_be_bytes());
+    out.extend_from_slice(&msg.born_timestamp_ms.to_be_bytes());
+    put_host(out, &msg.born_host);
+    out.extend_from_slice(&at.store_timestamp_ms.to_be_bytes());
+    put_host(out, &msg.store_host);
+    out.extend_from_slice(&msg.reconsume_times.to_be_bytes());
+    out.extend_from_slice(&msg.prepared_transaction_offset.to_be_bytes());
+    out.extend_from_slice(&(msg.body.len() as i32).to_be_bytes());
+    out.extend_from_slice(msg.body);
+    if magic == MAGIC_V2 {
+        out.extend_from_slice(&(topic.len() as i16).to_be_bytes());
+    } else {
+        out.push(topic.len() as u8);
+    }
+    out.extend_from_slice(topic);
+    out.extend_from_slice(&(msg.properties.len() as i16).to_be_bytes());
+    out.extend_from_slice(msg.properties);
+    assert_eq!(
+        out.len() - start,
+        size,
+        "record_size and encode_record disagree"
+    );
+}
+
+/// Appends the BLANK filler that closes a segment with `bytes_left` bytes.
+pub fn encode_blank(bytes_left: u32, out: &mut Vec<u8>) {
+    out.extend_from_slice(&(bytes_left as i32).to_be_bytes());
+    out.extend_from_slice(&MAGIC_BLANK.to_be_bytes());
+}
+
+/// What the first 8 bytes at a position say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Head {
+    /// A message record of this many bytes (not yet validated beyond magic
+    /// and a size that fits the bounds).
+    Record { size_bytes: usize },
+    /// End-of-segment filler: continue at the next segment.
+    Blank,
+    /// Zeroes: nothing was ever written here.
+    Empty,
+}
+
+/// Reads TOTALSIZE and MAGIC.
+pub fn read_head(buf: &[u8]) -> Result<Head, RecordError> {
+    if buf.len() < BLANK_SIZE_BYTES {
+        return Err(RecordError::Truncated {
+            needed: BLANK_SIZE_BYTES,
+            available: buf.len(),
+        });
+    }
+    let size = i32::from_be_bytes(buf[0..4].try_into().unwrap());
+    let magic = u32::from_be_bytes(buf[4..8].try_into().unwrap());
+    match magic {
+        MAGIC_BLANK => Ok(Head::Blank),
+        MAGIC_V1 | MAGIC_V2 => {
+            let min = FIXED_PREFIX_IPV4_BYTES + 1 + 1 + 2;
+            if size < min as i32 || size as usize > RECORD_SIZE_BYTES_MAX {
+                return Err(RecordError::BadTotalSize(size as i64));
+            }
+            Ok(Head::Record {
+                size_bytes: size as usize,
+            })
+        }
+        0 if size == 0 => Ok(Head::Empty),
+        other => Err(RecordError::BadMagic(other)),
+    }
+}
+
+/// A parsed view of one record; borrows the bytes it was parsed from.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordView<'a> {
+    pub bytes: &'a [u8],
+    pub body_crc: u32,
+    pub queue_id: i32,
+    pub flag: i32,
+    pub queue_offset: i64,
+    pub physical_offset: i64,
+    pub sys_flag: i32,
+    pub born_timestamp_ms: i64,
+    pub born_host: SocketAddr,
+    pub store_timestamp_ms: i64,
+    pub store_host: SocketAddr,
+    pub reconsume_times: i32,
+    pub prepared_transaction_offset: i64,
+    pub body: &'a [u8],
+    pub topic: &'a str,
+    pub properties: &'a [u8],
+}
+
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], RecordError> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len());
+        match end {
+            Some(end) => {
+                let s = &self.buf[self.pos..end];
+                self.pos = end;
+                Ok(s)
+            }
+            None => Err(RecordError::Truncated {
+                needed: self.pos.saturating_add(n),
+                available: self.buf.len(),
+            }),
+        }
+    }
+    fn i16(&mut self) -> Result<i16, RecordError> {
+        Ok(i16::from_be_bytes(self.take(2)?.try_into().unwrap()))
+    }
+    fn i32(&mut self) -> Result<i32, RecordError> {
+        Ok(i32::from_be_bytes(self.take(4)?.try_into().unwrap()))
+    }
+    fn u32(&mut self) -> Result<u32, RecordError> {
+        Ok(u32::from_be_bytes(self.take(4)?.try_into().unwrap()))
+    }
+    fn i64(&mut self) -> Result<i64, RecordError> {
+        Ok(i64::from_be_bytes(self.take(8)?.try_into().unwrap()))
+    }
+    fn host(&mut self, v6: bool) -> Result<SocketAddr, RecordError> {
+        let ip = if v6 {
+            let o: [u8; 16] = self.take(16)?.try_into().unwrap();
+            IpAddr::V6(Ipv6Addr::from(o))
+        } else {
+            let o: [u8; 4] = self.take(4)?.try_into().unwrap();
+            IpAddr::V4(Ipv4Addr::from(o))
+        };
+        let port = self.i32()?;
+        Ok(SocketAddr::new(ip, port as u16))
+    }
+    fn len_field(&mut self, field: &'static str, value: i64) -> Result<usize, RecordError> {
+        if value < 0 {
+            return Err(RecordError::NegativeLength { field, value });
+        }
+        Ok(value as usize)
+    }
+}
+
+impl<'a> RecordView<'a> {
+    /// Parses the record at the start of `buf` (which may hold more bytes
+    /// after it). Checks magic, every length against the bytes present, and
+    /// that TOTALSIZE equals the size the fields describe. Does not check the
+    /// CRC; see [`RecordView::verify_crc`].
+    pub fn parse(buf: &'a [u8]) -> Result<RecordView<'a>, RecordError> {
+        let size_bytes = match read_head(buf)? {
+            Head::Record { size_bytes } => size_bytes,
+            Head::Blank | Head::Empty => {
+                let magic = u32::from_be_bytes(buf[POS_MAGIC..8].try_into().unwrap());
+                return Err(RecordError::BadMagic(magic));
+            }
+        };
+        if buf.len() < size_bytes {
+            return Err(RecordError::Truncated {
+                needed: size_bytes,
+                available: buf.len(),
+            });
+        }
+        let bytes = &buf[..size_bytes];
+        let mut c = Cursor { buf: bytes, pos: 0 };
+        let _total = c.i32()?;
+        let magic = c.u32()?;
+        let body_crc = c.u32()?;
+        let queue_id = c.i32()?;
+        let flag = c.i32()?;
+        let queue_offset = c.i64()?;
+        let physical_offset = c.i64()?;
+        let sys_flag = c.i32()?;
+        let born_timestamp_ms = c.i64()?;
+        let born_host = c.host(sys_flag & SYSFLAG_BORNHOST_V6 != 0)?;
+        let store_timestamp_ms = c.i64()?;
+        let store_host = c.host(sys_flag & SYSFLAG_STOREHOST_V6 != 0)?;
+        let reconsume_times = c.i32()?;
+        let prepared_transaction_offset = c.i64()?;
+        let body_len = c.i32()? as i64;
+        let body_len = c.len_field("BODYLENGTH", body_len)?;
+        let body = c.take(body_len)?;
+        let topic_len = if magic == MAGIC_V2 {
+            c.i16()? as i64
+        } else {
+            c.take(1)?[0] as i64
+        };
+        let topic_len = c.len_field("TOPICLENGTH", topic_len)?;
+        let topic =
+            std::str::from_utf8(c.take(topic_len)?).map_err(|_| RecordError::TopicNotUtf8)?;
+        let props_len = c.i16()? as i64;
+        let props_len = c.len_field("PROPERTIESLENGTH", props_len)?;
+        let properties = c.take(props_len)?;
+        if c.pos != size_bytes {
+            return Err(RecordError::SizeMismatch {
+                declared: size_bytes,
+                computed: c.pos,
+            });
+        }
+        Ok(RecordView {
+            bytes,
+            body_crc,
+            queue_id,
+            flag,
+            queue_offset,
+            physical_offset,
+            sys_flag,
+            born_timestamp_ms,
+            born_host,
+            store_timestamp_ms,
+            store_host,
+            reconsume_times,
+            prepared_transaction_offset,
+            body,
+            topic,
+            properties,
+        })
+    }
+
+    pub fn size_bytes(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn verify_crc(&self) -> Result<(), RecordError> {
+        let computed = body_crc(self.body);
+        if computed != self.body_crc {
+            return Err(RecordError::CrcMismatch {
+                stored: self.body_crc,
+                computed,
+            });
+        }
+        Ok(())
+    }
+
+    /// PREPARED and ROLLBACK records take no queue offset and get no
+    /// consume-queue entry (spec §2.2, §3.1).
+    pub fn takes_queue_offset(&self) -> bool {
+        takes_queue_offset(self.sys_flag)
+    }
+
+    /// Value of one property, if present.
+    pub fn property(&self, name: &str) -> Option<&'a str> {
+        property(self.properties, name)
+    }
+}
+
+pub fn takes_queue_offset(sys_flag: i32) -> bool {
+    let t = sys_flag & SYSFLAG_TRANSACTION_MASK;
+    t != SYSFLAG_TRANSACTION_PREPARED && t != SYSFLAG_TRANSACTION_ROLLBACK
+}
+
+/// Fixed positions other modules read without a full parse.
+pub fn read_store_timestamp(buf: &[u8]) -> Option<i64> {
+    let sys_flag = i32::from_be_bytes(buf.get(POS_SYSFLAG..POS_SYSFLAG + 4)?.try_into().ok()?);
+    let born_len = if sys_flag & SYSFLAG_BORNHOST_V6 != 0 {
+        20
+    } else {
+        8
+    };
+    let pos = POS_BORN_HOST + born_len;
+    Some(i64::from_be_bytes(buf.get(pos..pos + 8)?.try_into().ok()?))
+}
+
+/// Finds `name` in a `name\x01value\x02...` string. Malformed pairs are
+/// skipped, never panicked on.
+pub fn property<'a>(properties: &'a [u8], name: &str) -> Option<&'a str> {
+    for pair in properties.split(|&b| b == 2) {
+        let Some(sep) = pair.iter().position(|&b| b == 1) else {
+            continue;
+        };
+        if &pair[..sep] == name.as_bytes() {
+            return std::str::from_utf8(&pair[sep + 1..]).ok();
+        }
+    }
+    None
+}
+
+/// Java `String.hashCode()` over UTF-16 code units: the consume queue's tag
+/// code and the key index's hash.
+pub fn java_string_hash(s: &str) -> i32 {
+    let mut h: i32 = 0;
+    for unit in s.encode_utf16() {
+        h = h.wrapping_mul(31).wrapping_add(unit as i32);
+    }
+    h
+}
+
+/// Java `String.hashCode()` of `a + b + c` without building the string.
+pub fn java_string_hash_parts(parts: &[&str]) -> i32 {
+    let mut h: i32 = 0;
+    for part in parts {
+        for unit in part.encode_utf16() {
+            h = h.wrapping_mul(31).wrapping_add(unit as i32);
+        }
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests;

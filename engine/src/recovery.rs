@@ -1,0 +1,176 @@
+//! Opening a store: load what is on disk and decide how much of the commit
+//! log to re-read.
+//!
+//! Decision table (one row per case; `D` = checkpoint's dispatched offset):
+//!
+//! | checkpoint        | last stop | scan the log from      | tail of last segment        |
+//! |-------------------|-----------|------------------------|-----------------------------|
+//! | none (new store)  | -         | oldest segment         | zeroed past the valid end   |
+//! | intact            | clean     | `D` (finds nothing new) | left as is (already clean)  |
+//! | intact            | crash     | `D`, CRC-checking all  | zeroed past the valid end   |
+//! | `D` past log end  | any       | refuse to start: files are missing, guessing would lose data |
+//!
+//! The scan validates each record by TOTALSIZE, magic, body CRC, field
+//! lengths and its own PHYSICALOFFSET; a BLANK moves to the next segment;
+//! the first invalid record is the end of the log. Consume-queue and index
+//! entries at or past the checkpoint are dropped at load and rebuilt by the
+//! same dispatch step the append path uses. The recovered end is made
+//! durable before the store accepts writes.
+
+use crate::checkpoint::Checkpoint;
+use crate::commit_log::CommitLog;
+use crate::config::StoreConfig;
+use crate::consume_queue::ConsumeQueues;
+use crate::disk::Disk;
+use crate::dispatch::dispatch;
+use crate::error::{Result, StoreError};
+use crate::flush_gate::FlushGate;
+use crate::key_index::KeyIndex;
+use crate::record::{read_head, Head, RecordView, BLANK_SIZE_BYTES, RECORD_SIZE_BYTES_MAX};
+use crate::store::{Clock, ShardStore};
+
+/// Bytes read at a time while scanning the log.
+const SCAN_READ_BYTES: usize = 8 << 20;
+const _: () = assert!(SCAN_READ_BYTES >= RECORD_SIZE_BYTES_MAX);
+
+pub(crate) async fn open<D: Disk>(
+    disk: D,
+    config: StoreConfig,
+    gate: FlushGate,
+    clock: Clock,
+) -> Result<ShardStore<D>> {
+    disk.create_dir_all(&config.root)
+        .await
+        .map_err(|e| StoreError::io("create store directory", &config.root, e))?;
+    let log = CommitLog::open(disk.clone(), &config, gate).await?;
+    let checkpoint = Checkpoint::load(&disk, &config.checkpoint_path()).await?;
+    let log_min = log.min_offset();
+    let segments = log.segment_bases();
+    let log_end = segments.last().map_or(0, |b| b + config.segment_size_bytes);
+
+    let (dispatched, clean, sequence, last_ts) = match checkpoint {
+        None => (0, false, 0, 0),
+        Some(c)
+            if c.dispatched_offset > log_end
+                && !(segments.is_empty() && c.dispatched_offset == 0) =>
+        {
+            return Err(StoreError::Corrupt {
+                what: "checkpoint",
+                path: config.checkpoint_path(),
+                detail: format!(
+                    "dispatched offset {} is past the end of the commit log ({log_end}); segments are missing",
+                    c.dispatched_offset
+                ),
+            });
+        }
+        Some(c) => (
+            c.dispatched_offset,
+            c.clean,
+            c.sequence,
+            c.last_store_timestamp_ms,
+        ),
+    };
+    let start = dispatched.max(log_min);
+
+    let mut queues = ConsumeQueues::load(
+        &disk,
+        config.consume_queue_dir(),
+        config.consume_queue_segment_entries,
+        start,
+    )
+    .await?;
+    let mut index = if config.index_enable {
+        KeyIndex::load(
+            &disk,
+            config.index_dir(),
+            config.index_segment_entries,
+            start,
+        )
+        .await?
+    } else {
+        KeyIndex::new(config.index_dir(), config.index_segment_entries)
+    };
+    for q in queues.queues_mut() {
+        q.drop_below(log_min);
+    }
+
+    let (end, scanned_last_ts) =
+        scan(&log, start, &mut queues, &mut index, config.index_enable).await?;
+    for q in queues.queues_mut() {
+        q.truncate_from(end);
+    }
+    index.truncate_from(end);
+    tracing::info!(
+        shard = config.shard,
+        checkpoint = dispatched,
+        clean,
+        recovered_end = end,
+        scanned_bytes = end - start,
+        "commit log recovered"
+    );
+    log.set_recovered_end(end, !clean).await?;
+    log.set_last_store_timestamp(last_ts.max(scanned_last_ts));
+    let store = ShardStore::assemble(disk, config, log, queues, index, sequence, clock);
+    // Record the recovered state, so a crash right after start does not
+    // re-read the same log again, and a stale "clean" flag is never reused.
+    store.checkpoint(false).await?;
+    Ok(store)
+}
+
+/// Re-reads the log from `start`, dispatching each valid record. Returns the
+/// end of the valid log and the last store timestamp seen.
+async fn scan<D: Disk>(
+    log: &CommitLog<D>,
+    start: u64,
+    queues: &mut ConsumeQueues,
+    index: &mut KeyIndex,
+    index_enable: bool,
+) -> Result<(u64, i64)> {
+    let seg = log.segment_size_bytes();
+    let mut pos = start;
+    let mut last_ts = 0;
+    'segments: loop {
+        let base = log.segment_base(pos);
+        if !log.has_segment(base) {
+            break;
+        }
+        let mut buf = log.read(pos, SCAN_READ_BYTES).await?;
+        let mut buf_start = pos;
+        loop {
+            let at = (pos - buf_start) as usize;
+            let short = buf.len() - at < BLANK_SIZE_BYTES || needs_more(&buf[at..]);
+            let reaches_segment_end = buf_start + buf.len() as u64 >= base + seg;
+            if short && !reaches_segment_end && at > 0 {
+                buf = log.read(pos, SCAN_READ_BYTES).await?;
+                buf_start = pos;
+                continue;
+            }
+            if buf.len() - at < BLANK_SIZE_BYTES {
+                break 'segments; // a segment always ends with a record or BLANK
+            }
+            match read_head(&buf[at..]) {
+                Ok(Head::Blank) => {
+                    pos = base + seg;
+                    continue 'segments;
+                }
+                Ok(Head::Empty) | Err(_) => break 'segments,
+                Ok(Head::Record { .. }) => {}
+            }
+            let Ok(view) = RecordView::parse(&buf[at..]) else {
+                break 'segments;
+            };
+            if view.verify_crc().is_err() || view.physical_offset as u64 != pos {
+                break 'segments;
+            }
+            dispatch(&view, queues, index_enable.then_some(&mut *index));
+            last_ts = last_ts.max(view.store_timestamp_ms);
+            pos += view.size_bytes() as u64;
+        }
+    }
+    Ok((pos, last_ts))
+}
+
+/// Whether the record starting at `buf` claims more bytes than `buf` holds.
+fn needs_more(buf: &[u8]) -> bool {
+    matches!(read_head(buf), Ok(Head::Record { size_bytes }) if size_bytes > buf.len())
+}

@@ -1,0 +1,745 @@
+//! `ShardStore`: one shard's storage: commit log, consume queues, key index,
+//! checkpoint, flush and retention, behind one handle.
+//!
+//! Lives on its shard's executor and is not `Send`; other shards reach it
+//! only through the broker's cross-shard messages. Every method takes
+//! `&self`: state sits in `RefCell`s that are never borrowed across an
+//! `.await`, so many connection tasks of the shard can append and read at
+//! once.
+//!
+//! Acknowledgement: [`ShardStore::append`] assigns offsets and encodes into the
+//! write buffer; [`ShardStore::wait_acked`] then waits for `written`
+//! (`ASYNC_FLUSH`) or `durable` (`SYNC_FLUSH`). The first waiter that finds no
+//! write or flush in flight performs it for everyone queued behind it (group
+//! commit: every waiter covered by one fdatasync is released by it).
+//! Consumers see a record only once it is acknowledgeable (the confirm
+//! offset).
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use crate::commit_log::{Blocked, CommitLog, FileRange};
+use crate::config::{FlushMode, StoreConfig};
+use crate::consume_queue::{ConsumeQueues, CqEntry};
+use crate::disk::Disk;
+use crate::dispatch::{dispatch, record_has_key};
+use crate::error::{Result, StoreError};
+use crate::flush_gate::FlushGate;
+use crate::ids::{CommitLogOffset, QueueOffset};
+use crate::key_index::{key_hash, KeyIndex};
+use crate::record::{
+    encode_record, read_head, read_store_timestamp, record_size, takes_queue_offset, Assigned,
+    Head, IllegalMessage, MessageIn, RecordView, BLANK_SIZE_BYTES,
+};
+use crate::waiters::PositionWaiters;
+
+/// Where one appended message went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppendedRecord {
+    pub physical_offset: CommitLogOffset,
+    pub size_bytes: u32,
+    pub queue_offset: QueueOffset,
+    pub store_timestamp_ms: i64,
+}
+
+impl AppendedRecord {
+    pub fn end(&self) -> CommitLogOffset {
+        self.physical_offset.add(self.size_bytes as u64)
+    }
+}
+
+/// `GetMessageStatus`, as the broker maps it to pull response codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadStatus {
+    Found,
+    /// Entries were there but none passed the filter.
+    NoMatchedMessage,
+    /// The queue does not exist or holds nothing.
+    NoMessageInQueue,
+    OffsetTooSmall,
+    /// Offset equals the max: nothing new yet (long-poll candidate).
+    OffsetOverflowOne,
+    OffsetOverflowBadly,
+}
+
+pub struct QueueRead<F> {
+    pub status: ReadStatus,
+    pub next_offset: QueueOffset,
+    pub min_offset: QueueOffset,
+    pub max_offset: QueueOffset,
+    /// Record bytes to send, coalesced where records are adjacent in a
+    /// segment.
+    pub ranges: Vec<FileRange<F>>,
+    pub message_count: u32,
+    pub bytes: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeBoundary {
+    /// First entry stored at or after the time.
+    Lower,
+    /// Last entry stored at or before the time.
+    Upper,
+}
+
+/// What one retention pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RetentionReport {
+    pub segments_deleted: u32,
+    pub disk_used_percent: u64,
+    pub disk_full: bool,
+}
+
+pub type Clock = Rc<dyn Fn() -> i64>;
+
+pub fn system_clock() -> Clock {
+    Rc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    })
+}
+
+/// Record bytes sized for reading a store timestamp (IPv6 born host).
+const TIMESTAMP_PREFIX_BYTES: usize = 80;
+/// Upper bound on records returned by one key query.
+pub const QUERY_RESULTS_MAX: usize = 64;
+
+pub struct ShardStore<D: Disk> {
+    pub(crate) disk: D,
+    pub(crate) config: StoreConfig,
+    pub(crate) log: CommitLog<D>,
+    pub(crate) queues: RefCell<ConsumeQueues>,
+    pub(crate) index: RefCell<KeyIndex>,
+    pub(crate) checkpoint_sequence: Cell<u64>,
+    pub(crate) clock: Clock,
+    writing: Cell<bool>,
+    flushing: Cell<bool>,
+    preparing: Cell<bool>,
+    /// Counts finished flush and prepare attempts, so tasks that found one in
+    /// flight can wait for it and look again.
+    flushes_done: PositionWaiters,
+    prepares_done: PositionWaiters,
+}
+
+fn validate_topic(topic: &str) -> Result<(), IllegalMessage> {
+    // RocketMQ's topic charset; it also keeps topic names safe as directory
+    // names under consumequeue/.
+    let ok = !topic.is_empty()
+        && topic
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'%' || b == b'|');
+    if ok {
+        Ok(())
+    } else {
+        Err(IllegalMessage::TopicLength {
+            size_bytes: topic.len(),
+            max_bytes: crate::record::TOPIC_SIZE_BYTES_MAX,
+        })
+    }
+}
+
+impl<D: Disk> ShardStore<D> {
+    pub(crate) fn assemble(
+        disk: D,
+        config: StoreConfig,
+        log: CommitLog<D>,
+        queues: ConsumeQueues,
+        index: KeyIndex,
+        checkpoint_sequence: u64,
+        clock: Clock,
+    ) -> ShardStore<D> {
+        ShardStore {
+            disk,
+            config,
+            log,
+            queues: RefCell::new(queues),
+            index: RefCell::new(index),
+            checkpoint_sequence: Cell::new(checkpoint_sequence),
+            clock,
+            writing: Cell::new(false),
+            flushing: Cell::new(false),
+            preparing: Cell::new(false),
+            flushes_done: PositionWaiters::default(),
+            prepares_done: PositionWaiters::default(),
+        }
+    }
+
+    /// Opens (and recovers) the store in `config.root`.
+    pub async fn open(
+        disk: D,
+        config: StoreConfig,
+        gate: FlushGate,
+        clock: Clock,
+    ) -> Result<ShardStore<D>> {
+        crate::recovery::open(disk, config, gate, clock).await
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    pub fn flush_mode(&self) -> FlushMode {
+        self.config.flush_mode
+    }
+
+    /// Appends one message. Does not wait for it to be written; see
+    /// [`ShardStore::wait_acked`]. Cancelling before it returns appends
+    /// nothing; after, the message is in the log.
+    pub async fn append(&self, msg: &MessageIn<'_>) -> Result<AppendedRecord> {
+        let mut result = None;
+        self.append_batch_with(std::slice::from_ref(msg), &mut |r| result = Some(r))
+            .await?;
+        Ok(result.expect("one record appended"))
+    }
+
+    /// Appends a batch as contiguous records in one segment (one write),
+    /// with consecutive queue offsets per queue. `out` receives each record's
+    /// placement in order; callers reuse it across calls.
+    pub async fn append_batch(
+        &self,
+        msgs: &[MessageIn<'_>],
+        out: &mut Vec<AppendedRecord>,
+    ) -> Result<CommitLogOffset> {
+        out.clear();
+        self.append_batch_with(msgs, &mut |r| out.push(r)).await
+    }
+
+    async fn append_batch_with(
+        &self,
+        msgs: &[MessageIn<'_>],
+        on_record: &mut dyn FnMut(AppendedRecord),
+    ) -> Result<CommitLogOffset> {
+        let mut total = 0usize;
+        for msg in msgs {
+            validate_topic(msg.topic)?;
+            total += record_size(msg)?;
+        }
+        if total as u64 + BLANK_SIZE_BYTES as u64 > self.log.segment_size_bytes() {
+            return Err(IllegalMessage::LargerThanSegment {
+                size_bytes: total,
+                segment_size_bytes: self.log.segment_size_bytes(),
+            }
+            .into());
+        }
+        if msgs.is_empty() {
+            return Ok(CommitLogOffset(self.log.appended()));
+        }
+        loop {
+            let store_ts = self.log.next_store_timestamp((self.clock)());
+            let attempt = self.log.append_with(total, |buf, start| {
+                let mut queues = self.queues.borrow_mut();
+                let mut index = self.index.borrow_mut();
+                let mut pos = start;
+                for msg in msgs {
+                    let size = record_size(msg).expect("validated above");
+                    let queue_offset = if takes_queue_offset(msg.sys_flag) {
+                        queues.get_or_create(msg.topic, msg.queue_id).max_offset()
+                    } else {
+                        QueueOffset::ZERO
+                    };
+                    let at = Assigned {
+                        queue_offset: queue_offset.0,
+                        physical_offset: pos,
+                        store_timestamp_ms: store_ts,
+                    };
+                    let rec_start = buf.len();
+                    encode_record(msg, size, at, buf);
+                    let view = RecordView::parse(&buf[rec_start..]).expect("encoder output parses");
+                    let index = self.config.index_enable.then_some(&mut *index);
+                    dispatch(&view, &mut queues, index);
+                    on_record(AppendedRecord {
+                        physical_offset: CommitLogOffset(pos),
+                        size_bytes: size as u32,
+                        queue_offset,
+                        store_timestamp_ms: store_ts,
+                    });
+                    pos += size as u64;
+                }
+            })?;
+            match attempt {
+                Ok(start) => return Ok(CommitLogOffset(start + total as u64)),
+                Err(Blocked::NeedSegment(base)) => self.prepare_segment(base).await?,
+                Err(Blocked::BufferFull) => self.ensure_written(self.log.appended()).await?,
+            }
+        }
+    }
+
+    async fn prepare_segment(&self, base: u64) -> Result<()> {
+        while self.preparing.get() {
+            let done = self.prepares_done.position();
+            self.prepares_done.wait(done + 1).await;
+        }
+        if self.log.has_segment(base) {
+            return Ok(());
+        }
+        self.preparing.set(true);
+        let result = self.log.prepare_segment(base).await;
+        self.preparing.set(false);
+        self.prepares_done
+            .advance(self.prepares_done.position() + 1);
+        result
+    }
+
+    /// Prepares the segment after the active one once the active one is half
+    /// used, so the append that crosses into it does not wait for the
+    /// zero-fill. Called by the background task.
+    pub async fn prepare_ahead(&self) -> Result<()> {
+        let seg = self.log.segment_size_bytes();
+        let appended = self.log.appended();
+        let next = self.log.segment_base(appended) + seg;
+        if appended % seg >= seg / 2 && !self.log.has_segment(next) {
+            self.prepare_segment(next).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until everything up to `end` is written to the page cache,
+    /// writing it out if no other task is.
+    pub async fn ensure_written(&self, end: u64) -> Result<()> {
+        loop {
+            if self.log.written() >= end {
+                return Ok(());
+            }
+            if let Some(e) = self.log.poisoned() {
+                return Err(e);
+            }
+            if self.writing.get() {
+                if !self.log.written_waiters.wait(end).await {
+                    return Err(self
+                        .log
+                        .poisoned()
+                        .expect("waiters fail only when poisoned"));
+                }
+                continue;
+            }
+            self.writing.set(true);
+            let result = self.log.write_out().await;
+            self.writing.set(false);
+            result?;
+        }
+    }
+
+    /// Waits until everything up to `end` is durable, flushing if no other
+    /// task is; a flush already running may not cover `end`, so after it the
+    /// loop looks again.
+    pub async fn ensure_durable(&self, end: u64) -> Result<()> {
+        loop {
+            if self.log.durable() >= end {
+                return Ok(());
+            }
+            if let Some(e) = self.log.poisoned() {
+                return Err(e);
+            }
+            if self.flushing.get() {
+                let done = self.flushes_done.position();
+                self.flushes_done.wait(done + 1).await;
+                continue;
+            }
+            self.flushing.set(true);
+            let result = async {
+                self.ensure_written(self.log.appended()).await?;
+                self.log.flush().await
+            }
+            .await;
+            self.flushing.set(false);
+            self.flushes_done.advance(self.flushes_done.position() + 1);
+            result?;
+        }
+    }
+
+    /// Waits until the record ending at `end` may be acknowledged under the
+    /// store's flush mode.
+    pub async fn wait_acked(&self, end: CommitLogOffset) -> Result<()> {
+        match self.config.flush_mode {
+            FlushMode::Async => self.ensure_written(end.0).await,
+            FlushMode::Sync => self.ensure_durable(end.0).await,
+        }
+    }
+
+    /// Writes and fdatasyncs everything appended so far.
+    pub async fn flush(&self) -> Result<()> {
+        self.ensure_durable(self.log.appended()).await
+    }
+
+    /// Highest commit-log position consumers may see.
+    pub fn confirm_offset(&self) -> u64 {
+        match self.config.flush_mode {
+            FlushMode::Async => self.log.written(),
+            FlushMode::Sync => self.log.durable(),
+        }
+    }
+
+    /// Waits until the confirm offset passes `position` (long polling).
+    pub async fn wait_visible(&self, position: u64) -> bool {
+        match self.config.flush_mode {
+            FlushMode::Async => self.log.written_waiters.wait(position + 1).await,
+            FlushMode::Sync => self.log.durable_waiters.wait(position + 1).await,
+        }
+    }
+
+    pub fn appended_offset(&self) -> CommitLogOffset {
+        CommitLogOffset(self.log.appended())
+    }
+    pub fn written_offset(&self) -> CommitLogOffset {
+        CommitLogOffset(self.log.written())
+    }
+    pub fn durable_offset(&self) -> CommitLogOffset {
+        CommitLogOffset(self.log.durable())
+    }
+    pub fn min_commit_log_offset(&self) -> CommitLogOffset {
+        CommitLogOffset(self.log.min_offset())
+    }
+
+    pub fn poisoned(&self) -> Option<StoreError> {
+        self.log.poisoned()
+    }
+
+    /// Makes consume queues and index durable up to the durable commit-log
+    /// position and records that in the checkpoint. `clean` marks a stop
+    /// after which the log ends exactly there.
+    pub async fn checkpoint(&self, clean: bool) -> Result<()> {
+        let durable = self.log.durable();
+        ConsumeQueues::persist(&self.queues, &self.disk, durable).await?;
+        if self.config.index_enable {
+            KeyIndex::persist(&self.index, &self.disk, durable).await?;
+        }
+        let sequence = self.checkpoint_sequence.get() + 1;
+        let clean = clean && durable == self.log.appended();
+        crate::checkpoint::Checkpoint {
+            sequence,
+            dispatched_offset: durable,
+            last_store_timestamp_ms: self.log.last_store_timestamp_ms(),
+            clean,
+        }
+        .store(&self.disk, &self.config.checkpoint_path())
+        .await?;
+        self.checkpoint_sequence.set(sequence);
+        Ok(())
+    }
+
+    /// Clean stop: everything appended becomes durable, then the checkpoint
+    /// records a clean end.
+    pub async fn shutdown(&self) -> Result<()> {
+        self.flush().await?;
+        self.checkpoint(true).await
+    }
+
+    pub fn min_queue_offset(&self, topic: &str, queue_id: i32) -> QueueOffset {
+        self.queues
+            .borrow()
+            .get(topic, queue_id)
+            .map_or(QueueOffset::ZERO, |q| q.min_offset())
+    }
+
+    /// Exclusive max of what consumers may see.
+    pub fn max_queue_offset(&self, topic: &str, queue_id: i32) -> QueueOffset {
+        let confirm = self.confirm_offset();
+        self.queues
+            .borrow()
+            .get(topic, queue_id)
+            .map_or(QueueOffset::ZERO, |q| q.visible_max_offset(confirm))
+    }
+
+    /// Topics that have at least one queue in this store.
+    pub fn topics(&self) -> Vec<String> {
+        self.queues.borrow().topics().map(str::to_string).collect()
+    }
+
+    /// Looks up messages of one queue from `offset`: at most `max_messages`
+    /// and `max_bytes` (at least one message if any matches), skipping
+    /// entries `accept` rejects by tag code. No I/O: the ranges point into
+    /// the segment files.
+    pub fn read_queue(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        offset: QueueOffset,
+        max_messages: u32,
+        max_bytes: u64,
+        accept: &dyn Fn(i64) -> bool,
+    ) -> QueueRead<D::File> {
+        let confirm = self.confirm_offset();
+        let queues = self.queues.borrow();
+        let Some(q) = queues.get(topic, queue_id) else {
+            return QueueRead {
+                status: ReadStatus::NoMessageInQueue,
+                next_offset: QueueOffset::ZERO,
+                min_offset: QueueOffset::ZERO,
+                max_offset: QueueOffset::ZERO,
+                ranges: Vec::new(),
+                message_count: 0,
+                bytes: 0,
+            };
+        };
+        let min = q.min_offset();
+        let max = q.visible_max_offset(confirm);
+        let mut read = QueueRead {
+            status: ReadStatus::NoMatchedMessage,
+            next_offset: offset,
+            min_offset: min,
+            max_offset: max,
+            ranges: Vec::new(),
+            message_count: 0,
+            bytes: 0,
+        };
+        if max == min {
+            read.status = ReadStatus::NoMessageInQueue;
+            read.next_offset = min;
+            return read;
+        }
+        if offset < min {
+            read.status = ReadStatus::OffsetTooSmall;
+            read.next_offset = min;
+            return read;
+        }
+        if offset == max {
+            read.status = ReadStatus::OffsetOverflowOne;
+            return read;
+        }
+        if offset > max {
+            read.status = ReadStatus::OffsetOverflowBadly;
+            read.next_offset = max;
+            return read;
+        }
+        let mut next = offset;
+        for entry in q.iter_from(offset).take((max.0 - offset.0) as usize) {
+            if read.message_count >= max_messages
+                || (read.message_count > 0 && read.bytes + entry.size_bytes as u64 > max_bytes)
+            {
+                break;
+            }
+            next = next.next();
+            if !accept(entry.tags_code) {
+                continue;
+            }
+            self.push_range(&mut read.ranges, &entry);
+            read.message_count += 1;
+            read.bytes += entry.size_bytes as u64;
+        }
+        read.next_offset = next;
+        if read.message_count > 0 {
+            read.status = ReadStatus::Found;
+        }
+        read
+    }
+
+    fn push_range(&self, ranges: &mut Vec<FileRange<D::File>>, entry: &CqEntry) {
+        let Some(range) = self
+            .log
+            .file_range(entry.commit_log_offset, entry.size_bytes)
+        else {
+            return; // segment deleted by retention since the entry was read
+        };
+        if let Some(last) = ranges.last_mut() {
+            if Rc::ptr_eq(&last.file, &range.file)
+                && last.file_pos + last.len as u64 == range.file_pos
+            {
+                last.len += range.len;
+                return;
+            }
+        }
+        ranges.push(range);
+    }
+
+    /// Reads bytes of a [`FileRange`] (for callers without zero-copy, and
+    /// tests).
+    pub async fn read_range(&self, range: &FileRange<D::File>) -> Result<Vec<u8>> {
+        use crate::disk::DiskFile;
+        range
+            .file
+            .read_at(range.file_pos, range.len as usize)
+            .await
+            .map_err(|e| StoreError::io("read commit log", range.file.path(), e))
+    }
+
+    /// The whole record at a commit-log offset (view by id, send-back,
+    /// transaction end). Refuses offsets not yet visible or not at a record.
+    pub async fn read_record(&self, offset: CommitLogOffset) -> Result<Vec<u8>> {
+        let not_at = |detail: String| StoreError::NoRecordAt {
+            offset: offset.0,
+            detail,
+        };
+        if offset.0 >= self.confirm_offset() || offset.0 < self.log.min_offset() {
+            return Err(not_at("outside the readable log".into()));
+        }
+        let head = self.log.read(offset.0, BLANK_SIZE_BYTES).await?;
+        let size = match read_head(&head) {
+            Ok(Head::Record { size_bytes }) => size_bytes,
+            other => return Err(not_at(format!("{other:?}"))),
+        };
+        let bytes = self.log.read(offset.0, size).await?;
+        let view = RecordView::parse(&bytes).map_err(|e| not_at(e.to_string()))?;
+        if view.physical_offset as u64 != offset.0 {
+            return Err(not_at("offset is not the start of a record".into()));
+        }
+        Ok(bytes)
+    }
+
+    async fn store_timestamp_at(&self, offset: u64) -> Result<i64> {
+        let bytes = self.log.read(offset, TIMESTAMP_PREFIX_BYTES).await?;
+        read_store_timestamp(&bytes).ok_or_else(|| StoreError::NoRecordAt {
+            offset,
+            detail: "record too short for a store timestamp".into(),
+        })
+    }
+
+    /// `SEARCH_OFFSET_BY_TIMESTAMP`: binary search over the queue, reading
+    /// store timestamps from the log. Out-of-range times clamp to min/max.
+    pub async fn offset_by_time(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        time_ms: i64,
+        boundary: TimeBoundary,
+    ) -> Result<QueueOffset> {
+        let (min, max) = (
+            self.min_queue_offset(topic, queue_id),
+            self.max_queue_offset(topic, queue_id),
+        );
+        if min >= max {
+            return Ok(min);
+        }
+        let entry_at = |o: u64| {
+            self.queues
+                .borrow()
+                .get(topic, queue_id)
+                .and_then(|q| q.get(QueueOffset(o)))
+        };
+        // Find the first offset whose time is > time_ms (Upper) or >= (Lower).
+        let (mut lo, mut hi) = (min.0, max.0);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let Some(entry) = entry_at(mid) else {
+                break;
+            };
+            let ts = self.store_timestamp_at(entry.commit_log_offset).await?;
+            let go_right = match boundary {
+                TimeBoundary::Lower => ts < time_ms,
+                TimeBoundary::Upper => ts <= time_ms,
+            };
+            if go_right {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let found = match boundary {
+            TimeBoundary::Lower => lo.min(max.0),
+            TimeBoundary::Upper => lo.saturating_sub(1).max(min.0),
+        };
+        Ok(QueueOffset(found))
+    }
+
+    /// `GET_EARLIEST_MSG_STORETIME`: store time of the queue's first message.
+    pub async fn earliest_store_time(&self, topic: &str, queue_id: i32) -> Result<Option<i64>> {
+        let min = self.min_queue_offset(topic, queue_id);
+        if min >= self.max_queue_offset(topic, queue_id) {
+            return Ok(None);
+        }
+        let entry = self
+            .queues
+            .borrow()
+            .get(topic, queue_id)
+            .and_then(|q| q.get(min));
+        match entry {
+            Some(e) => Ok(Some(self.store_timestamp_at(e.commit_log_offset).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// `QUERY_MESSAGE`: records of `topic` whose `KEYS` or `UNIQ_KEY` equals
+    /// `key`, stored within `[begin_ms, end_ms]`, newest first, at most
+    /// `max` (capped at [`QUERY_RESULTS_MAX`]). Hash collisions are filtered
+    /// out by re-reading each record.
+    pub async fn query_by_key(
+        &self,
+        topic: &str,
+        key: &str,
+        max: usize,
+        begin_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<Vec<u8>>> {
+        let max = max.min(QUERY_RESULTS_MAX);
+        let candidates = self.index.borrow().candidates(
+            key_hash(topic, key),
+            begin_ms,
+            end_ms,
+            self.confirm_offset(),
+        );
+        let mut found = Vec::new();
+        for offset in candidates {
+            if found.len() >= max || offset < self.log.min_offset() {
+                break;
+            }
+            let bytes = self.read_record(CommitLogOffset(offset)).await?;
+            let view = RecordView::parse(&bytes).map_err(|e| StoreError::NoRecordAt {
+                offset,
+                detail: e.to_string(),
+            })?;
+            if view.topic == topic && record_has_key(&view, key) {
+                found.push(bytes);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Deletes segments past retention (oldest first, never the active
+    /// one), and more when disk use passes the forced-clean watermark;
+    /// refuses writes above the full watermark and accepts them again once
+    /// below. Derived entries pointing into deleted segments go with them.
+    pub async fn enforce_retention(&self) -> Result<RetentionReport> {
+        let root = &self.config.root;
+        let usage = || {
+            self.disk
+                .usage(root)
+                .map_err(|e| StoreError::io("stat file system", root, e))
+        };
+        let mut report = RetentionReport::default();
+        let now = (self.clock)();
+        let active = self.log.segment_base(self.log.appended());
+        for base in self.log.segment_bases() {
+            if base >= active {
+                break;
+            }
+            let seg_end = base + self.log.segment_size_bytes();
+            // A segment was last written when the next record after it was
+            // stored; read that record's time.
+            let last_write_ms = match self.store_timestamp_at(seg_end).await {
+                Ok(ts) if seg_end < self.log.written() => ts,
+                _ => self.log.last_store_timestamp_ms(),
+            };
+            let expired = last_write_ms.saturating_add(self.config.retention_ms as i64) < now;
+            let forced = usage()?.used_percent() >= self.config.disk_clean_forcibly_percent;
+            if !(expired || forced) {
+                break;
+            }
+            tracing::info!(
+                shard = self.config.shard,
+                base,
+                expired,
+                forced,
+                "deleting commit-log segment"
+            );
+            self.log.remove_segment(base).await?;
+            report.segments_deleted += 1;
+        }
+        if report.segments_deleted > 0 {
+            let min = self.log.min_offset();
+            ConsumeQueues::drop_below(&self.queues, &self.disk, min).await?;
+            KeyIndex::drop_below(&self.index, &self.disk, min).await?;
+        }
+        let percent = usage()?.used_percent();
+        report.disk_used_percent = percent;
+        if percent >= self.config.disk_full_percent {
+            self.log.set_disk_full(Some(format!(
+                "disk {percent}% used, at or above disk_full_percent {}",
+                self.config.disk_full_percent
+            )));
+        } else if self.log.is_disk_full() {
+            self.log.set_disk_full(None);
+        }
+        report.disk_full = self.log.is_disk_full();
+        Ok(report)
+    }
+}

@@ -1,0 +1,79 @@
+//! Tasks waiting for a commit-log position to become written or durable.
+//! Shard-local (not `Send`); the store wakes them when a position advances
+//! and fails them all when the log is poisoned. Registering reuses the
+//! list's capacity, so steady-state waits do not allocate.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+#[derive(Default)]
+pub struct PositionWaiters {
+    position: Cell<u64>,
+    failed: Cell<bool>,
+    waiting: RefCell<Vec<(u64, Waker)>>,
+}
+
+impl PositionWaiters {
+    pub fn position(&self) -> u64 {
+        self.position.get()
+    }
+
+    pub fn advance(&self, position: u64) {
+        assert!(position >= self.position.get(), "position went backwards");
+        self.position.set(position);
+        let mut waiting = self.waiting.borrow_mut();
+        waiting.retain(|(target, waker)| {
+            if *target <= position {
+                waker.wake_by_ref();
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    /// Every current and future waiter completes with failure.
+    pub fn fail_all(&self) {
+        self.failed.set(true);
+        for (_, waker) in self.waiting.borrow_mut().drain(..) {
+            waker.wake();
+        }
+    }
+
+    /// Resolves to `true` once the position reaches `target`, `false` if the
+    /// log failed first. Dropping the future just stops waiting.
+    pub fn wait(&self, target: u64) -> WaitPosition<'_> {
+        WaitPosition {
+            waiters: self,
+            target,
+        }
+    }
+}
+
+pub struct WaitPosition<'a> {
+    waiters: &'a PositionWaiters,
+    target: u64,
+}
+
+impl Future for WaitPosition<'_> {
+    type Output = bool;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<bool> {
+        if self.waiters.position.get() >= self.target {
+            return Poll::Ready(true);
+        }
+        if self.waiters.failed.get() {
+            return Poll::Ready(false);
+        }
+        let mut waiting = self.waiters.waiting.borrow_mut();
+        if !waiting
+            .iter()
+            .any(|(t, w)| *t == self.target && w.will_wake(cx.waker()))
+        {
+            waiting.push((self.target, cx.waker().clone()));
+        }
+        Poll::Pending
+    }
+}

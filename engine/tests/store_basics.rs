@@ -1,0 +1,188 @@
+//! Functional tests of the store on the simulated disk.
+
+mod common;
+
+use common::*;
+use ringmq_engine::disk::sim::SimDisk;
+use ringmq_engine::record::{java_string_hash, RecordView};
+use ringmq_engine::{FlushMode, QueueOffset, ReadStatus, StoreError, TimeBoundary};
+
+#[test]
+fn append_read_and_reopen() {
+    let disk = SimDisk::new(1 << 30);
+    let config = sim_config(FlushMode::Sync, 4096);
+    let (clock, now) = manual_clock(1_000);
+    let store = open_sim(&disk, &config, clock.clone());
+    let mut ends = Vec::new();
+    for i in 0..100u32 {
+        now.set(1_000 + i as i64);
+        let m = Msg::new(
+            "TopicA",
+            (i % 3) as i32,
+            format!("body-{i}").into_bytes(),
+            Some("TagA"),
+            Some(&format!("k{i}")),
+        );
+        let r = block_on(store.append(&m.as_in())).unwrap();
+        assert_eq!(r.queue_offset, QueueOffset((i / 3) as u64));
+        ends.push(r.end());
+    }
+    // Nothing is visible before it is durable under SYNC_FLUSH.
+    assert_eq!(store.max_queue_offset("TopicA", 0), QueueOffset(0));
+    block_on(store.wait_acked(*ends.last().unwrap())).unwrap();
+    assert_eq!(store.max_queue_offset("TopicA", 0), QueueOffset(34));
+    let q1 = read_all(&store, "TopicA", 1);
+    assert_eq!(q1.len(), 33);
+    assert_eq!(q1[5], (5, b"body-16".to_vec()));
+    // Several 4 KiB segments were used, each closed by a BLANK.
+    assert!(store.appended_offset().0 > 3 * 4096);
+
+    let found = block_on(store.query_by_key("TopicA", "k42", 10, 0, i64::MAX)).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(RecordView::parse(&found[0]).unwrap().body, b"body-42");
+    assert!(
+        block_on(store.query_by_key("TopicB", "k42", 10, 0, i64::MAX))
+            .unwrap()
+            .is_empty()
+    );
+
+    let t = block_on(store.offset_by_time("TopicA", 0, 1_030, TimeBoundary::Lower)).unwrap();
+    assert_eq!(t, QueueOffset(10)); // message 30 is the first at or after t=1030 in queue 0
+    let t = block_on(store.offset_by_time("TopicA", 0, 1_031, TimeBoundary::Upper)).unwrap();
+    assert_eq!(t, QueueOffset(10));
+    assert_eq!(
+        block_on(store.earliest_store_time("TopicA", 2)).unwrap(),
+        Some(1_002)
+    );
+
+    block_on(store.shutdown()).unwrap();
+    drop(store);
+    let store = open_sim(&disk, &config, clock);
+    assert_eq!(read_all(&store, "TopicA", 1), q1);
+    assert_eq!(store.max_queue_offset("TopicA", 2), QueueOffset(33));
+    let found = block_on(store.query_by_key("TopicA", "k99", 10, 0, i64::MAX)).unwrap();
+    assert_eq!(found.len(), 1);
+}
+
+#[test]
+fn tag_filter_and_coalesced_ranges() {
+    let disk = SimDisk::new(1 << 30);
+    let config = sim_config(FlushMode::Async, 1 << 20);
+    let (clock, _) = manual_clock(1);
+    let store = open_sim(&disk, &config, clock);
+    let mut out = Vec::new();
+    let msgs: Vec<Msg> = (0..32)
+        .map(|i| {
+            Msg::new(
+                "T",
+                0,
+                vec![i as u8; 100],
+                Some(if i % 2 == 0 { "even" } else { "odd" }),
+                None,
+            )
+        })
+        .collect();
+    let ins: Vec<_> = msgs.iter().map(|m| m.as_in()).collect();
+    let end = block_on(store.append_batch(&ins, &mut out)).unwrap();
+    assert_eq!(out.len(), 32);
+    assert_eq!(out[31].queue_offset, QueueOffset(31));
+    block_on(store.wait_acked(end)).unwrap();
+
+    let all = store.read_queue("T", 0, QueueOffset(0), 32, 1 << 20, &|_| true);
+    assert_eq!(all.status, ReadStatus::Found);
+    assert_eq!(all.message_count, 32);
+    assert_eq!(
+        all.ranges.len(),
+        1,
+        "adjacent records of one queue coalesce"
+    );
+
+    let even = java_string_hash("even") as i64;
+    let filtered = store.read_queue("T", 0, QueueOffset(0), 32, 1 << 20, &|code| code == even);
+    assert_eq!(filtered.message_count, 16);
+    assert_eq!(filtered.ranges.len(), 16);
+    assert_eq!(filtered.next_offset, QueueOffset(32));
+
+    assert_eq!(
+        store
+            .read_queue("T", 0, QueueOffset(32), 32, 1 << 20, &|_| true)
+            .status,
+        ReadStatus::OffsetOverflowOne
+    );
+    assert_eq!(
+        store
+            .read_queue("T", 0, QueueOffset(40), 32, 1 << 20, &|_| true)
+            .status,
+        ReadStatus::OffsetOverflowBadly
+    );
+    assert_eq!(
+        store
+            .read_queue("X", 0, QueueOffset(0), 32, 1 << 20, &|_| true)
+            .status,
+        ReadStatus::NoMessageInQueue
+    );
+    let byte_capped = store.read_queue("T", 0, QueueOffset(0), 32, 1000, &|_| true);
+    assert!(byte_capped.bytes <= 1000 && byte_capped.message_count >= 1);
+}
+
+#[test]
+fn illegal_messages_are_refused_with_reason() {
+    let disk = SimDisk::new(1 << 30);
+    let config = sim_config(FlushMode::Async, 4096);
+    let (clock, _) = manual_clock(1);
+    let store = open_sim(&disk, &config, clock);
+    let big = Msg::new("T", 0, vec![0; 5000], None, None);
+    let err = block_on(store.append(&big.as_in())).unwrap_err();
+    assert!(matches!(err, StoreError::Illegal(_)), "{err}");
+    let bad_topic = Msg::new("../etc", 0, vec![0; 5], None, None);
+    assert!(matches!(
+        block_on(store.append(&bad_topic.as_in())),
+        Err(StoreError::Illegal(_))
+    ));
+    assert_eq!(store.appended_offset().0, 0);
+}
+
+#[test]
+fn retention_deletes_old_segments_and_their_entries() {
+    let disk = SimDisk::new(1 << 30);
+    let mut config = sim_config(FlushMode::Async, 4096);
+    config.retention_ms = 10_000;
+    let (clock, now) = manual_clock(1_000);
+    let store = open_sim(&disk, &config, clock);
+    for i in 0..200 {
+        let m = Msg::new("T", 0, vec![1; 200], None, Some(&format!("k{i}")));
+        let r = block_on(store.append(&m.as_in())).unwrap();
+        block_on(store.wait_acked(r.end())).unwrap();
+    }
+    now.set(2_000);
+    assert_eq!(
+        block_on(store.enforce_retention())
+            .unwrap()
+            .segments_deleted,
+        0
+    );
+    now.set(1_000_000);
+    let report = block_on(store.enforce_retention()).unwrap();
+    assert!(report.segments_deleted >= 8, "{report:?}");
+    let min = store.min_queue_offset("T", 0);
+    assert!(min.0 > 100);
+    let read = store.read_queue("T", 0, QueueOffset(0), 4, 1 << 20, &|_| true);
+    assert_eq!(read.status, ReadStatus::OffsetTooSmall);
+    assert_eq!(read.next_offset, min);
+    assert!(block_on(store.query_by_key("T", "k0", 1, 0, i64::MAX))
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        block_on(store.query_by_key("T", "k199", 1, 0, i64::MAX))
+            .unwrap()
+            .len(),
+        1
+    );
+    // Survives a restart with the oldest segments gone.
+    block_on(store.shutdown()).unwrap();
+    drop(store);
+    let (clock, _) = manual_clock(1_000_000);
+    let store = open_sim(&disk, &config, clock);
+    assert_eq!(store.min_queue_offset("T", 0), min);
+    assert_eq!(store.max_queue_offset("T", 0), QueueOffset(200));
+}
