@@ -334,10 +334,13 @@ impl<D: Disk> CommitLog<D> {
     }
 
     fn chunk_at<'s>(&self, s: &'s mut LogState<D>, pos: u64) -> &'s mut Chunk {
-        let fits = s
-            .pending
-            .last()
-            .is_some_and(|c| c.end == pos && c.pos + c.buf.len() as u64 == pos);
+        // A chunk is one write to one file: it never crosses into the next
+        // segment, not even when a BLANK of exactly 8 bytes ends at the
+        // boundary.
+        let base = self.segment_base(pos);
+        let fits = s.pending.last().is_some_and(|c| {
+            c.end == pos && c.pos + c.buf.len() as u64 == pos && self.segment_base(c.pos) == base
+        });
         if !fits {
             s.pending.push(Chunk {
                 pos,
@@ -530,7 +533,12 @@ impl<D: Disk> CommitLog<D> {
     /// past the end can never be mistaken for records; drops later segments;
     /// then makes that durable (a killed process leaves written but unsynced
     /// bytes that recovery just accepted).
-    pub async fn set_recovered_end(&self, end: u64, scrub_tail: bool) -> Result<()> {
+    pub async fn set_recovered_end(
+        &self,
+        scan_start: u64,
+        end: u64,
+        scrub_tail: bool,
+    ) -> Result<()> {
         let seg = self.segment_size_bytes;
         let base = self.segment_base(end);
         let later: Vec<u64> = self
@@ -566,6 +574,17 @@ impl<D: Disk> CommitLog<D> {
                 }
                 pos += len as u64;
             }
+        }
+        // Everything the scan accepted may have been only in the page cache
+        // of a killed process: make every scanned segment durable.
+        let scanned: Vec<Rc<D::File>> = self
+            .state
+            .borrow()
+            .segments
+            .range(self.segment_base(scan_start)..=base)
+            .map(|(_, g)| g.file.clone())
+            .collect();
+        for file in scanned {
             file.sync_data()
                 .await
                 .map_err(|e| StoreError::io("sync recovered segment", file.path(), e))?;

@@ -108,7 +108,7 @@ pub(crate) async fn open<D: Disk>(
         scanned_bytes = end - start,
         "commit log recovered"
     );
-    log.set_recovered_end(end, !clean).await?;
+    log.set_recovered_end(start, end, !clean).await?;
     log.set_last_store_timestamp(last_ts.max(scanned_last_ts));
     let store = ShardStore::assemble(disk, config, log, queues, index, sequence, clock);
     // Record the recovered state, so a crash right after start does not

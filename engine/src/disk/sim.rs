@@ -96,6 +96,11 @@ impl SimDisk {
         self.state.borrow_mut().capacity_bytes = capacity_bytes;
     }
 
+    /// Bytes held by all files.
+    pub fn usage_bytes(&self) -> u64 {
+        self.state.borrow().used_bytes()
+    }
+
     /// Number of `sync_data` calls that succeeded.
     pub fn syncs(&self) -> u64 {
         self.state.borrow().syncs

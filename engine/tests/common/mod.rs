@@ -107,7 +107,17 @@ pub fn read_all(store: &ShardStore<SimDisk>, topic: &str, queue_id: i32) -> Vec<
             let bytes = block_on(store.read_range(range)).unwrap();
             let mut at = 0;
             while at < bytes.len() {
-                let v = RecordView::parse(&bytes[at..]).expect("record parses");
+                let v = RecordView::parse(&bytes[at..]).unwrap_or_else(|e| {
+                    panic!(
+                        "record parses: {e:?} range pos {} len {} at {at} read {:?}",
+                        range.file_pos,
+                        range.len,
+                        read.ranges
+                            .iter()
+                            .map(|r| (r.file_pos, r.len))
+                            .collect::<Vec<_>>()
+                    )
+                });
                 v.verify_crc().expect("crc");
                 assert_eq!(v.topic, topic);
                 assert_eq!(v.queue_id, queue_id);

@@ -1,0 +1,177 @@
+//! Fault injection on the simulated disk: failed write, failed fdatasync,
+//! torn tail, disk full.
+
+mod common;
+
+use common::*;
+use ringmq_engine::disk::sim::SimDisk;
+use ringmq_engine::{FlushMode, QueueOffset, StoreError};
+
+fn msg(i: usize) -> Msg {
+    Msg::new("T", 0, format!("m{i}").into_bytes(), None, None)
+}
+
+#[test]
+fn failed_fdatasync_poisons_and_is_never_retried() {
+    let disk = SimDisk::new(1 << 30);
+    let config = sim_config(FlushMode::Sync, 4096);
+    let (clock, _) = manual_clock(1);
+    let store = open_sim(&disk, &config, clock.clone());
+    let r = block_on(store.append(&msg(0).as_in())).unwrap();
+    block_on(store.wait_acked(r.end())).unwrap();
+
+    let r = block_on(store.append(&msg(1).as_in())).unwrap();
+    disk.faults().fail_next_sync = true;
+    let syncs_before = disk.syncs();
+    let err = block_on(store.wait_acked(r.end())).unwrap_err();
+    assert!(matches!(err, StoreError::Poisoned { .. }), "{err}");
+    assert!(
+        err.to_string().contains("fdatasync"),
+        "the error says why: {err}"
+    );
+    // Refused from now on, and no flush is attempted again.
+    assert!(matches!(
+        block_on(store.append(&msg(2).as_in())),
+        Err(StoreError::Poisoned { .. })
+    ));
+    assert!(matches!(
+        block_on(store.flush()),
+        Err(StoreError::Poisoned { .. })
+    ));
+    assert_eq!(disk.syncs(), syncs_before);
+    // Reads of acknowledged data still work.
+    assert_eq!(read_all(&store, "T", 0).len(), 1);
+
+    // A restart recovers: the acknowledged message is there.
+    drop(store);
+    disk.crash(7);
+    let store = open_sim(&disk, &config, clock);
+    let got = read_all(&store, "T", 0);
+    assert!(!got.is_empty() && got[0].1 == b"m0");
+    let r = block_on(store.append(&msg(3).as_in())).unwrap();
+    block_on(store.wait_acked(r.end())).unwrap();
+}
+
+#[test]
+fn failed_write_poisons_and_waiters_get_the_error() {
+    let disk = SimDisk::new(1 << 30);
+    let config = sim_config(FlushMode::Async, 4096);
+    let (clock, _) = manual_clock(1);
+    let store = open_sim(&disk, &config, clock.clone());
+    let r0 = block_on(store.append(&msg(0).as_in())).unwrap();
+    block_on(store.wait_acked(r0.end())).unwrap();
+    disk.faults().fail_next_write = true;
+    let r1 = block_on(store.append(&msg(1).as_in())).unwrap();
+    let err = block_on(store.wait_acked(r1.end())).unwrap_err();
+    assert!(matches!(err, StoreError::Poisoned { .. }));
+    assert!(err.to_string().contains("write of"), "{err}");
+    assert!(store.poisoned().is_some());
+    drop(store);
+    disk.kill();
+    let store = open_sim(&disk, &config, clock);
+    let got = read_all(&store, "T", 0);
+    assert_eq!(
+        got,
+        vec![(0, b"m0".to_vec())],
+        "the unacknowledged message never reached the disk"
+    );
+}
+
+#[test]
+fn torn_tail_is_truncated_and_overwritten() {
+    let disk = SimDisk::new(1 << 30);
+    let config = sim_config(FlushMode::Sync, 1 << 16);
+    let (clock, _) = manual_clock(1);
+    let store = open_sim(&disk, &config, clock.clone());
+    for i in 0..10 {
+        let r = block_on(store.append(&msg(i).as_in())).unwrap();
+        block_on(store.wait_acked(r.end())).unwrap();
+    }
+    let durable = store.durable_offset();
+    // The next write lands only 30 bytes, as a crash mid-write leaves it.
+    disk.faults().tear_next_write_at = Some(30);
+    let r = block_on(store.append(&msg(10).as_in())).unwrap();
+    assert!(block_on(store.wait_acked(r.end())).is_err());
+    drop(store);
+    disk.kill();
+    let seg = disk
+        .file_bytes(std::path::Path::new(
+            "/store/commitlog/00000000000000000000",
+        ))
+        .unwrap();
+    assert!(
+        seg[durable.0 as usize..durable.0 as usize + 30]
+            .iter()
+            .any(|&b| b != 0),
+        "torn bytes are on disk"
+    );
+
+    let store = open_sim(&disk, &config, clock);
+    assert_eq!(
+        store.appended_offset(),
+        durable,
+        "log ends at the last whole record"
+    );
+    assert_eq!(read_all(&store, "T", 0).len(), 10);
+    let seg = disk
+        .file_bytes(std::path::Path::new(
+            "/store/commitlog/00000000000000000000",
+        ))
+        .unwrap();
+    assert!(
+        seg[durable.0 as usize..].iter().all(|&b| b == 0),
+        "the torn tail was zeroed"
+    );
+    let r = block_on(store.append(&msg(11).as_in())).unwrap();
+    assert_eq!(r.queue_offset, QueueOffset(10));
+    block_on(store.wait_acked(r.end())).unwrap();
+}
+
+#[test]
+fn disk_full_refuses_writes_and_keeps_serving_reads() {
+    let disk = SimDisk::new(1 << 30);
+    let config = sim_config(FlushMode::Sync, 4096);
+    let (clock, _) = manual_clock(1);
+    let store = open_sim(&disk, &config, clock);
+    let mut last = None;
+    for i in 0..20 {
+        let r = block_on(store.append(&msg(i).as_in())).unwrap();
+        last = Some(r);
+    }
+    block_on(store.wait_acked(last.unwrap().end())).unwrap();
+    // No room for another segment.
+    let used = disk.usage_bytes();
+    disk.set_capacity(used + 100);
+    let big = Msg::new("T", 0, vec![7; 3000], None, None);
+    let mut refused = None;
+    for _ in 0..4 {
+        match block_on(store.append(&big.as_in())) {
+            Ok(r) => block_on(store.wait_acked(r.end())).unwrap(),
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    let err = refused.expect("a segment roll hits ENOSPC");
+    assert!(matches!(err, StoreError::DiskFull { .. }), "{err}");
+    assert!(err.to_string().contains("disk full"));
+    assert!(matches!(
+        block_on(store.append(&msg(99).as_in())),
+        Err(StoreError::DiskFull { .. })
+    ));
+    assert!(read_all(&store, "T", 0).len() >= 20, "reads still served");
+    assert!(
+        store.poisoned().is_none(),
+        "disk full is not a poisoned log"
+    );
+
+    // Watermark: above disk_full_percent stays refused; freeing space lifts it.
+    let report = block_on(store.enforce_retention()).unwrap();
+    assert!(report.disk_full);
+    disk.set_capacity(1 << 30);
+    let report = block_on(store.enforce_retention()).unwrap();
+    assert!(!report.disk_full);
+    let r = block_on(store.append(&msg(100).as_in())).unwrap();
+    block_on(store.wait_acked(r.end())).unwrap();
+}
