@@ -1,0 +1,31 @@
+//! Topic administration headers: UPDATE_AND_CREATE_TOPIC (17),
+//! DELETE_TOPIC_IN_BROKER (215) (§8.5).
+
+use super::command_header;
+
+command_header! {
+    /// UPDATE_AND_CREATE_TOPIC (17), `CreateTopicRequestHeader`.
+    pub struct CreateTopicRequestHeader {
+        topic: String = "topic",
+        default_topic: String = "defaultTopic",
+        read_queue_nums: i32 = "readQueueNums",
+        write_queue_nums: i32 = "writeQueueNums",
+        /// `PermName` bits: 8 priority, 4 read, 2 write, 1 inherit.
+        perm: i32 = "perm",
+        /// `SINGLE_TAG` or `MULTI_TAG`.
+        topic_filter_type: String = "topicFilterType",
+        topic_sys_flag: Option<i32> = "topicSysFlag",
+        order: bool = "order",
+        /// `+k=v,+k2=v2,-k3`.
+        attributes: Option<String> = "attributes",
+        force: Option<bool> = "force",
+    }
+}
+
+command_header! {
+    /// DELETE_TOPIC_IN_BROKER (215); the name server's DELETE_TOPIC_IN_NAMESRV
+    /// (216) adds an optional `clusterName`.
+    pub struct DeleteTopicRequestHeader {
+        topic: String = "topic",
+    }
+}
