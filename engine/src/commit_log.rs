@@ -28,6 +28,10 @@ use crate::ids::{file_name_for_offset, offset_from_file_name};
 use crate::record::{encode_blank, BLANK_SIZE_BYTES};
 use crate::waiters::PositionWaiters;
 
+/// Initial capacity of a write chunk; it grows up to the write buffer's
+/// maximum. Small enough that glibc serves it from the heap, not a fresh
+/// mmap per write.
+const CHUNK_CAPACITY_BYTES: usize = 256 << 10;
 /// Zero-fill chunk used when pre-writing a new segment.
 const PREWRITE_CHUNK_BYTES: usize = 1 << 20;
 
@@ -345,7 +349,7 @@ impl<D: Disk> CommitLog<D> {
             s.pending.push(Chunk {
                 pos,
                 end: pos,
-                buf: Vec::with_capacity(self.write_buffer_bytes_max),
+                buf: Vec::with_capacity(self.write_buffer_bytes_max.min(CHUNK_CAPACITY_BYTES)),
             });
         }
         s.pending.last_mut().expect("chunk just ensured")

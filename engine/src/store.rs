@@ -116,8 +116,9 @@ pub struct ShardStore<D: Disk> {
     writing: Cell<bool>,
     flushing: Cell<bool>,
     preparing: Cell<bool>,
-    /// Counts finished flush and prepare attempts, so tasks that found one in
+    /// Counts finished write, flush and prepare attempts, so tasks that found one in
     /// flight can wait for it and look again.
+    writes_done: PositionWaiters,
     flushes_done: PositionWaiters,
     prepares_done: PositionWaiters,
 }
@@ -160,6 +161,7 @@ impl<D: Disk> ShardStore<D> {
             writing: Cell::new(false),
             flushing: Cell::new(false),
             preparing: Cell::new(false),
+            writes_done: PositionWaiters::default(),
             flushes_done: PositionWaiters::default(),
             prepares_done: PositionWaiters::default(),
         }
@@ -305,17 +307,21 @@ impl<D: Disk> ShardStore<D> {
                 return Err(e);
             }
             if self.writing.get() {
-                if !self.log.written_waiters.wait(end).await {
-                    return Err(self
-                        .log
-                        .poisoned()
-                        .expect("waiters fail only when poisoned"));
-                }
+                // The write in flight may not cover `end` (it took the buffer
+                // before this append); when it finishes, look again and
+                // become the writer if needed.
+                let done = self.writes_done.position();
+                self.writes_done.wait(done + 1).await;
                 continue;
             }
             self.writing.set(true);
+            // Let the shard's other ready tasks append first: a write costs
+            // the same ~150 us through io_uring whether it carries 32 KiB or
+            // 256 KiB (measured here), so one write should carry them all.
+            futures_lite::future::yield_now().await;
             let result = self.log.write_out().await;
             self.writing.set(false);
+            self.writes_done.advance(self.writes_done.position() + 1);
             result?;
         }
     }

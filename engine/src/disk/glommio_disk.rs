@@ -12,7 +12,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use glommio::io::{BufferedFile, Directory, OpenOptions};
+use glommio::io::{BufferedFile, OpenOptions};
 
 use super::{Disk, DiskFile, DiskUsage};
 
@@ -54,9 +54,10 @@ impl Disk for GlommioDisk {
     }
 
     async fn sync_dir(&self, path: &Path) -> io::Result<()> {
-        let dir = Directory::open(path).await.map_err(to_io)?;
-        dir.sync().await.map_err(to_io)?;
-        dir.close().await.map_err(to_io)
+        // glommio's Directory::sync answered EBADF for relative paths here;
+        // an fsync of the directory is rare (segment creation), so a short
+        // blocking call is acceptable.
+        std::fs::File::open(path)?.sync_all()
     }
 
     async fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
