@@ -355,24 +355,6 @@ impl<D: Disk> CommitLog<D> {
         s.pending.last_mut().expect("chunk just ensured")
     }
 
-    /// Bytes encoded but not yet written; lets appenders wait for room.
-    pub fn pending_bytes(&self) -> usize {
-        self.state.borrow().pending_bytes
-    }
-
-    /// Bytes that are appended but not yet written, for dispatch of records
-    /// that readers may not see yet. `pos` must be within the buffer.
-    pub fn with_pending_bytes<R>(&self, pos: u64, len: usize, f: impl FnOnce(&[u8]) -> R) -> R {
-        let s = self.state.borrow();
-        let chunk = s
-            .pending
-            .iter()
-            .find(|c| c.pos <= pos && pos + len as u64 <= c.pos + c.buf.len() as u64)
-            .expect("bytes are in the write buffer");
-        let start = (pos - chunk.pos) as usize;
-        f(&chunk.buf[start..start + len])
-    }
-
     /// Moves the write buffer to the kernel. Only the store's writer calls
     /// it. Cancelling it mid-write leaves the log poisoned-equivalent, so
     /// callers do not cancel it.
@@ -553,8 +535,8 @@ impl<D: Disk> CommitLog<D> {
             .map(|(b, _)| *b)
             .collect();
         for b in later {
-            // Keep a later segment if it is already prepared and clean; the
-            // simplest safe rule is to rewrite it with zeros.
+            // A later segment holds nothing valid (the scan ended before it);
+            // it is recreated, zero-filled, when the log reaches it again.
             self.remove_segment(b).await?;
         }
         let file = self

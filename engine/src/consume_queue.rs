@@ -141,7 +141,7 @@ impl ConsumeQueue {
         if self.entries.is_empty() && offset.0 != self.base {
             assert!(!self.file_started || offset.0 >= self.base);
             self.base = offset.0;
-            self.persisted = self.persisted.max(self.base).min(self.base);
+            self.persisted = self.base;
         }
         let max = self.max_offset().0;
         if offset.0 < max {

@@ -36,10 +36,6 @@ position_type!(
     /// `QUEUEOFFSET`.
     QueueOffset
 );
-position_type!(
-    /// Start offset of a commit-log segment; also its file name.
-    SegmentBase
-);
 
 impl CommitLogOffset {
     pub fn add(self, bytes: u64) -> CommitLogOffset {

@@ -106,17 +106,9 @@ impl KeyIndex {
         self.base + self.entries.len() as u64
     }
 
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// Dispatch: indexes `key` of a record. Idempotent across re-dispatch:
-    /// offsets not above the last indexed one are skipped only when equal
-    /// entries exist, so the caller passes records in log order once.
+    /// Adds one key of a record. Entries arrive in log order; skipping
+    /// records already indexed (re-dispatch after recovery) is the
+    /// dispatcher's job, via [`KeyIndex::last_offset`].
     pub fn add(&mut self, entry: IndexEntry) {
         if let Some(last) = self.entries.back() {
             assert!(

@@ -26,6 +26,6 @@ pub use commit_log::FileRange;
 pub use config::{FlushMode, StoreConfig};
 pub use error::{Result, StoreError};
 pub use flush_gate::FlushGate;
-pub use ids::{CommitLogOffset, QueueOffset, SegmentBase};
+pub use ids::{CommitLogOffset, QueueOffset};
 pub use record::MessageIn;
 pub use store::{AppendedRecord, QueueRead, ReadStatus, RetentionReport, ShardStore, TimeBoundary};

@@ -119,6 +119,8 @@ pub enum IllegalMessage {
     PropertiesTooLarge { size_bytes: usize, max_bytes: usize },
     #[error("topic must be 1..={max_bytes} bytes, got {size_bytes}")]
     TopicLength { size_bytes: usize, max_bytes: usize },
+    #[error("topic {topic:?} has characters outside RocketMQ's [A-Za-z0-9_%|-]")]
+    TopicCharacters { topic: String },
     #[error("record of {size_bytes} bytes does not fit a {segment_size_bytes}-byte segment")]
     LargerThanSegment {
         size_bytes: usize,

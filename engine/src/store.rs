@@ -126,16 +126,15 @@ pub struct ShardStore<D: Disk> {
 fn validate_topic(topic: &str) -> Result<(), IllegalMessage> {
     // RocketMQ's topic charset; it also keeps topic names safe as directory
     // names under consumequeue/.
-    let ok = !topic.is_empty()
-        && topic
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'%' || b == b'|');
+    // An empty topic is left to `record_size`, which reports its length.
+    let ok = topic
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'%' || b == b'|');
     if ok {
         Ok(())
     } else {
-        Err(IllegalMessage::TopicLength {
-            size_bytes: topic.len(),
-            max_bytes: crate::record::TOPIC_SIZE_BYTES_MAX,
+        Err(IllegalMessage::TopicCharacters {
+            topic: topic.chars().take(64).collect(),
         })
     }
 }
