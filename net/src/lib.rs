@@ -15,11 +15,14 @@
 //! The byte-exact reference is `shared/spec/remoting-protocol.md`; section
 //! numbers in comments (`§2`, `§10.5`, ...) point there.
 
+pub mod client;
 pub mod code;
 pub mod command;
 pub mod frame;
 pub mod header;
 pub mod message;
+pub mod server;
+pub mod splice;
 
 pub use code::{LanguageCode, RequestCode, ResponseCode};
 pub use command::{CommandDecodeError, CommandEncodeError, ExtFields, RemotingCommand};

@@ -1,0 +1,49 @@
+//! `mqnamesrv`: a standalone RingMQ name server (RocketMQ protocol).
+
+use clap::Parser;
+use ringmq_broker::namesrv::NameServer;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mqnamesrv",
+    version,
+    about = "RingMQ name server (RocketMQ protocol)"
+)]
+struct Args {
+    /// Port to listen on.
+    #[arg(short = 'p', long = "listenPort", default_value_t = 9876)]
+    listen_port: u16,
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    // SAFETY: see mqbroker: a zeroed sigset_t initialised by sigemptyset.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    };
+    let server = match NameServer::start(([0, 0, 0, 0], args.listen_port).into()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("mqnamesrv: port {}: {e}", args.listen_port);
+            std::process::exit(1);
+        }
+    };
+    let mut signal = 0;
+    // SAFETY: `set` is initialised above.
+    unsafe {
+        libc::sigwait(&set, &mut signal);
+    }
+    tracing::info!(signal, "stopping");
+    server.stop();
+}

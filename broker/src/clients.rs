@@ -1,0 +1,444 @@
+//! Who is connected to one shard: consumer groups with their members and
+//! subscriptions (from HEART_BEAT), producer groups, and ordered-consumption
+//! queue locks. Lives on its shard; clients heartbeat every broker (every
+//! shard) they use, so each shard learns its own members without asking the
+//! others, exactly as separate RocketMQ brokers do.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use ringmq_net::header::NotifyConsumerIdsChangedRequestHeader;
+use ringmq_net::message::java_string_hash;
+use ringmq_net::server::Peer;
+use ringmq_net::{CommandHeader, RemotingCommand, RequestCode};
+use serde::{Deserialize, Serialize};
+
+/// A member silent this long is dropped (`channelExpiredTimeout`).
+pub const CHANNEL_EXPIRED_MS: u64 = 120_000;
+/// A queue lock not renewed this long is free (`rebalanceLockMaxLiveTime`).
+pub const LOCK_MAX_LIVE_MS: u64 = 60_000;
+/// Most consumer groups, members per group and subscriptions per member
+/// a shard keeps; heartbeats beyond them are refused.
+pub const GROUPS_MAX: usize = 10_000;
+pub const MEMBERS_PER_GROUP_MAX: usize = 10_000;
+pub const SUBSCRIPTIONS_PER_GROUP_MAX: usize = 10_000;
+/// Most tags one subscription may list.
+pub const TAGS_PER_SUBSCRIPTION_MAX: usize = 1_000;
+
+/// `SubscriptionData` as heartbeats carry it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SubscriptionData {
+    pub class_filter_mode: bool,
+    pub code_set: BTreeSet<i32>,
+    pub expression_type: Option<String>,
+    pub sub_string: String,
+    pub sub_version: i64,
+    pub tags_set: BTreeSet<String>,
+    pub topic: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ConsumerData {
+    pub group_name: String,
+    pub consume_type: String,
+    pub message_model: String,
+    pub consume_from_where: String,
+    pub subscription_data_set: Vec<SubscriptionData>,
+    pub unit_mode: bool,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ProducerData {
+    pub group_name: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct HeartbeatData {
+    #[serde(rename = "clientID")]
+    pub client_id: String,
+    #[serde(rename = "producerDataSet")]
+    pub producer_data_set: Vec<ProducerData>,
+    #[serde(rename = "consumerDataSet")]
+    pub consumer_data_set: Vec<ConsumerData>,
+}
+
+/// What a pull filters by: tag hash codes, or everything.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TagFilter {
+    All,
+    Codes(BTreeSet<i32>),
+}
+
+impl TagFilter {
+    /// Parses `*`, empty, or `TagA || TagB` (RocketMQ's TAG expression).
+    pub fn parse(expression: &str) -> Result<TagFilter, String> {
+        let e = expression.trim();
+        if e.is_empty() || e == "*" {
+            return Ok(TagFilter::All);
+        }
+        let mut codes = BTreeSet::new();
+        for tag in e.split("||").map(str::trim).filter(|t| !t.is_empty()) {
+            if codes.len() >= TAGS_PER_SUBSCRIPTION_MAX {
+                return Err(format!("more than {TAGS_PER_SUBSCRIPTION_MAX} tags"));
+            }
+            codes.insert(java_string_hash(tag));
+        }
+        if codes.is_empty() {
+            return Ok(TagFilter::All);
+        }
+        Ok(TagFilter::Codes(codes))
+    }
+
+    /// The filter of a heartbeat subscription. Computed from `tagsSet`,
+    /// not the `codeSet` the client sent: Java clients put the hash of each
+    /// trimmed tag in `codeSet`, but rocketmq-client-rust 1.0.0 hashes the
+    /// untrimmed tag (" TagB" for "TagA || TagB"), so its `codeSet` matches
+    /// nothing. Hashing the trimmed tags ourselves gives Java's filter for
+    /// both.
+    pub fn from_subscription(sub: &SubscriptionData) -> Result<TagFilter, String> {
+        if sub.sub_string.trim() == "*" || (sub.tags_set.is_empty() && sub.code_set.is_empty()) {
+            return TagFilter::parse(&sub.sub_string);
+        }
+        if sub.tags_set.len() > TAGS_PER_SUBSCRIPTION_MAX {
+            return Err(format!("more than {TAGS_PER_SUBSCRIPTION_MAX} tags"));
+        }
+        if sub.tags_set.is_empty() {
+            return Ok(TagFilter::Codes(sub.code_set.clone()));
+        }
+        Ok(TagFilter::Codes(
+            sub.tags_set
+                .iter()
+                .map(|t| java_string_hash(t.trim()))
+                .collect(),
+        ))
+    }
+
+    pub fn accepts(&self, tags_code: i64) -> bool {
+        match self {
+            TagFilter::All => true,
+            TagFilter::Codes(codes) => i32::try_from(tags_code).is_ok_and(|c| codes.contains(&c)),
+        }
+    }
+}
+
+struct Member {
+    peer: Rc<Peer>,
+    last_seen: Instant,
+}
+
+#[derive(Default)]
+struct ConsumerGroup {
+    members: BTreeMap<String, Member>,
+    subscriptions: HashMap<String, SubscriptionData>,
+    consume_type: String,
+    message_model: String,
+    consume_from_where: String,
+}
+
+/// A consumer group's connection facts, for admin views.
+pub struct GroupView {
+    pub client_ids: Vec<(String, String)>,
+    pub consume_type: String,
+    pub message_model: String,
+    pub consume_from_where: String,
+    pub subscriptions: Vec<SubscriptionData>,
+}
+
+#[derive(Default)]
+pub struct Clients {
+    groups: RefCell<HashMap<String, ConsumerGroup>>,
+    producers: RefCell<HashMap<String, BTreeMap<String, Instant>>>,
+    locks: RefCell<HashMap<(String, String, i32), (String, Instant)>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HeartbeatError {
+    #[error("too many consumer groups ({GROUPS_MAX})")]
+    TooManyGroups,
+    #[error("group {0} has too many members or subscriptions")]
+    GroupFull(String),
+}
+
+impl Clients {
+    /// Registers a heartbeat; notifies the members of every consumer group
+    /// whose membership or subscriptions changed. Returns the consumer
+    /// groups named (the caller creates their retry topics).
+    pub fn heartbeat(
+        &self,
+        peer: &Rc<Peer>,
+        data: &HeartbeatData,
+    ) -> Result<Vec<String>, HeartbeatError> {
+        let now = Instant::now();
+        let mut changed_groups = Vec::new();
+        {
+            let mut groups = self.groups.borrow_mut();
+            for c in &data.consumer_data_set {
+                if !groups.contains_key(&c.group_name) && groups.len() >= GROUPS_MAX {
+                    return Err(HeartbeatError::TooManyGroups);
+                }
+                let group = groups.entry(c.group_name.clone()).or_default();
+                if c.subscription_data_set.len() > SUBSCRIPTIONS_PER_GROUP_MAX
+                    || (!group.members.contains_key(&data.client_id)
+                        && group.members.len() >= MEMBERS_PER_GROUP_MAX)
+                {
+                    return Err(HeartbeatError::GroupFull(c.group_name.clone()));
+                }
+                let mut changed = false;
+                match group.members.get_mut(&data.client_id) {
+                    Some(m) if Rc::ptr_eq(&m.peer, peer) => m.last_seen = now,
+                    _ => {
+                        group.members.insert(
+                            data.client_id.clone(),
+                            Member {
+                                peer: peer.clone(),
+                                last_seen: now,
+                            },
+                        );
+                        changed = true;
+                    }
+                }
+                for sub in &c.subscription_data_set {
+                    let old = group.subscriptions.get(&sub.topic);
+                    if old.is_none_or(|o| {
+                        o.sub_version < sub.sub_version || o.sub_string != sub.sub_string
+                    }) {
+                        group.subscriptions.insert(sub.topic.clone(), sub.clone());
+                        changed = true;
+                    }
+                }
+                group.consume_type = c.consume_type.clone();
+                group.message_model = c.message_model.clone();
+                group.consume_from_where = c.consume_from_where.clone();
+                if changed && c.message_model != "BROADCASTING" {
+                    changed_groups.push(c.group_name.clone());
+                }
+            }
+        }
+        {
+            let mut producers = self.producers.borrow_mut();
+            for p in &data.producer_data_set {
+                if producers.len() < GROUPS_MAX || producers.contains_key(&p.group_name) {
+                    let members = producers.entry(p.group_name.clone()).or_default();
+                    if members.len() < MEMBERS_PER_GROUP_MAX
+                        || members.contains_key(&data.client_id)
+                    {
+                        members.insert(data.client_id.clone(), now);
+                    }
+                }
+            }
+        }
+        for g in &changed_groups {
+            self.notify_group(g);
+        }
+        Ok(data
+            .consumer_data_set
+            .iter()
+            .map(|c| c.group_name.clone())
+            .collect())
+    }
+
+    pub fn unregister(
+        &self,
+        client_id: &str,
+        consumer_group: Option<&str>,
+        producer_group: Option<&str>,
+    ) {
+        if let Some(g) = producer_group {
+            if let Some(p) = self.producers.borrow_mut().get_mut(g) {
+                p.remove(client_id);
+            }
+        }
+        if let Some(g) = consumer_group {
+            let removed = self
+                .groups
+                .borrow_mut()
+                .get_mut(g)
+                .is_some_and(|group| group.members.remove(client_id).is_some());
+            if removed {
+                self.release_locks_of(client_id);
+                self.notify_group(g);
+            }
+        }
+    }
+
+    /// The connection closed: drop the members it carried.
+    pub fn connection_closed(&self, peer: &Rc<Peer>) {
+        let mut affected = Vec::new();
+        {
+            let mut groups = self.groups.borrow_mut();
+            for (name, group) in groups.iter_mut() {
+                let before = group.members.len();
+                group.members.retain(|_, m| !Rc::ptr_eq(&m.peer, peer));
+                if group.members.len() != before {
+                    affected.push(name.clone());
+                }
+            }
+        }
+        for g in affected {
+            self.notify_group(&g);
+        }
+    }
+
+    /// Drops members silent past [`CHANNEL_EXPIRED_MS`] and expired locks.
+    pub fn expire(&self) {
+        let limit = Duration::from_millis(CHANNEL_EXPIRED_MS);
+        let mut affected = Vec::new();
+        {
+            let mut groups = self.groups.borrow_mut();
+            for (name, group) in groups.iter_mut() {
+                let before = group.members.len();
+                group
+                    .members
+                    .retain(|_, m| m.last_seen.elapsed() < limit && !m.peer.is_closed());
+                if group.members.len() != before {
+                    affected.push(name.clone());
+                }
+            }
+            groups.retain(|_, g| !g.members.is_empty() || !g.subscriptions.is_empty());
+        }
+        let lock_limit = Duration::from_millis(LOCK_MAX_LIVE_MS);
+        self.locks
+            .borrow_mut()
+            .retain(|_, (_, at)| at.elapsed() < lock_limit);
+        for g in affected {
+            self.notify_group(&g);
+        }
+    }
+
+    fn notify_group(&self, group: &str) {
+        let groups = self.groups.borrow();
+        let Some(g) = groups.get(group) else {
+            return;
+        };
+        let header = NotifyConsumerIdsChangedRequestHeader {
+            consumer_group: group.to_string(),
+        };
+        for m in g.members.values() {
+            let request = RemotingCommand::request(
+                RequestCode::NOTIFY_CONSUMER_IDS_CHANGED,
+                header.to_ext_fields(),
+            );
+            m.peer.notify_oneway(request);
+        }
+    }
+
+    pub fn consumer_ids(&self, group: &str) -> Vec<String> {
+        self.groups
+            .borrow()
+            .get(group)
+            .map(|g| g.members.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn subscription(&self, group: &str, topic: &str) -> Option<SubscriptionData> {
+        self.groups
+            .borrow()
+            .get(group)
+            .and_then(|g| g.subscriptions.get(topic).cloned())
+    }
+
+    pub fn group_view(&self, group: &str) -> Option<GroupView> {
+        let groups = self.groups.borrow();
+        let g = groups.get(group)?;
+        Some(GroupView {
+            client_ids: g
+                .members
+                .iter()
+                .map(|(id, m)| (id.clone(), m.peer.addr.to_string()))
+                .collect(),
+            consume_type: g.consume_type.clone(),
+            message_model: g.message_model.clone(),
+            consume_from_where: g.consume_from_where.clone(),
+            subscriptions: g.subscriptions.values().cloned().collect(),
+        })
+    }
+
+    pub fn groups_subscribed_to(&self, topic: &str) -> Vec<String> {
+        self.groups
+            .borrow()
+            .iter()
+            .filter(|(_, g)| g.subscriptions.contains_key(topic))
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// Locks what it can of `queues` for `client_id`; returns the queue ids
+    /// now held by it.
+    pub fn lock(
+        &self,
+        group: &str,
+        topic_queues: &[(String, i32)],
+        client_id: &str,
+    ) -> Vec<(String, i32)> {
+        let now = Instant::now();
+        let limit = Duration::from_millis(LOCK_MAX_LIVE_MS);
+        let mut locks = self.locks.borrow_mut();
+        let mut granted = Vec::new();
+        for (topic, q) in topic_queues {
+            let key = (group.to_string(), topic.clone(), *q);
+            let free = match locks.get(&key) {
+                None => true,
+                Some((holder, at)) => holder == client_id || at.elapsed() >= limit,
+            };
+            if free {
+                locks.insert(key, (client_id.to_string(), now));
+                granted.push((topic.clone(), *q));
+            }
+        }
+        granted
+    }
+
+    pub fn unlock(&self, group: &str, topic_queues: &[(String, i32)], client_id: &str) {
+        let mut locks = self.locks.borrow_mut();
+        for (topic, q) in topic_queues {
+            let key = (group.to_string(), topic.clone(), *q);
+            if locks
+                .get(&key)
+                .is_some_and(|(holder, _)| holder == client_id)
+            {
+                locks.remove(&key);
+            }
+        }
+    }
+
+    fn release_locks_of(&self, client_id: &str) {
+        self.locks
+            .borrow_mut()
+            .retain(|_, (holder, _)| holder != client_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_expressions() {
+        assert_eq!(TagFilter::parse("*").unwrap(), TagFilter::All);
+        assert_eq!(TagFilter::parse("").unwrap(), TagFilter::All);
+        let f = TagFilter::parse(" TagA || TagB ").unwrap();
+        assert!(f.accepts(java_string_hash("TagA") as i64));
+        assert!(f.accepts(java_string_hash("TagB") as i64));
+        assert!(!f.accepts(java_string_hash("TagC") as i64));
+    }
+
+    #[test]
+    fn heartbeat_filter_comes_from_trimmed_tags_not_the_clients_codes() {
+        let sub = SubscriptionData {
+            sub_string: "TagA || TagB".into(),
+            tags_set: ["TagA".to_string(), "TagB".to_string()].into(),
+            // What rocketmq-client-rust 1.0.0 sends: hashes of "TagA " and " TagB".
+            code_set: [java_string_hash("TagA "), java_string_hash(" TagB")].into(),
+            ..Default::default()
+        };
+        let f = TagFilter::from_subscription(&sub).unwrap();
+        assert!(f.accepts(java_string_hash("TagB") as i64));
+        assert!(!f.accepts(java_string_hash(" TagB") as i64));
+    }
+}

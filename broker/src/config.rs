@@ -1,0 +1,305 @@
+//! Broker settings under RocketMQ's key names (`broker.conf` is a Java
+//! properties file), plus RingMQ's own keys for sharding. Parsed once at
+//! start-up and shared read-only by every shard.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use ringmq_engine::FlushMode;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{key} = {value:?}: {reason}")]
+    Invalid {
+        key: String,
+        value: String,
+        reason: &'static str,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BrokerRole {
+    AsyncMaster,
+    SyncMaster,
+    Slave,
+}
+
+#[derive(Clone, Debug)]
+pub struct BrokerConfig {
+    pub broker_cluster_name: String,
+    pub broker_name: String,
+    pub broker_id: i64,
+    pub broker_role: BrokerRole,
+    pub flush_disk_type: FlushMode,
+    pub store_path_root_dir: PathBuf,
+    /// The main port: accepts any request (`listenPort`).
+    pub listen_port: u16,
+    /// RingMQ: shard `i` listens on `shard_listen_port + i`
+    /// (`shardListenPort`, default `listenPort + 10`, clear of RocketMQ's
+    /// HA port `listenPort + 1` and VIP port `listenPort - 2`).
+    pub shard_listen_port: u16,
+    /// `namesrvAddr`: `;`-separated; empty starts the embedded name server.
+    pub namesrv_addr: Option<String>,
+    pub embedded_namesrv_port: u16,
+    pub auto_create_topic_enable: bool,
+    pub default_topic_queue_nums: i32,
+    /// Address advertised to clients (`brokerIP1`).
+    pub broker_ip1: IpAddr,
+    /// RingMQ: shards (one pinned executor each). Fixed when the store is
+    /// created; default one per core.
+    pub shards: u16,
+    /// `mappedFileSizeCommitLog`.
+    pub mapped_file_size_commit_log: u64,
+    /// `flushIntervalCommitLog` (ms).
+    pub flush_interval_commit_log: u64,
+    /// `fileReservedTime` (hours).
+    pub file_reserved_time: u64,
+    /// `maxMessageSize` (bytes).
+    pub max_message_size: usize,
+    /// `registerNameServerPeriod` (ms).
+    pub register_name_server_period: u64,
+    /// `longPollingEnable`.
+    pub long_polling_enable: bool,
+    /// Memory glommio reserves for its I/O per shard (RingMQ `ioMemoryBytes`).
+    pub io_memory_bytes: usize,
+    /// Pin shard executors to cores (RingMQ `pinShards`).
+    pub pin_shards: bool,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        let home = std::env::var("HOME").unwrap_or_else(|_| "/tmp".into());
+        BrokerConfig {
+            broker_cluster_name: "DefaultCluster".into(),
+            broker_name: "broker-a".into(),
+            broker_id: 0,
+            broker_role: BrokerRole::AsyncMaster,
+            flush_disk_type: FlushMode::Async,
+            store_path_root_dir: PathBuf::from(home).join("store"),
+            listen_port: 10911,
+            shard_listen_port: 10921,
+            namesrv_addr: None,
+            embedded_namesrv_port: 9876,
+            auto_create_topic_enable: true,
+            default_topic_queue_nums: 4,
+            broker_ip1: IpAddr::from([127, 0, 0, 1]),
+            shards: std::thread::available_parallelism().map_or(1, |n| n.get() as u16),
+            mapped_file_size_commit_log: 1 << 30,
+            flush_interval_commit_log: 500,
+            file_reserved_time: 72,
+            max_message_size: 4 * 1024 * 1024,
+            register_name_server_period: 30_000,
+            long_polling_enable: true,
+            io_memory_bytes: 8 << 20,
+            pin_shards: true,
+        }
+    }
+}
+
+/// Parses a Java properties file: `key=value` or `key: value` lines, `#`
+/// and `!` comments. Line continuations and escapes are not supported;
+/// broker.conf files do not use them.
+pub fn parse_properties(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+            continue;
+        }
+        let split = line.find(['=', ':']).unwrap_or(line.len());
+        let key = line[..split].trim();
+        let value = line.get(split + 1..).unwrap_or("").trim();
+        if !key.is_empty() {
+            out.insert(key.to_string(), value.to_string());
+        }
+    }
+    out
+}
+
+fn invalid(key: &str, value: &str, reason: &'static str) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        value: value.into(),
+        reason,
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError> {
+    value
+        .parse()
+        .map_err(|_| invalid(key, value, "not a number"))
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(invalid(key, value, "not true or false")),
+    }
+}
+
+impl BrokerConfig {
+    /// Applies one setting. Unknown keys are logged and ignored, as
+    /// RocketMQ does, so existing broker.conf files load.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let shard_port_follows = self.shard_listen_port == self.listen_port.wrapping_add(10);
+        match key {
+            "brokerClusterName" => self.broker_cluster_name = value.into(),
+            "brokerName" => self.broker_name = value.into(),
+            "brokerId" => self.broker_id = parse_num(key, value)?,
+            "brokerRole" => {
+                self.broker_role = match value {
+                    "ASYNC_MASTER" => BrokerRole::AsyncMaster,
+                    "SYNC_MASTER" => BrokerRole::SyncMaster,
+                    "SLAVE" => BrokerRole::Slave,
+                    _ => {
+                        return Err(invalid(
+                            key,
+                            value,
+                            "not ASYNC_MASTER, SYNC_MASTER or SLAVE",
+                        ))
+                    }
+                }
+            }
+            "flushDiskType" => {
+                self.flush_disk_type = match value {
+                    "ASYNC_FLUSH" => FlushMode::Async,
+                    "SYNC_FLUSH" => FlushMode::Sync,
+                    _ => return Err(invalid(key, value, "not ASYNC_FLUSH or SYNC_FLUSH")),
+                }
+            }
+            "storePathRootDir" => self.store_path_root_dir = PathBuf::from(value),
+            "listenPort" => {
+                self.listen_port = parse_num(key, value)?;
+                if shard_port_follows {
+                    self.shard_listen_port = self.listen_port.wrapping_add(10);
+                }
+            }
+            "shardListenPort" => self.shard_listen_port = parse_num(key, value)?,
+            "namesrvAddr" => {
+                self.namesrv_addr = Some(value.to_string()).filter(|v| !v.trim().is_empty())
+            }
+            "embeddedNamesrvPort" => self.embedded_namesrv_port = parse_num(key, value)?,
+            "autoCreateTopicEnable" => self.auto_create_topic_enable = parse_bool(key, value)?,
+            "defaultTopicQueueNums" => {
+                let n: i32 = parse_num(key, value)?;
+                if !(1..=1024).contains(&n) {
+                    return Err(invalid(key, value, "must be 1..=1024"));
+                }
+                self.default_topic_queue_nums = n;
+            }
+            "brokerIP1" => {
+                self.broker_ip1 = value
+                    .parse()
+                    .map_err(|_| invalid(key, value, "not an IP address"))?
+            }
+            "shards" => {
+                let n: u16 = parse_num(key, value)?;
+                if !(1..=256).contains(&n) {
+                    return Err(invalid(key, value, "must be 1..=256"));
+                }
+                self.shards = n;
+            }
+            "mappedFileSizeCommitLog" => {
+                let n: u64 = parse_num(key, value)?;
+                if n < 64 * 1024 {
+                    return Err(invalid(key, value, "must be at least 65536"));
+                }
+                self.mapped_file_size_commit_log = n;
+            }
+            "flushIntervalCommitLog" => self.flush_interval_commit_log = parse_num(key, value)?,
+            "fileReservedTime" => self.file_reserved_time = parse_num(key, value)?,
+            "maxMessageSize" => self.max_message_size = parse_num(key, value)?,
+            "registerNameServerPeriod" => {
+                let ms: u64 = parse_num(key, value)?;
+                self.register_name_server_period = ms.clamp(1_000, 60_000);
+            }
+            "longPollingEnable" => self.long_polling_enable = parse_bool(key, value)?,
+            "ioMemoryBytes" => self.io_memory_bytes = parse_num(key, value)?,
+            "pinShards" => self.pin_shards = parse_bool(key, value)?,
+            _ => tracing::warn!(key, "unknown broker setting ignored"),
+        }
+        Ok(())
+    }
+
+    pub fn apply(&mut self, settings: &BTreeMap<String, String>) -> Result<(), ConfigError> {
+        // listenPort first so a shardListenPort in the same file wins.
+        if let Some(v) = settings.get("listenPort") {
+            self.set("listenPort", v)?;
+        }
+        for (k, v) in settings {
+            if k != "listenPort" {
+                self.set(k, v)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn load_file(&mut self, path: &std::path::Path) -> Result<(), ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        self.apply(&parse_properties(&text))
+    }
+
+    /// The broker name shard `shard` is advertised under.
+    pub fn shard_broker_name(&self, shard: u16) -> String {
+        format!("{}-{}", self.broker_name, shard)
+    }
+
+    pub fn shard_port(&self, shard: u16) -> u16 {
+        self.shard_listen_port + shard
+    }
+
+    pub fn shard_addr(&self, shard: u16) -> String {
+        format!("{}:{}", self.broker_ip1, self.shard_port(shard))
+    }
+
+    /// Name-server addresses to register with.
+    pub fn namesrv_addrs(&self) -> Vec<String> {
+        match &self.namesrv_addr {
+            Some(list) => list
+                .split(';')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(String::from)
+                .collect(),
+            None => vec![format!("127.0.0.1:{}", self.embedded_namesrv_port)],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_conf_keys_and_comments() {
+        let text = "# comment\nbrokerClusterName = C1\nbrokerName=b\nbrokerId=0\n\
+                    flushDiskType=SYNC_FLUSH\nlistenPort=20911\nnamesrvAddr=1.2.3.4:9876;5.6.7.8:9876\n\
+                    deleteWhen=04\n";
+        let mut c = BrokerConfig::default();
+        c.apply(&parse_properties(text)).unwrap();
+        assert_eq!(c.broker_cluster_name, "C1");
+        assert_eq!(c.flush_disk_type, FlushMode::Sync);
+        assert_eq!(c.listen_port, 20911);
+        assert_eq!(c.shard_listen_port, 20921);
+        assert_eq!(c.namesrv_addrs(), vec!["1.2.3.4:9876", "5.6.7.8:9876"]);
+        assert_eq!(c.shard_broker_name(1), "b-1");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let mut c = BrokerConfig::default();
+        let e = c.set("flushDiskType", "SOMETIMES").unwrap_err().to_string();
+        assert!(e.contains("flushDiskType"), "{e}");
+        assert!(c.set("defaultTopicQueueNums", "0").is_err());
+    }
+}

@@ -1,0 +1,225 @@
+//! Client membership: HEART_BEAT (34), UNREGISTER_CLIENT (35),
+//! GET_CONSUMER_LIST_BY_GROUP (38), LOCK/UNLOCK_BATCH_MQ (41/42),
+//! CHECK_CLIENT_CONFIG (46), GET_CONSUMER_CONNECTION_LIST (203):
+//! `spec/remoting-protocol.md` §9.7, §9.8, §9.13.
+
+use std::rc::Rc;
+
+use ringmq_net::header::{
+    ConsumerListBody, LockBatchRequestBody, LockBatchResponseBody, MessageQueue,
+    UnlockBatchRequestBody,
+};
+use ringmq_net::header::{GetConsumerListByGroupRequestHeader, UnregisterClientRequestHeader};
+use ringmq_net::server::{Handled, Peer};
+use ringmq_net::{RemotingCommand, ResponseCode};
+
+use super::{error, json_body, now, parse, success};
+use crate::clients::HeartbeatData;
+use crate::shard::Shard;
+use crate::topics::{PERM_READ, PERM_WRITE, RETRY_GROUP_TOPIC_PREFIX};
+
+pub fn heartbeat(shard: &Rc<Shard>, request: &RemotingCommand, peer: &Rc<Peer>) -> Handled {
+    let data: HeartbeatData = match serde_json::from_slice(&request.body) {
+        Ok(d) => d,
+        Err(e) => {
+            return now(
+                request,
+                error(
+                    request,
+                    ResponseCode::INVALID_PARAMETER,
+                    format!("heartbeat body: {e}"),
+                ),
+            )
+        }
+    };
+    if data.client_id.is_empty() {
+        return now(
+            request,
+            error(
+                request,
+                ResponseCode::INVALID_PARAMETER,
+                "heartbeat without clientID",
+            ),
+        );
+    }
+    let groups = match shard.clients.heartbeat(peer, &data) {
+        Ok(g) => g,
+        Err(e) => {
+            return now(
+                request,
+                error(request, ResponseCode::SYSTEM_ERROR, e.to_string()),
+            )
+        }
+    };
+    for group in groups {
+        let retry = format!("{RETRY_GROUP_TOPIC_PREFIX}{group}");
+        if let Err(e) = shard
+            .topics
+            .get_or_create(&retry, 1, PERM_READ | PERM_WRITE)
+        {
+            tracing::warn!(group, error = %e, "cannot create the group's retry topic");
+        }
+    }
+    // The response's `version` (our MQVersion ordinal) is what clients
+    // record as the broker version.
+    now(request, success(request))
+}
+
+pub fn unregister(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
+    let h: UnregisterClientRequestHeader = match parse(request) {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
+    shard.clients.unregister(
+        &h.client_id,
+        h.consumer_group.as_deref(),
+        h.producer_group.as_deref(),
+    );
+    now(request, success(request))
+}
+
+pub fn consumer_list(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
+    let h: GetConsumerListByGroupRequestHeader = match parse(request) {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
+    let ids = shard.clients.consumer_ids(&h.consumer_group);
+    if ids.is_empty() {
+        return now(
+            request,
+            error(
+                request,
+                ResponseCode::SYSTEM_ERROR,
+                format!("no consumer for this group, {}", h.consumer_group),
+            ),
+        );
+    }
+    let body = ConsumerListBody {
+        consumer_id_list: ids,
+    };
+    now(
+        request,
+        success(request).with_body(serde_json::to_vec(&body).expect("serializes")),
+    )
+}
+
+fn queues_of_this_shard(shard: &Shard, mq_set: &[MessageQueue]) -> Vec<(String, i32)> {
+    mq_set
+        .iter()
+        .filter(|q| q.broker_name == shard.broker_name)
+        .map(|q| (q.topic.clone(), q.queue_id))
+        .collect()
+}
+
+pub fn lock(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
+    let body = match LockBatchRequestBody::from_json(&request.body) {
+        Ok(b) => b,
+        Err(e) => {
+            return now(
+                request,
+                error(request, ResponseCode::INVALID_PARAMETER, e.to_string()),
+            )
+        }
+    };
+    let (Some(group), Some(client)) = (body.consumer_group.as_deref(), body.client_id.as_deref())
+    else {
+        return now(
+            request,
+            error(
+                request,
+                ResponseCode::INVALID_PARAMETER,
+                "consumerGroup and clientId are required",
+            ),
+        );
+    };
+    let granted = shard
+        .clients
+        .lock(group, &queues_of_this_shard(shard, &body.mq_set), client);
+    let reply = LockBatchResponseBody {
+        lock_ok_mq_set: granted
+            .into_iter()
+            .map(|(topic, queue_id)| MessageQueue {
+                broker_name: shard.broker_name.clone(),
+                queue_id,
+                topic,
+            })
+            .collect(),
+    };
+    now(
+        request,
+        success(request).with_body(serde_json::to_vec(&reply).expect("serializes")),
+    )
+}
+
+pub fn unlock(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
+    let body = match UnlockBatchRequestBody::from_json(&request.body) {
+        Ok(b) => b,
+        Err(e) => {
+            return now(
+                request,
+                error(request, ResponseCode::INVALID_PARAMETER, e.to_string()),
+            )
+        }
+    };
+    if let (Some(group), Some(client)) = (body.consumer_group.as_deref(), body.client_id.as_deref())
+    {
+        shard
+            .clients
+            .unlock(group, &queues_of_this_shard(shard, &body.mq_set), client);
+    }
+    now(request, success(request))
+}
+
+/// Only TAG filtering exists here; other expression types are refused at
+/// pull time with SUBSCRIPTION_PARSE_FAILED.
+pub fn check_client_config(request: &RemotingCommand) -> Handled {
+    now(request, success(request))
+}
+
+pub fn connection_list(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
+    let Some(group) = request.ext_field("consumerGroup") else {
+        return now(
+            request,
+            error(
+                request,
+                ResponseCode::INVALID_PARAMETER,
+                "consumerGroup is required",
+            ),
+        );
+    };
+    let Some(view) = shard.clients.group_view(group) else {
+        return now(
+            request,
+            error(
+                request,
+                ResponseCode::CONSUMER_NOT_ONLINE,
+                format!("the consumer group[{group}] not online"),
+            ),
+        );
+    };
+    let connections: Vec<serde_json::Value> = view
+        .client_ids
+        .iter()
+        .map(|(id, addr)| {
+            serde_json::json!({"clientAddr": addr, "clientId": id, "language": "OTHER", "version": 0})
+        })
+        .collect();
+    let subscriptions: serde_json::Map<String, serde_json::Value> = view
+        .subscriptions
+        .iter()
+        .map(|s| {
+            (
+                s.topic.clone(),
+                serde_json::to_value(s).expect("serializes"),
+            )
+        })
+        .collect();
+    let body = serde_json::json!({
+        "connectionSet": connections,
+        "consumeFromWhere": view.consume_from_where,
+        "consumeType": view.consume_type,
+        "messageModel": view.message_model,
+        "subscriptionTable": subscriptions,
+    });
+    now(request, success(request).with_body(json_body(&body)))
+}

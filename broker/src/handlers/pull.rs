@@ -1,0 +1,227 @@
+//! PULL_MESSAGE (11) and LITE_PULL_MESSAGE (361), with long polling:
+//! `spec/remoting-protocol.md` §9.5.
+//!
+//! Found messages go out as file ranges of the commit log, spliced to the
+//! socket (the header comes from memory). A pull that finds nothing new and
+//! may be suspended is held: it wakes when its queue gets a message (the
+//! send path fires the queue's signal once the message is visible) or at
+//! its timeout, and is answered with its own opaque either way.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use ringmq_engine::{QueueOffset, QueueRead, ReadStatus};
+use ringmq_net::header::{pull_sys_flag, PullMessageRequestHeader, PullMessageResponseHeader};
+use ringmq_net::server::{FileSlice, Handled, Outgoing};
+use ringmq_net::{CommandHeader, RemotingCommand, ResponseCode};
+
+use super::{error, now, parse};
+use crate::clients::TagFilter;
+use crate::shard::{Shard, ShardStats};
+use crate::topics::PERM_READ;
+
+/// Most messages and bytes one pull returns. The bytes bound keeps a reply
+/// well inside the clients' 16 MiB frame limit.
+pub const PULL_MESSAGES_MAX: u32 = 1024;
+pub const PULL_BYTES_MAX: u64 = 4 << 20;
+/// Longest a pull is held, whatever the client asks.
+pub const SUSPEND_MS_MAX: u64 = 60_000;
+/// Hold time when `longPollingEnable=false` (`shortPollingTimeMills`).
+const SHORT_POLLING_MS: u64 = 1_000;
+
+pub fn handle(shard: &Rc<Shard>, request: RemotingCommand) -> Handled {
+    let h: PullMessageRequestHeader = match parse(&request) {
+        Ok(h) => h,
+        Err(reply) => return reply,
+    };
+    let fail = |code: i32, remark: String| now(&request, error(&request, code, remark));
+    let Some(topic) = shard.topics.get(&h.topic) else {
+        return fail(
+            ResponseCode::TOPIC_NOT_EXIST,
+            format!("topic[{}] not exist, apply first please!", h.topic),
+        );
+    };
+    if topic.perm & PERM_READ == 0 {
+        return fail(
+            ResponseCode::NO_PERMISSION,
+            format!("the topic {} is not readable", h.topic),
+        );
+    }
+    if h.queue_id < 0 || h.queue_id >= topic.read_queue_nums {
+        return fail(
+            ResponseCode::INVALID_PARAMETER,
+            format!(
+                "queueId {} outside the topic's {} read queues",
+                h.queue_id, topic.read_queue_nums
+            ),
+        );
+    }
+    let filter = if h.sys_flag & pull_sys_flag::SUBSCRIPTION != 0 {
+        let expression_type = h.expression_type.as_deref().unwrap_or("TAG");
+        if !expression_type.eq_ignore_ascii_case("TAG") {
+            return fail(
+                ResponseCode::SUBSCRIPTION_PARSE_FAILED,
+                format!("expression type {expression_type} is not supported; use TAG"),
+            );
+        }
+        match TagFilter::parse(h.subscription.as_deref().unwrap_or("*")) {
+            Ok(f) => f,
+            Err(e) => return fail(ResponseCode::SUBSCRIPTION_PARSE_FAILED, e),
+        }
+    } else {
+        match shard.clients.subscription(&h.consumer_group, &h.topic) {
+            Some(sub) => match TagFilter::from_subscription(&sub) {
+                Ok(f) => f,
+                Err(e) => return fail(ResponseCode::SUBSCRIPTION_PARSE_FAILED, e),
+            },
+            None => {
+                return fail(
+                    ResponseCode::SUBSCRIPTION_NOT_EXIST,
+                    format!(
+                        "the consumer's subscription of {} by group {} does not exist (no heartbeat yet?)",
+                        h.topic, h.consumer_group
+                    ),
+                )
+            }
+        }
+    };
+    if h.sys_flag & pull_sys_flag::COMMIT_OFFSET != 0 && h.commit_offset >= 0 {
+        shard
+            .offsets
+            .update(&h.consumer_group, &h.topic, h.queue_id, h.commit_offset);
+    }
+    let max_messages = (h.max_msg_nums.max(1) as u32).min(PULL_MESSAGES_MAX);
+    let max_bytes = h
+        .max_msg_bytes
+        .filter(|b| *b > 0)
+        .map_or(PULL_BYTES_MAX, |b| (b as u64).min(PULL_BYTES_MAX));
+    let params = Rc::new(PullParams {
+        queue_offset: QueueOffset(h.queue_offset.max(0) as u64),
+        max_messages,
+        max_bytes,
+        filter,
+    });
+    let first = params.read(shard, &h);
+    let suspend = h.sys_flag & pull_sys_flag::SUSPEND != 0;
+    if !suspend || !is_not_found(&first, h.queue_offset) {
+        let out = reply(shard, &request, &h, first);
+        return Handled::Now((!request.is_oneway()).then_some(out));
+    }
+    let hold_ms = if shard.config.long_polling_enable {
+        (h.suspend_timeout_millis.max(0) as u64).min(SUSPEND_MS_MAX)
+    } else {
+        SHORT_POLLING_MS
+    };
+    let shard = shard.clone();
+    Handled::Later(Box::pin(async move {
+        let deadline = Instant::now() + Duration::from_millis(hold_ms);
+        let signal = shard.signals.get(&h.topic, h.queue_id);
+        loop {
+            let seen = signal.generation();
+            let result = params.read(&shard, &h);
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !is_not_found(&result, h.queue_offset) || left.is_zero() {
+                return (!request.is_oneway()).then(|| reply(&shard, &request, &h, result));
+            }
+            futures_lite::future::or(signal.wait_past(seen), async {
+                glommio::timer::sleep(left).await;
+            })
+            .await;
+        }
+    }))
+}
+
+struct PullParams {
+    queue_offset: QueueOffset,
+    max_messages: u32,
+    max_bytes: u64,
+    filter: TagFilter,
+}
+
+impl PullParams {
+    fn read(
+        &self,
+        shard: &Shard,
+        h: &PullMessageRequestHeader,
+    ) -> QueueRead<ringmq_engine::disk::glommio_disk::GlommioFile> {
+        shard.store.read_queue(
+            &h.topic,
+            h.queue_id,
+            self.queue_offset,
+            self.max_messages,
+            self.max_bytes,
+            &|code| self.filter.accepts(code),
+        )
+    }
+}
+
+/// Nothing to return yet at this offset: the long-poll case.
+fn is_not_found<F>(read: &QueueRead<F>, offset: i64) -> bool {
+    match read.status {
+        ReadStatus::OffsetOverflowOne => true,
+        ReadStatus::NoMessageInQueue => read.next_offset.0 as i64 == offset,
+        _ => false,
+    }
+}
+
+fn reply<F: ringmq_engine::disk::DiskFile + 'static>(
+    shard: &Shard,
+    request: &RemotingCommand,
+    h: &PullMessageRequestHeader,
+    read: QueueRead<F>,
+) -> Outgoing {
+    let offset = h.queue_offset;
+    let (code, next) = match read.status {
+        ReadStatus::Found => (ResponseCode::SUCCESS, read.next_offset.0 as i64),
+        ReadStatus::NoMatchedMessage => (
+            ResponseCode::PULL_RETRY_IMMEDIATELY,
+            read.next_offset.0 as i64,
+        ),
+        ReadStatus::OffsetOverflowOne => (ResponseCode::PULL_NOT_FOUND, offset),
+        ReadStatus::NoMessageInQueue => {
+            let next = read.next_offset.0 as i64;
+            if next == offset {
+                (ResponseCode::PULL_NOT_FOUND, next)
+            } else {
+                (ResponseCode::PULL_OFFSET_MOVED, next)
+            }
+        }
+        ReadStatus::OffsetTooSmall => (ResponseCode::PULL_OFFSET_MOVED, read.next_offset.0 as i64),
+        ReadStatus::OffsetOverflowBadly => {
+            (ResponseCode::PULL_OFFSET_MOVED, read.next_offset.0 as i64)
+        }
+    };
+    let header = PullMessageResponseHeader {
+        suggest_which_broker_id: 0,
+        next_begin_offset: next,
+        min_offset: read.min_offset.0 as i64,
+        max_offset: read.max_offset.0 as i64,
+        offset_delta: None,
+        topic_sys_flag: None,
+        group_sys_flag: None,
+        forbidden_type: None,
+    };
+    let command = RemotingCommand::response_to(request, code)
+        .with_remark(format!("{:?}", read.status))
+        .with_ext_fields(header.to_ext_fields());
+    if code != ResponseCode::SUCCESS {
+        return Outgoing::command(command);
+    }
+    let stats = shard.my_stats();
+    ShardStats::add(&stats.messages_out, read.message_count as u64);
+    ShardStats::add(&stats.bytes_out, read.bytes);
+    let files = read
+        .ranges
+        .into_iter()
+        .filter_map(|r| {
+            let fd = r.file.raw_fd()?;
+            Some(FileSlice {
+                fd,
+                offset: r.file_pos,
+                len: r.len,
+                owner: r.file,
+            })
+        })
+        .collect();
+    Outgoing { command, files }
+}

@@ -1,0 +1,294 @@
+//! SEND_MESSAGE (10), SEND_MESSAGE_V2 (310), SEND_BATCH_MESSAGE (320):
+//! `spec/remoting-protocol.md` §9.4.
+//!
+//! The append happens in the handler's first step, so messages of one
+//! connection enter their queue in arrival order; waiting for the write (or
+//! the fdatasync under SYNC_FLUSH) and the reply run as the second step.
+
+use std::fmt::Write as _;
+use std::rc::Rc;
+
+use ringmq_engine::{AppendedRecord, MessageIn, StoreError};
+use ringmq_net::header::{SendMessageRequestHeader, SendMessageResponseHeader};
+use ringmq_net::message::batch::decode_batch;
+use ringmq_net::message::id::OffsetMessageId;
+use ringmq_net::message::properties::property_value;
+use ringmq_net::message::property;
+use ringmq_net::server::{Handled, Outgoing, Peer};
+use ringmq_net::{CommandHeader, RemotingCommand, RequestCode, ResponseCode};
+
+use super::{error, now, success};
+use crate::shard::{now_ms, Shard, ShardStats};
+use crate::topics::{
+    validate_topic_name, TopicConfig, DLQ_GROUP_TOPIC_PREFIX, NOT_WRITABLE_TOPICS, PERM_INHERIT,
+    PERM_READ, PERM_WRITE, RETRY_GROUP_TOPIC_PREFIX,
+};
+
+/// Most messages one batch may carry.
+pub const BATCH_MESSAGES_MAX: usize = 4096;
+/// `maxReconsumeTimes` when the header does not say.
+const MAX_RECONSUME_TIMES_DEFAULT: i32 = 16;
+
+pub fn uses_v2(code: i32) -> bool {
+    SendMessageRequestHeader::code_uses_v2_keys(code)
+}
+
+pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> Handled {
+    let header = match SendMessageRequestHeader::from_command(request.code, &request.ext_fields) {
+        Ok(h) => h,
+        Err(e) => {
+            return now(
+                &request,
+                error(&request, ResponseCode::INVALID_PARAMETER, e.to_string()),
+            )
+        }
+    };
+    let fail = |code: i32, remark: String| now(&request, error(&request, code, remark));
+    let mut topic_name = header.topic.clone();
+    if let Err(e) = validate_topic_name(&topic_name) {
+        return fail(ResponseCode::INVALID_PARAMETER, e.to_string());
+    }
+    if NOT_WRITABLE_TOPICS.contains(&topic_name.as_str()) {
+        return fail(
+            ResponseCode::NO_PERMISSION,
+            format!("the topic {topic_name} is a system topic; clients may not send to it"),
+        );
+    }
+    let properties = header.properties.clone().unwrap_or_default();
+    if property_value(&properties, property::TRANSACTION_PREPARED) == Some("true") {
+        return fail(
+            ResponseCode::MESSAGE_ILLEGAL,
+            "transactional (half) messages are not supported by this broker yet".into(),
+        );
+    }
+    let mut queue_id = header.queue_id;
+    // A retry message past its limit goes to the group's dead-letter queue.
+    if let Some(group) = topic_name.strip_prefix(RETRY_GROUP_TOPIC_PREFIX) {
+        let max = header
+            .max_reconsume_times
+            .unwrap_or(MAX_RECONSUME_TIMES_DEFAULT);
+        if header.reconsume_times.unwrap_or(0) > max {
+            topic_name = format!("{DLQ_GROUP_TOPIC_PREFIX}{group}");
+            queue_id = 0;
+        }
+    }
+    let topic = match find_or_create_topic(shard, &topic_name, &header) {
+        Ok(t) => t,
+        Err((code, remark)) => return fail(code, remark),
+    };
+    if topic.perm & PERM_WRITE == 0 {
+        return fail(
+            ResponseCode::NO_PERMISSION,
+            format!("the topic {topic_name} is not writable"),
+        );
+    }
+    if queue_id < 0 {
+        let n = shard.next_queue.get();
+        shard.next_queue.set(n.wrapping_add(1));
+        queue_id = (n % topic.write_queue_nums as u32) as i32;
+    }
+    if queue_id >= topic.queue_count() {
+        return fail(
+            ResponseCode::INVALID_PARAMETER,
+            format!(
+                "queueId {queue_id} is not below the topic's {} queues on {}",
+                topic.queue_count(),
+                shard.broker_name
+            ),
+        );
+    }
+    let batch = header.batch == Some(true) || request.code == RequestCode::SEND_BATCH_MESSAGE;
+    let inner = if batch {
+        match decode_batch(&request.body, BATCH_MESSAGES_MAX) {
+            Ok(records) if !records.is_empty() => records,
+            Ok(_) => return fail(ResponseCode::MESSAGE_ILLEGAL, "empty batch".into()),
+            Err(e) => return fail(ResponseCode::MESSAGE_ILLEGAL, e.to_string()),
+        }
+    } else {
+        Vec::new()
+    };
+    if batch && topic_name.starts_with(RETRY_GROUP_TOPIC_PREFIX) {
+        return fail(
+            ResponseCode::MESSAGE_ILLEGAL,
+            "batches may not go to retry topics".into(),
+        );
+    }
+    let body_max = shard.config.max_message_size;
+    let too_large = if batch {
+        inner.iter().any(|m| m.body.len() > body_max)
+    } else {
+        request.body.len() > body_max
+    };
+    if too_large {
+        return fail(
+            ResponseCode::MESSAGE_ILLEGAL,
+            format!("message body larger than maxMessageSize {body_max}"),
+        );
+    }
+
+    // Properties of each stored message: the client's, plus a UNIQ_KEY if
+    // it sent none, plus CLUSTER.
+    let stored_props: Vec<String> = if batch {
+        inner
+            .iter()
+            .map(|m| stored_properties(shard, m.properties))
+            .collect()
+    } else {
+        vec![stored_properties(shard, &properties)]
+    };
+    let born_ms = header.born_timestamp;
+    let msgs: Vec<MessageIn<'_>> = if batch {
+        inner
+            .iter()
+            .zip(&stored_props)
+            .map(|(m, props)| MessageIn {
+                topic: &topic_name,
+                queue_id,
+                flag: m.flag,
+                body: m.body,
+                properties: props.as_bytes(),
+                sys_flag: header.sys_flag,
+                born_timestamp_ms: born_ms,
+                born_host: peer.addr,
+                store_host: shard.store_host,
+                reconsume_times: header.reconsume_times.unwrap_or(0),
+                prepared_transaction_offset: 0,
+            })
+            .collect()
+    } else {
+        vec![MessageIn {
+            topic: &topic_name,
+            queue_id,
+            flag: header.flag,
+            body: &request.body,
+            properties: stored_props[0].as_bytes(),
+            sys_flag: header.sys_flag,
+            born_timestamp_ms: born_ms,
+            born_host: peer.addr,
+            store_host: shard.store_host,
+            reconsume_times: header.reconsume_times.unwrap_or(0),
+            prepared_transaction_offset: 0,
+        }]
+    };
+    let mut placed: Vec<AppendedRecord> = Vec::with_capacity(msgs.len());
+    let end = match shard.store.append_batch(&msgs, &mut placed).await {
+        Ok(end) => end,
+        Err(e) => return fail(store_error_code(&e), e.to_string()),
+    };
+    let bytes_in: u64 = msgs.iter().map(|m| m.body.len() as u64).sum();
+    let count = msgs.len() as u64;
+    let uniq_keys: Vec<String> = stored_props
+        .iter()
+        .map(|p| {
+            property_value(p, property::UNIQ_CLIENT_MESSAGE_ID_KEYIDX)
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    drop(msgs);
+    let shard = shard.clone();
+    Handled::Later(Box::pin(async move {
+        let acked = shard.store.wait_acked(end).await;
+        if let Err(e) = acked {
+            return (!request.is_oneway())
+                .then(|| Outgoing::command(error(&request, store_error_code(&e), e.to_string())));
+        }
+        let stats = shard.my_stats();
+        ShardStats::add(&stats.messages_in, count);
+        ShardStats::add(&stats.bytes_in, bytes_in);
+        shard.signals.fire(&topic_name, queue_id);
+        if request.is_oneway() {
+            return None;
+        }
+        let mut msg_ids = String::new();
+        for (i, r) in placed.iter().enumerate() {
+            if i > 0 {
+                msg_ids.push(',');
+            }
+            msg_ids.push_str(
+                &OffsetMessageId {
+                    store_host: shard.store_host,
+                    commit_log_offset: r.physical_offset.0 as i64,
+                }
+                .encode(),
+            );
+        }
+        let response_header = SendMessageResponseHeader {
+            msg_id: msg_ids,
+            queue_id,
+            queue_offset: placed[0].queue_offset.0 as i64,
+            transaction_id: uniq_keys.first().cloned().filter(|k| !k.is_empty()),
+            batch_uniq_id: None,
+            recall_handle: None,
+            msg_region: Some("DefaultRegion".into()),
+            trace_on: Some("true".into()),
+        };
+        Some(Outgoing::command(
+            success(&request).with_ext_fields(response_header.to_ext_fields()),
+        ))
+    }))
+}
+
+fn stored_properties(shard: &Shard, client: &str) -> String {
+    let mut props = String::with_capacity(client.len() + 64);
+    props.push_str(client);
+    if property_value(client, property::UNIQ_CLIENT_MESSAGE_ID_KEYIDX).is_none() {
+        let key = shard.uniq.borrow_mut().next_key(now_ms()).encode();
+        let _ = write!(
+            props,
+            "{}\u{1}{key}\u{2}",
+            property::UNIQ_CLIENT_MESSAGE_ID_KEYIDX
+        );
+    }
+    if property_value(client, property::CLUSTER).is_none() {
+        let _ = write!(
+            props,
+            "{}\u{1}{}\u{2}",
+            property::CLUSTER,
+            shard.config.broker_cluster_name
+        );
+    }
+    props
+}
+
+fn find_or_create_topic(
+    shard: &Shard,
+    name: &str,
+    header: &SendMessageRequestHeader,
+) -> Result<TopicConfig, (i32, String)> {
+    if let Some(t) = shard.topics.get(name) {
+        return Ok(t);
+    }
+    let created =
+        if name.starts_with(RETRY_GROUP_TOPIC_PREFIX) || name.starts_with(DLQ_GROUP_TOPIC_PREFIX) {
+            shard.topics.get_or_create(name, 1, PERM_READ | PERM_WRITE)
+        } else {
+            let template = shard
+                .topics
+                .get(&header.default_topic)
+                .filter(|t| shard.config.auto_create_topic_enable && t.perm & PERM_INHERIT != 0);
+            let Some(template) = template else {
+                return Err((
+                    ResponseCode::TOPIC_NOT_EXIST,
+                    format!("topic[{name}] not exist, apply first please!"),
+                ));
+            };
+            let queues = header
+                .default_topic_queue_nums
+                .clamp(1, template.write_queue_nums.max(1));
+            shard
+                .topics
+                .get_or_create(name, queues, template.perm & !PERM_INHERIT)
+        };
+    created.map_err(|e| (ResponseCode::SYSTEM_ERROR, e.to_string()))
+}
+
+pub fn store_error_code(e: &StoreError) -> i32 {
+    match e {
+        StoreError::Illegal(_) => ResponseCode::MESSAGE_ILLEGAL,
+        StoreError::Poisoned { .. } | StoreError::DiskFull { .. } => {
+            ResponseCode::SERVICE_NOT_AVAILABLE
+        }
+        _ => ResponseCode::SYSTEM_ERROR,
+    }
+}

@@ -1,0 +1,237 @@
+//! The RingMQ broker: shards (one pinned glommio executor each) serving
+//! RocketMQ's remoting protocol over the storage engine, the name server
+//! (embedded or standalone), and registration of every shard with the name
+//! servers as its own broker (`<brokerName>-<shard>`).
+//!
+//! [`Broker::start`] returns once every shard has recovered its store and
+//! bound its port; [`Broker::stop`] flushes and checkpoints every shard.
+
+pub mod clients;
+pub mod config;
+mod handlers;
+pub mod namesrv;
+pub mod offsets;
+mod register;
+pub mod shard;
+pub mod topics;
+mod waiters;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use glommio::{LocalExecutorBuilder, Placement};
+use ringmq_engine::FlushGate;
+
+use crate::config::BrokerConfig;
+use crate::namesrv::NameServer;
+use crate::shard::{run_shard, ShardSetup, ShardStats};
+use crate::topics::TopicTable;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("store directory {path}: {source}")]
+    Store {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("embedded name server on port {port}: {source}")]
+    NameServer { port: u16, source: std::io::Error },
+    #[error("starting shard {shard}: {reason}")]
+    Shard { shard: u16, reason: String },
+}
+
+/// A running broker.
+pub struct Broker {
+    config: Arc<BrokerConfig>,
+    stop: Arc<AtomicBool>,
+    shards: Vec<glommio::ExecutorJoinHandle<()>>,
+    registrar: Option<register::Registrar>,
+    namesrv: Option<NameServer>,
+    stats: Arc<Vec<ShardStats>>,
+}
+
+/// The shard count is a property of the store: fixed when it is created.
+fn settle_shard_count(config: &mut BrokerConfig) -> std::io::Result<()> {
+    let root = &config.store_path_root_dir;
+    std::fs::create_dir_all(root)?;
+    let path = root.join("shards");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let stored: u16 = text.trim().parse().map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{} does not hold a shard count", path.display()),
+                )
+            })?;
+            if stored != config.shards {
+                tracing::warn!(
+                    stored,
+                    requested = config.shards,
+                    "the store was created with {stored} shards; keeping {stored}"
+                );
+                config.shards = stored;
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            topics::write_durably(&path, format!("{}\n", config.shards).as_bytes())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+impl Broker {
+    pub fn start(mut config: BrokerConfig) -> Result<Broker, StartError> {
+        settle_shard_count(&mut config).map_err(|source| StartError::Store {
+            path: config.store_path_root_dir.clone(),
+            source,
+        })?;
+        let mut system_names = vec![
+            config.broker_cluster_name.clone(),
+            config.broker_name.clone(),
+        ];
+        system_names.extend((0..config.shards).map(|s| config.shard_broker_name(s)));
+        let topics = Arc::new(
+            TopicTable::open(
+                &config.store_path_root_dir,
+                config.auto_create_topic_enable,
+                config.default_topic_queue_nums,
+                &system_names,
+            )
+            .map_err(|source| StartError::Store {
+                path: config.store_path_root_dir.clone(),
+                source,
+            })?,
+        );
+        let namesrv = match config.namesrv_addr {
+            Some(_) => None,
+            None => {
+                let port = config.embedded_namesrv_port;
+                Some(
+                    NameServer::start(([0, 0, 0, 0], port).into())
+                        .map_err(|source| StartError::NameServer { port, source })?,
+                )
+            }
+        };
+        let config = Arc::new(config);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stats: Arc<Vec<ShardStats>> =
+            Arc::new((0..config.shards).map(|_| ShardStats::default()).collect());
+        let gate = FlushGate::new();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let mut threads = Vec::new();
+        let mut failure = None;
+        for id in 0..config.shards {
+            let setup = ShardSetup {
+                id,
+                config: config.clone(),
+                topics: topics.clone(),
+                gate: gate.clone(),
+                stats: stats.clone(),
+                stop: stop.clone(),
+                ready: ready_tx.clone(),
+            };
+            let placement = if config.pin_shards {
+                Placement::Fixed(id as usize % cores)
+            } else {
+                Placement::Unbound
+            };
+            let spawned = LocalExecutorBuilder::new(placement)
+                .name(&format!("shard-{id}"))
+                .io_memory(config.io_memory_bytes)
+                .spawn(move || run_shard(setup));
+            match spawned {
+                Ok(handle) => threads.push(handle),
+                Err(e) => {
+                    failure = Some(StartError::Shard {
+                        shard: id,
+                        reason: e.to_string(),
+                    });
+                    break;
+                }
+            }
+        }
+        drop(ready_tx);
+        if failure.is_none() {
+            for _ in 0..threads.len() {
+                match ready_rx.recv() {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(reason)) => {
+                        failure = Some(StartError::Shard { shard: 0, reason });
+                        break;
+                    }
+                    Err(_) => {
+                        failure = Some(StartError::Shard {
+                            shard: 0,
+                            reason: "a shard thread ended during start-up".into(),
+                        });
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(e) = failure {
+            stop.store(true, Ordering::Release);
+            for t in threads {
+                let _ = t.join();
+            }
+            if let Some(n) = namesrv {
+                n.stop();
+            }
+            return Err(e);
+        }
+        let registrar = register::Registrar::start(config.clone(), topics);
+        tracing::info!(
+            cluster = %config.broker_cluster_name,
+            broker = %config.broker_name,
+            shards = config.shards,
+            main_port = config.listen_port,
+            namesrv = ?config.namesrv_addrs(),
+            "broker started"
+        );
+        Ok(Broker {
+            config,
+            stop,
+            shards: threads,
+            registrar: Some(registrar),
+            namesrv,
+            stats,
+        })
+    }
+
+    pub fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    pub fn stats(&self) -> &[ShardStats] {
+        &self.stats
+    }
+
+    /// The embedded name server's address, if this broker runs one.
+    pub fn namesrv_addr(&self) -> Option<std::net::SocketAddr> {
+        self.namesrv.as_ref().map(NameServer::addr)
+    }
+
+    /// Unregisters from the name servers, stops every shard (flush and
+    /// checkpoint), then stops the embedded name server.
+    pub fn stop(mut self) {
+        if let Some(r) = self.registrar.take() {
+            r.stop();
+        }
+        self.stop.store(true, Ordering::Release);
+        for t in self.shards.drain(..) {
+            let _ = t.join();
+        }
+        if let Some(n) = self.namesrv.take() {
+            n.stop();
+        }
+        tracing::info!("broker stopped");
+    }
+}
+
+/// Reads `broker.conf`-style settings from `path` into `config`.
+pub fn load_config_file(config: &mut BrokerConfig, path: &Path) -> Result<(), config::ConfigError> {
+    config.load_file(path)
+}

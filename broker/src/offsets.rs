@@ -1,0 +1,210 @@
+//! Consumer offsets of one shard's queues: `(group, topic, queue id) →
+//! next offset to consume`. Lives on its shard; other shards never read it
+//! (clients send offsets to the shard that owns the queue).
+//!
+//! Durable: every change is written by the persister task, which gathers
+//! all changes since its last write into one file write + fdatasync +
+//! rename (group commit), at most every [`PERSIST_INTERVAL_MS_MIN`]. An
+//! `UPDATE_CONSUMER_OFFSET` that asks for a reply gets it only after the
+//! write that covers it; oneway updates and pull-piggybacked commits are
+//! durable within one interval. File:
+//! `<shard root>/config/consumerOffset.json`, RocketMQ's layout
+//! (`{"offsetTable":{"topic@group":{"0":12}}}`) with quoted keys.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::waiters::VersionWaiters;
+
+/// Shortest gap between two offset-file writes.
+pub const PERSIST_INTERVAL_MS_MIN: u64 = 50;
+/// Most (group, topic, queue) entries one shard keeps.
+pub const OFFSET_ENTRIES_MAX: usize = 1_000_000;
+
+#[derive(Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct OffsetFile {
+    offset_table: BTreeMap<String, BTreeMap<String, i64>>,
+}
+
+type Key = (String, String, i32);
+
+pub struct ConsumerOffsets {
+    path: PathBuf,
+    table: RefCell<HashMap<Key, i64>>,
+    changed: Cell<u64>,
+    persisted: VersionWaiters,
+    failed: RefCell<Option<String>>,
+}
+
+impl ConsumerOffsets {
+    pub fn open(shard_root: &Path) -> std::io::Result<ConsumerOffsets> {
+        let path = shard_root.join("config").join("consumerOffset.json");
+        let mut table = HashMap::new();
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let file: OffsetFile = serde_json::from_slice(&bytes).map_err(|e| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("{}: {e}", path.display()),
+                    )
+                })?;
+                for (topic_group, queues) in file.offset_table {
+                    let Some((topic, group)) = topic_group.split_once('@') else {
+                        continue;
+                    };
+                    for (queue, offset) in queues {
+                        if let Ok(q) = queue.parse::<i32>() {
+                            table.insert((group.to_string(), topic.to_string(), q), offset);
+                        }
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        Ok(ConsumerOffsets {
+            path,
+            table: RefCell::new(table),
+            changed: Cell::new(0),
+            persisted: VersionWaiters::default(),
+            failed: RefCell::new(None),
+        })
+    }
+
+    pub fn get(&self, group: &str, topic: &str, queue_id: i32) -> Option<i64> {
+        self.table
+            .borrow()
+            .get(&(group.to_string(), topic.to_string(), queue_id))
+            .copied()
+    }
+
+    /// Records an offset; returns the change's version, durable once
+    /// [`ConsumerOffsets::wait_durable`] returns for it. Refused (None) when
+    /// the table is full.
+    pub fn update(&self, group: &str, topic: &str, queue_id: i32, offset: i64) -> Option<u64> {
+        let mut table = self.table.borrow_mut();
+        let key = (group.to_string(), topic.to_string(), queue_id);
+        if table.len() >= OFFSET_ENTRIES_MAX && !table.contains_key(&key) {
+            return None;
+        }
+        if table.insert(key, offset) != Some(offset) {
+            self.changed.set(self.changed.get() + 1);
+            self.persisted.poke();
+        }
+        Some(self.changed.get())
+    }
+
+    /// Offsets of one group on this shard, for consume stats.
+    pub fn of_group(&self, group: &str) -> Vec<(String, i32, i64)> {
+        self.table
+            .borrow()
+            .iter()
+            .filter(|((g, _, _), _)| g == group)
+            .map(|((_, t, q), o)| (t.clone(), *q, *o))
+            .collect()
+    }
+
+    pub fn groups_of_topic(&self, topic: &str) -> Vec<String> {
+        let mut groups: Vec<String> = self
+            .table
+            .borrow()
+            .keys()
+            .filter(|(_, t, _)| t == topic)
+            .map(|(g, _, _)| g.clone())
+            .collect();
+        groups.sort();
+        groups.dedup();
+        groups
+    }
+
+    pub fn remove_topic(&self, topic: &str) {
+        self.table.borrow_mut().retain(|(_, t, _), _| t != topic);
+        self.changed.set(self.changed.get() + 1);
+        self.persisted.poke();
+    }
+
+    /// Waits until `version` is durable. Err if a write failed since.
+    pub async fn wait_durable(&self, version: u64) -> Result<(), String> {
+        self.persisted.wait_for(version).await;
+        match &*self.failed.borrow() {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes changes as they come until `stop` is set, then once more.
+    pub async fn run_persister(self: Rc<Self>, stop: Rc<Cell<bool>>) {
+        loop {
+            let target = self.changed.get();
+            if target > self.persisted.version() {
+                self.persist_once(target).await;
+            }
+            if stop.get() {
+                return;
+            }
+            glommio::timer::sleep(Duration::from_millis(PERSIST_INTERVAL_MS_MIN)).await;
+            if self.changed.get() == self.persisted.version() {
+                futures_lite::future::or(self.persisted.changed(), async {
+                    glommio::timer::sleep(Duration::from_millis(200)).await
+                })
+                .await;
+            }
+        }
+    }
+
+    async fn persist_once(&self, target: u64) {
+        let bytes = {
+            let mut file = OffsetFile::default();
+            for ((group, topic, queue), offset) in self.table.borrow().iter() {
+                file.offset_table
+                    .entry(format!("{topic}@{group}"))
+                    .or_default()
+                    .insert(queue.to_string(), *offset);
+            }
+            serde_json::to_vec(&file).expect("offsets serialize")
+        };
+        match write_durably_async(&self.path, bytes).await {
+            Ok(()) => *self.failed.borrow_mut() = None,
+            Err(e) => {
+                let msg = format!("saving consumer offsets to {}: {e}", self.path.display());
+                tracing::error!("{msg}");
+                *self.failed.borrow_mut() = Some(msg);
+            }
+        }
+        self.persisted.advance(target);
+    }
+}
+
+/// Temp file written and fdatasync'd through glommio (the shard never blocks
+/// on the data sync), then renamed and the directory fsync'd.
+async fn write_durably_async(path: &Path, bytes: Vec<u8>) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("tmp");
+    let to_io = |e: glommio::GlommioError<()>| std::io::Error::other(e.to_string());
+    let file = glommio::io::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .buffered_open(&tmp)
+        .await
+        .map_err(to_io)?;
+    let len = bytes.len();
+    let written = file.write_at(bytes, 0).await.map_err(to_io)?;
+    if written != len {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::WriteZero,
+            format!("short write of {written}/{len} bytes"),
+        ));
+    }
+    file.fdatasync().await.map_err(to_io)?;
+    file.close().await.map_err(to_io)?;
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}

@@ -1,0 +1,156 @@
+//! Keeps every shard registered with every name server as its own broker:
+//! every `registerNameServerPeriod`, and within a tick of a topic-table
+//! change (a new topic is routable at once, as RocketMQ does). A plain
+//! thread with blocking connections: this is the control plane. On stop it
+//! unregisters each shard.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ringmq_net::client::BlockingClient;
+use ringmq_net::header::{RegisterBrokerRequestHeader, UnregisterBrokerRequestHeader};
+use ringmq_net::{CommandHeader, RemotingCommand, RequestCode, ResponseCode};
+
+use crate::config::BrokerConfig;
+use crate::topics::TopicTable;
+
+const TICK_MS: u64 = 50;
+const RPC_TIMEOUT_MS: u64 = 3_000;
+/// `brokerNotActiveTimeoutMillis` we ask the name server to apply.
+const HEARTBEAT_TIMEOUT_MS: i64 = 120_000;
+
+pub struct Registrar {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+impl Registrar {
+    pub fn start(config: Arc<BrokerConfig>, topics: Arc<TopicTable>) -> Registrar {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("namesrv-register".into())
+            .spawn(move || run(&config, &topics, &s))
+            .expect("start the registration thread");
+        Registrar { stop, thread }
+    }
+
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::Release);
+        let _ = self.thread.join();
+    }
+}
+
+fn run(config: &BrokerConfig, topics: &TopicTable, stop: &AtomicBool) {
+    let mut clients: HashMap<String, BlockingClient> = HashMap::new();
+    let mut registered_version = 0;
+    let mut last = Instant::now() - Duration::from_secs(3600);
+    let period = Duration::from_millis(config.register_name_server_period);
+    while !stop.load(Ordering::Acquire) {
+        let version = topics.version();
+        if version != registered_version || last.elapsed() >= period {
+            let ok = register_all(config, topics, &mut clients);
+            last = Instant::now();
+            if ok {
+                registered_version = version;
+            } else {
+                // Retry soon rather than after a whole period.
+                last = Instant::now() - period + Duration::from_secs(1);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(TICK_MS));
+    }
+    for addr in config.namesrv_addrs() {
+        let Some(client) = connect(&mut clients, &addr) else {
+            continue;
+        };
+        for shard in 0..config.shards {
+            let header = UnregisterBrokerRequestHeader {
+                broker_name: config.shard_broker_name(shard),
+                broker_addr: config.shard_addr(shard),
+                cluster_name: config.broker_cluster_name.clone(),
+                broker_id: config.broker_id,
+            };
+            let request =
+                RemotingCommand::request(RequestCode::UNREGISTER_BROKER, header.to_ext_fields());
+            if let Err(e) = client.invoke(request, Duration::from_millis(RPC_TIMEOUT_MS)) {
+                tracing::warn!(namesrv = %addr, error = %e, "unregistering failed");
+                break;
+            }
+        }
+    }
+}
+
+fn connect<'a>(
+    clients: &'a mut HashMap<String, BlockingClient>,
+    addr: &str,
+) -> Option<&'a mut BlockingClient> {
+    if !clients.contains_key(addr) {
+        match BlockingClient::connect(addr, Duration::from_millis(RPC_TIMEOUT_MS)) {
+            Ok(c) => {
+                clients.insert(addr.to_string(), c);
+            }
+            Err(e) => {
+                tracing::warn!(namesrv = addr, error = %e, "name server unreachable");
+                return None;
+            }
+        }
+    }
+    clients.get_mut(addr)
+}
+
+fn register_all(
+    config: &BrokerConfig,
+    topics: &TopicTable,
+    clients: &mut HashMap<String, BlockingClient>,
+) -> bool {
+    let body = serde_json::to_vec(&serde_json::json!({
+        "topicConfigSerializeWrapper": {
+            "topicConfigTable": topics.all(),
+            "dataVersion": {"counter": topics.version(), "stateVersion": 0, "timestamp": crate::shard::now_ms()},
+        },
+        "filterServerList": [],
+    }))
+    .expect("registration body serializes");
+    let crc = (crc32fast::hash(&body) & 0x7FFF_FFFF) as i32;
+    let mut all_ok = true;
+    for addr in config.namesrv_addrs() {
+        for shard in 0..config.shards {
+            let Some(client) = connect(clients, &addr) else {
+                all_ok = false;
+                break;
+            };
+            let header = RegisterBrokerRequestHeader {
+                broker_name: config.shard_broker_name(shard),
+                broker_addr: config.shard_addr(shard),
+                cluster_name: config.broker_cluster_name.clone(),
+                ha_server_addr: format!("{}:{}", config.broker_ip1, config.listen_port + 1),
+                broker_id: config.broker_id,
+                heartbeat_timeout_millis: Some(HEARTBEAT_TIMEOUT_MS),
+                enable_acting_master: Some(false),
+                compressed: Some(false),
+                body_crc32: Some(crc),
+            };
+            let request =
+                RemotingCommand::request(RequestCode::REGISTER_BROKER, header.to_ext_fields())
+                    .with_body(body.clone());
+            match client.invoke(request, Duration::from_millis(RPC_TIMEOUT_MS)) {
+                Ok(r) if r.code == ResponseCode::SUCCESS => {}
+                Ok(r) => {
+                    tracing::warn!(namesrv = %addr, code = r.code, remark = ?r.remark, "registration refused");
+                    all_ok = false;
+                }
+                Err(e) => {
+                    tracing::warn!(namesrv = %addr, error = %e, "registration failed; reconnecting");
+                    clients.remove(&addr);
+                    all_ok = false;
+                    break;
+                }
+            }
+        }
+    }
+    all_ok
+}

@@ -1,0 +1,267 @@
+//! One shard: a glommio executor pinned to one core that owns a commit log,
+//! the consume queues and consumer offsets of its queues, and the
+//! connections that land on its port. Other shards never touch its state;
+//! the only things shared across shards are the read-mostly topic table,
+//! the flush gate, and the atomic counters in [`ShardStats`].
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use glommio::net::TcpListener;
+use ringmq_engine::disk::glommio_disk::GlommioDisk;
+use ringmq_engine::store::system_clock;
+use ringmq_engine::{FlushGate, ShardStore, StoreConfig};
+use ringmq_net::message::id::UniqKeyGenerator;
+use ringmq_net::server::{serve, ConnectionLimits};
+use ringmq_net::splice::Splicer;
+
+use crate::clients::Clients;
+use crate::config::BrokerConfig;
+use crate::handlers::ShardHandler;
+use crate::offsets::ConsumerOffsets;
+use crate::topics::TopicTable;
+use crate::waiters::QueueSignals;
+
+/// Counters one shard updates and any thread may read (runtime info, the
+/// cross-shard test). Relaxed atomics: they are statistics.
+#[derive(Default, Debug)]
+pub struct ShardStats {
+    pub requests: AtomicU64,
+    pub messages_in: AtomicU64,
+    pub bytes_in: AtomicU64,
+    pub messages_out: AtomicU64,
+    pub bytes_out: AtomicU64,
+    /// Requests naming a queue of another shard (`bname` of another shard):
+    /// a client following routes never causes one.
+    pub cross_shard_requests: AtomicU64,
+    pub connections: AtomicU64,
+}
+
+impl ShardStats {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Everything a shard owns. Lives on the shard's executor; reached by
+/// other code on that executor through `Rc<Shard>`.
+pub struct Shard {
+    pub id: u16,
+    pub config: Arc<BrokerConfig>,
+    /// `<brokerName>-<shard>`, as advertised in routes.
+    pub broker_name: String,
+    pub store_host: SocketAddr,
+    pub store: Rc<ShardStore<GlommioDisk>>,
+    pub topics: Arc<TopicTable>,
+    pub offsets: Rc<ConsumerOffsets>,
+    pub clients: Clients,
+    pub signals: QueueSignals,
+    pub stats: Arc<Vec<ShardStats>>,
+    pub next_queue: Cell<u32>,
+    pub uniq: RefCell<UniqKeyGenerator>,
+    pub started_ms: i64,
+}
+
+impl Shard {
+    pub fn my_stats(&self) -> &ShardStats {
+        &self.stats[self.id as usize]
+    }
+
+    /// Which shard a broker name in a request (`bname`) refers to.
+    pub fn shard_of_broker_name(&self, name: &str) -> Option<u16> {
+        let suffix = name
+            .strip_prefix(self.config.broker_name.as_str())?
+            .strip_prefix('-')?;
+        suffix
+            .parse()
+            .ok()
+            .filter(|s: &u16| *s < self.config.shards)
+    }
+}
+
+/// What a shard thread needs from the broker.
+pub struct ShardSetup {
+    pub id: u16,
+    pub config: Arc<BrokerConfig>,
+    pub topics: Arc<TopicTable>,
+    pub gate: FlushGate,
+    pub stats: Arc<Vec<ShardStats>>,
+    pub stop: Arc<AtomicBool>,
+    /// Reports start-up success (with the bound ports) or failure.
+    pub ready: std::sync::mpsc::Sender<Result<u16, String>>,
+}
+
+pub fn store_config(config: &BrokerConfig, shard: u16) -> StoreConfig {
+    let mut c = StoreConfig::new(config.store_path_root_dir.join(format!("shard-{shard}")));
+    c.shard = shard;
+    c.segment_size_bytes = config.mapped_file_size_commit_log;
+    c.flush_mode = config.flush_disk_type;
+    c.flush_interval_ms = config.flush_interval_commit_log;
+    c.retention_ms = config.file_reserved_time * 3600 * 1000;
+    c
+}
+
+/// Runs one shard on the current executor until the stop flag is set:
+/// opens (recovers) its store, listens, serves, then flushes and
+/// checkpoints.
+pub async fn run_shard(setup: ShardSetup) {
+    let ShardSetup {
+        id,
+        config,
+        topics,
+        gate,
+        stats,
+        stop,
+        ready,
+    } = setup;
+    let store_cfg = store_config(&config, id);
+    let root = store_cfg.root.clone();
+    let store = match ShardStore::open(GlommioDisk, store_cfg, gate, system_clock()).await {
+        Ok(s) => Rc::new(s),
+        Err(e) => {
+            let _ = ready.send(Err(format!("shard {id}: opening the store: {e}")));
+            return;
+        }
+    };
+    let offsets = match ConsumerOffsets::open(&root) {
+        Ok(o) => Rc::new(o),
+        Err(e) => {
+            let _ = ready.send(Err(format!("shard {id}: loading consumer offsets: {e}")));
+            return;
+        }
+    };
+    let bind = |port: u16| TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], port)));
+    let shard_listener = match bind(config.shard_port(id)) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = ready.send(Err(format!(
+                "shard {id}: binding port {}: {e}",
+                config.shard_port(id)
+            )));
+            return;
+        }
+    };
+    let main_listener = if id == 0 {
+        match bind(config.listen_port) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                let _ = ready.send(Err(format!(
+                    "binding main port {}: {e}",
+                    config.listen_port
+                )));
+                return;
+            }
+        }
+    } else {
+        None
+    };
+    let splicer = match Splicer::new() {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = ready.send(Err(format!("shard {id}: creating the splice ring: {e}")));
+            return;
+        }
+    };
+    let pid = std::process::id() as u16;
+    let shard = Rc::new(Shard {
+        id,
+        broker_name: config.shard_broker_name(id),
+        store_host: SocketAddr::new(config.broker_ip1, config.shard_port(id)),
+        config: config.clone(),
+        store: store.clone(),
+        topics,
+        offsets: offsets.clone(),
+        clients: Clients::default(),
+        signals: QueueSignals::default(),
+        stats,
+        next_queue: Cell::new(0),
+        uniq: RefCell::new(UniqKeyGenerator::new(config.broker_ip1, pid, id as i32)),
+        started_ms: now_ms(),
+    });
+    let local_stop = Rc::new(Cell::new(false));
+    let background = glommio::spawn_local(ringmq_engine::background::run_background(
+        store.clone(),
+        local_stop.clone(),
+    ))
+    .detach();
+    let persister =
+        glommio::spawn_local(offsets.clone().run_persister(local_stop.clone())).detach();
+    {
+        let shard = shard.clone();
+        let local_stop = local_stop.clone();
+        glommio::spawn_local(async move {
+            while !local_stop.get() {
+                glommio::timer::sleep(Duration::from_secs(10)).await;
+                shard.clients.expire();
+            }
+        })
+        .detach();
+    }
+    let limits = ConnectionLimits::default();
+    let next_peer = Rc::new(Cell::new(1u64));
+    let acceptors: Vec<_> = [Some(shard_listener), main_listener]
+        .into_iter()
+        .flatten()
+        .map(|listener| {
+            let handler = Rc::new(ShardHandler::new(shard.clone()));
+            let splicer = splicer.clone();
+            let next_peer = next_peer.clone();
+            let local_stop = local_stop.clone();
+            let shard = shard.clone();
+            glommio::spawn_local(async move {
+                while !local_stop.get() {
+                    let stream = match listener.accept().await {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::warn!(shard = shard.id, error = %e, "accept failed");
+                            glommio::timer::sleep(Duration::from_millis(10)).await;
+                            continue;
+                        }
+                    };
+                    let peer_id = next_peer.get();
+                    next_peer.set(peer_id + 1);
+                    let handler = handler.clone();
+                    let splicer = splicer.clone();
+                    let shard = shard.clone();
+                    glommio::spawn_local(async move {
+                        ShardStats::add(&shard.my_stats().connections, 1);
+                        serve(stream, peer_id, handler, limits, splicer).await;
+                        shard.my_stats().connections.fetch_sub(1, Ordering::Relaxed);
+                    })
+                    .detach();
+                }
+            })
+            .detach()
+        })
+        .collect();
+    tracing::info!(
+        shard = id,
+        port = config.shard_port(id),
+        broker_name = %shard.broker_name,
+        "shard serving"
+    );
+    let _ = ready.send(Ok(config.shard_port(id)));
+    while !stop.load(Ordering::Acquire) {
+        glommio::timer::sleep(Duration::from_millis(50)).await;
+    }
+    local_stop.set(true);
+    for a in acceptors {
+        a.cancel();
+    }
+    let _ = background.await;
+    let _ = persister.await;
+    match store.shutdown().await {
+        Ok(()) => tracing::info!(shard = id, "store flushed and checkpointed"),
+        Err(e) => tracing::error!(shard = id, error = %e, "clean shutdown of the store failed"),
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

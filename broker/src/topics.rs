@@ -1,0 +1,309 @@
+//! The broker's topic table: which topics exist and how many queues each
+//! has on every shard. Broker-wide control-plane state, not shard state:
+//! every shard reads it (an `RwLock` read per send, uncontended unless a
+//! topic is being created) and any shard may create a topic. The version
+//! counter tells the name-server registration that the table changed.
+//!
+//! Persisted as `<storePathRootDir>/config/topics.json`, written to a temp
+//! file, fdatasync'd and renamed over the old one, so a crash leaves either
+//! the old or the new table. Creation is rare; the write blocks the
+//! creating shard's thread for one small fsync.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::RwLock;
+
+use serde::{Deserialize, Serialize};
+
+pub const PERM_INHERIT: i32 = 1;
+pub const PERM_WRITE: i32 = 2;
+pub const PERM_READ: i32 = 4;
+
+/// Template topic producers name for auto-creation.
+pub const AUTO_CREATE_TOPIC_KEY: &str = "TBW102";
+pub const SELF_TEST_TOPIC: &str = "SELF_TEST_TOPIC";
+pub const RETRY_GROUP_TOPIC_PREFIX: &str = "%RETRY%";
+pub const DLQ_GROUP_TOPIC_PREFIX: &str = "%DLQ%";
+/// Topics clients may not send to (RocketMQ's `TopicValidator` list).
+pub const NOT_WRITABLE_TOPICS: &[&str] = &[
+    "SCHEDULE_TOPIC_XXXX",
+    "RMQ_SYS_TRANS_HALF_TOPIC",
+    "RMQ_SYS_TRANS_OP_HALF_TOPIC",
+    "TRANS_CHECK_MAX_TIME_TOPIC",
+    SELF_TEST_TOPIC,
+    "OFFSET_MOVED_EVENT",
+];
+/// Longest topic name (RocketMQ: 127, 255 for retry and DLQ topics).
+pub const TOPIC_NAME_BYTES_MAX: usize = 127;
+pub const SYSTEM_TOPIC_NAME_BYTES_MAX: usize = 255;
+/// Most queues a topic may have per shard.
+pub const QUEUES_PER_TOPIC_MAX: i32 = 1024;
+/// Most topics the table holds.
+pub const TOPICS_MAX: usize = 100_000;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicConfig {
+    pub topic_name: String,
+    pub read_queue_nums: i32,
+    pub write_queue_nums: i32,
+    pub perm: i32,
+    #[serde(default = "single_tag")]
+    pub topic_filter_type: String,
+    #[serde(default)]
+    pub topic_sys_flag: i32,
+    #[serde(default)]
+    pub order: bool,
+}
+
+fn single_tag() -> String {
+    "SINGLE_TAG".into()
+}
+
+impl TopicConfig {
+    pub fn new(name: &str, queues: i32, perm: i32) -> TopicConfig {
+        TopicConfig {
+            topic_name: name.into(),
+            read_queue_nums: queues,
+            write_queue_nums: queues,
+            perm,
+            topic_filter_type: single_tag(),
+            topic_sys_flag: 0,
+            order: false,
+        }
+    }
+
+    pub fn queue_count(&self) -> i32 {
+        self.read_queue_nums.max(self.write_queue_nums)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TopicError {
+    #[error("topic name {0:?} is empty, too long, or has characters outside [A-Za-z0-9_%|-]")]
+    InvalidName(String),
+    #[error("topic {0} does not exist")]
+    NotExist(String),
+    #[error("queue count {0} outside 1..={QUEUES_PER_TOPIC_MAX}")]
+    QueueCount(i32),
+    #[error("the topic table is full ({TOPICS_MAX} topics)")]
+    TableFull,
+    #[error("saving the topic table to {path}: {source}")]
+    Save {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// RocketMQ's topic-name rule.
+pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
+    let max =
+        if name.starts_with(RETRY_GROUP_TOPIC_PREFIX) || name.starts_with(DLQ_GROUP_TOPIC_PREFIX) {
+            SYSTEM_TOPIC_NAME_BYTES_MAX
+        } else {
+            TOPIC_NAME_BYTES_MAX
+        };
+    let ok = !name.is_empty()
+        && name.len() <= max
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'%' | b'|'));
+    if ok {
+        Ok(())
+    } else {
+        Err(TopicError::InvalidName(name.chars().take(64).collect()))
+    }
+}
+
+#[derive(Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct TopicFile {
+    topic_config_table: BTreeMap<String, TopicConfig>,
+}
+
+pub struct TopicTable {
+    path: PathBuf,
+    topics: RwLock<BTreeMap<String, TopicConfig>>,
+    version: AtomicU64,
+}
+
+impl TopicTable {
+    /// Loads the table (or starts empty) and adds the system topics.
+    pub fn open(
+        root: &Path,
+        auto_create_topic_enable: bool,
+        default_queue_nums: i32,
+        system_names: &[String],
+    ) -> std::io::Result<TopicTable> {
+        let path = root.join("config").join("topics.json");
+        let mut topics = match std::fs::read(&path) {
+            Ok(bytes) => {
+                serde_json::from_slice::<TopicFile>(&bytes)
+                    .map_err(|e| {
+                        std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            format!("{}: {e}", path.display()),
+                        )
+                    })?
+                    .topic_config_table
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => return Err(e),
+        };
+        let template_perm = if auto_create_topic_enable {
+            PERM_READ | PERM_WRITE | PERM_INHERIT
+        } else {
+            PERM_READ | PERM_WRITE
+        };
+        // TBW102's queue count caps what auto-creation may ask for.
+        topics.insert(
+            AUTO_CREATE_TOPIC_KEY.into(),
+            TopicConfig::new(
+                AUTO_CREATE_TOPIC_KEY,
+                default_queue_nums.max(8),
+                template_perm,
+            ),
+        );
+        topics
+            .entry(SELF_TEST_TOPIC.into())
+            .or_insert_with(|| TopicConfig::new(SELF_TEST_TOPIC, 1, PERM_READ | PERM_WRITE));
+        for name in system_names {
+            topics.entry(name.clone()).or_insert_with(|| {
+                TopicConfig::new(name, 1, PERM_READ | PERM_WRITE | PERM_INHERIT)
+            });
+        }
+        Ok(TopicTable {
+            path,
+            topics: RwLock::new(topics),
+            version: AtomicU64::new(1),
+        })
+    }
+
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    pub fn get(&self, name: &str) -> Option<TopicConfig> {
+        self.topics.read().expect("topic lock").get(name).cloned()
+    }
+
+    pub fn all(&self) -> BTreeMap<String, TopicConfig> {
+        self.topics.read().expect("topic lock").clone()
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.topics
+            .read()
+            .expect("topic lock")
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// Creates or replaces a topic and saves the table.
+    pub fn put(&self, config: TopicConfig) -> Result<(), TopicError> {
+        validate_topic_name(&config.topic_name)?;
+        for n in [config.read_queue_nums, config.write_queue_nums] {
+            if !(1..=QUEUES_PER_TOPIC_MAX).contains(&n) {
+                return Err(TopicError::QueueCount(n));
+            }
+        }
+        let mut topics = self.topics.write().expect("topic lock");
+        if topics.len() >= TOPICS_MAX && !topics.contains_key(&config.topic_name) {
+            return Err(TopicError::TableFull);
+        }
+        if topics.get(&config.topic_name) == Some(&config) {
+            return Ok(());
+        }
+        topics.insert(config.topic_name.clone(), config);
+        self.save(&topics)?;
+        self.version.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Returns the topic, creating it with `queues` queues when missing.
+    pub fn get_or_create(
+        &self,
+        name: &str,
+        queues: i32,
+        perm: i32,
+    ) -> Result<TopicConfig, TopicError> {
+        if let Some(t) = self.get(name) {
+            return Ok(t);
+        }
+        let config = TopicConfig::new(name, queues, perm);
+        self.put(config.clone())?;
+        tracing::info!(topic = name, queues, "topic created");
+        Ok(self.get(name).unwrap_or(config))
+    }
+
+    pub fn delete(&self, name: &str) -> Result<bool, TopicError> {
+        let mut topics = self.topics.write().expect("topic lock");
+        if topics.remove(name).is_none() {
+            return Ok(false);
+        }
+        self.save(&topics)?;
+        self.version.fetch_add(1, Ordering::AcqRel);
+        Ok(true)
+    }
+
+    fn save(&self, topics: &BTreeMap<String, TopicConfig>) -> Result<(), TopicError> {
+        let file = TopicFile {
+            topic_config_table: topics.clone(),
+        };
+        let bytes = serde_json::to_vec_pretty(&file).expect("topic table serializes");
+        write_durably(&self.path, &bytes).map_err(|source| TopicError::Save {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+/// Writes `bytes` to `path` so that after a crash the file holds either the
+/// old or the new contents: temp file, fdatasync, rename, directory fsync.
+pub fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_data()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_survive_reopen_and_names_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = TopicTable::open(dir.path(), true, 4, &[]).unwrap();
+        let v = t.version();
+        t.get_or_create("Orders", 4, PERM_READ | PERM_WRITE)
+            .unwrap();
+        assert!(t.version() > v);
+        assert!(matches!(
+            t.put(TopicConfig::new("bad topic", 4, 6)),
+            Err(TopicError::InvalidName(_))
+        ));
+        assert!(matches!(
+            t.put(TopicConfig::new("T", 0, 6)),
+            Err(TopicError::QueueCount(0))
+        ));
+        drop(t);
+        let t = TopicTable::open(dir.path(), true, 4, &[]).unwrap();
+        assert_eq!(t.get("Orders").unwrap().write_queue_nums, 4);
+        assert_eq!(
+            t.get(AUTO_CREATE_TOPIC_KEY).unwrap().perm & PERM_INHERIT,
+            PERM_INHERIT
+        );
+        assert!(t.delete("Orders").unwrap());
+        assert!(t.get("Orders").is_none());
+    }
+}

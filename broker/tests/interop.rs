@@ -1,0 +1,404 @@
+//! Interop tests: `rocketmq-client-rust` (a RocketMQ client nobody here
+//! wrote) drives a real `mqbroker` process over loopback sockets.
+//!
+//! All interop tests live in this one binary so the heavy client compiles
+//! once. Each test starts its own broker process on its own ports and store
+//! directory and stops (or kills) it before returning.
+
+#![recursion_limit = "512"]
+
+mod support;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rocketmq_client_rust::{
+    ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus, ConsumeOrderlyContext,
+    ConsumeOrderlyStatus, DefaultLitePullConsumer, DefaultMQProducer, DefaultMQPushConsumer,
+    MQPushConsumer,
+};
+use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
+use rocketmq_model::common::message::message_ext::MessageExt;
+use rocketmq_model::common::message::message_queue::MessageQueue;
+use rocketmq_model::common::message::message_single::Message;
+use rocketmq_model::common::message::MessageTrait;
+use rocketmq_protocol::protocol::heartbeat::message_model::MessageModel;
+
+use support::{client_runtime, eventually, BrokerProcess, Flush};
+
+/// What a test checks of each received message.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct Seen {
+    body: String,
+    tags: String,
+    keys: String,
+    user: String,
+    queue: (String, i32),
+    queue_offset: i64,
+}
+
+fn seen(m: &MessageExt) -> Seen {
+    let prop = |k: &str| {
+        m.property(&k.into())
+            .map(|v| v.to_string())
+            .unwrap_or_default()
+    };
+    Seen {
+        body: String::from_utf8_lossy(&m.body().unwrap_or_default()).into_owned(),
+        tags: m.get_tags().map(|t| t.to_string()).unwrap_or_default(),
+        keys: prop("KEYS"),
+        user: prop("user"),
+        queue: (m.broker_name().to_string(), m.queue_id()),
+        queue_offset: m.queue_offset(),
+    }
+}
+
+fn message(topic: &str, tag: &str, i: usize) -> Message {
+    Message::builder()
+        .topic(topic)
+        .tags(tag)
+        .key(format!("key-{i}"))
+        .body_slice(format!("body-{i}").as_bytes())
+        .raw_property("user", format!("u{i}"))
+        .expect("valid property")
+        .build_unchecked()
+}
+
+type Collected = Arc<Mutex<Vec<Seen>>>;
+
+async fn push_consumer(
+    namesrv: &str,
+    group: &str,
+    topic: &str,
+    expression: &str,
+    sink: Collected,
+) -> DefaultMQPushConsumer {
+    let mut c = DefaultMQPushConsumer::builder(client_runtime(group))
+        .consumer_group(group)
+        .name_server_addr(namesrv)
+        .message_model(MessageModel::Clustering)
+        .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
+        .consume_message_batch_max_size(1)
+        .pull_batch_size(32)
+        .build();
+    c.subscribe(topic, expression).await.expect("subscribe");
+    c.register_message_listener_concurrently(
+        move |msgs: &[&MessageExt], _ctx: &ConsumeConcurrentlyContext| {
+            let mut s = sink.lock().unwrap();
+            for m in msgs {
+                s.push(seen(m));
+            }
+            Ok(ConsumeConcurrentlyStatus::ConsumeSuccess)
+        },
+    );
+    c.start().await.expect("push consumer start");
+    c
+}
+
+async fn producer(namesrv: &str, group: &str) -> DefaultMQProducer {
+    let mut p = DefaultMQProducer::builder(client_runtime(group))
+        .producer_group(group)
+        .name_server_addr(namesrv)
+        .send_msg_timeout(5_000)
+        .build();
+    p.start().await.expect("producer start");
+    p
+}
+
+fn distinct_bodies(v: &[Seen]) -> HashSet<String> {
+    v.iter().map(|s| s.body.clone()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_modes_reach_pull_and_push_consumers_on_two_shards() {
+    let broker = BrokerProcess::start(2, Flush::Async);
+    let ns = broker.namesrv();
+    let topic = "InteropTopic";
+    let p = producer(&ns, "pg-modes").await;
+    const PER_MODE: usize = 25;
+
+    // sync
+    for i in 0..PER_MODE {
+        let r = p.send(message(topic, "TagA", i)).await.expect("sync send");
+        let r = r.expect("a send result");
+        assert!(!r.msg_id.as_ref().map(|s| s.is_empty()).unwrap_or(true));
+    }
+    // async, with a callback per message
+    let acked = Arc::new(Mutex::new(0usize));
+    for i in PER_MODE..2 * PER_MODE {
+        let acked = acked.clone();
+        p.send_with_callback(message(topic, "TagA", i), move |r, e| {
+            assert!(e.is_none(), "async send failed: {e:?}");
+            if r.is_some() {
+                *acked.lock().unwrap() += 1;
+            }
+        })
+        .await
+        .expect("async send submitted");
+    }
+    eventually("async sends acknowledged", Duration::from_secs(20), || {
+        *acked.lock().unwrap() == PER_MODE
+    })
+    .await;
+    // oneway
+    for i in 2 * PER_MODE..3 * PER_MODE {
+        p.send_oneway(message(topic, "TagA", i))
+            .await
+            .expect("oneway send");
+    }
+    // batch
+    let batch: Vec<Message> = (3 * PER_MODE..4 * PER_MODE)
+        .map(|i| message(topic, "TagA", i))
+        .collect();
+    p.send_batch(batch).await.expect("batch send");
+    let total = 4 * PER_MODE;
+
+    // A push consumer group of two members splits the queues.
+    let a: Collected = Arc::default();
+    let b: Collected = Arc::default();
+    let mut ca = push_consumer(&ns, "cg-push", topic, "*", a.clone()).await;
+    let mut cb = push_consumer(&ns, "cg-push", topic, "*", b.clone()).await;
+    eventually(
+        "push group received everything",
+        Duration::from_secs(60),
+        || {
+            let mut all = a.lock().unwrap().clone();
+            all.extend(b.lock().unwrap().iter().cloned());
+            distinct_bodies(&all).len() == total
+        },
+    )
+    .await;
+    // Give a duplicate a moment to show up, then check exactly-once.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got_a = a.lock().unwrap().clone();
+    let got_b = b.lock().unwrap().clone();
+    let mut all = got_a.clone();
+    all.extend(got_b.iter().cloned());
+    assert_eq!(all.len(), total, "each message once per group");
+    assert!(
+        !got_a.is_empty() && !got_b.is_empty(),
+        "both members got queues"
+    );
+    let queues_a: HashSet<_> = got_a.iter().map(|s| s.queue.clone()).collect();
+    let queues_b: HashSet<_> = got_b.iter().map(|s| s.queue.clone()).collect();
+    assert!(queues_a.is_disjoint(&queues_b), "members split the queues");
+    let brokers: HashSet<_> = all.iter().map(|s| s.queue.0.clone()).collect();
+    assert_eq!(brokers.len(), 2, "both shards hold messages: {brokers:?}");
+    for s in &all {
+        let i: usize = s.body.trim_start_matches("body-").parse().unwrap();
+        assert_eq!(s.tags, "TagA");
+        assert_eq!(s.keys, format!("key-{i}"));
+        assert_eq!(s.user, format!("u{i}"));
+    }
+
+    // A lite pull consumer (another group) reads everything too.
+    let lite = DefaultLitePullConsumer::builder(client_runtime("cg-lite"))
+        .consumer_group("cg-lite")
+        .name_server_addr(ns.as_str())
+        .pull_batch_size(16)
+        .poll_timeout_millis(500)
+        .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
+        .build()
+        .expect("lite consumer");
+    lite.subscribe_with_expression(topic, "*")
+        .await
+        .expect("subscribe");
+    lite.start().await.expect("lite start");
+    let mut pulled: Vec<Seen> = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while distinct_bodies(&pulled).len() < total && std::time::Instant::now() < deadline {
+        for m in lite.poll_with_timeout(500).await {
+            pulled.push(seen(&m));
+        }
+    }
+    assert_eq!(
+        distinct_bodies(&pulled).len(),
+        total,
+        "lite pull got everything"
+    );
+    assert_eq!(pulled.len(), total, "lite pull got nothing twice");
+
+    lite.shutdown().await;
+    ca.shutdown().await;
+    cb.shutdown().await;
+    let mut p = p;
+    p.shutdown().await;
+    let cross = broker.cross_shard_requests();
+    assert_eq!(
+        cross, 0,
+        "a client following routes never hits the wrong shard"
+    );
+    broker.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tag_subscription_receives_only_its_tags() {
+    let broker = BrokerProcess::start(2, Flush::Async);
+    let ns = broker.namesrv();
+    let topic = "TagTopic";
+    let p = producer(&ns, "pg-tags").await;
+    for i in 0..30 {
+        let tag = ["TagA", "TagB", "TagC"][i % 3];
+        p.send(message(topic, tag, i)).await.expect("send");
+    }
+    let got: Collected = Arc::default();
+    let mut c = push_consumer(&ns, "cg-tags", topic, "TagA || TagC", got.clone()).await;
+    eventually("tagged messages arrive", Duration::from_secs(60), || {
+        got.lock().unwrap().len() >= 20
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), 20);
+    assert!(got.iter().all(|s| s.tags == "TagA" || s.tags == "TagC"));
+    c.shutdown().await;
+    let mut p = p;
+    p.shutdown().await;
+    broker.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ordered_sends_come_out_in_order_per_queue() {
+    let broker = BrokerProcess::start(2, Flush::Async);
+    let ns = broker.namesrv();
+    let topic = "OrderTopic";
+    let p = producer(&ns, "pg-order").await;
+    const ORDERS: usize = 6;
+    const STEPS: usize = 10;
+    for step in 0..STEPS {
+        for order in 0..ORDERS {
+            let m = Message::builder()
+                .topic(topic)
+                .tags("Order")
+                .key(format!("order-{order}"))
+                .body_slice(format!("{order}:{step}").as_bytes())
+                .build_unchecked();
+            p.send_with_selector(
+                m,
+                |mqs: &[MessageQueue], _m: &Message, id: &usize| Some(mqs[id % mqs.len()].clone()),
+                order,
+            )
+            .await
+            .expect("ordered send");
+        }
+    }
+    let got: Arc<Mutex<Vec<(String, i32, String)>>> = Arc::default();
+    let sink = got.clone();
+    let mut c = DefaultMQPushConsumer::builder(client_runtime("cg-order"))
+        .consumer_group("cg-order")
+        .name_server_addr(ns.as_str())
+        .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
+        .build();
+    c.subscribe(topic, "*").await.expect("subscribe");
+    c.register_message_listener_orderly(
+        move |msgs: &[&MessageExt], ctx: &mut ConsumeOrderlyContext| {
+            ctx.set_auto_commit(true);
+            let mut s = sink.lock().unwrap();
+            for m in msgs {
+                s.push((
+                    m.broker_name().to_string(),
+                    m.queue_id(),
+                    String::from_utf8_lossy(&m.body().unwrap_or_default()).into_owned(),
+                ));
+            }
+            Ok(ConsumeOrderlyStatus::Success)
+        },
+    );
+    c.start().await.expect("orderly start");
+    eventually("ordered messages arrive", Duration::from_secs(60), || {
+        got.lock().unwrap().len() >= ORDERS * STEPS
+    })
+    .await;
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), ORDERS * STEPS);
+    // Per order id, steps come in sequence; an order id maps to one queue.
+    let mut per_order: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    let mut queue_of: HashMap<usize, (String, i32)> = HashMap::new();
+    for (broker_name, q, body) in &got {
+        let (o, s) = body.split_once(':').unwrap();
+        let (o, s): (usize, usize) = (o.parse().unwrap(), s.parse().unwrap());
+        per_order.entry(o).or_default().push(s);
+        let prev = queue_of.insert(o, (broker_name.clone(), *q));
+        assert!(prev.is_none_or(|p| p == (broker_name.clone(), *q)));
+    }
+    for (o, steps) in per_order {
+        assert_eq!(
+            steps,
+            (0..STEPS).collect::<Vec<_>>(),
+            "order {o} out of sequence"
+        );
+    }
+    c.shutdown().await;
+    let mut p = p;
+    p.shutdown().await;
+    broker.stop();
+}
+
+/// A raw pull's body is what the client's own decoder reads, message by
+/// message (the client silently stops at the first frame it cannot read).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_body_decodes_with_the_clients_decoder() {
+    use ringmq_net::client::BlockingClient;
+    use ringmq_net::header::PullMessageRequestHeader;
+    use ringmq_net::{CommandHeader, RemotingCommand, RequestCode, ResponseCode};
+
+    let broker = BrokerProcess::start(1, Flush::Async);
+    let ns = broker.namesrv();
+    let p = producer(&ns, "pg-decode").await;
+    for i in 0..3 {
+        p.send(message("DecodeTopic", "TagA", i))
+            .await
+            .expect("send");
+    }
+    let mut bodies = Vec::new();
+    for queue_id in 0..4 {
+        let header = PullMessageRequestHeader {
+            consumer_group: "raw".into(),
+            topic: "DecodeTopic".into(),
+            queue_id,
+            queue_offset: 0,
+            max_msg_nums: 32,
+            sys_flag: 0x04,
+            commit_offset: 0,
+            suspend_timeout_millis: 0,
+            subscription: Some("*".into()),
+            sub_version: 0,
+            expression_type: Some("TAG".into()),
+            max_msg_bytes: None,
+            request_source: None,
+            proxy_forward_client_id: None,
+            broker_name: Some("ringmq-0".into()),
+        };
+        let mut c = BlockingClient::connect(&broker.shard_addr(0), Duration::from_secs(2)).unwrap();
+        let r = c
+            .invoke(
+                RemotingCommand::request(RequestCode::PULL_MESSAGE, header.to_ext_fields()),
+                Duration::from_secs(5),
+            )
+            .unwrap();
+        if r.code != ResponseCode::SUCCESS {
+            assert_eq!(r.code, ResponseCode::PULL_NOT_FOUND, "{:?}", r.remark);
+            continue;
+        }
+        let mut body = r.body.clone();
+        let msgs = rocketmq_protocol::common::message::message_decoder::decodes_batch(
+            &mut body, true, true,
+        );
+        assert!(
+            !msgs.is_empty(),
+            "undecodable body of {} bytes: {:?}",
+            r.body.len(),
+            &r.body[..r.body.len().min(64)]
+        );
+        for m in msgs {
+            assert_eq!(m.get_tags().map(|t| t.to_string()).as_deref(), Some("TagA"));
+            bodies.push(String::from_utf8_lossy(&m.body().unwrap_or_default()).into_owned());
+        }
+    }
+    bodies.sort();
+    assert_eq!(bodies, vec!["body-0", "body-1", "body-2"]);
+    let mut p = p;
+    p.shutdown().await;
+    broker.stop();
+}

@@ -1,0 +1,257 @@
+//! Test support: a real `mqbroker` child process on free loopback ports,
+//! and the client runtime the RocketMQ client needs.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
+
+use ringmq_net::client::BlockingClient;
+use ringmq_net::{ExtFields, RemotingCommand, RequestCode, ResponseCode};
+use rocketmq_client_rust::{ClientRuntime, ClientRuntimeConfig, TelemetryHandle};
+use rocketmq_runtime::{RuntimeConfig, RuntimeOwner};
+
+static RUNTIME_OWNER: LazyLock<RuntimeOwner> = LazyLock::new(|| {
+    RuntimeOwner::plan(RuntimeConfig {
+        thread_name: "ringmq-interop-client".to_string(),
+        ..Default::default()
+    })
+    .expect("client runtime configuration")
+    .build()
+    .expect("client runtime")
+});
+
+pub fn client_runtime(scope: &str) -> Arc<ClientRuntime> {
+    ClientRuntime::try_new(
+        RUNTIME_OWNER
+            .root_context()
+            .component(Box::leak(scope.to_string().into_boxed_str()) as &str),
+        ClientRuntimeConfig::default(),
+        TelemetryHandle::noop(),
+    )
+    .expect("client runtime")
+}
+
+/// Polls `cond` until it holds; panics with `what` at the deadline.
+pub async fn eventually(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Flush {
+    Async,
+    Sync,
+}
+
+/// Ports one broker uses: name server, main port, then one per shard.
+const PORTS_PER_BROKER: u16 = 16;
+static NEXT_BASE: AtomicU16 = AtomicU16::new(0);
+
+fn free_base() -> u16 {
+    // Spread processes by pid so parallel test binaries do not collide,
+    // then check every port of the block is free.
+    if NEXT_BASE.load(Ordering::Relaxed) == 0 {
+        let start = 20_000 + (std::process::id() % 1_000) as u16 * 32;
+        let _ = NEXT_BASE.compare_exchange(0, start, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    loop {
+        let base = NEXT_BASE.fetch_add(PORTS_PER_BROKER, Ordering::Relaxed);
+        let base = if base > 60_000 {
+            20_000 + base % 40_000
+        } else {
+            base
+        };
+        if (base..base + PORTS_PER_BROKER).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok()) {
+            return base;
+        }
+    }
+}
+
+pub struct BrokerProcess {
+    child: Option<Child>,
+    pub dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+    pub base: u16,
+    pub shards: u16,
+    pub flush: Flush,
+}
+
+impl BrokerProcess {
+    pub fn start(shards: u16, flush: Flush) -> BrokerProcess {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let dir = temp.path().to_path_buf();
+        let mut b = BrokerProcess {
+            child: None,
+            dir,
+            _temp: Some(temp),
+            base: free_base(),
+            shards,
+            flush,
+        };
+        b.spawn();
+        b
+    }
+
+    pub fn namesrv(&self) -> String {
+        format!("127.0.0.1:{}", self.base)
+    }
+
+    pub fn main_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.base + 1)
+    }
+
+    pub fn shard_addr(&self, shard: u16) -> String {
+        format!("127.0.0.1:{}", self.base + 2 + shard)
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.join("broker.log")
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("log file");
+        let flush = match self.flush {
+            Flush::Async => "ASYNC_FLUSH",
+            Flush::Sync => "SYNC_FLUSH",
+        };
+        let child = Command::new(env!("CARGO_BIN_EXE_mqbroker"))
+            .args(["--embeddedNamesrvPort", &self.base.to_string()])
+            .args(["--listenPort", &(self.base + 1).to_string()])
+            .args(["--shardListenPort", &(self.base + 2).to_string()])
+            .args(["--shards", &self.shards.to_string()])
+            .args(["--flushDiskType", flush])
+            .args([
+                "--storePathRootDir",
+                self.dir.join("store").to_str().unwrap(),
+            ])
+            .args(["--mappedFileSizeCommitLog", &(8 << 20).to_string()])
+            .args(["--brokerName", "ringmq"])
+            .args(["--set", "pinShards=false"])
+            .args(["--set", "ioMemoryBytes=2097152"])
+            .env(
+                "RUST_LOG",
+                std::env::var("RINGMQ_TEST_LOG").unwrap_or_else(|_| "info,glommio=warn".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawn mqbroker");
+        self.child = Some(child);
+        self.wait_registered();
+    }
+
+    /// Waits until every shard is in the name server's cluster info.
+    fn wait_registered(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("mqbroker exited early ({status}); log:\n{}", self.log());
+            }
+            if let Ok(mut c) = BlockingClient::connect(&self.namesrv(), Duration::from_millis(200))
+            {
+                let req = RemotingCommand::request(
+                    RequestCode::GET_BROKER_CLUSTER_INFO,
+                    ExtFields::new(),
+                );
+                if let Ok(r) = c.invoke(req, Duration::from_secs(2)) {
+                    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+                    let n = v["brokerAddrTable"].as_object().map_or(0, |m| m.len());
+                    if r.code == ResponseCode::SUCCESS && n == self.shards as usize {
+                        return;
+                    }
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "broker did not register; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Sum of the per-shard cross-shard counters, from GET_BROKER_RUNTIME_INFO.
+    pub fn cross_shard_requests(&self) -> u64 {
+        let v = self.runtime_info(&self.main_addr());
+        v["table"]["ringmqCrossShardRequests"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("cross-shard counter in runtime info")
+    }
+
+    pub fn runtime_info(&self, addr: &str) -> serde_json::Value {
+        let mut c = BlockingClient::connect(addr, Duration::from_secs(2)).expect("connect");
+        let req = RemotingCommand::request(RequestCode::GET_BROKER_RUNTIME_INFO, ExtFields::new());
+        let r = c.invoke(req, Duration::from_secs(5)).expect("runtime info");
+        assert_eq!(r.code, ResponseCode::SUCCESS);
+        serde_json::from_slice(&r.body).expect("runtime info json")
+    }
+
+    /// SIGTERM and wait: a clean stop (flush, checkpoint).
+    pub fn stop_cleanly(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: plain kill(2) on our own child's pid.
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGTERM);
+            }
+            let status = child.wait().expect("wait for mqbroker");
+            assert!(
+                status.success(),
+                "mqbroker exit: {status}; log:\n{}",
+                self.log()
+            );
+        }
+    }
+
+    /// SIGKILL: no flush, no checkpoint.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop the broker first");
+        self.spawn();
+    }
+
+    pub fn stop(mut self) {
+        self.stop_cleanly();
+    }
+
+    pub fn store_dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        self.kill9();
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(200).collect();
+            eprintln!("--- broker log (last 200 lines) ---");
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}

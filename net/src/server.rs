@@ -1,0 +1,428 @@
+//! The connection loop: one accepted socket on one glommio executor, frames
+//! in, replies out.
+//!
+//! Everything here lives on the shard (executor) that accepted the socket and
+//! is reached from other code on that shard through [`Peer`]; nothing is
+//! `Send`.
+//!
+//! A request is handled in two steps. The reader awaits the handler's first
+//! step before reading the next frame, so what must happen in arrival order
+//! (a send's append to its queue) does; the handler may then hand back a
+//! second step ([`Handled::Later`]) that runs as its own task (waiting for a
+//! flush, a held long-poll pull), bounded by
+//! [`ConnectionLimits::requests_in_flight_max`].
+//!
+//! Replies leave through the connection's outbox, bounded by
+//! [`ConnectionLimits::outbox_replies_max`]; one writer task drains it,
+//! coalescing small replies into one socket write. Reply bodies are either
+//! bytes or file ranges ([`FileSlice`]) sent by the [`crate::splice`] path
+//! without copying through user space.
+//!
+//! Malformed input (a frame the decoder refuses, a header that does not
+//! parse) closes this connection after logging why; no other connection
+//! notices.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+use bytes::{Bytes, BytesMut};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use glommio::sync::Semaphore;
+
+use crate::command::RemotingCommand;
+use crate::frame::FrameDecoder;
+use crate::splice::{Pipe, Splicer};
+
+/// A future owned by the shard that made it.
+pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+/// Bytes of a commit-log file to send as (part of) a reply body. `owner`
+/// keeps the file open until the bytes have left.
+#[derive(Clone)]
+pub struct FileSlice {
+    pub fd: RawFd,
+    pub offset: u64,
+    pub len: u32,
+    pub owner: Rc<dyn Any>,
+}
+
+/// One frame to send: a reply, or a request the server makes of the client.
+pub struct Outgoing {
+    /// Header, and the body too unless `files` is non-empty.
+    pub command: RemotingCommand,
+    /// When non-empty, the body is these ranges in order and
+    /// `command.body` is ignored.
+    pub files: Vec<FileSlice>,
+}
+
+impl Outgoing {
+    pub fn command(command: RemotingCommand) -> Outgoing {
+        Outgoing {
+            command,
+            files: Vec::new(),
+        }
+    }
+}
+
+/// What a handler's first step decided.
+pub enum Handled {
+    /// Reply now (or, with `None`, send nothing: oneway requests).
+    Now(Option<Outgoing>),
+    /// The rest runs as its own task; its output is the reply.
+    Later(LocalFuture<Option<Outgoing>>),
+}
+
+/// The broker's side of a connection.
+pub trait Handler: 'static {
+    /// First step of one request, awaited before the next frame is read.
+    fn handle(self: Rc<Self>, request: RemotingCommand, peer: Rc<Peer>) -> LocalFuture<Handled>;
+    /// The connection is gone; forget what was registered for `peer`.
+    fn closed(&self, peer: &Rc<Peer>);
+}
+
+/// Per-connection bounds.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionLimits {
+    pub frame_size_bytes_max: usize,
+    /// Handler second steps running at once; the reader stops reading beyond
+    /// this, which pushes back on the client through TCP.
+    pub requests_in_flight_max: u64,
+    /// Replies queued for the writer; producers of replies wait beyond this.
+    pub outbox_replies_max: u64,
+    /// Bytes the writer gathers into one socket write.
+    pub write_batch_bytes_max: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            frame_size_bytes_max: crate::frame::FRAME_SIZE_BYTES_MAX_DEFAULT,
+            requests_in_flight_max: 1024,
+            outbox_replies_max: 1024,
+            write_batch_bytes_max: 256 * 1024,
+        }
+    }
+}
+
+/// Read buffer growth step.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// The replies waiting for the writer task.
+struct Outbox {
+    queue: RefCell<VecDeque<Outgoing>>,
+    writer: Cell<Option<Waker>>,
+    space: Semaphore,
+    closed: Cell<bool>,
+}
+
+/// One connected client, as handlers see it: who it is, and how to send it
+/// something. Lives on the shard that accepted the connection.
+pub struct Peer {
+    pub id: u64,
+    pub addr: SocketAddr,
+    outbox: Outbox,
+    next_opaque: Cell<i32>,
+}
+
+impl Peer {
+    /// Queues a frame; waits while the outbox is full. Returns false if the
+    /// connection has closed (the frame is dropped).
+    pub async fn send(&self, outgoing: Outgoing) -> bool {
+        if self.outbox.closed.get() {
+            return false;
+        }
+        if self.outbox.space.acquire(1).await.is_err() {
+            return false;
+        }
+        self.push(outgoing);
+        true
+    }
+
+    /// Queues a frame if there is room now; false if full or closed.
+    pub fn try_send(&self, outgoing: Outgoing) -> bool {
+        if self.outbox.closed.get() || !matches!(self.outbox.space.try_acquire(1), Ok(true)) {
+            return false;
+        }
+        self.push(outgoing);
+        true
+    }
+
+    fn push(&self, outgoing: Outgoing) {
+        self.outbox.queue.borrow_mut().push_back(outgoing);
+        if let Some(waker) = self.outbox.writer.take() {
+            waker.wake();
+        }
+    }
+
+    /// Sends a oneway request to the client (NOTIFY_CONSUMER_IDS_CHANGED,
+    /// CHECK_TRANSACTION_STATE). Dropped if the outbox is full: these
+    /// notifications are hints the client also gets by polling.
+    pub fn notify_oneway(&self, request: RemotingCommand) -> bool {
+        let opaque = self.next_opaque.get();
+        self.next_opaque.set(opaque.wrapping_add(1));
+        self.try_send(Outgoing::command(request.with_opaque(opaque).mark_oneway()))
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.outbox.closed.get()
+    }
+
+    fn close(&self) {
+        self.outbox.closed.set(true);
+        self.outbox.space.close();
+        if let Some(waker) = self.outbox.writer.take() {
+            waker.wake();
+        }
+    }
+
+    /// Waits for the next batch of queued frames; empty once closed and
+    /// drained.
+    async fn next_batch(&self) -> Vec<Outgoing> {
+        futures_lite::future::poll_fn(|cx| {
+            let mut queue = self.outbox.queue.borrow_mut();
+            if !queue.is_empty() {
+                let batch: Vec<Outgoing> = queue.drain(..).collect();
+                return Poll::Ready(batch);
+            }
+            if self.outbox.closed.get() {
+                return Poll::Ready(Vec::new());
+            }
+            self.outbox.writer.set(Some(cx.waker().clone()));
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+/// Serves one accepted connection until the client closes it, sends
+/// something malformed, or a write fails. Runs on the accepting shard.
+pub async fn serve<H: Handler>(
+    stream: TcpStream,
+    peer_id: u64,
+    handler: Rc<H>,
+    limits: ConnectionLimits,
+    splicer: Rc<Splicer>,
+) {
+    let addr = match stream.peer_addr() {
+        Ok(a) => a,
+        Err(_) => return,
+    };
+    let _ = stream.set_nodelay(true);
+    let socket_fd = stream.as_raw_fd();
+    let peer = Rc::new(Peer {
+        id: peer_id,
+        addr,
+        outbox: Outbox {
+            queue: RefCell::new(VecDeque::new()),
+            writer: Cell::new(None),
+            space: Semaphore::new(limits.outbox_replies_max),
+            closed: Cell::new(false),
+        },
+        next_opaque: Cell::new(1),
+    });
+    let (reader, writer) = futures_lite::io::split(stream);
+    let writer_task =
+        glommio::spawn_local(write_loop(writer, socket_fd, peer.clone(), limits, splicer)).detach();
+    let reason = read_loop(reader, &peer, &handler, limits).await;
+    tracing::debug!(peer = %addr, reason, "connection closed");
+    handler.closed(&peer);
+    // Let queued replies (an error response, say) go out before closing.
+    peer.close();
+    let _ = writer_task.await;
+}
+
+async fn read_loop<H: Handler>(
+    mut reader: futures_lite::io::ReadHalf<TcpStream>,
+    peer: &Rc<Peer>,
+    handler: &Rc<H>,
+    limits: ConnectionLimits,
+) -> &'static str {
+    let decoder = FrameDecoder::new(limits.frame_size_bytes_max);
+    let in_flight = Rc::new(Semaphore::new(limits.requests_in_flight_max));
+    let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    loop {
+        loop {
+            let frame = match decoder.decode(&mut buf) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(error) => {
+                    tracing::warn!(peer = %peer.addr, %error, "refused frame; closing connection");
+                    return "bad frame";
+                }
+            };
+            let request = match RemotingCommand::decode(frame) {
+                Ok(command) => command,
+                Err(error) => {
+                    tracing::warn!(peer = %peer.addr, %error, "undecodable header; closing connection");
+                    return "bad header";
+                }
+            };
+            if request.is_response() {
+                // Replies to our oneway notifications are not expected; a
+                // client may still answer. Nothing waits for them.
+                continue;
+            }
+            match handler.clone().handle(request, peer.clone()).await {
+                Handled::Now(Some(out)) => {
+                    if !peer.send(out).await {
+                        return "closed while replying";
+                    }
+                }
+                Handled::Now(None) => {}
+                Handled::Later(rest) => {
+                    let Ok(permit) = in_flight.clone().acquire_static_permit(1).await else {
+                        return "closed";
+                    };
+                    let peer = peer.clone();
+                    glommio::spawn_local(async move {
+                        if let Some(out) = rest.await {
+                            peer.send(out).await;
+                        }
+                        drop(permit);
+                    })
+                    .detach();
+                }
+            }
+        }
+        if buf.capacity() - buf.len() < READ_CHUNK_BYTES / 4 {
+            buf.reserve(READ_CHUNK_BYTES);
+        }
+        let start = buf.len();
+        let room = buf.capacity() - start;
+        buf.resize(start + room, 0);
+        let n = match reader.read(&mut buf[start..]).await {
+            Ok(0) => {
+                buf.truncate(start);
+                return if start == 0 {
+                    "peer closed"
+                } else {
+                    "peer closed mid-frame"
+                };
+            }
+            Ok(n) => n,
+            Err(_) => {
+                buf.truncate(start);
+                return "read error";
+            }
+        };
+        buf.truncate(start + n);
+    }
+}
+
+async fn write_loop(
+    mut writer: futures_lite::io::WriteHalf<TcpStream>,
+    socket_fd: RawFd,
+    peer: Rc<Peer>,
+    limits: ConnectionLimits,
+    splicer: Rc<Splicer>,
+) {
+    let mut buf = BytesMut::with_capacity(limits.write_batch_bytes_max);
+    let mut pipe = None;
+    loop {
+        let batch = peer.next_batch().await;
+        if batch.is_empty() {
+            break;
+        }
+        let count = batch.len() as u64;
+        let ok = write_batch(
+            &mut writer,
+            socket_fd,
+            &mut buf,
+            batch,
+            limits,
+            &splicer,
+            &mut pipe,
+        )
+        .await;
+        peer.outbox.space.signal(count);
+        if !ok {
+            break;
+        }
+    }
+    peer.close();
+    let _ = writer.close().await;
+}
+
+/// Writes frames in order, gathering headers and byte bodies into one buffer
+/// and flushing it before each file-range body.
+async fn write_batch(
+    writer: &mut futures_lite::io::WriteHalf<TcpStream>,
+    socket_fd: RawFd,
+    buf: &mut BytesMut,
+    batch: Vec<Outgoing>,
+    limits: ConnectionLimits,
+    splicer: &Splicer,
+    pipe: &mut Option<Pipe>,
+) -> bool {
+    buf.clear();
+    for out in batch {
+        if out.command.code != 0 || !out.command.is_response() {
+            tracing::debug!(code = out.command.code, remark = ?out.command.remark, response = out.command.is_response(), "sending non-success");
+        }
+        let body_len: usize = if out.files.is_empty() {
+            out.command.body.len()
+        } else {
+            out.files.iter().map(|f| f.len as usize).sum()
+        };
+        if let Err(error) = out.command.encode_header_to(body_len, buf) {
+            tracing::error!(%error, code = out.command.code, "reply not encodable; dropped");
+            continue;
+        }
+        if out.files.is_empty() {
+            if buf.len() + out.command.body.len() > limits.write_batch_bytes_max {
+                if !flush(writer, buf).await || writer.write_all(&out.command.body).await.is_err() {
+                    return false;
+                }
+            } else {
+                buf.extend_from_slice(&out.command.body);
+            }
+        } else {
+            if !flush(writer, buf).await {
+                return false;
+            }
+            if pipe.is_none() {
+                match Pipe::new() {
+                    Ok(p) => *pipe = Some(p),
+                    Err(error) => {
+                        tracing::error!(%error, "no pipe for zero-copy sends; closing connection");
+                        return false;
+                    }
+                }
+            }
+            let pipe = pipe.as_ref().expect("created above");
+            for slice in &out.files {
+                if let Err(error) = splicer.send_file(slice, socket_fd, pipe).await {
+                    tracing::warn!(%error, "sending a file range failed; closing connection");
+                    return false;
+                }
+            }
+        }
+        if buf.len() >= limits.write_batch_bytes_max && !flush(writer, buf).await {
+            return false;
+        }
+    }
+    flush(writer, buf).await
+}
+
+async fn flush(writer: &mut futures_lite::io::WriteHalf<TcpStream>, buf: &mut BytesMut) -> bool {
+    if buf.is_empty() {
+        return true;
+    }
+    let ok = writer.write_all(buf).await.is_ok();
+    buf.clear();
+    ok
+}
+
+/// Bytes to send as a body; kept for callers building [`Outgoing`] from
+/// owned data.
+pub fn bytes_body(command: RemotingCommand, body: Bytes) -> Outgoing {
+    Outgoing::command(command.with_body(body))
+}
