@@ -402,3 +402,213 @@ async fn pull_body_decodes_with_the_clients_decoder() {
     p.shutdown().await;
     broker.stop();
 }
+
+/// Sum of a group's committed offsets in the broker's durable offset files.
+fn durable_offsets_sum(broker: &BrokerProcess, group: &str) -> i64 {
+    let mut sum = 0;
+    for shard in 0..broker.shards {
+        let path = broker
+            .store_dir()
+            .join("store")
+            .join(format!("shard-{shard}"))
+            .join("config")
+            .join("consumerOffset.json");
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        if let Some(table) = v["offsetTable"].as_object() {
+            for (topic_group, queues) in table {
+                if topic_group.ends_with(&format!("@{group}"))
+                    && !topic_group.starts_with("%RETRY%")
+                {
+                    sum += queues
+                        .as_object()
+                        .map_or(0, |q| q.values().filter_map(|o| o.as_i64()).sum::<i64>());
+                }
+            }
+        }
+    }
+    sum
+}
+
+async fn consume_bodies(ns: &str, group: &str, topic: &str, expected: usize) -> Vec<String> {
+    let got: Collected = Arc::default();
+    let mut c = push_consumer(ns, group, topic, "*", got.clone()).await;
+    eventually(
+        &format!("{group} receives {expected}"),
+        Duration::from_secs(60),
+        || got.lock().unwrap().len() >= expected,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    c.shutdown().await;
+    let mut bodies: Vec<String> = got.lock().unwrap().iter().map(|s| s.body.clone()).collect();
+    bodies.sort();
+    bodies
+}
+
+fn bodies(range: std::ops::Range<usize>) -> Vec<String> {
+    let mut v: Vec<String> = range.map(|i| format!("body-{i}")).collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_resumes_after_clean_restart_and_kill_9_under_sync_flush() {
+    let mut broker = BrokerProcess::start(2, Flush::Sync);
+    let ns = broker.namesrv();
+    let topic = "DurableTopic";
+    let send_range = |range: std::ops::Range<usize>| {
+        let ns = ns.clone();
+        async move {
+            let mut p = producer(&ns, "pg-durable").await;
+            for i in range {
+                let r = p
+                    .send(message(topic, "T", i))
+                    .await
+                    .expect("send acknowledged");
+                assert!(r.is_some());
+            }
+            p.shutdown().await;
+        }
+    };
+
+    send_range(0..40).await;
+    assert_eq!(
+        consume_bodies(&ns, "cg-durable", topic, 40).await,
+        bodies(0..40)
+    );
+    eventually("offsets durable", Duration::from_secs(10), || {
+        durable_offsets_sum(&broker, "cg-durable") == 40
+    })
+    .await;
+
+    // Clean restart: the group resumes where it committed.
+    broker.stop_cleanly();
+    broker.restart();
+    send_range(40..60).await;
+    assert_eq!(
+        consume_bodies(&ns, "cg-durable", topic, 20).await,
+        bodies(40..60)
+    );
+    eventually("offsets durable", Duration::from_secs(10), || {
+        durable_offsets_sum(&broker, "cg-durable") == 60
+    })
+    .await;
+
+    // kill -9 right after acknowledged SYNC_FLUSH sends: nothing is lost.
+    send_range(60..90).await;
+    broker.kill9();
+    broker.restart();
+    assert_eq!(
+        consume_bodies(&ns, "cg-durable", topic, 30).await,
+        bodies(60..90)
+    );
+    assert_eq!(
+        consume_bodies(&ns, "cg-fresh", topic, 90).await,
+        bodies(0..90),
+        "every acknowledged message survives kill -9"
+    );
+    broker.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_input_is_refused_and_other_clients_keep_working() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
+    use ringmq_net::client::BlockingClient;
+    use ringmq_net::{ExtFields, RemotingCommand, RequestCode, ResponseCode};
+
+    let broker = BrokerProcess::start(1, Flush::Async);
+    let ns = broker.namesrv();
+    let addr = broker.shard_addr(0);
+    // A well-behaved client stays connected throughout.
+    let p = producer(&ns, "pg-malformed").await;
+    p.send(message("MalformedTopic", "T", 0))
+        .await
+        .expect("send before");
+
+    let closed_by_broker = |bytes: &[u8]| {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(bytes).unwrap();
+        let mut buf = [0u8; 64];
+        matches!(s.read(&mut buf), Ok(0) | Err(_))
+    };
+    // Garbage: the "length" is negative / nonsense.
+    assert!(closed_by_broker(b"\xff\xff\xff\xffGET / HTTP/1.1\r\n\r\n"));
+    // A 100 MiB frame length is over the 16 MiB limit.
+    assert!(closed_by_broker(&(100u32 << 20).to_be_bytes()));
+    // A header that is not JSON.
+    let mut frame = Vec::new();
+    frame.extend_from_slice(&12u32.to_be_bytes());
+    frame.extend_from_slice(&8u32.to_be_bytes());
+    frame.extend_from_slice(b"{not json");
+    frame.truncate(4 + 12);
+    assert!(closed_by_broker(&frame));
+    // A truncated frame, then the client goes away.
+    {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.write_all(&1000u32.to_be_bytes()).unwrap();
+        s.write_all(b"only a few bytes").unwrap();
+    }
+
+    let mut c = BlockingClient::connect(&addr, Duration::from_secs(2)).unwrap();
+    // Unknown request code: answered, with its opaque, as not supported.
+    let r = c
+        .invoke(
+            RemotingCommand::request(9999, ExtFields::new()),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+    assert_eq!(r.code, ResponseCode::REQUEST_CODE_NOT_SUPPORTED);
+    // A header field of the wrong type: a clear error, connection kept.
+    let mut fields = ExtFields::new();
+    for (k, v) in [
+        ("producerGroup", "pg"),
+        ("topic", "MalformedTopic"),
+        ("defaultTopic", "TBW102"),
+        ("defaultTopicQueueNums", "4"),
+        ("queueId", "not-a-number"),
+        ("sysFlag", "0"),
+        ("bornTimestamp", "0"),
+        ("flag", "0"),
+    ] {
+        fields.insert(k.into(), v.into());
+    }
+    let r = c
+        .invoke(
+            RemotingCommand::request(RequestCode::SEND_MESSAGE, fields).with_body(&b"x"[..]),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+    assert_eq!(r.code, ResponseCode::INVALID_PARAMETER);
+    assert!(r.remark.unwrap_or_default().contains("queueId"));
+    let r = c
+        .invoke(
+            RemotingCommand::request(RequestCode::GET_BROKER_RUNTIME_INFO, ExtFields::new()),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+    assert_eq!(
+        r.code,
+        ResponseCode::SUCCESS,
+        "same connection still served"
+    );
+
+    // The well-behaved client never noticed.
+    for i in 1..10 {
+        p.send(message("MalformedTopic", "T", i))
+            .await
+            .expect("send after");
+    }
+    assert_eq!(
+        consume_bodies(&ns, "cg-malformed", "MalformedTopic", 10).await,
+        bodies(0..10)
+    );
+    let mut p = p;
+    p.shutdown().await;
+    broker.stop();
+}
