@@ -64,6 +64,7 @@ fn main() {
                 .unwrap_or_else(|_| "info,glommio=warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
     let mut config = BrokerConfig::default();
