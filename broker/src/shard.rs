@@ -64,6 +64,9 @@ pub struct Shard {
     pub next_queue: Cell<u32>,
     pub uniq: RefCell<UniqKeyGenerator>,
     pub started_ms: i64,
+    /// Connections to the other shards' ports, for requests that name
+    /// their queues; opened on first use.
+    pub forwarders: Vec<ringmq_net::forward::Forwarder>,
 }
 
 impl Shard {
@@ -181,6 +184,11 @@ pub async fn run_shard(setup: ShardSetup) {
         next_queue: Cell::new(0),
         uniq: RefCell::new(UniqKeyGenerator::new(config.broker_ip1, pid, id as i32)),
         started_ms: now_ms(),
+        forwarders: (0..config.shards)
+            .map(|s| {
+                ringmq_net::forward::Forwarder::new(format!("127.0.0.1:{}", config.shard_port(s)))
+            })
+            .collect(),
     });
     let local_stop = Rc::new(Cell::new(false));
     let background = glommio::spawn_local(ringmq_engine::background::run_background(

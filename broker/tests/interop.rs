@@ -229,6 +229,33 @@ async fn send_modes_reach_pull_and_push_consumers_on_two_shards() {
         cross, 0,
         "a client following routes never hits the wrong shard"
     );
+
+    // The main port forwards a request naming shard 1's queue to shard 1.
+    let max_offset_via = |addr: &str| {
+        use ringmq_net::client::BlockingClient;
+        use ringmq_net::{ExtFields, RemotingCommand, RequestCode, ResponseCode};
+        let mut fields = ExtFields::new();
+        for (k, v) in [("topic", topic), ("queueId", "0"), ("bname", "ringmq-1")] {
+            fields.insert(k.into(), v.into());
+        }
+        let mut c = BlockingClient::connect(addr, Duration::from_secs(2)).unwrap();
+        let r = c
+            .invoke(
+                RemotingCommand::request(RequestCode::GET_MAX_OFFSET, fields),
+                Duration::from_secs(5),
+            )
+            .unwrap();
+        assert_eq!(r.code, ResponseCode::SUCCESS, "{:?}", r.remark);
+        r.ext_field("offset").unwrap().parse::<i64>().unwrap()
+    };
+    let direct = max_offset_via(&broker.shard_addr(1));
+    assert!(direct > 0);
+    assert_eq!(max_offset_via(&broker.main_addr()), direct);
+    assert_eq!(
+        broker.cross_shard_requests(),
+        1,
+        "the forwarded request is counted"
+    );
     broker.stop();
 }
 

@@ -18,6 +18,7 @@
 pub mod client;
 pub mod code;
 pub mod command;
+pub mod forward;
 pub mod frame;
 pub mod header;
 pub mod message;

@@ -52,20 +52,28 @@ async fn dispatch(shard: &Rc<Shard>, request: RemotingCommand, peer: Rc<Peer>) -
         .and_then(|b| shard.shard_of_broker_name(b))
     {
         ShardStats::add(&shard.my_stats().cross_shard_requests, 1);
-        // Forwarding to the owning shard over the main port is not built
-        // yet; say where the queue lives instead of serving the wrong one.
-        return now(
-            &request,
-            error(
-                &request,
-                ResponseCode::SYSTEM_ERROR,
-                format!(
-                    "queue belongs to shard {other} ({}); send to {} as the topic route says",
-                    shard.config.shard_broker_name(other),
-                    shard.config.shard_addr(other)
+        // The one cross-shard path: a request that names another shard's
+        // queue (sent to the main port, or to the wrong shard) goes to that
+        // shard over loopback and its answer comes back here.
+        let shard = shard.clone();
+        return Handled::Later(Box::pin(async move {
+            let forwarder = &shard.forwarders[other as usize];
+            if request.is_oneway() {
+                if let Err(e) = forwarder.send_oneway(request).await {
+                    tracing::warn!(shard = shard.id, to = other, error = %e, "forwarding a oneway request failed");
+                }
+                return None;
+            }
+            let reply = match forwarder.invoke(request.clone()).await {
+                Ok(r) => r,
+                Err(e) => error(
+                    &request,
+                    ResponseCode::SYSTEM_ERROR,
+                    format!("forwarding to shard {other} failed: {e}"),
                 ),
-            ),
-        );
+            };
+            Some(Outgoing::command(reply))
+        }));
     }
     use RequestCode as C;
     match request.code {
