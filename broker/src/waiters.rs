@@ -98,34 +98,40 @@ impl Signal {
 
 /// Arrival signals of one shard's queues, created on first use by a held
 /// pull. Bounded by the number of queues pulls have named, which the topic
-/// table bounds.
+/// table bounds. Keyed by topic, then queue id, so the send path looks a
+/// queue up without building a key.
 #[derive(Default)]
 pub struct QueueSignals {
-    signals: RefCell<HashMap<(String, i32), Rc<Signal>>>,
+    signals: RefCell<HashMap<String, HashMap<i32, Rc<Signal>>>>,
 }
 
 impl QueueSignals {
     pub fn get(&self, topic: &str, queue_id: i32) -> Rc<Signal> {
-        self.signals
-            .borrow_mut()
-            .entry((topic.to_string(), queue_id))
+        let mut signals = self.signals.borrow_mut();
+        if !signals.contains_key(topic) {
+            signals.insert(topic.to_string(), HashMap::new());
+        }
+        signals
+            .get_mut(topic)
+            .expect("inserted above")
+            .entry(queue_id)
             .or_default()
             .clone()
     }
 
     /// A message for the queue is visible to consumers.
     pub fn fire(&self, topic: &str, queue_id: i32) {
-        // Most shards hold no pull at all; skip building a key then.
-        let signals = self.signals.borrow();
-        if signals.is_empty() {
-            return;
-        }
-        if let Some(s) = signals.get(&(topic.to_string(), queue_id)) {
+        if let Some(s) = self
+            .signals
+            .borrow()
+            .get(topic)
+            .and_then(|q| q.get(&queue_id))
+        {
             s.fire();
         }
     }
 
     pub fn remove_topic(&self, topic: &str) {
-        self.signals.borrow_mut().retain(|(t, _), _| t != topic);
+        self.signals.borrow_mut().remove(topic);
     }
 }

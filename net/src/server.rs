@@ -32,7 +32,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use glommio::sync::Semaphore;
@@ -365,7 +365,7 @@ async fn write_batch(
     buf.clear();
     for out in batch {
         if out.command.code != 0 || !out.command.is_response() {
-            tracing::debug!(code = out.command.code, remark = ?out.command.remark, response = out.command.is_response(), "sending non-success");
+            tracing::debug!(code = out.command.code, remark = ?out.command.remark, response = out.command.is_response(), "non-success reply or request to the client");
         }
         let body_len: usize = if out.files.is_empty() {
             out.command.body.len()
@@ -419,10 +419,4 @@ async fn flush(writer: &mut futures_lite::io::WriteHalf<TcpStream>, buf: &mut By
     let ok = writer.write_all(buf).await.is_ok();
     buf.clear();
     ok
-}
-
-/// Bytes to send as a body; kept for callers building [`Outgoing`] from
-/// owned data.
-pub fn bytes_body(command: RemotingCommand, body: Bytes) -> Outgoing {
-    Outgoing::command(command.with_body(body))
 }
