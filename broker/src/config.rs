@@ -87,7 +87,7 @@ impl Default for BrokerConfig {
             namesrv_addr: None,
             embedded_namesrv_port: 9876,
             auto_create_topic_enable: true,
-            default_topic_queue_nums: 4,
+            default_topic_queue_nums: 8,
             broker_ip1: IpAddr::from([127, 0, 0, 1]),
             shards: std::thread::available_parallelism().map_or(1, |n| n.get() as u16),
             mapped_file_size_commit_log: 1 << 30,

@@ -157,14 +157,11 @@ impl TopicTable {
         } else {
             PERM_READ | PERM_WRITE
         };
-        // TBW102's queue count caps what auto-creation may ask for.
+        // TBW102 has `defaultTopicQueueNums` queues, which caps what
+        // auto-creation may ask for (RocketMQ's rule).
         topics.insert(
             AUTO_CREATE_TOPIC_KEY.into(),
-            TopicConfig::new(
-                AUTO_CREATE_TOPIC_KEY,
-                default_queue_nums.max(8),
-                template_perm,
-            ),
+            TopicConfig::new(AUTO_CREATE_TOPIC_KEY, default_queue_nums, template_perm),
         );
         topics
             .entry(SELF_TEST_TOPIC.into())

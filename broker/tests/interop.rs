@@ -639,3 +639,80 @@ async fn malformed_input_is_refused_and_other_clients_keep_working() {
     p.shutdown().await;
     broker.stop();
 }
+
+/// RocketMQ-style start-up: a standalone `mqnamesrv`, and `mqbroker -c
+/// broker.conf -n <namesrv>` with long flags overriding the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standalone_namesrv_and_broker_conf_file() {
+    use std::process::{Command, Stdio};
+
+    let base = BrokerProcess::free_base();
+    let mut namesrv = Command::new(env!("CARGO_BIN_EXE_mqnamesrv"))
+        .args(["-p", &base.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn mqnamesrv");
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("broker.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "# RocketMQ broker.conf keys\n\
+             brokerClusterName = ConfCluster\n\
+             brokerName = ringmq\n\
+             brokerId = 0\n\
+             brokerRole = ASYNC_MASTER\n\
+             flushDiskType = ASYNC_FLUSH\n\
+             storePathRootDir = {}\n\
+             listenPort = {}\n\
+             shardListenPort = {}\n\
+             defaultTopicQueueNums = 2\n\
+             mappedFileSizeCommitLog = 8388608\n\
+             deleteWhen = 04\n",
+            dir.path().join("store").display(),
+            base + 1,
+            base + 2
+        ),
+    )
+    .unwrap();
+    let ns = format!("127.0.0.1:{base}");
+    let args: Vec<String> = [
+        "-c",
+        conf.to_str().unwrap(),
+        "-n",
+        &ns,
+        "--shards",
+        "2",
+        "--set",
+        "pinShards=false",
+        "--set",
+        "ioMemoryBytes=2097152",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let broker = BrokerProcess::start_with_args(base, 2, dir, args);
+    let mut p = producer(&ns, "pg-conf").await;
+    for i in 0..8 {
+        p.send(message("ConfTopic", "T", i)).await.expect("send");
+    }
+    assert_eq!(
+        consume_bodies(&ns, "cg-conf", "ConfTopic", 8).await,
+        bodies(0..8)
+    );
+    let routes = p
+        .fetch_publish_message_queues("ConfTopic")
+        .await
+        .expect("routes");
+    assert_eq!(
+        routes.len(),
+        4,
+        "defaultTopicQueueNums=2 on each of 2 shards"
+    );
+    p.shutdown().await;
+    broker.stop();
+    let _ = namesrv.kill();
+    let _ = namesrv.wait();
+}

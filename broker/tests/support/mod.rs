@@ -77,6 +77,8 @@ fn free_base() -> u16 {
 
 pub struct BrokerProcess {
     child: Option<Child>,
+    /// Replaces the default flags (a config-file start-up).
+    custom_args: Option<Vec<String>>,
     pub dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
     pub base: u16,
@@ -90,6 +92,7 @@ impl BrokerProcess {
         let dir = temp.path().to_path_buf();
         let mut b = BrokerProcess {
             child: None,
+            custom_args: None,
             dir,
             _temp: Some(temp),
             base: free_base(),
@@ -98,6 +101,31 @@ impl BrokerProcess {
         };
         b.spawn();
         b
+    }
+
+    /// A broker started as `mqbroker -c <file> -n <namesrv> ...args`, for a
+    /// name server on `base` that the caller runs.
+    pub fn start_with_args(
+        base: u16,
+        shards: u16,
+        dir: tempfile::TempDir,
+        args: Vec<String>,
+    ) -> BrokerProcess {
+        let mut b = BrokerProcess {
+            child: None,
+            custom_args: Some(args),
+            dir: dir.path().to_path_buf(),
+            _temp: Some(dir),
+            base,
+            shards,
+            flush: Flush::Async,
+        };
+        b.spawn();
+        b
+    }
+
+    pub fn free_base() -> u16 {
+        free_base()
     }
 
     pub fn namesrv(&self) -> String {
@@ -126,6 +154,22 @@ impl BrokerProcess {
             Flush::Async => "ASYNC_FLUSH",
             Flush::Sync => "SYNC_FLUSH",
         };
+        if let Some(args) = &self.custom_args {
+            let child = Command::new(env!("CARGO_BIN_EXE_mqbroker"))
+                .args(args)
+                .env(
+                    "RUST_LOG",
+                    std::env::var("RINGMQ_TEST_LOG").unwrap_or_else(|_| "info,glommio=warn".into()),
+                )
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("spawn mqbroker");
+            self.child = Some(child);
+            self.wait_registered();
+            return;
+        }
         let child = Command::new(env!("CARGO_BIN_EXE_mqbroker"))
             .args(["--embeddedNamesrvPort", &self.base.to_string()])
             .args(["--listenPort", &(self.base + 1).to_string()])
