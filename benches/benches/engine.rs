@@ -70,6 +70,7 @@ fn open(ex: &LocalExecutor, name: &str, mode: FlushMode) -> Open {
     config.flush_mode = mode;
     config.index_enable = false;
     config.segment_size_bytes = 256 << 20;
+    config.prewrite_segments = std::env::var("RINGMQ_BENCH_NO_PREWRITE").is_err();
     ex.run(async move {
         let store = Rc::new(
             ShardStore::open(GlommioDisk, config, FlushGate::new(), system_clock())

@@ -109,18 +109,20 @@ impl Disk for GlommioDisk {
 
 impl DiskFile for GlommioFile {
     async fn write_all_at(&self, buf: Vec<u8>, pos: u64) -> io::Result<()> {
-        let len = buf.len();
-        let written = self.file.write_at(buf, pos).await.map_err(to_io)?;
-        if written == len {
-            return Ok(());
-        }
-        // The buffer went to the kernel, so the rest cannot be retried without
-        // a copy. A short write to a preallocated buffered file means the
-        // device refused more; the caller poisons or reports disk full.
-        Err(io::Error::new(
-            io::ErrorKind::WriteZero,
-            format!("short write: {written} of {len} bytes at {pos}"),
-        ))
+        // A plain pwrite into the page cache, on the shard's thread: it is a
+        // memory copy (6.5 GB/s at 32 KiB on this machine) where a buffered
+        // write through glommio's ring measured 184 MiB/s (see
+        // benches/examples/raw_write.rs). The bytes reach the disk by the
+        // fdatasync, which stays asynchronous on io_uring. RocketMQ writes
+        // its commit log the same way (a copy into mapped pages).
+        use std::os::unix::fs::FileExt;
+        // SAFETY: the fd stays open for the borrow: `self.file` owns it and
+        // outlives this call; ManuallyDrop keeps the temporary File from
+        // closing it.
+        let file = std::mem::ManuallyDrop::new(unsafe {
+            <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(self.file.as_raw_fd())
+        });
+        file.write_all_at(&buf, pos)
     }
 
     async fn read_at(&self, pos: u64, len: usize) -> io::Result<Vec<u8>> {
