@@ -28,12 +28,17 @@ pub struct Registrar {
 }
 
 impl Registrar {
+    /// Registers once before returning (so a broker that has started is
+    /// routable), then keeps registering on a thread.
     pub fn start(config: Arc<BrokerConfig>, topics: Arc<TopicTable>) -> Registrar {
+        let mut clients = HashMap::new();
+        let first_ok = register_all(&config, &topics, &mut clients);
+        let first_version = if first_ok { topics.version() } else { 0 };
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
         let thread = std::thread::Builder::new()
             .name("namesrv-register".into())
-            .spawn(move || run(&config, &topics, &s))
+            .spawn(move || run(&config, &topics, &s, clients, first_version))
             .expect("start the registration thread");
         Registrar { stop, thread }
     }
@@ -44,10 +49,14 @@ impl Registrar {
     }
 }
 
-fn run(config: &BrokerConfig, topics: &TopicTable, stop: &AtomicBool) {
-    let mut clients: HashMap<String, BlockingClient> = HashMap::new();
-    let mut registered_version = 0;
-    let mut last = Instant::now() - Duration::from_secs(3600);
+fn run(
+    config: &BrokerConfig,
+    topics: &TopicTable,
+    stop: &AtomicBool,
+    mut clients: HashMap<String, BlockingClient>,
+    mut registered_version: u64,
+) {
+    let mut last = Instant::now();
     let period = Duration::from_millis(config.register_name_server_period);
     while !stop.load(Ordering::Acquire) {
         let version = topics.version();

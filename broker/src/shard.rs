@@ -66,7 +66,7 @@ pub struct Shard {
     pub started_ms: i64,
     /// Connections to the other shards' ports, for requests that name
     /// their queues; opened on first use.
-    pub forwarders: Vec<ringmq_net::forward::Forwarder>,
+    pub forwarders: Vec<ringmq_net::pipelined::PipelinedClient>,
 }
 
 impl Shard {
@@ -186,7 +186,10 @@ pub async fn run_shard(setup: ShardSetup) {
         started_ms: now_ms(),
         forwarders: (0..config.shards)
             .map(|s| {
-                ringmq_net::forward::Forwarder::new(format!("127.0.0.1:{}", config.shard_port(s)))
+                ringmq_net::pipelined::PipelinedClient::new(format!(
+                    "127.0.0.1:{}",
+                    config.shard_port(s)
+                ))
             })
             .collect(),
     });

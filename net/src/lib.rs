@@ -18,10 +18,10 @@
 pub mod client;
 pub mod code;
 pub mod command;
-pub mod forward;
 pub mod frame;
 pub mod header;
 pub mod message;
+pub mod pipelined;
 pub mod server;
 pub mod splice;
 

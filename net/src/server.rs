@@ -385,20 +385,31 @@ async fn write_batch(
                 buf.extend_from_slice(&out.command.body);
             }
         } else {
-            if !flush(writer, buf).await {
-                return false;
-            }
-            if pipe.is_none() {
-                match Pipe::new() {
-                    Ok(p) => *pipe = Some(p),
-                    Err(error) => {
-                        tracing::error!(%error, "no pipe for zero-copy sends; closing connection");
+            for slice in &out.files {
+                if (slice.len as usize) < SPLICE_BYTES_MIN {
+                    // Small ranges (one message of a queue whose records are
+                    // interleaved with others') are copied: one splice costs
+                    // two ring round trips, far more than copying a few KiB
+                    // from the page cache.
+                    if let Err(error) = copy_into(buf, slice) {
+                        tracing::warn!(%error, "reading a file range failed; closing connection");
                         return false;
                     }
+                    continue;
                 }
-            }
-            let pipe = pipe.as_ref().expect("created above");
-            for slice in &out.files {
+                if !flush(writer, buf).await {
+                    return false;
+                }
+                if pipe.is_none() {
+                    match Pipe::new() {
+                        Ok(p) => *pipe = Some(p),
+                        Err(error) => {
+                            tracing::error!(%error, "no pipe for zero-copy sends; closing connection");
+                            return false;
+                        }
+                    }
+                }
+                let pipe = pipe.as_ref().expect("created above");
                 if let Err(error) = splicer.send_file(slice, socket_fd, pipe).await {
                     tracing::warn!(%error, "sending a file range failed; closing connection");
                     return false;
@@ -410,6 +421,28 @@ async fn write_batch(
         }
     }
     flush(writer, buf).await
+}
+
+/// File ranges shorter than this are copied into the reply buffer instead
+/// of spliced.
+pub const SPLICE_BYTES_MIN: usize = 64 * 1024;
+
+/// Appends a file range to `buf` with `pread` (a page-cache copy for data
+/// consumers are keeping up with; a blocking disk read otherwise).
+fn copy_into(buf: &mut BytesMut, slice: &FileSlice) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let start = buf.len();
+    buf.resize(start + slice.len as usize, 0);
+    // SAFETY: `slice.owner` keeps the descriptor open for this call;
+    // ManuallyDrop keeps the temporary File from closing it.
+    let file = std::mem::ManuallyDrop::new(unsafe {
+        <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(slice.fd)
+    });
+    let read = file.read_exact_at(&mut buf[start..], slice.offset);
+    if read.is_err() {
+        buf.truncate(start);
+    }
+    read
 }
 
 async fn flush(writer: &mut futures_lite::io::WriteHalf<TcpStream>, buf: &mut BytesMut) -> bool {

@@ -10,6 +10,7 @@ pub mod batch;
 pub mod id;
 pub mod properties;
 pub mod property;
+pub mod stored;
 pub mod sys_flag;
 pub mod tag;
 

@@ -1,10 +1,10 @@
-//! An async request/response connection from one shard to another shard's
-//! port over loopback, for requests that reach the wrong shard (tools and
-//! clients that address the main port instead of following routes).
+//! An async, pipelined request/response client on glommio: the broker uses
+//! it to forward requests to the shard that owns their queue, and `mqbench`
+//! to drive brokers.
 //!
-//! Lives on the forwarding shard. One connection per target, opened on
-//! first use and reopened after a failure; requests are pipelined and
-//! matched to responses by opaque. At most [`FORWARDS_IN_FLIGHT_MAX`]
+//! Lives on the executor that created it. One connection to one address,
+//! opened on first use and reopened after a failure; requests are pipelined
+//! and matched to responses by opaque. At most [`REQUESTS_IN_FLIGHT_MAX`]
 //! requests wait at once; more wait for room.
 
 use std::cell::{Cell, RefCell};
@@ -20,7 +20,7 @@ use glommio::sync::Semaphore;
 use crate::command::RemotingCommand;
 use crate::frame::FrameDecoder;
 
-pub const FORWARDS_IN_FLIGHT_MAX: u64 = 1024;
+pub const REQUESTS_IN_FLIGHT_MAX: u64 = 1024;
 
 #[derive(Default)]
 struct Slot {
@@ -48,20 +48,20 @@ impl Conn {
     }
 }
 
-pub struct Forwarder {
+pub struct PipelinedClient {
     addr: String,
     conn: RefCell<Option<Rc<Conn>>>,
     next_opaque: Cell<i32>,
     room: Semaphore,
 }
 
-impl Forwarder {
-    pub fn new(addr: String) -> Forwarder {
-        Forwarder {
+impl PipelinedClient {
+    pub fn new(addr: String) -> PipelinedClient {
+        PipelinedClient {
             addr,
             conn: RefCell::new(None),
             next_opaque: Cell::new(1),
-            room: Semaphore::new(FORWARDS_IN_FLIGHT_MAX),
+            room: Semaphore::new(REQUESTS_IN_FLIGHT_MAX),
         }
     }
 

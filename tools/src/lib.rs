@@ -1,0 +1,8 @@
+//! RingMQ's operator tools. `mqbench` drives any RocketMQ-protocol broker
+//! (RingMQ, rocketmq-rust, Apache RocketMQ) through `ringmq-net`'s client.
+
+pub mod load;
+pub mod report;
+pub mod route;
+pub mod stats;
+pub mod workload;

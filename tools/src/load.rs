@@ -1,0 +1,504 @@
+//! The load itself: producer and consumer tasks on glommio executors, one
+//! per core, each task driving the broker through the pipelined client of
+//! its executor (one connection per broker per executor).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+use glommio::sync::Semaphore;
+use hdrhistogram::Histogram;
+use ringmq_net::header::{
+    pull_sys_flag, GetMaxOffsetRequestHeader, GetMinOffsetRequestHeader, PullMessageRequestHeader,
+    QueryConsumerOffsetRequestHeader, SendMessageRequestHeaderV2,
+    UpdateConsumerOffsetRequestHeader,
+};
+use ringmq_net::message::stored::iter_stored;
+use ringmq_net::message::{encode_batch_record, BatchRecord};
+use ringmq_net::pipelined::PipelinedClient;
+use ringmq_net::{CommandHeader, RemotingCommand, RequestCode, ResponseCode};
+
+use crate::route::QueueRef;
+use crate::stats::{
+    body_checksum, new_histogram, Phase, Run, LATENCY_US_MAX, MERGE_EVERY, TRANSPORT_ERROR,
+};
+
+/// Bytes at the start of every body mqbench sends: intended send time (µs
+/// since the epoch) and a sequence number.
+pub const STAMP_BYTES: usize = 16;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SendMode {
+    Sync,
+    Async,
+    Oneway,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StartFrom {
+    First,
+    Last,
+    Committed,
+}
+
+#[derive(Clone, Debug)]
+pub struct ProducerJob {
+    pub id: usize,
+    pub topic: String,
+    pub queues: Vec<QueueRef>,
+    /// Operations (sends or batches) to make; `None` runs until stopped.
+    pub ops: Option<u64>,
+    /// Operations per second for this producer; 0 = as fast as possible.
+    pub rate_ops_per_sec: f64,
+    pub size_bytes: usize,
+    pub batch: usize,
+    pub mode: SendMode,
+    pub inflight: usize,
+    pub tag: Option<String>,
+    pub keys: bool,
+    pub group: String,
+    pub payload: Arc<Vec<u8>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ConsumerJob {
+    pub topic: String,
+    pub group: String,
+    pub queue: QueueRef,
+    pub from: StartFrom,
+    pub pull_batch: i32,
+    pub e2e: bool,
+    /// Bytes produced before this consumer starts pulling (a backlog).
+    pub start_after_bytes: u64,
+}
+
+/// Connections of one executor, one per broker address.
+#[derive(Default)]
+pub struct Conns {
+    by_addr: RefCell<HashMap<String, Rc<PipelinedClient>>>,
+}
+
+impl Conns {
+    pub fn get(&self, addr: &str) -> Rc<PipelinedClient> {
+        self.by_addr
+            .borrow_mut()
+            .entry(addr.to_string())
+            .or_insert_with(|| Rc::new(PipelinedClient::new(addr.to_string())))
+            .clone()
+    }
+}
+
+fn epoch_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// Latency recording of one task, merged into the shared phase now and
+/// then.
+struct Recorder {
+    hist: Histogram<u64>,
+    pending: u64,
+    last_flush: Instant,
+}
+
+/// Longest a task keeps records before merging them (the progress line's
+/// p99 is at most this stale).
+const MERGE_INTERVAL: Duration = Duration::from_millis(200);
+
+impl Recorder {
+    fn new() -> Recorder {
+        Recorder {
+            hist: new_histogram(),
+            pending: 0,
+            last_flush: Instant::now(),
+        }
+    }
+
+    fn record(&mut self, phase: &Phase, us: u64) {
+        let _ = self.hist.record(us.clamp(1, LATENCY_US_MAX));
+        self.pending += 1;
+        if self.pending >= MERGE_EVERY || self.last_flush.elapsed() >= MERGE_INTERVAL {
+            self.flush(phase);
+        }
+    }
+
+    fn flush(&mut self, phase: &Phase) {
+        phase.merge(&mut self.hist);
+        self.pending = 0;
+        self.last_flush = Instant::now();
+    }
+}
+
+fn fill_body(job: &ProducerJob, body: &mut Vec<u8>, stamp_us: u64, seq: u64) {
+    body.clear();
+    body.extend_from_slice(&stamp_us.to_be_bytes());
+    body.extend_from_slice(&seq.to_be_bytes());
+    while body.len() < job.size_bytes {
+        let left = job.size_bytes - body.len();
+        if job.payload.is_empty() {
+            body.resize(job.size_bytes, b'x');
+        } else {
+            body.extend_from_slice(&job.payload[..left.min(job.payload.len())]);
+        }
+    }
+    body.truncate(job.size_bytes.max(STAMP_BYTES));
+}
+
+fn properties(job: &ProducerJob, seq: u64) -> String {
+    let mut p = String::new();
+    if let Some(tag) = &job.tag {
+        p.push_str("TAGS\u{1}");
+        p.push_str(tag);
+        p.push('\u{2}');
+    }
+    if job.keys {
+        p.push_str(&format!("KEYS\u{1}k{seq}\u{2}"));
+    }
+    p.push_str("WAIT\u{1}true\u{2}");
+    p
+}
+
+/// Runs one producer until its operation count or the run's stop flag.
+pub async fn run_producer(job: ProducerJob, run: Arc<Run>, conns: Rc<Conns>) {
+    let recorder = Rc::new(RefCell::new(Recorder::new()));
+    let window_size = match job.mode {
+        SendMode::Sync => 1,
+        _ => job.inflight.max(1) as u64,
+    };
+    let window = Rc::new(Semaphore::new(window_size));
+    let base_instant = Instant::now();
+    let base_epoch_us = epoch_us();
+    let interval =
+        (job.rate_ops_per_sec > 0.0).then(|| Duration::from_secs_f64(1.0 / job.rate_ops_per_sec));
+    let mut body = Vec::with_capacity(job.size_bytes.max(STAMP_BYTES));
+    let mut op: u64 = 0;
+    let mut seq: u64 = (job.id as u64) << 40;
+    while !run.stop.load(Ordering::Relaxed)
+        && !run.stop_producers.load(Ordering::Relaxed)
+        && job.ops.is_none_or(|n| op < n)
+    {
+        let intended = match interval {
+            Some(i) => {
+                let at = base_instant + i.mul_f64(op as f64);
+                let now = Instant::now();
+                if at > now {
+                    glommio::timer::sleep(at - now).await;
+                }
+                at
+            }
+            None => Instant::now(),
+        };
+        let stamp = base_epoch_us + intended.duration_since(base_instant).as_micros() as u64;
+        let queue = &job.queues[(job.id + op as usize) % job.queues.len()];
+        let (request, checksum, bytes) = if job.batch <= 1 {
+            fill_body(&job, &mut body, stamp, seq);
+            let header = send_header(&job, queue, false, &properties(&job, seq));
+            seq += 1;
+            let sum = body_checksum(&body);
+            let request =
+                RemotingCommand::request(RequestCode::SEND_MESSAGE_V2, header.to_ext_fields())
+                    .with_body(body.clone());
+            (request, sum, body.len())
+        } else {
+            let mut batch_body = BytesMut::with_capacity(job.batch * (job.size_bytes + 64));
+            let mut sum = 0u64;
+            for _ in 0..job.batch {
+                fill_body(&job, &mut body, stamp, seq);
+                let props = properties(&job, seq);
+                seq += 1;
+                sum = sum.wrapping_add(body_checksum(&body));
+                encode_batch_record(
+                    &BatchRecord {
+                        flag: 0,
+                        body: &body,
+                        properties: &props,
+                    },
+                    &mut batch_body,
+                )
+                .expect("batch record within limits");
+            }
+            let header = send_header(&job, queue, true, "WAIT\u{1}true\u{2}");
+            let request =
+                RemotingCommand::request(RequestCode::SEND_BATCH_MESSAGE, header.to_ext_fields())
+                    .with_body(batch_body.freeze());
+            (request, sum, job.size_bytes * job.batch)
+        };
+        let request = maybe_oneway(&job, request);
+        op += 1;
+        let conn = conns.get(&queue.addr);
+        let Ok(permit) = window.clone().acquire_static_permit(1).await else {
+            break;
+        };
+        let (run2, recorder2, msgs) = (run.clone(), recorder.clone(), job.batch.max(1) as u64);
+        let task = async move {
+            let ok = if request.is_oneway() {
+                match conn.send_oneway(request).await {
+                    Ok(()) => true,
+                    Err(_) => {
+                        run2.produce.error(TRANSPORT_ERROR);
+                        false
+                    }
+                }
+            } else {
+                match conn.invoke(request).await {
+                    Ok(r) if r.code == ResponseCode::SUCCESS => true,
+                    Ok(r) => {
+                        if run2.measuring.load(Ordering::Relaxed) {
+                            run2.produce.error(r.code);
+                        }
+                        false
+                    }
+                    Err(_) => {
+                        if run2.measuring.load(Ordering::Relaxed) {
+                            run2.produce.error(TRANSPORT_ERROR);
+                        }
+                        false
+                    }
+                }
+            };
+            if ok {
+                run2.verify_sent.fetch_add(msgs, Ordering::Relaxed);
+                run2.verify_sent_sum.fetch_add(checksum, Ordering::Relaxed);
+                if run2.measuring.load(Ordering::Relaxed) {
+                    run2.produce.msgs.fetch_add(msgs, Ordering::Relaxed);
+                    run2.produce
+                        .bytes
+                        .fetch_add(bytes as u64, Ordering::Relaxed);
+                    let us = intended.elapsed().as_micros() as u64;
+                    recorder2.borrow_mut().record(&run2.produce, us);
+                }
+            }
+            drop(permit);
+        };
+        match job.mode {
+            SendMode::Sync => task.await,
+            SendMode::Async | SendMode::Oneway => {
+                glommio::spawn_local(task).detach();
+            }
+        }
+    }
+    // Wait for every send in flight.
+    let _ = window.acquire(window_size).await;
+    recorder.borrow_mut().flush(&run.produce);
+    run.producers_done.fetch_add(1, Ordering::AcqRel);
+}
+
+fn send_header(
+    job: &ProducerJob,
+    queue: &QueueRef,
+    batch: bool,
+    props: &str,
+) -> SendMessageRequestHeaderV2 {
+    SendMessageRequestHeaderV2 {
+        a: job.group.clone(),
+        b: job.topic.clone(),
+        c: "TBW102".into(),
+        d: 4,
+        e: queue.queue_id,
+        f: 0,
+        g: epoch_us() as i64 / 1000,
+        h: 0,
+        i: Some(props.to_string()),
+        j: Some(0),
+        k: Some(false),
+        l: None,
+        m: Some(batch),
+        n: Some(queue.broker_name.clone()),
+    }
+}
+
+/// Marks a request oneway when the job says so.
+fn maybe_oneway(job: &ProducerJob, request: RemotingCommand) -> RemotingCommand {
+    if job.mode == SendMode::Oneway {
+        request.mark_oneway()
+    } else {
+        request
+    }
+}
+
+async fn offset_query(conn: &PipelinedClient, request: RemotingCommand) -> Option<i64> {
+    let r = conn.invoke(request).await.ok()?;
+    if r.code != ResponseCode::SUCCESS {
+        return None;
+    }
+    r.ext_field("offset")?.parse().ok()
+}
+
+async fn start_offset(conn: &PipelinedClient, job: &ConsumerJob) -> i64 {
+    let q = &job.queue;
+    let min = || {
+        RemotingCommand::request(
+            RequestCode::GET_MIN_OFFSET,
+            GetMinOffsetRequestHeader {
+                topic: job.topic.clone(),
+                queue_id: q.queue_id,
+                broker_name: Some(q.broker_name.clone()),
+            }
+            .to_ext_fields(),
+        )
+    };
+    match job.from {
+        StartFrom::First => offset_query(conn, min()).await.unwrap_or(0),
+        StartFrom::Last => offset_query(
+            conn,
+            RemotingCommand::request(
+                RequestCode::GET_MAX_OFFSET,
+                GetMaxOffsetRequestHeader {
+                    topic: job.topic.clone(),
+                    queue_id: q.queue_id,
+                    committed: None,
+                    broker_name: Some(q.broker_name.clone()),
+                }
+                .to_ext_fields(),
+            ),
+        )
+        .await
+        .unwrap_or(0),
+        StartFrom::Committed => {
+            let committed = offset_query(
+                conn,
+                RemotingCommand::request(
+                    RequestCode::QUERY_CONSUMER_OFFSET,
+                    QueryConsumerOffsetRequestHeader {
+                        consumer_group: job.group.clone(),
+                        topic: job.topic.clone(),
+                        queue_id: q.queue_id,
+                        set_zero_if_not_found: Some(false),
+                        broker_name: Some(q.broker_name.clone()),
+                    }
+                    .to_ext_fields(),
+                ),
+            )
+            .await;
+            match committed {
+                Some(o) => o,
+                None => offset_query(conn, min()).await.unwrap_or(0),
+            }
+        }
+    }
+}
+
+fn commit_request(job: &ConsumerJob, offset: i64) -> RemotingCommand {
+    RemotingCommand::request(
+        RequestCode::UPDATE_CONSUMER_OFFSET,
+        UpdateConsumerOffsetRequestHeader {
+            consumer_group: job.group.clone(),
+            topic: job.topic.clone(),
+            queue_id: job.queue.queue_id,
+            commit_offset: offset,
+            broker_name: Some(job.queue.broker_name.clone()),
+        }
+        .to_ext_fields(),
+    )
+    .mark_oneway()
+}
+
+/// How long a pull may be held by the broker.
+const PULL_SUSPEND_MS: i64 = 1_000;
+/// How often consumed offsets are committed.
+const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Pulls one queue until the run stops.
+pub async fn run_consumer(job: ConsumerJob, run: Arc<Run>, conns: Rc<Conns>) {
+    let conn = conns.get(&job.queue.addr);
+    while run.produce.bytes.load(Ordering::Relaxed) < job.start_after_bytes
+        && !run.stop.load(Ordering::Relaxed)
+    {
+        glommio::timer::sleep(Duration::from_millis(20)).await;
+    }
+    let mut offset = start_offset(&conn, &job).await;
+    let mut consumed_recorder = Recorder::new();
+    let mut e2e_recorder = Recorder::new();
+    let mut last_commit = Instant::now();
+    let mut committed = offset;
+    while !run.stop.load(Ordering::Relaxed) {
+        let header = PullMessageRequestHeader {
+            consumer_group: job.group.clone(),
+            topic: job.topic.clone(),
+            queue_id: job.queue.queue_id,
+            queue_offset: offset,
+            max_msg_nums: job.pull_batch,
+            sys_flag: pull_sys_flag::SUSPEND | pull_sys_flag::SUBSCRIPTION,
+            commit_offset: 0,
+            suspend_timeout_millis: PULL_SUSPEND_MS,
+            subscription: Some("*".into()),
+            sub_version: 0,
+            expression_type: Some("TAG".into()),
+            max_msg_bytes: None,
+            request_source: None,
+            proxy_forward_client_id: None,
+            broker_name: Some(job.queue.broker_name.clone()),
+        };
+        let sent_at = Instant::now();
+        let request = RemotingCommand::request(RequestCode::PULL_MESSAGE, header.to_ext_fields());
+        let response = match conn.invoke(request).await {
+            Ok(r) => r,
+            Err(_) => {
+                run.consume.error(TRANSPORT_ERROR);
+                glommio::timer::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let next: Option<i64> = response
+            .ext_field("nextBeginOffset")
+            .and_then(|v| v.parse().ok());
+        match response.code {
+            ResponseCode::SUCCESS => {
+                let now_us = epoch_us();
+                let measuring = run.measuring.load(Ordering::Relaxed);
+                let (mut msgs, mut bytes) = (0u64, 0u64);
+                for rec in iter_stored(&response.body) {
+                    let Ok(rec) = rec else {
+                        run.consume.error(ResponseCode::SYSTEM_ERROR);
+                        break;
+                    };
+                    msgs += 1;
+                    bytes += rec.body.len() as u64;
+                    run.verify_received.fetch_add(1, Ordering::Relaxed);
+                    run.verify_received_sum
+                        .fetch_add(body_checksum(rec.body), Ordering::Relaxed);
+                    if measuring && job.e2e && rec.body.len() >= STAMP_BYTES {
+                        let stamp = u64::from_be_bytes(rec.body[..8].try_into().expect("8 bytes"));
+                        e2e_recorder.record(&run.e2e, now_us.saturating_sub(stamp));
+                    }
+                }
+                if measuring {
+                    run.consume.msgs.fetch_add(msgs, Ordering::Relaxed);
+                    run.consume.bytes.fetch_add(bytes, Ordering::Relaxed);
+                    if job.e2e {
+                        run.e2e.msgs.fetch_add(msgs, Ordering::Relaxed);
+                        run.e2e.bytes.fetch_add(bytes, Ordering::Relaxed);
+                    }
+                    consumed_recorder.record(&run.consume, sent_at.elapsed().as_micros() as u64);
+                }
+                offset = next.unwrap_or(offset + msgs as i64);
+            }
+            ResponseCode::PULL_NOT_FOUND
+            | ResponseCode::PULL_RETRY_IMMEDIATELY
+            | ResponseCode::PULL_OFFSET_MOVED => {
+                if let Some(n) = next {
+                    offset = n;
+                }
+            }
+            code => {
+                run.consume.error(code);
+                glommio::timer::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        if offset != committed && last_commit.elapsed() >= COMMIT_INTERVAL {
+            let _ = conn.send_oneway(commit_request(&job, offset)).await;
+            committed = offset;
+            last_commit = Instant::now();
+        }
+    }
+    if offset != committed {
+        let _ = conn.send_oneway(commit_request(&job, offset)).await;
+    }
+    consumed_recorder.flush(&run.consume);
+    e2e_recorder.flush(&run.e2e);
+}

@@ -1,0 +1,202 @@
+//! Topic routes and topic creation through the name server, with the
+//! blocking client (set-up only, before the load starts).
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use ringmq_net::client::BlockingClient;
+use ringmq_net::header::{CreateTopicRequestHeader, GetRouteInfoRequestHeader};
+use ringmq_net::{CommandHeader, ExtFields, RemotingCommand, RequestCode, ResponseCode};
+
+const RPC_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One queue of one broker, and where that broker listens.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct QueueRef {
+    pub broker_name: String,
+    pub addr: String,
+    pub queue_id: i32,
+}
+
+fn invoke(addr: &str, request: RemotingCommand) -> Result<RemotingCommand> {
+    let mut c = BlockingClient::connect(addr, RPC_TIMEOUT)?;
+    Ok(c.invoke(request, RPC_TIMEOUT)?)
+}
+
+/// Quotes bare numeric object keys (`{0:"a"}`), which Java name servers
+/// write for old clients, so serde can read the body.
+fn quote_numeric_keys(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    let mut in_string = false;
+    while i < bytes.len() {
+        let c = bytes[i] as char;
+        if in_string {
+            out.push(c);
+            if c == '\\' && i + 1 < bytes.len() {
+                out.push(bytes[i + 1] as char);
+                i += 1;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if (c == '{' || c == ',') && i + 1 < bytes.len() && bytes[i + 1].is_ascii_digit() {
+            out.push(c);
+            let start = i + 1;
+            let mut j = start;
+            while j < bytes.len() && bytes[j].is_ascii_digit() {
+                j += 1;
+            }
+            if j < bytes.len() && bytes[j] == b':' {
+                out.push('"');
+                out.push_str(&text[start..j]);
+                out.push('"');
+                i = j;
+                continue;
+            }
+        } else {
+            out.push(c);
+        }
+        i += 1;
+    }
+    out
+}
+
+fn parse_json(body: &[u8]) -> Result<serde_json::Value> {
+    let text = String::from_utf8_lossy(body);
+    serde_json::from_str(&text)
+        .or_else(|_| serde_json::from_str(&quote_numeric_keys(&text)))
+        .context("route body is not JSON")
+}
+
+/// Write queues of `topic` on master brokers, in route order.
+pub fn topic_queues(namesrv: &str, topic: &str) -> Result<Vec<QueueRef>> {
+    let header = GetRouteInfoRequestHeader {
+        topic: topic.to_string(),
+        accept_standard_json_only: Some(true),
+    };
+    let r = invoke(
+        namesrv,
+        RemotingCommand::request(RequestCode::GET_ROUTEINFO_BY_TOPIC, header.to_ext_fields()),
+    )?;
+    if r.code != ResponseCode::SUCCESS {
+        bail!("no route for {topic}: code {} {:?}", r.code, r.remark);
+    }
+    let v = parse_json(&r.body)?;
+    let mut addrs = std::collections::HashMap::new();
+    for b in v["brokerDatas"].as_array().into_iter().flatten() {
+        if let (Some(name), Some(addr)) = (b["brokerName"].as_str(), b["brokerAddrs"]["0"].as_str())
+        {
+            addrs.insert(name.to_string(), addr.to_string());
+        }
+    }
+    let mut queues = Vec::new();
+    for q in v["queueDatas"].as_array().into_iter().flatten() {
+        let name = q["brokerName"].as_str().unwrap_or_default();
+        let n = q["writeQueueNums"].as_i64().unwrap_or(0);
+        let perm = q["perm"].as_i64().unwrap_or(0);
+        let Some(addr) = addrs.get(name) else {
+            continue;
+        };
+        if perm & 2 == 0 {
+            continue;
+        }
+        for queue_id in 0..n as i32 {
+            queues.push(QueueRef {
+                broker_name: name.to_string(),
+                addr: addr.clone(),
+                queue_id,
+            });
+        }
+    }
+    if queues.is_empty() {
+        bail!("the route of {topic} has no writable master queue");
+    }
+    Ok(queues)
+}
+
+/// Master addresses of every broker in the cluster info.
+pub fn master_brokers(namesrv: &str) -> Result<Vec<(String, String)>> {
+    let r = invoke(
+        namesrv,
+        RemotingCommand::request(RequestCode::GET_BROKER_CLUSTER_INFO, ExtFields::new()),
+    )?;
+    if r.code != ResponseCode::SUCCESS {
+        bail!("cluster info: code {} {:?}", r.code, r.remark);
+    }
+    let v = parse_json(&r.body)?;
+    let mut out = Vec::new();
+    for (name, b) in v["brokerAddrTable"].as_object().into_iter().flatten() {
+        if let Some(addr) = b["brokerAddrs"]["0"].as_str() {
+            out.push((name.clone(), addr.to_string()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Creates (or resizes) `topic` with `queues` queues on every master, then
+/// waits until the name server routes it.
+pub fn create_topic(namesrv: &str, topic: &str, queues: i32) -> Result<()> {
+    let brokers = master_brokers(namesrv)?;
+    if brokers.is_empty() {
+        bail!("no broker is registered with {namesrv}");
+    }
+    for (name, addr) in &brokers {
+        let header = CreateTopicRequestHeader {
+            topic: topic.to_string(),
+            default_topic: "TBW102".into(),
+            read_queue_nums: queues,
+            write_queue_nums: queues,
+            perm: 6,
+            topic_filter_type: "SINGLE_TAG".into(),
+            topic_sys_flag: Some(0),
+            order: false,
+            attributes: None,
+            force: None,
+        };
+        let r = invoke(
+            addr,
+            RemotingCommand::request(RequestCode::UPDATE_AND_CREATE_TOPIC, header.to_ext_fields()),
+        )?;
+        if r.code != ResponseCode::SUCCESS {
+            bail!(
+                "creating {topic} on {name} ({addr}): code {} {:?}",
+                r.code,
+                r.remark
+            );
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let expected = brokers.len() * queues as usize;
+    loop {
+        let routed = topic_queues(namesrv, topic);
+        if routed.as_ref().is_ok_and(|q| q.len() == expected) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{topic} was created on {brokers:?} but the name server routes {:?}, not {expected} queues",
+                routed.map(|q| q.len())
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_numeric_keys_are_quoted() {
+        let t = r#"{"brokerAddrs":{0:"127.0.0.1:1",1:"a:b"},"s":"{0:x}"}"#;
+        let v: serde_json::Value = serde_json::from_str(&quote_numeric_keys(t)).unwrap();
+        assert_eq!(v["brokerAddrs"]["0"], "127.0.0.1:1");
+        assert_eq!(v["brokerAddrs"]["1"], "a:b");
+        assert_eq!(v["s"], "{0:x}");
+    }
+}

@@ -1,0 +1,176 @@
+//! mqbench against a real RingMQ broker started in this process: its
+//! command line, its JSON, and `--verify` catching nothing lost.
+
+use std::net::TcpListener;
+use std::process::Command;
+
+use ringmq_broker::config::BrokerConfig;
+use ringmq_broker::Broker;
+
+static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+
+fn free_ports(n: u16) -> u16 {
+    let start = 30_000 + (std::process::id() % 500) as u16 * 48;
+    loop {
+        let b = start + NEXT.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        if (b..b + n).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok()) {
+            return b;
+        }
+    }
+}
+
+fn broker(dir: &std::path::Path) -> Broker {
+    let base = free_ports(16);
+    let mut c = BrokerConfig::default();
+    c.store_path_root_dir = dir.join("store");
+    c.embedded_namesrv_port = base;
+    c.listen_port = base + 1;
+    c.shard_listen_port = base + 2;
+    c.shards = 2;
+    c.mapped_file_size_commit_log = 8 << 20;
+    c.pin_shards = false;
+    c.io_memory_bytes = 2 << 20;
+    Broker::start(c).expect("broker starts")
+}
+
+fn mqbench(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mqbench"))
+        .args(args)
+        .output()
+        .expect("run mqbench");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+#[test]
+fn e2e_with_verify_writes_every_phase_to_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path());
+    let ns = b.namesrv_addr().unwrap().port().to_string();
+    let ns = format!("127.0.0.1:{ns}");
+    let json = dir.path().join("e2e.json");
+    let (ok, text) = mqbench(&[
+        "e2e",
+        "-n",
+        &ns,
+        "-t",
+        "BenchE2E",
+        "--queues",
+        "2",
+        "-p",
+        "2",
+        "-s",
+        "512",
+        "-b",
+        "4",
+        "--mode",
+        "async",
+        "--inflight",
+        "8",
+        "--messages",
+        "4000",
+        "--verify",
+        "--json",
+        json.to_str().unwrap(),
+        "--plot",
+        dir.path().join("plot").to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    assert!(text.contains("verify: ok"), "{text}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    for phase in ["produce", "consume", "e2e"] {
+        for k in ["msgs_per_sec", "mb_per_sec", "errors"] {
+            assert!(v[phase][k].is_number(), "{phase}.{k} in {v}");
+        }
+        for p in ["p50", "p90", "p99", "p999", "p9999", "max"] {
+            assert!(
+                v[phase]["latency_us"][p].is_number(),
+                "{phase}.latency_us.{p}"
+            );
+        }
+    }
+    assert_eq!(v["produce"]["messages"], 4000);
+    assert_eq!(v["verify"]["received"], 4000);
+    assert!(v["machine"]["kernel"].is_string());
+    assert!(v["mqbench_cpu"]["cores_used"].is_number());
+    assert!(dir.path().join("plot-latency.svg").exists());
+    b.stop();
+}
+
+#[test]
+fn produce_then_consume_the_backlog_and_omb_workload() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path());
+    let ns = format!("127.0.0.1:{}", b.namesrv_addr().unwrap().port());
+    let (ok, text) = mqbench(&[
+        "produce",
+        "-n",
+        &ns,
+        "-t",
+        "Backlog",
+        "--queues",
+        "2",
+        "-p",
+        "2",
+        "-s",
+        "1024",
+        "--mode",
+        "sync",
+        "--messages",
+        "1000",
+        "--tag",
+        "T",
+        "--keys",
+    ]);
+    assert!(ok, "{text}");
+    let (ok, text) = mqbench(&[
+        "consume",
+        "-n",
+        &ns,
+        "-t",
+        "Backlog",
+        "-g",
+        "g1",
+        "-c",
+        "2",
+        "--messages",
+        "1000",
+        "-d",
+        "30s",
+    ]);
+    assert!(ok, "{text}");
+    assert!(text.contains("consume"), "{text}");
+
+    let workload = dir.path().join("w.yaml");
+    std::fs::write(
+        &workload,
+        "name: tiny\ntopics: 1\npartitionsPerTopic: 2\nmessageSize: 256\nsubscriptionsPerTopic: 1\n\
+         consumerPerSubscription: 1\nproducersPerTopic: 1\nproducerRate: 2000\n\
+         consumerBacklogSizeGB: 0\ntestDurationMinutes: 0.05\n",
+    )
+    .unwrap();
+    let json = dir.path().join("omb.json");
+    let (ok, text) = mqbench(&[
+        "e2e",
+        "-n",
+        &ns,
+        "-t",
+        "Omb",
+        "--workload",
+        workload.to_str().unwrap(),
+        "--mode",
+        "async",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert!(v["omb"]["aggregatedPublishLatency99pct"].is_number());
+    let rate = v["produce"]["msgs_per_sec"].as_f64().unwrap();
+    assert!(
+        rate > 500.0 && rate < 3000.0,
+        "open-loop rate near 2000/s, got {rate}"
+    );
+    b.stop();
+}
