@@ -27,6 +27,23 @@ use crate::stats::{
     body_checksum, new_histogram, Phase, Run, LATENCY_US_MAX, MERGE_EVERY, TRANSPORT_ERROR,
 };
 
+/// Longest mqbench waits for a response before counting the request as
+/// failed ([`TIMEOUT_ERROR`]) and moving on.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Response code recorded for a request that timed out.
+pub const TIMEOUT_ERROR: i32 = -2;
+
+/// `invoke` with [`REQUEST_TIMEOUT`]; `Err(code)` on transport failure or
+/// timeout.
+async fn invoke(conn: &PipelinedClient, request: RemotingCommand) -> Result<RemotingCommand, i32> {
+    let call = async { conn.invoke(request).await.map_err(|_| TRANSPORT_ERROR) };
+    let timeout = async {
+        glommio::timer::sleep(REQUEST_TIMEOUT).await;
+        Err(TIMEOUT_ERROR)
+    };
+    futures_lite::future::or(call, timeout).await
+}
+
 /// Bytes at the start of every body mqbench sends: intended send time (µs
 /// since the epoch) and a sequence number.
 pub const STAMP_BYTES: usize = 16;
@@ -245,7 +262,7 @@ pub async fn run_producer(job: ProducerJob, run: Arc<Run>, conns: Rc<Conns>) {
                     }
                 }
             } else {
-                match conn.invoke(request).await {
+                match invoke(&conn, request).await {
                     Ok(r) if r.code == ResponseCode::SUCCESS => true,
                     Ok(r) => {
                         if run2.measuring.load(Ordering::Relaxed) {
@@ -253,9 +270,9 @@ pub async fn run_producer(job: ProducerJob, run: Arc<Run>, conns: Rc<Conns>) {
                         }
                         false
                     }
-                    Err(_) => {
+                    Err(code) => {
                         if run2.measuring.load(Ordering::Relaxed) {
-                            run2.produce.error(TRANSPORT_ERROR);
+                            run2.produce.error(code);
                         }
                         false
                     }
@@ -322,7 +339,7 @@ fn maybe_oneway(job: &ProducerJob, request: RemotingCommand) -> RemotingCommand 
 }
 
 async fn offset_query(conn: &PipelinedClient, request: RemotingCommand) -> Option<i64> {
-    let r = conn.invoke(request).await.ok()?;
+    let r = invoke(conn, request).await.ok()?;
     if r.code != ResponseCode::SUCCESS {
         return None;
     }
@@ -436,10 +453,10 @@ pub async fn run_consumer(job: ConsumerJob, run: Arc<Run>, conns: Rc<Conns>) {
         };
         let sent_at = Instant::now();
         let request = RemotingCommand::request(RequestCode::PULL_MESSAGE, header.to_ext_fields());
-        let response = match conn.invoke(request).await {
+        let response = match invoke(&conn, request).await {
             Ok(r) => r,
-            Err(_) => {
-                run.consume.error(TRANSPORT_ERROR);
+            Err(code) => {
+                run.consume.error(code);
                 glommio::timer::sleep(Duration::from_millis(100)).await;
                 continue;
             }

@@ -144,6 +144,10 @@ struct ConsumeOpts {
     pull_batch: i32,
 }
 
+/// How long producers may take to finish their in-flight sends after
+/// being told to stop.
+const PRODUCER_GRACE: Duration = Duration::from_secs(15);
+
 fn parse_duration(text: &str) -> Result<Duration> {
     let t = text.trim();
     let (num, unit) = t
@@ -205,11 +209,18 @@ fn plan(cli: Cli) -> Result<Plan> {
             common.queues = Some(w.partitions_per_topic as i32);
             duration = Some(Duration::from_secs_f64(w.test_duration_minutes * 60.0));
             warmup = Duration::from_secs_f64(w.warmup_duration_minutes * 60.0);
-            backlog_bytes = (w.consumer_backlog_size_gb * 1e9) as u64;
+            // A backlog needs producers in the same run: only e2e has them.
+            if command == "e2e" {
+                backlog_bytes = (w.consumer_backlog_size_gb * 1e9) as u64;
+            }
             if let Some(p) = &mut produce {
                 p.producers = w.producers_per_topic * w.topics;
                 p.size = w.message_size;
-                p.rate = w.producer_rate;
+                // 0 in a workload means "as fast as possible", which is
+                // also what an absent --rate means; a --rate flag wins.
+                if w.producer_rate > 0.0 {
+                    p.rate = w.producer_rate;
+                }
             }
             if let Some(c) = &mut consume {
                 c.groups = w.subscriptions_per_topic;
@@ -445,11 +456,11 @@ fn run(plan: &Plan) -> Result<bool> {
                 produce_end = Some(now);
             }
         }
+        // Producers get a grace period to finish what is in flight.
+        let producers_finished = run.producers_done.load(Ordering::Acquire) as usize == producers
+            || produce_end.is_some_and(|e| now - e >= PRODUCER_GRACE);
         let stop = match plan.command {
-            "produce" => {
-                produce_end.is_some()
-                    && run.producers_done.load(Ordering::Acquire) as usize == producers
-            }
+            "produce" => produce_end.is_some() && producers_finished,
             "consume" => {
                 plan.duration.is_some_and(|d| now - started >= d)
                     || plan
@@ -463,7 +474,7 @@ fn run(plan: &Plan) -> Result<bool> {
                 if let Some(end) = produce_end {
                     let deadline = *drain_deadline.get_or_insert(end + Duration::from_secs(30));
                     let sent = run.verify_sent.load(Ordering::Acquire) * groups as u64;
-                    run.producers_done.load(Ordering::Acquire) as usize == producers
+                    producers_finished
                         && (run.verify_received.load(Ordering::Acquire) >= sent || now >= deadline)
                 } else {
                     false
