@@ -716,3 +716,50 @@ async fn standalone_namesrv_and_broker_conf_file() {
     let _ = namesrv.kill();
     let _ = namesrv.wait();
 }
+
+/// Not a correctness test: measures sync-send throughput of 8 concurrent
+/// rocketmq-client-rust senders against the name server in
+/// `RINGMQ_RATE_NAMESRV`, to cross-check mqbench's figures (and its
+/// comparison with a peer broker) with a client nobody here wrote. Run:
+/// `RINGMQ_RATE_NAMESRV=127.0.0.1:9876 cargo test -p ringmq-broker --test interop -- --ignored --nocapture client_sync_send_rate`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn client_sync_send_rate() {
+    let Ok(ns) = std::env::var("RINGMQ_RATE_NAMESRV") else {
+        eprintln!("set RINGMQ_RATE_NAMESRV");
+        return;
+    };
+    let p = Arc::new(producer(&ns, "pg-rate").await);
+    let body = vec![b'x'; 1024];
+    // Route and topic first.
+    let first = Message::builder()
+        .topic("RateTopic")
+        .body_slice(&body)
+        .build_unchecked();
+    p.send(first).await.expect("send");
+    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (p, sent, body) = (p.clone(), sent.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            while std::time::Instant::now() < deadline {
+                let m = Message::builder()
+                    .topic("RateTopic")
+                    .body_slice(&body)
+                    .build_unchecked();
+                if p.send(m).await.is_ok() {
+                    sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let n = sent.load(std::sync::atomic::Ordering::Relaxed);
+    println!(
+        "rocketmq-client-rust, 8 sync senders, 1 KiB: {} msg/s",
+        n / 10
+    );
+}

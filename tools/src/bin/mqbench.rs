@@ -236,6 +236,11 @@ fn plan(cli: Cli) -> Result<Plan> {
         }
         None => None,
     };
+    // A run of a fixed message count measures every message: a warm-up
+    // would hide the first of them (a backlog can drain inside it).
+    if common.messages.is_some() {
+        warmup = Duration::ZERO;
+    }
     if duration.is_none() && common.messages.is_none() {
         duration = Some(Duration::from_secs(10));
     }
