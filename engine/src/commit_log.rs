@@ -34,6 +34,8 @@ use crate::waiters::PositionWaiters;
 const CHUNK_CAPACITY_BYTES: usize = 256 << 10;
 /// Zero-fill chunk used when pre-writing a new segment.
 const PREWRITE_CHUNK_BYTES: usize = 1 << 20;
+/// Zeros pre-written between two fdatasyncs of a new segment.
+const PREWRITE_SYNC_BYTES: usize = 32 << 20;
 
 pub struct Segment<D: Disk> {
     pub base: u64,
@@ -469,13 +471,23 @@ impl<D: Disk> CommitLog<D> {
     async fn fill_segment(&self, file: &Rc<D::File>) -> std::io::Result<()> {
         file.allocate(self.segment_size_bytes).await?;
         if self.prewrite {
+            // The zeros are made durable a slice at a time, each fdatasync
+            // through the disk's flush gate, so a commit-log flush waits for
+            // at most one slice's writeback instead of a whole segment's
+            // (a single 1 GiB fdatasync stalled SYNC_FLUSH acks for ~2 s).
             let mut pos = 0;
+            let mut unsynced = 0;
             while pos < self.segment_size_bytes {
                 let len = PREWRITE_CHUNK_BYTES.min((self.segment_size_bytes - pos) as usize);
                 file.write_all_at(vec![0u8; len], pos).await?;
                 pos += len as u64;
+                unsynced += len;
+                if unsynced >= PREWRITE_SYNC_BYTES || pos == self.segment_size_bytes {
+                    let _permit = self.gate.acquire().await;
+                    file.sync_data().await?;
+                    unsynced = 0;
+                }
             }
-            file.sync_data().await?;
         }
         Ok(())
     }
