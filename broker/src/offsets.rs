@@ -181,8 +181,8 @@ impl ConsumerOffsets {
     }
 }
 
-/// Temp file written and fdatasync'd through glommio (the shard never blocks
-/// on the data sync), then renamed and the directory fsync'd.
+/// Temp file written and fdatasync'd through glommio, then renamed and the
+/// directory fsync'd off the shard: the shard never blocks on either.
 async fn write_durably_async(path: &Path, bytes: Vec<u8>) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
@@ -205,6 +205,14 @@ async fn write_durably_async(path: &Path, bytes: Vec<u8>) -> std::io::Result<()>
     }
     file.fdatasync().await.map_err(to_io)?;
     file.close().await.map_err(to_io)?;
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()
+    // The rename and the directory fsync (a journal commit, which can take
+    // hundreds of ms while the commit log is being written back) run on
+    // glommio's blocking-thread pool, not on the shard.
+    let (tmp, path, dir) = (tmp, path.to_path_buf(), dir.to_path_buf());
+    glommio::executor()
+        .spawn_blocking(move || {
+            std::fs::rename(&tmp, &path)?;
+            std::fs::File::open(&dir)?.sync_all()
+        })
+        .await
 }

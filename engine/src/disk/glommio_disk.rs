@@ -59,10 +59,14 @@ impl Disk for GlommioDisk {
     }
 
     async fn sync_dir(&self, path: &Path) -> io::Result<()> {
-        // glommio's Directory::sync answered EBADF for relative paths here;
-        // an fsync of the directory is rare (segment creation), so a short
-        // blocking call is acceptable.
-        std::fs::File::open(path)?.sync_all()
+        // glommio's Directory::sync answered EBADF for relative paths here,
+        // so the fsync runs on glommio's blocking-thread pool: a directory
+        // fsync is a journal commit, which waits for ordered data writeback
+        // and took hundreds of ms under load, far too long to block a shard.
+        let path = path.to_path_buf();
+        glommio::executor()
+            .spawn_blocking(move || std::fs::File::open(&path)?.sync_all())
+            .await
     }
 
     async fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
