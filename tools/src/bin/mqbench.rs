@@ -387,7 +387,6 @@ fn run(plan: &Plan) -> Result<bool> {
     let mut handles = Vec::new();
     // Consumers first, so an e2e run's "last offset" is taken before sends.
     let consumers_started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let consumer_jobs: usize = per_thread.iter().map(|t| t.1.len()).sum();
     for (i, (pjobs, cjobs)) in per_thread.into_iter().enumerate() {
         let run = run.clone();
         let started = consumers_started.clone();
@@ -422,7 +421,6 @@ fn run(plan: &Plan) -> Result<bool> {
             .map_err(|e| anyhow::anyhow!("starting a load executor: {e}"))?;
         handles.push(handle);
     }
-    let _ = consumer_jobs;
 
     let wall_start = Instant::now();
     let cpu_start = cpu_seconds();
