@@ -161,6 +161,19 @@ fn svg_frame(title: &str, x_label: &str, y_label: &str) -> String {
 
 const COLORS: [&str; 3] = ["#1f77b4", "#d62728", "#2ca02c"];
 
+/// One labelled line of a plot; `i` picks its color and legend row.
+fn polyline(svg: &mut String, points: &[String], i: usize, name: &str) {
+    let color = COLORS[i % COLORS.len()];
+    let _ = write!(
+        svg,
+        "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>\
+         <text x=\"{}\" y=\"{}\" fill=\"{color}\">{name}</text>",
+        points.join(" "),
+        W - 120.0,
+        M + 16.0 * i as f64,
+    );
+}
+
 /// Latency by percentile (log scale of 1/(1-p)), one line per phase.
 pub fn latency_svg(phases: &[&Phase]) -> String {
     let quantiles: Vec<f64> = (0..=40)
@@ -205,16 +218,7 @@ pub fn latency_svg(phases: &[&Phase]) -> String {
                 format!("{x:.1},{y:.1}")
             })
             .collect();
-        let color = COLORS[i % COLORS.len()];
-        let _ = write!(
-            svg,
-            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>\
-             <text x=\"{}\" y=\"{}\" fill=\"{color}\">{}</text>",
-            points.join(" "),
-            W - 120.0,
-            M + 16.0 * i as f64,
-            p.name
-        );
+        polyline(&mut svg, &points, i, p.name);
     }
     svg.push_str("</svg>");
     svg
@@ -248,16 +252,7 @@ pub fn throughput_svg(phases: &[&Phase]) -> String {
                 format!("{x:.1},{y:.1}")
             })
             .collect();
-        let color = COLORS[i % COLORS.len()];
-        let _ = write!(
-            svg,
-            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>\
-             <text x=\"{}\" y=\"{}\" fill=\"{color}\">{}</text>",
-            points.join(" "),
-            W - 120.0,
-            M + 16.0 * i as f64,
-            phases[i].name
-        );
+        polyline(&mut svg, &points, i, phases[i].name);
     }
     svg.push_str("</svg>");
     svg

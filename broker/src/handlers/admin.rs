@@ -13,7 +13,7 @@ use ringmq_net::header::{CreateTopicRequestHeader, DeleteTopicRequestHeader};
 use ringmq_net::server::Handled;
 use ringmq_net::{RemotingCommand, ResponseCode};
 
-use super::{error, json_body, now, parse, success};
+use super::{error, json_body, now, parse, required, success};
 use crate::shard::{now_ms, Shard};
 use crate::topics::TopicConfig;
 
@@ -82,15 +82,9 @@ fn mq_key(broker_name: &str, topic: &str, queue_id: i32) -> String {
 }
 
 pub fn topic_stats(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
-    let Some(topic) = request.ext_field("topic") else {
-        return now(
-            request,
-            error(
-                request,
-                ResponseCode::INVALID_PARAMETER,
-                "topic is required",
-            ),
-        );
+    let topic = match required(request, "topic") {
+        Ok(v) => v,
+        Err(reply) => return reply,
     };
     let Some(config) = shard.topics.get(topic) else {
         return now(
@@ -120,15 +114,9 @@ pub fn topic_stats(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
 }
 
 pub fn consume_stats(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
-    let Some(group) = request.ext_field("consumerGroup") else {
-        return now(
-            request,
-            error(
-                request,
-                ResponseCode::INVALID_PARAMETER,
-                "consumerGroup is required",
-            ),
-        );
+    let group = match required(request, "consumerGroup") {
+        Ok(v) => v,
+        Err(reply) => return reply,
     };
     let only_topic = request.ext_field("topic").filter(|t| !t.is_empty());
     let mut body = String::from("{\"consumeTps\":0.0,\"offsetTable\":{");

@@ -13,7 +13,7 @@ use ringmq_net::header::{GetConsumerListByGroupRequestHeader, UnregisterClientRe
 use ringmq_net::server::{Handled, Peer};
 use ringmq_net::{RemotingCommand, ResponseCode};
 
-use super::{error, json_body, now, parse, success};
+use super::{error, json_body, now, parse, required, success};
 use crate::clients::HeartbeatData;
 use crate::shard::Shard;
 use crate::topics::{PERM_READ, PERM_WRITE, RETRY_GROUP_TOPIC_PREFIX};
@@ -177,15 +177,9 @@ pub fn check_client_config(request: &RemotingCommand) -> Handled {
 }
 
 pub fn connection_list(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
-    let Some(group) = request.ext_field("consumerGroup") else {
-        return now(
-            request,
-            error(
-                request,
-                ResponseCode::INVALID_PARAMETER,
-                "consumerGroup is required",
-            ),
-        );
+    let group = match required(request, "consumerGroup") {
+        Ok(v) => v,
+        Err(reply) => return reply,
     };
     let Some(view) = shard.clients.group_view(group) else {
         return now(

@@ -64,13 +64,10 @@ async fn dispatch(shard: &Rc<Shard>, request: RemotingCommand, peer: Rc<Peer>) -
                 }
                 return None;
             }
-            let reply = match forwarder.invoke(request.clone()).await {
+            let failed = RemotingCommand::response_to(&request, ResponseCode::SYSTEM_ERROR);
+            let reply = match forwarder.invoke(request).await {
                 Ok(r) => r,
-                Err(e) => error(
-                    &request,
-                    ResponseCode::SYSTEM_ERROR,
-                    format!("forwarding to shard {other} failed: {e}"),
-                ),
+                Err(e) => failed.with_remark(format!("forwarding to shard {other} failed: {e}")),
             };
             Some(Outgoing::command(reply))
         }));
@@ -130,6 +127,20 @@ pub fn now(request: &RemotingCommand, response: RemotingCommand) -> Handled {
     } else {
         Handled::Now(Some(Outgoing::command(response)))
     }
+}
+
+/// A required ext field, or the INVALID_PARAMETER reply naming it.
+pub fn required<'r>(request: &'r RemotingCommand, key: &str) -> Result<&'r str, Handled> {
+    request.ext_field(key).ok_or_else(|| {
+        now(
+            request,
+            error(
+                request,
+                ResponseCode::INVALID_PARAMETER,
+                format!("{key} is required"),
+            ),
+        )
+    })
 }
 
 /// Parses a typed header or builds the error reply that says why not.

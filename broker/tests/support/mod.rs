@@ -154,36 +154,34 @@ impl BrokerProcess {
             Flush::Async => "ASYNC_FLUSH",
             Flush::Sync => "SYNC_FLUSH",
         };
-        if let Some(args) = &self.custom_args {
-            let child = Command::new(env!("CARGO_BIN_EXE_mqbroker"))
-                .args(args)
-                .env(
-                    "RUST_LOG",
-                    std::env::var("RINGMQ_TEST_LOG").unwrap_or_else(|_| "info,glommio=warn".into()),
-                )
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .expect("spawn mqbroker");
-            self.child = Some(child);
-            self.wait_registered();
-            return;
-        }
+        let args: Vec<String> = match &self.custom_args {
+            Some(args) => args.clone(),
+            None => [
+                "--embeddedNamesrvPort".to_string(),
+                self.base.to_string(),
+                "--listenPort".into(),
+                (self.base + 1).to_string(),
+                "--shardListenPort".into(),
+                (self.base + 2).to_string(),
+                "--shards".into(),
+                self.shards.to_string(),
+                "--flushDiskType".into(),
+                flush.into(),
+                "--storePathRootDir".into(),
+                self.dir.join("store").to_str().unwrap().into(),
+                "--mappedFileSizeCommitLog".into(),
+                (8 << 20).to_string(),
+                "--brokerName".into(),
+                "ringmq".into(),
+                "--set".into(),
+                "pinShards=false".into(),
+                "--set".into(),
+                "ioMemoryBytes=2097152".into(),
+            ]
+            .into(),
+        };
         let child = Command::new(env!("CARGO_BIN_EXE_mqbroker"))
-            .args(["--embeddedNamesrvPort", &self.base.to_string()])
-            .args(["--listenPort", &(self.base + 1).to_string()])
-            .args(["--shardListenPort", &(self.base + 2).to_string()])
-            .args(["--shards", &self.shards.to_string()])
-            .args(["--flushDiskType", flush])
-            .args([
-                "--storePathRootDir",
-                self.dir.join("store").to_str().unwrap(),
-            ])
-            .args(["--mappedFileSizeCommitLog", &(8 << 20).to_string()])
-            .args(["--brokerName", "ringmq"])
-            .args(["--set", "pinShards=false"])
-            .args(["--set", "ioMemoryBytes=2097152"])
+            .args(&args)
             .env(
                 "RUST_LOG",
                 std::env::var("RINGMQ_TEST_LOG").unwrap_or_else(|_| "info,glommio=warn".into()),

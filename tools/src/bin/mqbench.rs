@@ -608,32 +608,30 @@ fn workload_json(plan: &Plan) -> Value {
 
 /// OpenMessaging Benchmark's standard result fields (latencies in ms).
 fn omb(run: &Run, produce_secs: f64, consume_secs: f64) -> Value {
-    let ms = |us: u64| us as f64 / 1000.0;
-    let p = run.produce.histogram();
-    let e = run.e2e.histogram();
     let produced = run.produce.msgs.load(Ordering::Relaxed);
     let consumed = run.consume.msgs.load(Ordering::Relaxed);
-    json!({
+    let mut out = json!({
         "publishRate": *run.produce.timeline.lock().expect("stats lock"),
         "consumeRate": *run.consume.timeline.lock().expect("stats lock"),
         "aggregatedPublishRate": produced as f64 / produce_secs.max(1e-9),
         "aggregatedConsumeRate": consumed as f64 / consume_secs.max(1e-9),
         "backlog": produced.saturating_sub(consumed),
-        "aggregatedPublishLatencyAvg": p.mean() / 1000.0,
-        "aggregatedPublishLatency50pct": ms(p.value_at_quantile(0.5)),
-        "aggregatedPublishLatency75pct": ms(p.value_at_quantile(0.75)),
-        "aggregatedPublishLatency95pct": ms(p.value_at_quantile(0.95)),
-        "aggregatedPublishLatency99pct": ms(p.value_at_quantile(0.99)),
-        "aggregatedPublishLatency999pct": ms(p.value_at_quantile(0.999)),
-        "aggregatedPublishLatency9999pct": ms(p.value_at_quantile(0.9999)),
-        "aggregatedPublishLatencyMax": ms(p.max()),
-        "aggregatedEndToEndLatencyAvg": e.mean() / 1000.0,
-        "aggregatedEndToEndLatency50pct": ms(e.value_at_quantile(0.5)),
-        "aggregatedEndToEndLatency75pct": ms(e.value_at_quantile(0.75)),
-        "aggregatedEndToEndLatency95pct": ms(e.value_at_quantile(0.95)),
-        "aggregatedEndToEndLatency99pct": ms(e.value_at_quantile(0.99)),
-        "aggregatedEndToEndLatency999pct": ms(e.value_at_quantile(0.999)),
-        "aggregatedEndToEndLatency9999pct": ms(e.value_at_quantile(0.9999)),
-        "aggregatedEndToEndLatencyMax": ms(e.max()),
-    })
+    });
+    let ms = |us: u64| us as f64 / 1000.0;
+    for (name, phase) in [("Publish", &run.produce), ("EndToEnd", &run.e2e)] {
+        let h = phase.histogram();
+        out[format!("aggregated{name}LatencyAvg")] = json!(h.mean() / 1000.0);
+        for (suffix, q) in [
+            ("50pct", 0.5),
+            ("75pct", 0.75),
+            ("95pct", 0.95),
+            ("99pct", 0.99),
+            ("999pct", 0.999),
+            ("9999pct", 0.9999),
+        ] {
+            out[format!("aggregated{name}Latency{suffix}")] = json!(ms(h.value_at_quantile(q)));
+        }
+        out[format!("aggregated{name}LatencyMax")] = json!(ms(h.max()));
+    }
+    out
 }
