@@ -339,6 +339,51 @@ impl<D: Disk> CommitLog<D> {
         Ok(Ok(pos))
     }
 
+    /// Replication: appends bytes copied verbatim from a master's log at
+    /// the current end. The bytes must lie within one segment (the caller
+    /// splits them at segment ends); they need not end at a record
+    /// boundary.
+    pub fn append_raw(&self, bytes: &[u8]) -> Result<Result<u64, Blocked>> {
+        self.refuse_writes()?;
+        let mut s = self.state.borrow_mut();
+        let pos = s.appended;
+        let base = self.segment_base(pos);
+        assert!(
+            pos + bytes.len() as u64 <= base + self.segment_size_bytes,
+            "raw append crosses a segment end"
+        );
+        if s.pending_bytes > 0 && s.pending_bytes + bytes.len() > self.write_buffer_bytes_max {
+            return Ok(Err(Blocked::BufferFull));
+        }
+        if !s.segments.contains_key(&base) {
+            return Ok(Err(Blocked::NeedSegment(base)));
+        }
+        let chunk = self.chunk_at(&mut s, pos);
+        chunk.buf.extend_from_slice(bytes);
+        chunk.end = pos + bytes.len() as u64;
+        s.pending_bytes += bytes.len();
+        s.appended = pos + bytes.len() as u64;
+        s.check_positions();
+        Ok(Ok(pos))
+    }
+
+    /// Replication: an empty log (no segment, nothing appended) starts at
+    /// `offset`, a segment base, as a new slave of a master whose older
+    /// segments are not replicated.
+    pub fn start_empty_log_at(&self, offset: u64) -> bool {
+        let mut s = self.state.borrow_mut();
+        if !s.segments.is_empty() || s.appended != 0 || offset % self.segment_size_bytes != 0 {
+            return false;
+        }
+        s.appended = offset;
+        s.written = offset;
+        s.durable = offset;
+        drop(s);
+        self.written_waiters.advance(offset);
+        self.durable_waiters.advance(offset);
+        true
+    }
+
     fn chunk_at<'s>(&self, s: &'s mut LogState<D>, pos: u64) -> &'s mut Chunk {
         // A chunk is one write to one file: it never crosses into the next
         // segment, not even when a BLANK of exactly 8 bytes ends at the

@@ -35,6 +35,10 @@ pub enum StoreError {
     },
     #[error("no record at commit-log offset {offset}: {detail}")]
     NoRecordAt { offset: u64, detail: String },
+    /// Replicated bytes that cannot extend this log: the master sent them
+    /// for another position, or they do not parse as records.
+    #[error("replicated bytes at commit-log offset {offset} refused: {detail}")]
+    Replication { offset: u64, detail: String },
 }
 
 impl StoreError {

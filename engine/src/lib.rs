@@ -18,9 +18,10 @@ pub mod flush_gate;
 pub mod ids;
 pub mod key_index;
 pub mod record;
+mod replica;
 mod recovery;
 pub mod store;
-mod waiters;
+pub mod waiters;
 
 pub use commit_log::FileRange;
 pub use config::{FlushMode, StoreConfig};

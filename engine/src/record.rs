@@ -121,6 +121,8 @@ pub enum IllegalMessage {
     TopicLength { size_bytes: usize, max_bytes: usize },
     #[error("topic {topic:?} has characters outside RocketMQ's [A-Za-z0-9_%|-]")]
     TopicCharacters { topic: String },
+    #[error("properties end with a NUL byte; a record must end with a non-zero byte (recovery reads a zero there as a torn write)")]
+    PropertiesEndWithNul,
     #[error("record of {size_bytes} bytes does not fit a {segment_size_bytes}-byte segment")]
     LargerThanSegment {
         size_bytes: usize,
@@ -145,6 +147,13 @@ pub enum RecordError {
     CrcMismatch { stored: u32, computed: u32 },
     #[error("topic is not UTF-8")]
     TopicNotUtf8,
+    /// The topic and non-empty properties each end with a non-zero byte
+    /// (append refuses others), and segments are zero past the log's end:
+    /// a zero there is a write a crash cut short. The body CRC does not
+    /// cover the topic and properties, so this is what catches a tear in
+    /// them (a zeroed length field shows as a size mismatch).
+    #[error("topic or properties end with a zero byte: the record's tail was never written")]
+    ZeroTail,
 }
 
 /// CRC the way RocketMQ stores it: IEEE CRC-32 masked to 31 bits.
@@ -198,6 +207,9 @@ pub fn record_size(msg: &MessageIn<'_>) -> Result<usize, IllegalMessage> {
             size_bytes: msg.properties.len(),
             max_bytes: PROPERTIES_SIZE_BYTES_MAX,
         });
+    }
+    if msg.properties.last() == Some(&0) {
+        return Err(IllegalMessage::PropertiesEndWithNul);
     }
     Ok(FIXED_PREFIX_IPV4_BYTES - 16
         + host_len(&msg.born_host)
@@ -437,6 +449,9 @@ impl<'a> RecordView<'a> {
                 declared: size_bytes,
                 computed: c.pos,
             });
+        }
+        if topic.as_bytes().last() == Some(&0) || properties.last() == Some(&0) {
+            return Err(RecordError::ZeroTail);
         }
         Ok(RecordView {
             bytes,

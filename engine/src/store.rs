@@ -121,6 +121,7 @@ pub struct ShardStore<D: Disk> {
     writes_done: PositionWaiters,
     flushes_done: PositionWaiters,
     prepares_done: PositionWaiters,
+    pub(crate) replica: RefCell<crate::replica::ReplicaTail>,
 }
 
 fn validate_topic(topic: &str) -> Result<(), IllegalMessage> {
@@ -163,6 +164,7 @@ impl<D: Disk> ShardStore<D> {
             writes_done: PositionWaiters::default(),
             flushes_done: PositionWaiters::default(),
             prepares_done: PositionWaiters::default(),
+            replica: RefCell::default(),
         }
     }
 
@@ -266,7 +268,7 @@ impl<D: Disk> ShardStore<D> {
         }
     }
 
-    async fn prepare_segment(&self, base: u64) -> Result<()> {
+    pub(crate) async fn prepare_segment(&self, base: u64) -> Result<()> {
         while self.preparing.get() {
             let done = self.prepares_done.position();
             self.prepares_done.wait(done + 1).await;
@@ -383,6 +385,32 @@ impl<D: Disk> ShardStore<D> {
         }
     }
 
+    /// Resolves once `written` reaches `position` (`false` if the log is
+    /// poisoned first). Replication ships written bytes.
+    pub fn wait_written(&self, position: u64) -> crate::waiters::WaitPosition<'_> {
+        self.log.written_waiters.wait(position)
+    }
+
+    /// Raw commit-log bytes from `pos`: at most `max_len`, never past
+    /// `written` or the end of `pos`'s segment (replication to a slave).
+    pub async fn read_written(&self, pos: u64, max_len: usize) -> Result<Vec<u8>> {
+        let available = self.log.written().saturating_sub(pos);
+        if pos < self.log.min_offset() {
+            return Err(StoreError::NoRecordAt {
+                offset: pos,
+                detail: format!(
+                    "below the oldest segment held ({})",
+                    self.log.min_offset()
+                ),
+            });
+        }
+        let len = (max_len as u64).min(available) as usize;
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        self.log.read(pos, len).await
+    }
+
     pub fn appended_offset(&self) -> CommitLogOffset {
         CommitLogOffset(self.log.appended())
     }
@@ -404,7 +432,16 @@ impl<D: Disk> ShardStore<D> {
     /// position and records that in the checkpoint. `clean` marks a stop
     /// after which the log ends exactly there.
     pub async fn checkpoint(&self, clean: bool) -> Result<()> {
-        let durable = self.log.durable();
+        let durable = match self.replica_boundary() {
+            // On a slave, durable may fall inside a record: record the start
+            // of the record not yet complete, once it is durable. Recovery
+            // ends the log there and the master resends the rest.
+            Some(boundary) => {
+                self.ensure_durable(boundary).await?;
+                boundary
+            }
+            None => self.log.durable(),
+        };
         ConsumeQueues::persist(&self.queues, &self.disk, durable).await?;
         if self.config.index_enable {
             KeyIndex::persist(&self.index, &self.disk, durable).await?;

@@ -120,6 +120,10 @@ proptest! {
             born_timestamp_ms: born, born_host, store_host, reconsume_times: reconsume,
             prepared_transaction_offset: prepared,
         };
+        if properties.last() == Some(&0) {
+            prop_assert_eq!(record_size(&msg), Err(IllegalMessage::PropertiesEndWithNul));
+            return Ok(());
+        }
         let size = record_size(&msg).unwrap();
         let mut out = vec![0xEE; 3];
         encode_record(&msg, size, Assigned { queue_offset, physical_offset, store_timestamp_ms: store_ts }, &mut out);
