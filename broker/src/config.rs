@@ -30,6 +30,17 @@ pub enum BrokerRole {
     Slave,
 }
 
+impl BrokerRole {
+    /// The name broker.conf and RocketMQ's tools use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BrokerRole::AsyncMaster => "ASYNC_MASTER",
+            BrokerRole::SyncMaster => "SYNC_MASTER",
+            BrokerRole::Slave => "SLAVE",
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct BrokerConfig {
     pub broker_cluster_name: String,
@@ -70,7 +81,34 @@ pub struct BrokerConfig {
     pub io_memory_bytes: usize,
     /// Pin shard executors to cores (RingMQ `pinShards`).
     pub pin_shards: bool,
+    /// `haListenPort` (default `listenPort + 1`): shard `i` accepts its
+    /// slaves on `haListenPort + i`.
+    pub ha_listen_port: u16,
+    /// `haMasterAddress`: the master's HA address for shard 0 (shard `i`
+    /// adds `i` to the port). Unset: taken from the name server's answer
+    /// to each registration, as RocketMQ does.
+    pub ha_master_address: Option<String>,
+    /// `slaveReadEnable`: on a slave, serve pulls; on a master, suggest the
+    /// slave to consumers reading cold data.
+    pub slave_read_enable: bool,
+    /// `slaveTimeout` (ms): how long a `SYNC_MASTER` send waits for a slave.
+    pub slave_timeout_ms: u64,
+    /// `haSendHeartbeatInterval` (ms).
+    pub ha_heartbeat_interval_ms: u64,
+    /// `haHousekeepingInterval` (ms): a silent HA connection is closed.
+    pub ha_housekeeping_interval_ms: u64,
+    /// `haTransferBatchSize` (bytes per transfer packet).
+    pub ha_transfer_batch_size: usize,
+    /// `haSlaveFallbehindMax` (bytes): a slave further behind does not
+    /// count as available to `SYNC_MASTER`.
+    pub ha_slave_fallbehind_max: u64,
+    /// `accessMessageInMemoryMaxRatio` (% of physical memory): pulls of
+    /// data further behind the log's end than this are "cold".
+    pub access_message_in_memory_max_ratio: u64,
 }
+
+/// Largest HA transfer packet body a slave accepts (and a master sends).
+pub const HA_TRANSFER_BYTES_MAX: usize = 4 << 20;
 
 impl Default for BrokerConfig {
     fn default() -> Self {
@@ -98,6 +136,15 @@ impl Default for BrokerConfig {
             long_polling_enable: true,
             io_memory_bytes: 8 << 20,
             pin_shards: true,
+            ha_listen_port: 10912,
+            ha_master_address: None,
+            slave_read_enable: false,
+            slave_timeout_ms: 3_000,
+            ha_heartbeat_interval_ms: 5_000,
+            ha_housekeeping_interval_ms: 20_000,
+            ha_transfer_batch_size: 32 * 1024,
+            ha_slave_fallbehind_max: 256 << 20,
+            access_message_in_memory_max_ratio: 40,
         }
     }
 }
@@ -149,6 +196,7 @@ impl BrokerConfig {
     /// RocketMQ does, so existing broker.conf files load.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
         let shard_port_follows = self.shard_listen_port == self.listen_port.wrapping_add(10);
+        let ha_port_follows = self.ha_listen_port == self.listen_port.wrapping_add(1);
         match key {
             "brokerClusterName" => self.broker_cluster_name = value.into(),
             "brokerName" => self.broker_name = value.into(),
@@ -179,6 +227,9 @@ impl BrokerConfig {
                 self.listen_port = parse_num(key, value)?;
                 if shard_port_follows {
                     self.shard_listen_port = self.listen_port.wrapping_add(10);
+                }
+                if ha_port_follows {
+                    self.ha_listen_port = self.listen_port.wrapping_add(1);
                 }
             }
             "shardListenPort" => self.shard_listen_port = parse_num(key, value)?,
@@ -223,6 +274,29 @@ impl BrokerConfig {
             "longPollingEnable" => self.long_polling_enable = parse_bool(key, value)?,
             "ioMemoryBytes" => self.io_memory_bytes = parse_num(key, value)?,
             "pinShards" => self.pin_shards = parse_bool(key, value)?,
+            "haListenPort" => self.ha_listen_port = parse_num(key, value)?,
+            "haMasterAddress" => {
+                self.ha_master_address = Some(value.trim().to_string()).filter(|v| !v.is_empty())
+            }
+            "slaveReadEnable" => self.slave_read_enable = parse_bool(key, value)?,
+            "slaveTimeout" => self.slave_timeout_ms = parse_num(key, value)?,
+            "haSendHeartbeatInterval" => self.ha_heartbeat_interval_ms = parse_num(key, value)?,
+            "haHousekeepingInterval" => self.ha_housekeeping_interval_ms = parse_num(key, value)?,
+            "haTransferBatchSize" => {
+                let n: usize = parse_num(key, value)?;
+                if !(1..=HA_TRANSFER_BYTES_MAX).contains(&n) {
+                    return Err(invalid(key, value, "must be 1..=4194304"));
+                }
+                self.ha_transfer_batch_size = n;
+            }
+            "haSlaveFallbehindMax" => self.ha_slave_fallbehind_max = parse_num(key, value)?,
+            "accessMessageInMemoryMaxRatio" => {
+                let n: u64 = parse_num(key, value)?;
+                if n > 100 {
+                    return Err(invalid(key, value, "must be 0..=100"));
+                }
+                self.access_message_in_memory_max_ratio = n;
+            }
             _ => tracing::warn!(key, "unknown broker setting ignored"),
         }
         Ok(())
@@ -260,6 +334,58 @@ impl BrokerConfig {
 
     pub fn shard_addr(&self, shard: u16) -> String {
         format!("{}:{}", self.broker_ip1, self.shard_port(shard))
+    }
+
+    pub fn ha_port(&self, shard: u16) -> u16 {
+        self.ha_listen_port + shard
+    }
+
+    pub fn is_slave(&self) -> bool {
+        self.broker_role == BrokerRole::Slave
+    }
+
+    /// Settings that only make sense together: role and id, as RocketMQ's
+    /// start-up enforces them (masters are id 0, slaves above 0), and port
+    /// ranges that must not overlap.
+    pub fn validate(&mut self) -> Result<(), ConfigError> {
+        let n = self.shards as u32;
+        let shard_ports = self.shard_listen_port as u32..self.shard_listen_port as u32 + n;
+        let ha_ports = self.ha_listen_port as u32..self.ha_listen_port as u32 + n;
+        let overlaps =
+            |a: &std::ops::Range<u32>, b: &std::ops::Range<u32>| a.start < b.end && b.start < a.end;
+        let main = self.listen_port as u32..self.listen_port as u32 + 1;
+        if overlaps(&shard_ports, &ha_ports)
+            || overlaps(&main, &ha_ports)
+            || overlaps(&main, &shard_ports)
+        {
+            return Err(invalid(
+                "haListenPort",
+                &self.ha_listen_port.to_string(),
+                "listenPort, shardListenPort + shard and haListenPort + shard overlap",
+            ));
+        }
+        self.check_role()
+    }
+
+    fn check_role(&mut self) -> Result<(), ConfigError> {
+        match self.broker_role {
+            BrokerRole::Slave if self.broker_id <= 0 => Err(invalid(
+                "brokerId",
+                &self.broker_id.to_string(),
+                "a SLAVE needs brokerId > 0",
+            )),
+            BrokerRole::Slave => Ok(()),
+            _ => {
+                if self.broker_id != 0 {
+                    tracing::warn!(
+                        broker_id = self.broker_id,
+                        "a master is brokerId 0; using 0"
+                    );
+                    self.broker_id = 0;
+                }
+                Ok(())
+            }
+        }
     }
 
     /// Name-server addresses to register with.

@@ -8,6 +8,7 @@
 
 pub mod clients;
 pub mod config;
+pub mod ha;
 mod handlers;
 pub mod namesrv;
 pub mod offsets;
@@ -37,6 +38,8 @@ pub enum StartError {
     },
     #[error("embedded name server on port {port}: {source}")]
     NameServer { port: u16, source: std::io::Error },
+    #[error("configuration: {0}")]
+    Config(#[from] config::ConfigError),
     #[error("starting shard {shard}: {reason}")]
     Shard { shard: u16, reason: String },
 }
@@ -83,6 +86,7 @@ fn settle_shard_count(config: &mut BrokerConfig) -> std::io::Result<()> {
 
 impl Broker {
     pub fn start(mut config: BrokerConfig) -> Result<Broker, StartError> {
+        config.validate()?;
         settle_shard_count(&mut config).map_err(|source| StartError::Store {
             path: config.store_path_root_dir.clone(),
             source,
@@ -119,6 +123,11 @@ impl Broker {
         let stats: Arc<Vec<ShardStats>> =
             Arc::new((0..config.shards).map(|_| ShardStats::default()).collect());
         let gate = FlushGate::new();
+        let master_info: ha::MasterInfos = Arc::new(
+            (0..config.shards)
+                .map(|_| ha::MasterInfo::default())
+                .collect(),
+        );
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let mut threads = Vec::new();
@@ -131,6 +140,7 @@ impl Broker {
                 gate: gate.clone(),
                 stats: stats.clone(),
                 stop: stop.clone(),
+                master_info: master_info.clone(),
                 ready: ready_tx.clone(),
             };
             let placement = if config.pin_shards {
@@ -182,7 +192,7 @@ impl Broker {
             }
             return Err(e);
         }
-        let registrar = register::Registrar::start(config.clone(), topics);
+        let registrar = register::Registrar::start(config.clone(), topics, master_info);
         tracing::info!(
             cluster = %config.broker_cluster_name,
             broker = %config.broker_name,

@@ -68,6 +68,8 @@ struct BrokerEntry {
 struct Live {
     broker_name: String,
     broker_id: i64,
+    /// The broker's announced replication address.
+    ha_server_addr: String,
     cluster: String,
     last_update: Instant,
     timeout: Duration,
@@ -125,6 +127,7 @@ impl RouteTable {
             Live {
                 broker_name: h.broker_name.clone(),
                 broker_id: h.broker_id,
+                ha_server_addr: h.ha_server_addr.clone(),
                 cluster: h.cluster_name.clone(),
                 last_update: Instant::now(),
                 timeout: Duration::from_millis(
@@ -179,7 +182,10 @@ impl RouteTable {
                 }
             }
         }
-        if gone || broker_id == 0 {
+        // Queue data stays while any member of the group is left, so
+        // consumers keep reading from a slave when the master is gone
+        // (producers skip a group without a master), as RocketMQ does.
+        if gone {
             for queues in self.topics.values_mut() {
                 queues.remove(broker_name);
             }
@@ -434,8 +440,12 @@ fn handle(
                         .get(&h.broker_name)
                         .and_then(|b| b.addrs.get(&0).cloned())
                         .filter(|_| h.broker_id != 0);
+                    let master_ha = master
+                        .as_ref()
+                        .and_then(|m| table.live.get(m))
+                        .map(|l| l.ha_server_addr.clone());
                     let header = RegisterBrokerResponseHeader {
-                        ha_server_addr: None,
+                        ha_server_addr: master_ha,
                         master_addr: master,
                     };
                     reply(ResponseCode::SUCCESS, None).with_ext_fields(header.to_ext_fields())

@@ -77,6 +77,47 @@ impl ConsumerOffsets {
         })
     }
 
+    /// The table as RocketMQ's `consumerOffset.json` (`GET_ALL_CONSUMER_OFFSET`).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut file = OffsetFile::default();
+        for ((group, topic, queue), offset) in self.table.borrow().iter() {
+            file.offset_table
+                .entry(format!("{topic}@{group}"))
+                .or_default()
+                .insert(queue.to_string(), *offset);
+        }
+        serde_json::to_value(&file).expect("offset table serializes")
+    }
+
+    /// A slave takes its master's table whole (`offsetTable`, as
+    /// [`ConsumerOffsets::to_json`] writes it); it is persisted like any
+    /// change. Returns whether anything changed.
+    pub fn replace_from_master(&self, body: &[u8]) -> Result<bool, String> {
+        let file: OffsetFile = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+        let mut table = HashMap::new();
+        for (topic_group, queues) in file.offset_table {
+            let Some((topic, group)) = topic_group.split_once('@') else {
+                continue;
+            };
+            for (queue, offset) in queues {
+                if table.len() >= OFFSET_ENTRIES_MAX {
+                    break;
+                }
+                if let Ok(q) = queue.parse::<i32>() {
+                    table.insert((group.to_string(), topic.to_string(), q), offset);
+                }
+            }
+        }
+        let mut current = self.table.borrow_mut();
+        if *current == table {
+            return Ok(false);
+        }
+        *current = table;
+        self.changed.set(self.changed.get() + 1);
+        self.persisted.poke();
+        Ok(true)
+    }
+
     pub fn get(&self, group: &str, topic: &str, queue_id: i32) -> Option<i64> {
         self.table
             .borrow()

@@ -11,10 +11,13 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ringmq_net::client::BlockingClient;
-use ringmq_net::header::{RegisterBrokerRequestHeader, UnregisterBrokerRequestHeader};
+use ringmq_net::header::{
+    RegisterBrokerRequestHeader, RegisterBrokerResponseHeader, UnregisterBrokerRequestHeader,
+};
 use ringmq_net::{CommandHeader, RemotingCommand, RequestCode, ResponseCode};
 
 use crate::config::BrokerConfig;
+use crate::ha::{MasterAddrs, MasterInfos};
 use crate::topics::TopicTable;
 
 const TICK_MS: u64 = 50;
@@ -30,15 +33,19 @@ pub struct Registrar {
 impl Registrar {
     /// Registers once before returning (so a broker that has started is
     /// routable), then keeps registering on a thread.
-    pub fn start(config: Arc<BrokerConfig>, topics: Arc<TopicTable>) -> Registrar {
+    pub fn start(
+        config: Arc<BrokerConfig>,
+        topics: Arc<TopicTable>,
+        masters: MasterInfos,
+    ) -> Registrar {
         let mut clients = HashMap::new();
-        let first_ok = register_all(&config, &topics, &mut clients);
+        let first_ok = register_all(&config, &topics, &masters, &mut clients);
         let first_version = if first_ok { topics.version() } else { 0 };
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
         let thread = std::thread::Builder::new()
             .name("namesrv-register".into())
-            .spawn(move || run(&config, &topics, &s, clients, first_version))
+            .spawn(move || run(&config, &topics, &masters, &s, clients, first_version))
             .expect("start the registration thread");
         Registrar { stop, thread }
     }
@@ -52,6 +59,7 @@ impl Registrar {
 fn run(
     config: &BrokerConfig,
     topics: &TopicTable,
+    masters: &MasterInfos,
     stop: &AtomicBool,
     mut clients: HashMap<String, BlockingClient>,
     mut registered_version: u64,
@@ -61,7 +69,7 @@ fn run(
     while !stop.load(Ordering::Acquire) {
         let version = topics.version();
         if version != registered_version || last.elapsed() >= period {
-            let ok = register_all(config, topics, &mut clients);
+            let ok = register_all(config, topics, masters, &mut clients);
             last = Instant::now();
             if ok {
                 registered_version = version;
@@ -114,6 +122,7 @@ fn connect<'a>(
 fn register_all(
     config: &BrokerConfig,
     topics: &TopicTable,
+    masters: &MasterInfos,
     clients: &mut HashMap<String, BlockingClient>,
 ) -> bool {
     let body = serde_json::to_vec(&serde_json::json!({
@@ -136,7 +145,7 @@ fn register_all(
                 broker_name: config.shard_broker_name(shard),
                 broker_addr: config.shard_addr(shard),
                 cluster_name: config.broker_cluster_name.clone(),
-                ha_server_addr: format!("{}:{}", config.broker_ip1, config.listen_port + 1),
+                ha_server_addr: format!("{}:{}", config.broker_ip1, config.ha_port(shard)),
                 broker_id: config.broker_id,
                 heartbeat_timeout_millis: Some(HEARTBEAT_TIMEOUT_MS),
                 enable_acting_master: Some(false),
@@ -147,7 +156,20 @@ fn register_all(
                 RemotingCommand::request(RequestCode::REGISTER_BROKER, header.to_ext_fields())
                     .with_body(body.clone());
             match client.invoke(request, Duration::from_millis(RPC_TIMEOUT_MS)) {
-                Ok(r) if r.code == ResponseCode::SUCCESS => {}
+                Ok(r) if r.code == ResponseCode::SUCCESS => {
+                    // A slave learns its master from the answer (RocketMQ's
+                    // `masterAddr` and `haServerAddr`).
+                    if config.is_slave() {
+                        if let Ok(h) = RegisterBrokerResponseHeader::from_ext_fields(&r.ext_fields)
+                        {
+                            let some = |v: Option<String>| v.filter(|a| !a.is_empty());
+                            masters[shard as usize].set(MasterAddrs {
+                                master_addr: some(h.master_addr),
+                                ha_addr: some(h.ha_server_addr),
+                            });
+                        }
+                    }
+                }
                 Ok(r) => {
                     tracing::warn!(namesrv = %addr, code = r.code, remark = ?r.remark, "registration refused");
                     all_ok = false;

@@ -21,6 +21,7 @@ use ringmq_net::splice::Splicer;
 
 use crate::clients::Clients;
 use crate::config::BrokerConfig;
+use crate::ha::{HaMaster, HaSlave, MasterInfo, MasterInfos};
 use crate::handlers::ShardHandler;
 use crate::offsets::ConsumerOffsets;
 use crate::topics::TopicTable;
@@ -39,6 +40,17 @@ pub struct ShardStats {
     /// a client following routes never causes one.
     pub cross_shard_requests: AtomicU64,
     pub connections: AtomicU64,
+    /// Master: slaves connected; slave: 1 while connected to the master.
+    pub ha_slaves: AtomicU64,
+    /// Master: highest offset a slave reported; slave: the master's
+    /// transfer position.
+    pub ha_peer_offset: AtomicU64,
+    /// Master: bytes written and not yet reported by any slave.
+    pub ha_lag_bytes: AtomicU64,
+    /// Master: how long the best slave has not been caught up (ms).
+    pub ha_lag_ms: AtomicU64,
+    /// Slave: end of the replicated log.
+    pub ha_local_offset: AtomicU64,
 }
 
 impl ShardStats {
@@ -67,9 +79,33 @@ pub struct Shard {
     /// Connections to the other shards' ports, for requests that name
     /// their queues; opened on first use.
     pub forwarders: Vec<ringmq_net::pipelined::PipelinedClient>,
+    pub ha_master: HaMaster,
+    pub ha_slave: HaSlave,
+    /// Slave: the master's addresses for this shard, from the name server.
+    pub master_info: MasterInfos,
 }
 
 impl Shard {
+    pub fn master_info(&self) -> &MasterInfo {
+        &self.master_info[self.id as usize]
+    }
+
+    /// The topic's config for reads. A slave may hold replicated messages
+    /// of a topic whose config it has not copied yet (the copy runs every
+    /// few seconds, and the master may be gone): it serves them under a
+    /// read-only config derived from its store.
+    pub fn topic_for_read(&self, name: &str) -> Option<crate::topics::TopicConfig> {
+        self.topics.get(name).or_else(|| {
+            (self.config.is_slave() && self.store.has_topic(name)).then(|| {
+                crate::topics::TopicConfig::new(
+                    name,
+                    crate::topics::QUEUES_PER_TOPIC_MAX,
+                    crate::topics::PERM_READ,
+                )
+            })
+        })
+    }
+
     pub fn my_stats(&self) -> &ShardStats {
         &self.stats[self.id as usize]
     }
@@ -94,6 +130,7 @@ pub struct ShardSetup {
     pub gate: FlushGate,
     pub stats: Arc<Vec<ShardStats>>,
     pub stop: Arc<AtomicBool>,
+    pub master_info: MasterInfos,
     /// Reports start-up success (with the bound ports) or failure.
     pub ready: std::sync::mpsc::Sender<Result<u16, String>>,
 }
@@ -126,6 +163,7 @@ pub async fn run_shard(setup: ShardSetup) {
         gate,
         stats,
         stop,
+        master_info,
         ready,
     } = setup;
     let store_cfg = store_config(&config, id);
@@ -169,6 +207,20 @@ pub async fn run_shard(setup: ShardSetup) {
     } else {
         None
     };
+    let ha_listener = if config.is_slave() {
+        None
+    } else {
+        match bind(config.ha_port(id)) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                let _ = ready.send(Err(format!(
+                    "shard {id}: binding HA port {}: {e}",
+                    config.ha_port(id)
+                )));
+                return;
+            }
+        }
+    };
     let splicer = match Splicer::new() {
         Ok(s) => s,
         Err(e) => {
@@ -199,6 +251,9 @@ pub async fn run_shard(setup: ShardSetup) {
                 ))
             })
             .collect(),
+        ha_master: HaMaster::default(),
+        ha_slave: HaSlave::default(),
+        master_info,
     });
     let local_stop = Rc::new(Cell::new(false));
     let background = glommio::spawn_local(ringmq_engine::background::run_background(
@@ -217,6 +272,21 @@ pub async fn run_shard(setup: ShardSetup) {
                 shard.clients.expire();
             }
         })
+        .detach();
+    }
+    let replication = match ha_listener {
+        Some(l) => {
+            glommio::spawn_local(crate::ha::run_master(shard.clone(), l, local_stop.clone()))
+        }
+        None => glommio::spawn_local(crate::ha::run_slave(shard.clone(), local_stop.clone())),
+    }
+    .detach();
+    glommio::spawn_local(crate::ha::run_lag_log(shard.clone(), local_stop.clone())).detach();
+    if config.is_slave() {
+        glommio::spawn_local(crate::ha::run_metadata_sync(
+            shard.clone(),
+            local_stop.clone(),
+        ))
         .detach();
     }
     let limits = ConnectionLimits::default();
@@ -270,6 +340,7 @@ pub async fn run_shard(setup: ShardSetup) {
     for a in acceptors {
         a.cancel();
     }
+    replication.cancel();
     let _ = background.await;
     let _ = persister.await;
     match store.shutdown().await {

@@ -236,6 +236,26 @@ impl TopicTable {
         Ok(self.get(name).unwrap_or(config))
     }
 
+    /// A slave takes its master's table (`GET_ALL_TOPIC_CONFIG`), keeping
+    /// nothing of its own: master and slave share a broker name, so the
+    /// system topics match. Saved (a blocking fsync) only when it differs.
+    pub fn replace_from_master(
+        &self,
+        table: BTreeMap<String, TopicConfig>,
+    ) -> Result<bool, TopicError> {
+        let mut topics = self.topics.write().expect("topic lock");
+        if *topics == table {
+            return Ok(false);
+        }
+        if table.len() > TOPICS_MAX {
+            return Err(TopicError::TableFull);
+        }
+        self.save(&table)?;
+        *topics = table;
+        self.version.fetch_add(1, Ordering::AcqRel);
+        Ok(true)
+    }
+
     pub fn delete(&self, name: &str) -> Result<bool, TopicError> {
         let mut topics = self.topics.write().expect("topic lock");
         if topics.remove(name).is_none() {

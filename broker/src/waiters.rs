@@ -131,6 +131,13 @@ impl QueueSignals {
         }
     }
 
+    /// Something may be visible in any queue (replicated bytes on a slave).
+    pub fn fire_all(&self) {
+        for queues in self.signals.borrow().values() {
+            queues.values().for_each(|s| s.fire());
+        }
+    }
+
     pub fn remove_topic(&self, topic: &str) {
         self.signals.borrow_mut().remove(topic);
     }

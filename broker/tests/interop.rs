@@ -7,6 +7,8 @@
 
 #![recursion_limit = "512"]
 
+#[path = "interop/replication.rs"]
+mod replication;
 mod support;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -668,12 +670,14 @@ async fn standalone_namesrv_and_broker_conf_file() {
              storePathRootDir = {}\n\
              listenPort = {}\n\
              shardListenPort = {}\n\
+             haListenPort = {}\n\
              defaultTopicQueueNums = 2\n\
              mappedFileSizeCommitLog = 8388608\n\
              deleteWhen = 04\n",
             dir.path().join("store").display(),
             base + 1,
-            base + 2
+            base + 2,
+            base + support::HA_PORT_OFFSET
         ),
     )
     .unwrap();

@@ -18,8 +18,8 @@ pub mod flush_gate;
 pub mod ids;
 pub mod key_index;
 pub mod record;
-mod replica;
 mod recovery;
+mod replica;
 pub mod store;
 pub mod waiters;
 

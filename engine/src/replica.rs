@@ -146,7 +146,9 @@ impl<D: Disk> ShardStore<D> {
                     i += size_bytes;
                     pos += size_bytes as u64;
                 }
-                Ok(Head::Empty) => break Err(format!("zeroes where a record should start, at {pos}")),
+                Ok(Head::Empty) => {
+                    break Err(format!("zeroes where a record should start, at {pos}"))
+                }
                 Err(e) => break Err(format!("record at {pos}: {e}")),
             }
         };

@@ -72,6 +72,9 @@ pub struct QueueRead<F> {
     pub ranges: Vec<FileRange<F>>,
     pub message_count: u32,
     pub bytes: u64,
+    /// Commit-log offset of the last message returned (how far behind the
+    /// log's end this read is: cold or hot data).
+    pub last_physical_offset: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -398,10 +401,7 @@ impl<D: Disk> ShardStore<D> {
         if pos < self.log.min_offset() {
             return Err(StoreError::NoRecordAt {
                 offset: pos,
-                detail: format!(
-                    "below the oldest segment held ({})",
-                    self.log.min_offset()
-                ),
+                detail: format!("below the oldest segment held ({})", self.log.min_offset()),
             });
         }
         let len = (max_len as u64).min(available) as usize;
@@ -483,6 +483,10 @@ impl<D: Disk> ShardStore<D> {
             .map_or(QueueOffset::ZERO, |q| q.visible_max_offset(confirm))
     }
 
+    pub fn has_topic(&self, topic: &str) -> bool {
+        self.queues.borrow().topics().any(|t| t == topic)
+    }
+
     /// Topics that have at least one queue in this store.
     pub fn topics(&self) -> Vec<String> {
         self.queues.borrow().topics().map(str::to_string).collect()
@@ -512,6 +516,7 @@ impl<D: Disk> ShardStore<D> {
                 ranges: Vec::new(),
                 message_count: 0,
                 bytes: 0,
+                last_physical_offset: None,
             };
         };
         let min = q.min_offset();
@@ -524,6 +529,7 @@ impl<D: Disk> ShardStore<D> {
             ranges: Vec::new(),
             message_count: 0,
             bytes: 0,
+            last_physical_offset: None,
         };
         if max == min {
             read.status = ReadStatus::NoMessageInQueue;
@@ -556,6 +562,7 @@ impl<D: Disk> ShardStore<D> {
                 continue;
             }
             self.push_range(&mut read.ranges, &entry);
+            read.last_physical_offset = Some(entry.commit_log_offset);
             read.message_count += 1;
             read.bytes += entry.size_bytes as u64;
         }

@@ -112,7 +112,11 @@ fn run(messages: Vec<(i32, usize)>, ops: Vec<SlaveOp>, mode: FlushMode) {
         );
     }
     for q in 0..QUEUES {
-        assert_eq!(read_all(&slave, "T", q), read_all(&master, "T", q), "queue {q}");
+        assert_eq!(
+            read_all(&slave, "T", q),
+            read_all(&master, "T", q),
+            "queue {q}"
+        );
     }
     for i in [0, messages.len() / 2, messages.len().saturating_sub(1)] {
         if i < messages.len() {
@@ -151,7 +155,10 @@ fn packet_for_another_offset_is_refused() {
     let slave = open(&SimDisk::new(1 << 30), FlushMode::Sync);
     let bytes = block_on(master.read_written(0, 1 << 20)).unwrap();
     let e = block_on(slave.append_replica(10, &bytes)).unwrap_err();
-    assert!(matches!(e, StoreError::Replication { offset: 10, .. }), "{e}");
+    assert!(
+        matches!(e, StoreError::Replication { offset: 10, .. }),
+        "{e}"
+    );
     assert_eq!(slave.appended_offset().0, 0);
 }
 

@@ -19,6 +19,7 @@ pub mod client;
 pub mod code;
 pub mod command;
 pub mod frame;
+pub mod ha;
 pub mod header;
 pub mod message;
 pub mod pipelined;

@@ -26,6 +26,7 @@ fn broker(dir: &std::path::Path) -> Broker {
     c.embedded_namesrv_port = base;
     c.listen_port = base + 1;
     c.shard_listen_port = base + 2;
+    c.ha_listen_port = base + 8;
     c.shards = 2;
     c.mapped_file_size_commit_log = 8 << 20;
     c.pin_shards = false;

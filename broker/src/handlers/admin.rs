@@ -71,6 +71,15 @@ pub fn all_topic_config(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled
     now(request, success(request).with_body(json_body(&body)))
 }
 
+/// `GET_ALL_CONSUMER_OFFSET`: this shard's offsets (a slave of this shard
+/// copies them).
+pub fn all_consumer_offsets(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
+    let mut body = shard.offsets.to_json();
+    body["dataVersion"] =
+        serde_json::json!({"counter": 0, "stateVersion": 0, "timestamp": now_ms()});
+    now(request, success(request).with_body(json_body(&body)))
+}
+
 /// fastjson writes `Map<MessageQueue, _>` with object keys (§9.15), which
 /// RocketMQ's Java and Go tools parse; serde cannot, so this is written out.
 fn mq_key(broker_name: &str, topic: &str, queue_id: i32) -> String {
@@ -187,6 +196,32 @@ pub fn runtime_info(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
             &format!("ringmqShard{i}Requests"),
             s.requests.load(Ordering::Relaxed).to_string(),
         );
+        // Replication per shard. Master: slaves connected, the highest
+        // offset a slave reported, and the lag behind the written end in
+        // bytes and ms. Slave: connected (0/1) and the master's position.
+        put(
+            &format!("ringmqShard{i}HaPeers"),
+            s.ha_slaves.load(Ordering::Relaxed).to_string(),
+        );
+        put(
+            &format!("ringmqShard{i}HaPeerOffset"),
+            s.ha_peer_offset.load(Ordering::Relaxed).to_string(),
+        );
+        if shard.config.is_slave() {
+            put(
+                &format!("ringmqShard{i}HaLocalOffset"),
+                s.ha_local_offset.load(Ordering::Relaxed).to_string(),
+            );
+        } else {
+            put(
+                &format!("ringmqShard{i}HaLagBytes"),
+                s.ha_lag_bytes.load(Ordering::Relaxed).to_string(),
+            );
+            put(
+                &format!("ringmqShard{i}HaLagMs"),
+                s.ha_lag_ms.load(Ordering::Relaxed).to_string(),
+            );
+        }
         for (t, v) in totals.iter_mut().zip(values) {
             *t += v;
         }
@@ -200,6 +235,10 @@ pub fn runtime_info(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
         "flushDiskType",
         format!("{:?}", shard.config.flush_disk_type),
     );
+    put("brokerRole", shard.config.broker_role.as_str().into());
+    if let Some(master) = shard.master_info().get().master_addr {
+        put("masterAddr", master);
+    }
     let body = serde_json::json!({ "table": table });
     now(request, success(request).with_body(json_body(&body)))
 }
@@ -207,13 +246,13 @@ pub fn runtime_info(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
 pub fn broker_config(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
     let c = &shard.config;
     let text = format!(
-        "brokerClusterName={}\nbrokerName={}\nbrokerId={}\nbrokerRole={:?}\nflushDiskType={:?}\n\
+        "brokerClusterName={}\nbrokerName={}\nbrokerId={}\nbrokerRole={}\nflushDiskType={:?}\n\
          storePathRootDir={}\nlistenPort={}\nshardListenPort={}\nshards={}\nautoCreateTopicEnable={}\n\
          defaultTopicQueueNums={}\nbrokerIP1={}\n",
         c.broker_cluster_name,
         c.broker_name,
         c.broker_id,
-        c.broker_role,
+        c.broker_role.as_str(),
         c.flush_disk_type,
         c.store_path_root_dir.display(),
         c.listen_port,

@@ -96,6 +96,7 @@ async fn dispatch(shard: &Rc<Shard>, request: RemotingCommand, peer: Rc<Peer>) -
         C::UPDATE_AND_CREATE_TOPIC => admin::create_topic(shard, &request),
         C::DELETE_TOPIC_IN_BROKER => admin::delete_topic(shard, &request),
         C::GET_ALL_TOPIC_CONFIG => admin::all_topic_config(shard, &request),
+        C::GET_ALL_CONSUMER_OFFSET => admin::all_consumer_offsets(shard, &request),
         C::GET_TOPIC_STATS_INFO => admin::topic_stats(shard, &request),
         C::GET_CONSUME_STATS => admin::consume_stats(shard, &request),
         C::GET_BROKER_RUNTIME_INFO => admin::runtime_info(shard, &request),

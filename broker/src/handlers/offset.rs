@@ -54,7 +54,7 @@ pub fn update_consumer_offset(shard: &Rc<Shard>, request: RemotingCommand) -> Ha
         Ok(h) => h,
         Err(r) => return r,
     };
-    if shard.topics.get(&h.topic).is_none() {
+    if shard.topic_for_read(&h.topic).is_none() {
         return now(
             &request,
             error(

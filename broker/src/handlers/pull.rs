@@ -35,7 +35,16 @@ pub fn handle(shard: &Rc<Shard>, request: RemotingCommand) -> Handled {
         Err(reply) => return reply,
     };
     let fail = |code: i32, remark: String| now(&request, error(&request, code, remark));
-    let Some(topic) = shard.topics.get(&h.topic) else {
+    if shard.config.is_slave() && !shard.config.slave_read_enable {
+        return fail(
+            ResponseCode::SYSTEM_BUSY,
+            format!(
+                "[REJECTREQUEST] {} is a SLAVE with slaveReadEnable=false; pull from the master",
+                shard.broker_name
+            ),
+        );
+    }
+    let Some(topic) = shard.topic_for_read(&h.topic) else {
         return fail(
             ResponseCode::TOPIC_NOT_EXIST,
             format!("topic[{}] not exist, apply first please!", h.topic),
@@ -102,6 +111,11 @@ pub fn handle(shard: &Rc<Shard>, request: RemotingCommand) -> Handled {
         filter,
     });
     let first = params.read(shard, &h);
+    if steer_to_master(shard, &first) && first.status != ReadStatus::Found {
+        // A slave with a live master sends consumers of hot data back.
+        let out = reply(shard, &request, &h, first);
+        return Handled::Now((!request.is_oneway()).then_some(out));
+    }
     let suspend = h.sys_flag & pull_sys_flag::SUSPEND != 0;
     if !suspend || !is_not_found(&first, h.queue_offset) {
         let out = reply(shard, &request, &h, first);
@@ -171,6 +185,14 @@ fn reply<F: ringmq_engine::disk::DiskFile + 'static>(
     read: QueueRead<F>,
 ) -> Outgoing {
     let offset = h.queue_offset;
+    let steer = steer_to_master(shard, &read);
+    let suggest_which_broker_id = if steer {
+        0
+    } else if shard.config.slave_read_enable && is_cold(shard, &read) {
+        WHICH_BROKER_WHEN_CONSUME_SLOWLY
+    } else {
+        0
+    };
     let (code, next) = match read.status {
         ReadStatus::Found => (ResponseCode::SUCCESS, read.next_offset.0 as i64),
         ReadStatus::NoMatchedMessage => (
@@ -191,8 +213,13 @@ fn reply<F: ringmq_engine::disk::DiskFile + 'static>(
             (ResponseCode::PULL_OFFSET_MOVED, read.next_offset.0 as i64)
         }
     };
+    let code = if steer && code != ResponseCode::SUCCESS {
+        ResponseCode::PULL_RETRY_IMMEDIATELY
+    } else {
+        code
+    };
     let header = PullMessageResponseHeader {
-        suggest_which_broker_id: 0,
+        suggest_which_broker_id,
         next_begin_offset: next,
         min_offset: read.min_offset.0 as i64,
         max_offset: read.max_offset.0 as i64,
@@ -224,4 +251,38 @@ fn reply<F: ringmq_engine::disk::DiskFile + 'static>(
         })
         .collect();
     Outgoing { command, files }
+}
+
+/// The group's `whichBrokerWhenConsumeSlowly` (RocketMQ's default; there
+/// is no subscription-group config to change it yet).
+const WHICH_BROKER_WHEN_CONSUME_SLOWLY: i64 = 1;
+
+/// Whether the read lies further behind the log's end than
+/// `accessMessageInMemoryMaxRatio` of physical memory (likely not in the
+/// page cache), as RocketMQ judges it.
+fn is_cold<F>(shard: &Shard, read: &QueueRead<F>) -> bool {
+    let Some(last) = read.last_physical_offset else {
+        return false;
+    };
+    let behind = shard.store.appended_offset().0.saturating_sub(last);
+    behind > physical_memory_bytes() / 100 * shard.config.access_message_in_memory_max_ratio
+}
+
+/// On a slave whose master is connected: hot reads go back to the master.
+fn steer_to_master<F>(shard: &Shard, read: &QueueRead<F>) -> bool {
+    shard.config.is_slave() && shard.ha_slave.connected.get() && !is_cold(shard, read)
+}
+
+fn physical_memory_bytes() -> u64 {
+    static BYTES: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *BYTES.get_or_init(|| {
+        std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|text| {
+                let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+                let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+                Some(kib * 1024)
+            })
+            .unwrap_or(u64::MAX)
+    })
 }

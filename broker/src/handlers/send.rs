@@ -18,6 +18,8 @@ use ringmq_net::server::{Handled, Outgoing, Peer};
 use ringmq_net::{CommandHeader, RemotingCommand, RequestCode, ResponseCode};
 
 use super::{error, now, success};
+use crate::config::BrokerRole;
+use crate::ha::Replicated;
 use crate::shard::{now_ms, Shard, ShardStats};
 use crate::topics::{
     validate_topic_name, TopicConfig, DLQ_GROUP_TOPIC_PREFIX, NOT_WRITABLE_TOPICS, PERM_INHERIT,
@@ -44,6 +46,17 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
         }
     };
     let fail = |code: i32, remark: String| now(&request, error(&request, code, remark));
+    if shard.config.is_slave() {
+        // RocketMQ's send processor rejects on a slave with SYSTEM_BUSY and
+        // this prefix; the remark says why.
+        return fail(
+            ResponseCode::SYSTEM_BUSY,
+            format!(
+                "[REJECTREQUEST] {} is a SLAVE (brokerId {}); sends go to the master",
+                shard.broker_name, shard.config.broker_id
+            ),
+        );
+    }
     let mut topic_name = header.topic.clone();
     if let Err(e) = validate_topic_name(&topic_name) {
         return fail(ResponseCode::INVALID_PARAMETER, e.to_string());
@@ -55,6 +68,10 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
         );
     }
     let properties = header.properties.clone().unwrap_or_default();
+    // `WAIT` = "false" asks not to wait for the slave (RocketMQ's
+    // `isWaitStoreMsgOK`).
+    let wait_for_slave = shard.config.broker_role == BrokerRole::SyncMaster
+        && property_value(&properties, property::WAIT_STORE_MSG_OK) != Some("false");
     if property_value(&properties, property::TRANSACTION_PREPARED) == Some("true") {
         return fail(
             ResponseCode::MESSAGE_ILLEGAL,
@@ -188,7 +205,15 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
     drop(msgs);
     let shard = shard.clone();
     Handled::Later(Box::pin(async move {
-        let acked = shard.store.wait_acked(end).await;
+        // Flush and replication run at once; the worse outcome answers.
+        let (acked, replicated) = futures_lite::future::zip(shard.store.wait_acked(end), async {
+            if wait_for_slave {
+                shard.ha_master.wait_replicated(&shard, end.0).await
+            } else {
+                Replicated::Yes
+            }
+        })
+        .await;
         if let Err(e) = acked {
             return (!request.is_oneway())
                 .then(|| Outgoing::command(error(&request, store_error_code(&e), e.to_string())));
@@ -223,9 +248,15 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
             msg_region: Some("DefaultRegion".into()),
             trace_on: Some("true".into()),
         };
-        Some(Outgoing::command(
-            success(&request).with_ext_fields(response_header.to_ext_fields()),
-        ))
+        let mut response = success(&request).with_ext_fields(response_header.to_ext_fields());
+        // Stored on the master but not (yet) on a slave: the producer gets
+        // a full send result with this status.
+        match replicated {
+            Replicated::Yes => {}
+            Replicated::SlaveNotAvailable => response.code = ResponseCode::SLAVE_NOT_AVAILABLE,
+            Replicated::Timeout => response.code = ResponseCode::FLUSH_SLAVE_TIMEOUT,
+        }
+        Some(Outgoing::command(response))
     }))
 }
 

@@ -51,8 +51,10 @@ pub enum Flush {
     Sync,
 }
 
-/// Ports one broker uses: name server, main port, then one per shard.
+/// Ports one broker uses: name server, main port, one per shard (up to
+/// 6), then one HA port per shard from [`HA_PORT_OFFSET`].
 const PORTS_PER_BROKER: u16 = 16;
+pub const HA_PORT_OFFSET: u16 = 8;
 static NEXT_BASE: AtomicU16 = AtomicU16::new(0);
 
 fn free_base() -> u16 {
@@ -84,6 +86,8 @@ pub struct BrokerProcess {
     pub base: u16,
     pub shards: u16,
     pub flush: Flush,
+    /// The name server this broker registers with.
+    pub namesrv_addr: String,
 }
 
 impl BrokerProcess {
@@ -95,12 +99,93 @@ impl BrokerProcess {
             custom_args: None,
             dir,
             _temp: Some(temp),
-            base: free_base(),
+            base: 0,
             shards,
             flush,
+            namesrv_addr: String::new(),
+        };
+        b.base = free_base();
+        b.namesrv_addr = format!("127.0.0.1:{}", b.base);
+        b.spawn();
+        b
+    }
+
+    /// A broker of a master/slave group registering with `namesrv` (run
+    /// by the caller), on its own block of ports, with extra settings
+    /// (`brokerRole`, `brokerId`, ...).
+    pub fn start_member(
+        namesrv: &str,
+        shards: u16,
+        flush: Flush,
+        settings: &[(&str, String)],
+    ) -> BrokerProcess {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let dir = temp.path().to_path_buf();
+        let base = free_base();
+        let flush_name = match flush {
+            Flush::Async => "ASYNC_FLUSH",
+            Flush::Sync => "SYNC_FLUSH",
+        };
+        let mut args: Vec<String> = [
+            "-n",
+            namesrv,
+            "--listenPort",
+            &(base + 1).to_string(),
+            "--shardListenPort",
+            &(base + 2).to_string(),
+            "--shards",
+            &shards.to_string(),
+            "--flushDiskType",
+            flush_name,
+            "--storePathRootDir",
+            dir.join("store").to_str().unwrap(),
+            "--brokerName",
+            "ringmq",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let defaults = [
+            ("haListenPort", (base + HA_PORT_OFFSET).to_string()),
+            ("mappedFileSizeCommitLog", (8 << 20).to_string()),
+            ("pinShards", "false".to_string()),
+            ("ioMemoryBytes", "2097152".to_string()),
+        ];
+        for (k, v) in defaults.iter().chain(settings) {
+            args.push("--set".into());
+            args.push(format!("{k}={v}"));
+        }
+        let mut b = BrokerProcess {
+            child: None,
+            custom_args: Some(args),
+            dir,
+            _temp: Some(temp),
+            base,
+            shards,
+            flush,
+            namesrv_addr: namesrv.to_string(),
         };
         b.spawn();
         b
+    }
+
+    /// The HA port of a shard (`haListenPort + shard`).
+    pub fn ha_addr(&self, shard: u16) -> String {
+        format!("127.0.0.1:{}", self.base + HA_PORT_OFFSET + shard)
+    }
+
+    /// The commit-log segment files of a shard, in offset order.
+    pub fn commit_log_files(&self, shard: u16) -> Vec<PathBuf> {
+        let dir = self
+            .dir
+            .join("store")
+            .join(format!("shard-{shard}"))
+            .join("commitlog");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
     }
 
     /// A broker started as `mqbroker -c <file> -n <namesrv> ...args`, for a
@@ -119,6 +204,7 @@ impl BrokerProcess {
             base,
             shards,
             flush: Flush::Async,
+            namesrv_addr: format!("127.0.0.1:{base}"),
         };
         b.spawn();
         b
@@ -129,7 +215,7 @@ impl BrokerProcess {
     }
 
     pub fn namesrv(&self) -> String {
-        format!("127.0.0.1:{}", self.base)
+        self.namesrv_addr.clone()
     }
 
     pub fn main_addr(&self) -> String {
@@ -163,6 +249,8 @@ impl BrokerProcess {
                 (self.base + 1).to_string(),
                 "--shardListenPort".into(),
                 (self.base + 2).to_string(),
+                "--set".into(),
+                format!("haListenPort={}", self.base + HA_PORT_OFFSET),
                 "--shards".into(),
                 self.shards.to_string(),
                 "--flushDiskType".into(),
@@ -195,9 +283,11 @@ impl BrokerProcess {
         self.wait_registered();
     }
 
-    /// Waits until every shard is in the name server's cluster info.
+    /// Waits until every shard of this process is in the name server's
+    /// cluster info (under any broker id).
     fn wait_registered(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
+        let mine: Vec<String> = (0..self.shards).map(|s| self.shard_addr(s)).collect();
         loop {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("mqbroker exited early ({status}); log:\n{}", self.log());
@@ -210,8 +300,17 @@ impl BrokerProcess {
                 );
                 if let Ok(r) = c.invoke(req, Duration::from_secs(2)) {
                     let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
-                    let n = v["brokerAddrTable"].as_object().map_or(0, |m| m.len());
-                    if r.code == ResponseCode::SUCCESS && n == self.shards as usize {
+                    let registered: Vec<String> = v["brokerAddrTable"]
+                        .as_object()
+                        .into_iter()
+                        .flat_map(|t| t.values())
+                        .filter_map(|b| b["brokerAddrs"].as_object())
+                        .flat_map(|a| a.values())
+                        .filter_map(|a| a.as_str().map(String::from))
+                        .collect();
+                    if r.code == ResponseCode::SUCCESS
+                        && mine.iter().all(|a| registered.contains(a))
+                    {
                         return;
                     }
                 }
@@ -270,6 +369,10 @@ impl BrokerProcess {
         }
     }
 
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().expect("running").id() as i32
+    }
+
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "stop the broker first");
         self.spawn();
@@ -295,5 +398,104 @@ impl Drop for BrokerProcess {
                 eprintln!("{line}");
             }
         }
+    }
+}
+
+/// A standalone `mqnamesrv` child process, killed on drop.
+pub struct NamesrvProcess {
+    child: Child,
+    pub addr: String,
+}
+
+impl NamesrvProcess {
+    pub fn start() -> NamesrvProcess {
+        let port = free_base();
+        let child = Command::new(env!("CARGO_BIN_EXE_mqnamesrv"))
+            .args(["-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn mqnamesrv");
+        let addr = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while BlockingClient::connect(&addr, Duration::from_millis(200)).is_err() {
+            assert!(Instant::now() < deadline, "mqnamesrv did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        NamesrvProcess { child, addr }
+    }
+}
+
+impl Drop for NamesrvProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A TCP relay on loopback whose live connections can be cut (both sockets
+/// shut down), to test that replication resumes after a dropped link.
+pub struct CuttableProxy {
+    pub addr: String,
+    live: Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    cuts: u32,
+}
+
+impl CuttableProxy {
+    pub fn start(upstream: String) -> CuttableProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("proxy bind");
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let live: Arc<std::sync::Mutex<Vec<std::net::TcpStream>>> = Arc::default();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (l, s) = (live.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                let Ok((down, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                down.set_nonblocking(false).unwrap();
+                let Ok(up) = std::net::TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let mut live = l.lock().unwrap();
+                live.push(down.try_clone().unwrap());
+                live.push(up.try_clone().unwrap());
+                for (mut from, mut to) in [
+                    (down.try_clone().unwrap(), up.try_clone().unwrap()),
+                    (up, down),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                        let _ = from.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        CuttableProxy {
+            addr,
+            live,
+            stop,
+            cuts: 0,
+        }
+    }
+
+    /// Closes every connection relayed so far, mid-transfer or not.
+    pub fn cut(&mut self) {
+        for s in self.live.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+        self.cuts += 1;
+    }
+}
+
+impl Drop for CuttableProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.cut();
     }
 }
