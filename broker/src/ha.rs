@@ -305,8 +305,9 @@ async fn read_report(
 }
 
 /// A slave shard's replication state.
-#[derive(Default)]
 pub struct HaSlave {
+    /// Held by the task appending a packet.
+    appending: Rc<glommio::sync::Semaphore>,
     /// Connected to the master's HA port right now.
     pub connected: Cell<bool>,
     /// End of what has arrived (advanced after each appended packet).
@@ -315,6 +316,17 @@ pub struct HaSlave {
     /// The protocol does not carry the master's end, so the lag is
     /// measured on the master.
     master_offset: Cell<u64>,
+}
+
+impl Default for HaSlave {
+    fn default() -> Self {
+        HaSlave {
+            appending: Rc::new(glommio::sync::Semaphore::new(1)),
+            connected: Cell::new(false),
+            received: PositionWaiters::default(),
+            master_offset: Cell::new(0),
+        }
+    }
 }
 
 impl HaSlave {
@@ -399,6 +411,8 @@ async fn replicate_from(shard: &Rc<Shard>, stream: TcpStream, addr: &str) -> Str
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = futures_lite::io::split(stream);
     let slave = &shard.ha_slave;
+    // An append still running from the last connection finishes first.
+    drop(slave.appending.acquire_permit(1).await);
     let start = shard.store.appended_offset().0;
     if let Err(e) = writer.write_all(&encode_report(start)).await {
         return format!("first report failed: {e}");
@@ -443,7 +457,23 @@ async fn replicate_from(shard: &Rc<Shard>, stream: TcpStream, addr: &str) -> Str
                 slave.publish(shard);
                 continue;
             }
-            match shard.store.append_replica(h.offset, &body).await {
+            // In a task of its own, so a dropped connection cannot cancel an
+            // append halfway; the next connection waits for it.
+            let store = shard.store.clone();
+            let lock = slave.appending.clone();
+            let packet = std::mem::take(&mut body);
+            let appended = glommio::spawn_local(async move {
+                let _permit = lock.acquire_static_permit(1).await;
+                let result = store.append_replica(h.offset, &packet).await;
+                (result, packet)
+            })
+            .detach()
+            .await;
+            let Some((result, packet)) = appended else {
+                return "append task ended".to_string();
+            };
+            body = packet;
+            match result {
                 Ok(end) => {
                     if end > slave.received.position() {
                         slave.received.advance(end);

@@ -39,12 +39,25 @@ struct Found {
     len: usize,
 }
 
+/// What one packet does to the tail, applied once its bytes are in the log.
+struct Taken {
+    found: Vec<Found>,
+    /// Carry bytes to drop after dispatch (everything before the first
+    /// incomplete record).
+    consumed: usize,
+    boundary: u64,
+    skip_to: Option<u64>,
+}
+
 impl<D: Disk> ShardStore<D> {
     /// Appends `bytes` that the master holds at commit-log offset `at`,
     /// which must be this log's end (or any segment base for an empty
     /// log). Records are dispatched as they complete. Returns the new end.
-    /// Like [`ShardStore::append`], it does not wait for the write; one
-    /// task per store calls it (the HA connection of the shard).
+    /// Like [`ShardStore::append`], it does not wait for the write.
+    ///
+    /// One task per store calls it, and lets each call finish: a call
+    /// dropped while it waits for a segment or the writer leaves the carry
+    /// ahead of the log (the broker runs it in a task of its own).
     pub async fn append_replica(&self, at: u64, bytes: &[u8]) -> Result<u64> {
         let refuse = |detail: String| StoreError::Replication { offset: at, detail };
         let end = self.log.appended();
@@ -56,7 +69,7 @@ impl<D: Disk> ShardStore<D> {
         if bytes.is_empty() {
             return Ok(self.log.appended());
         }
-        let found = self.take_replicated(at, bytes).map_err(refuse)?;
+        let taken = self.take_replicated(at, bytes).map_err(refuse)?;
         let seg = self.log.segment_size_bytes();
         let mut pos = at;
         let mut rest = bytes;
@@ -72,34 +85,39 @@ impl<D: Disk> ShardStore<D> {
                 Err(Blocked::BufferFull) => self.ensure_written(self.log.appended()).await?,
             }
         }
-        self.dispatch_replicated(&found);
+        self.dispatch_replicated(taken);
         Ok(pos)
     }
 
-    /// Adds `bytes` to the carry and finds the records they complete,
-    /// without dispatching them. On error the carry is as it was.
-    fn take_replicated(&self, at: u64, bytes: &[u8]) -> Result<Vec<Found>, String> {
+    /// Adds `bytes` to the carry and finds the records they complete. The
+    /// boundary (what a checkpoint may record) moves only in
+    /// [`ShardStore::dispatch_replicated`], after the bytes are in the log.
+    /// On error the carry is as it was.
+    fn take_replicated(&self, at: u64, bytes: &[u8]) -> Result<Taken, String> {
         let seg = self.log.segment_size_bytes();
         let mut tail = self.replica.borrow_mut();
         let tail = &mut *tail;
-        let boundary = *tail.boundary.get_or_insert(at);
+        let mut boundary = *tail.boundary.get_or_insert(at);
+        let mut skip_to = tail.skip_to;
         let carry_len_before = tail.carry.len();
-        let skip_before = tail.skip_to;
         let mut new = bytes;
-        let mut new_pos = at;
-        if let Some(next) = tail.skip_to {
-            let skip = (next - new_pos).min(new.len() as u64) as usize;
+        if let Some(next) = skip_to {
+            let skip = (next - at).min(new.len() as u64) as usize;
             new = &new[skip..];
-            new_pos += skip as u64;
-            if new_pos < next {
-                return Ok(Vec::new());
+            if at + (skip as u64) < next {
+                return Ok(Taken {
+                    found: Vec::new(),
+                    consumed: 0,
+                    boundary,
+                    skip_to,
+                });
             }
-            tail.skip_to = None;
-            tail.boundary = Some(next);
+            skip_to = None;
+            boundary = next;
         }
         tail.carry.extend_from_slice(new);
         let mut found = Vec::new();
-        let mut pos = tail.boundary.expect("set above");
+        let mut pos = boundary;
         let mut i = 0;
         let result = loop {
             let left = &tail.carry[i..];
@@ -115,8 +133,10 @@ impl<D: Disk> ShardStore<D> {
                         pos = next;
                         continue;
                     }
+                    // Inside the filler: `pos` stays at the BLANK, so a
+                    // checkpoint makes recovery re-read it and move on.
                     i = tail.carry.len();
-                    tail.skip_to = Some(next);
+                    skip_to = Some(next);
                     break Ok(());
                 }
                 Ok(Head::Record { size_bytes }) => {
@@ -154,30 +174,24 @@ impl<D: Disk> ShardStore<D> {
         };
         if let Err(e) = result {
             tail.carry.truncate(carry_len_before);
-            tail.skip_to = skip_before;
-            tail.boundary = Some(boundary);
             return Err(e);
         }
         debug_assert!(tail.carry.len() - i <= RECORD_SIZE_BYTES_MAX + BLANK_SIZE_BYTES);
-        // The carry keeps `[i..]`; `found` indexes the carry as it is now,
-        // so the prefix is dropped after dispatch.
-        found.push(Found { at: i, len: 0 });
-        // Inside a filler, `pos` is the BLANK's start: a checkpoint there
-        // makes recovery re-read the BLANK and move to the next segment.
-        tail.boundary = Some(pos);
-        Ok(found)
+        Ok(Taken {
+            found,
+            consumed: i,
+            boundary: pos,
+            skip_to,
+        })
     }
 
-    /// Dispatches the records [`ShardStore::take_replicated`] found, then
-    /// drops them from the carry.
-    fn dispatch_replicated(&self, found: &[Found]) {
+    /// Dispatches the records [`ShardStore::take_replicated`] found, drops
+    /// them from the carry and moves the boundary past them.
+    fn dispatch_replicated(&self, taken: Taken) {
         let mut tail = self.replica.borrow_mut();
-        let Some((end, records)) = found.split_last() else {
-            return;
-        };
         let mut queues = self.queues.borrow_mut();
         let mut index = self.index.borrow_mut();
-        for f in records {
+        for f in &taken.found {
             let view = RecordView::parse(&tail.carry[f.at..f.at + f.len])
                 .expect("checked before the append");
             self.log.set_last_store_timestamp(view.store_timestamp_ms);
@@ -187,7 +201,9 @@ impl<D: Disk> ShardStore<D> {
                 self.config.index_enable.then_some(&mut *index),
             );
         }
-        tail.carry.drain(..end.at);
+        tail.carry.drain(..taken.consumed);
+        tail.boundary = Some(taken.boundary);
+        tail.skip_to = taken.skip_to;
     }
 
     /// On a store that has taken replicated bytes: the start of the first
