@@ -589,6 +589,20 @@ async fn sync_metadata(
         Ok(response.body)
     };
     if shard.id == 0 {
+        // A slave mirrors its master shard for shard: the counts must match.
+        let body = call(RequestCode::GET_BROKER_RUNTIME_INFO).await?;
+        let info: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| format!("runtime info: {e}"))?;
+        let master_shards = info["table"]["ringmqShards"]
+            .as_str()
+            .and_then(|s| s.parse::<u16>().ok());
+        if let Some(n) = master_shards.filter(|n| *n != shard.config.shards) {
+            tracing::error!(
+                master_shards = n,
+                slave_shards = shard.config.shards,
+                "this slave's shard count differs from its master's; shards without a counterpart are not replicated (create the slave's store with the master's count)"
+            );
+        }
         #[derive(serde::Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct AllTopics {
