@@ -1,0 +1,148 @@
+//! Sustained engine append throughput: 8 appenders of 32 × 1 KiB batches
+//! on one shard (glommio executor), each waiting for its acknowledgement,
+//! for a total given in MiB (default 4096), with the store's background
+//! task running. Flush mode from the second argument (`async` or `sync`);
+//! segment zero-fill as the broker sets it (on for SYNC only) unless
+//! `RINGMQ_BENCH_PREWRITE=0/1` says otherwise. Prints MiB/s and a per-second
+//! line, so stalls show. Complements the criterion bench, whose 5 s windows
+//! stay inside the kernel's dirty-page limits.
+//! `cargo run --release -p ringmq-benches --example sustained_append -- 4096 async`
+
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use glommio::{LocalExecutorBuilder, Placement};
+use ringmq_engine::background::run_background;
+use ringmq_engine::disk::glommio_disk::GlommioDisk;
+use ringmq_engine::store::system_clock;
+use ringmq_engine::{AppendedRecord, FlushGate, FlushMode, MessageIn, ShardStore, StoreConfig};
+
+const BODY_BYTES: usize = 1024;
+const BATCH: usize = 32;
+const APPENDERS: usize = 8;
+
+fn main() {
+    let total_mib: u64 = std::env::args()
+        .nth(1)
+        .map(|a| a.parse().expect("total MiB"))
+        .unwrap_or(4096);
+    let mode = match std::env::args().nth(2).as_deref() {
+        Some("sync") => FlushMode::Sync,
+        _ => FlushMode::Async,
+    };
+    let dir = std::path::PathBuf::from(
+        std::env::var("RINGMQ_BENCH_DIR").unwrap_or_else(|_| "target/bench-store".into()),
+    )
+    .join("sustained-append");
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut config = StoreConfig::new(&dir);
+    config.flush_mode = mode;
+    config.index_enable = false;
+    config.segment_size_bytes = 1 << 30;
+    config.prewrite_segments = match std::env::var("RINGMQ_BENCH_PREWRITE").as_deref() {
+        Ok("1") => true,
+        Ok(_) => false,
+        Err(_) => mode == FlushMode::Sync,
+    };
+    LocalExecutorBuilder::new(Placement::Fixed(0))
+        .io_memory(16 << 20)
+        .spawn(move || async move {
+            let store = Rc::new(
+                ShardStore::open(GlommioDisk, config, FlushGate::new(), system_clock())
+                    .await
+                    .unwrap(),
+            );
+            let stop = Rc::new(Cell::new(false));
+            let bg = glommio::spawn_local(run_background(store.clone(), stop.clone())).detach();
+            let record_bytes = store_record_bytes();
+            let total_batches = (total_mib << 20) / (record_bytes * BATCH as u64);
+            let done = Rc::new(Cell::new(0u64));
+            let start = Instant::now();
+            let reporter = {
+                let done = done.clone();
+                glommio::spawn_local(async move {
+                    let mut last = 0;
+                    loop {
+                        glommio::timer::sleep(Duration::from_secs(1)).await;
+                        let now = done.get();
+                        let mib = ((now - last) * BATCH as u64 * record_bytes) as f64 / 1048576.0;
+                        println!("[{:>3.0}s] {mib:.0} MiB/s", start.elapsed().as_secs_f64());
+                        last = now;
+                    }
+                })
+                .detach()
+            };
+            let tasks: Vec<_> = (0..APPENDERS)
+                .map(|t| {
+                    let store = store.clone();
+                    let done = done.clone();
+                    glommio::spawn_local(async move {
+                        let body = vec![b'x'; BODY_BYTES];
+                        let host = SocketAddr::from(([127, 0, 0, 1], 1));
+                        let msgs: Vec<MessageIn<'_>> = (0..BATCH)
+                            .map(|_| MessageIn {
+                                topic: "BenchTopic",
+                                queue_id: t as i32,
+                                flag: 0,
+                                body: &body,
+                                properties: b"TAGS\x01TagA\x02",
+                                sys_flag: 0,
+                                born_timestamp_ms: 1,
+                                born_host: host,
+                                store_host: host,
+                                reconsume_times: 0,
+                                prepared_transaction_offset: 0,
+                            })
+                            .collect();
+                        let mut out: Vec<AppendedRecord> = Vec::with_capacity(BATCH);
+                        while done.get() < total_batches {
+                            let end = store.append_batch(&msgs, &mut out).await.unwrap();
+                            store.wait_acked(end).await.unwrap();
+                            done.set(done.get() + 1);
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await;
+            }
+            let secs = start.elapsed().as_secs_f64();
+            let bytes = done.get() * BATCH as u64 * record_bytes;
+            println!(
+                "{mode:?}: {} MiB in {secs:.2} s: {:.0} MiB/s ({:.0} msg/s)",
+                bytes >> 20,
+                bytes as f64 / secs / 1048576.0,
+                (done.get() * BATCH as u64) as f64 / secs
+            );
+            reporter.cancel();
+            stop.set(true);
+            let _ = bg.await;
+            store.shutdown().await.unwrap();
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Size of one stored record of the benchmark's shape (1 KiB body).
+fn store_record_bytes() -> u64 {
+    let host = SocketAddr::from(([127, 0, 0, 1], 1));
+    let body = vec![0u8; BODY_BYTES];
+    ringmq_engine::record::record_size(&MessageIn {
+        topic: "BenchTopic",
+        queue_id: 0,
+        flag: 0,
+        body: &body,
+        properties: b"TAGS\x01TagA\x02",
+        sys_flag: 0,
+        born_timestamp_ms: 1,
+        born_host: host,
+        store_host: host,
+        reconsume_times: 0,
+        prepared_transaction_offset: 0,
+    })
+    .unwrap() as u64
+}
