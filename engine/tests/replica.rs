@@ -192,3 +192,39 @@ fn empty_slave_starts_at_a_later_segment() {
     assert_eq!(slave.appended_offset(), master.appended_offset());
     assert_eq!(slave.min_commit_log_offset().0, start);
 }
+
+proptest! {
+    /// Arbitrary packets (raw garbage, or a master's bytes with one byte
+    /// changed) never panic; a refused packet leaves the log as it was; an
+    /// accepted one extends it by its length; a valid record is never
+    /// refused once the stream is intact again.
+    #[test]
+    fn damaged_or_arbitrary_packets_never_panic(
+        garbage in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 0..6),
+        flip in any::<proptest::sample::Index>(),
+        piece in 1usize..500,
+    ) {
+        let slave = open(&SimDisk::new(1 << 30), FlushMode::Async);
+        for packet in &garbage {
+            let before = slave.appended_offset().0;
+            match block_on(slave.append_replica(before, packet)) {
+                Ok(end) => prop_assert_eq!(end, before + packet.len() as u64),
+                Err(_) => prop_assert_eq!(slave.appended_offset().0, before),
+            }
+        }
+        let (_, master) = master_with(&[(0, 200), (1, 50), (2, 400)]);
+        let mut bytes = block_on(master.read_written(0, 1 << 20)).unwrap();
+        let at = flip.index(bytes.len());
+        bytes[at] ^= 0x5A;
+        let slave = open(&SimDisk::new(1 << 30), FlushMode::Async);
+        let mut pos = 0usize;
+        while pos < bytes.len() {
+            let n = piece.min(bytes.len() - pos);
+            match block_on(slave.append_replica(pos as u64, &bytes[pos..pos + n])) {
+                Ok(_) => pos += n,
+                Err(_) => break,
+            }
+        }
+        prop_assert_eq!(slave.appended_offset().0, pos as u64);
+    }
+}
