@@ -4,7 +4,7 @@
 //! task running. Flush mode from the second argument (`async` or `sync`);
 //! segment zero-fill as the broker sets it (on for SYNC only) unless
 //! `RINGMQ_BENCH_PREWRITE=0/1` says otherwise. Prints MiB/s and a per-second
-//! line, so stalls show. Complements the criterion bench, whose 5 s windows
+//! line, so stalls show. `RINGMQ_BENCH_DIRECT=1` writes with O_DIRECT. Complements the criterion bench, whose 5 s windows
 //! stay inside the kernel's dirty-page limits.
 //! `cargo run --release -p ringmq-benches --example sustained_append -- 4096 async`
 
@@ -21,6 +21,7 @@ use ringmq_engine::{AppendedRecord, FlushGate, FlushMode, MessageIn, ShardStore,
 
 const BODY_BYTES: usize = 1024;
 const BATCH: usize = 32;
+/// Default concurrent appenders (`RINGMQ_BENCH_APPENDERS`).
 const APPENDERS: usize = 8;
 
 fn main() {
@@ -41,6 +42,7 @@ fn main() {
     config.flush_mode = mode;
     config.index_enable = false;
     config.segment_size_bytes = 1 << 30;
+    config.direct_io = std::env::var("RINGMQ_BENCH_DIRECT").is_ok_and(|v| v == "1");
     config.prewrite_segments = match std::env::var("RINGMQ_BENCH_PREWRITE").as_deref() {
         Ok("1") => true,
         Ok(_) => false,
@@ -74,7 +76,11 @@ fn main() {
                 })
                 .detach()
             };
-            let tasks: Vec<_> = (0..APPENDERS)
+            let appenders = std::env::var("RINGMQ_BENCH_APPENDERS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(APPENDERS);
+            let tasks: Vec<_> = (0..appenders)
                 .map(|t| {
                     let store = store.clone();
                     let done = done.clone();

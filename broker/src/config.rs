@@ -81,6 +81,10 @@ pub struct BrokerConfig {
     pub io_memory_bytes: usize,
     /// Pin shard executors to cores (RingMQ `pinShards`).
     pub pin_shards: bool,
+    /// Write the commit log with O_DIRECT (RingMQ `commitLogDirectIo`):
+    /// about twice the sustained append bandwidth on the development VM,
+    /// but consumers read recent data from disk instead of the page cache.
+    pub commit_log_direct_io: bool,
     /// `haListenPort` (default `listenPort + 1`): shard `i` accepts its
     /// slaves on `haListenPort + i`.
     pub ha_listen_port: u16,
@@ -136,6 +140,7 @@ impl Default for BrokerConfig {
             long_polling_enable: true,
             io_memory_bytes: 8 << 20,
             pin_shards: true,
+            commit_log_direct_io: false,
             ha_listen_port: 10912,
             ha_master_address: None,
             slave_read_enable: false,
@@ -259,8 +264,12 @@ impl BrokerConfig {
             }
             "mappedFileSizeCommitLog" => {
                 let n: u64 = parse_num(key, value)?;
-                if n < 64 * 1024 {
-                    return Err(invalid(key, value, "must be at least 65536"));
+                if n < 64 * 1024 || n % 4096 != 0 {
+                    return Err(invalid(
+                        key,
+                        value,
+                        "must be a multiple of 4096, at least 65536",
+                    ));
                 }
                 self.mapped_file_size_commit_log = n;
             }
@@ -274,6 +283,7 @@ impl BrokerConfig {
             "longPollingEnable" => self.long_polling_enable = parse_bool(key, value)?,
             "ioMemoryBytes" => self.io_memory_bytes = parse_num(key, value)?,
             "pinShards" => self.pin_shards = parse_bool(key, value)?,
+            "commitLogDirectIo" => self.commit_log_direct_io = parse_bool(key, value)?,
             "haListenPort" => self.ha_listen_port = parse_num(key, value)?,
             "haMasterAddress" => {
                 self.ha_master_address = Some(value.trim().to_string()).filter(|v| !v.is_empty())

@@ -149,6 +149,7 @@ pub fn store_config(config: &BrokerConfig, shard: u16) -> StoreConfig {
     // 400 MB/s, stalling appends for ~2 s at each segment roll
     // (perf/results), so it is off there.
     c.prewrite_segments = config.flush_disk_type == ringmq_engine::FlushMode::Sync;
+    c.direct_io = config.commit_log_direct_io;
     c
 }
 

@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 
 use crate::config::StoreConfig;
-use crate::disk::{is_disk_full, Disk, DiskFile};
+use crate::disk::{align_down, is_disk_full, Disk, DiskFile};
 use crate::error::{Result, StoreError};
 use crate::flush_gate::FlushGate;
 use crate::ids::{file_name_for_offset, offset_from_file_name};
@@ -88,6 +88,12 @@ struct LogState<D: Disk> {
     poisoned: Option<Rc<str>>,
     disk_full: Option<Rc<str>>,
     last_store_timestamp_ms: i64,
+    /// Direct I/O: the log's bytes `[tail_pos, written)`, where `tail_pos`
+    /// is `written` rounded down to the I/O alignment. The next write
+    /// rewrites that block, so readers get these bytes from here, never
+    /// from the page cache (a cached copy could go stale).
+    tail_pos: u64,
+    tail: Vec<u8>,
 }
 
 impl<D: Disk> LogState<D> {
@@ -109,6 +115,7 @@ pub struct CommitLog<D: Disk> {
     segment_size_bytes: u64,
     write_buffer_bytes_max: usize,
     prewrite: bool,
+    direct: bool,
     gate: FlushGate,
     state: RefCell<LogState<D>>,
     pub written_waiters: PositionWaiters,
@@ -170,6 +177,9 @@ impl<D: Disk> CommitLog<D> {
                     ),
                 });
             }
+            if config.direct_io {
+                file.advise_random();
+            }
             segments.insert(base, Segment { base, file });
         }
         let end = segments
@@ -183,6 +193,7 @@ impl<D: Disk> CommitLog<D> {
             segment_size_bytes: config.segment_size_bytes,
             write_buffer_bytes_max: config.write_buffer_bytes_max,
             prewrite: config.prewrite_segments,
+            direct: config.direct_io,
             gate,
             state: RefCell::new(LogState {
                 segments,
@@ -195,6 +206,8 @@ impl<D: Disk> CommitLog<D> {
                 poisoned: None,
                 disk_full: None,
                 last_store_timestamp_ms: 0,
+                tail_pos: end,
+                tail: Vec::new(),
             }),
             written_waiters: PositionWaiters::default(),
             durable_waiters: PositionWaiters::default(),
@@ -378,6 +391,8 @@ impl<D: Disk> CommitLog<D> {
         s.appended = offset;
         s.written = offset;
         s.durable = offset;
+        s.tail_pos = offset;
+        s.tail.clear();
         drop(s);
         self.written_waiters.advance(offset);
         self.durable_waiters.advance(offset);
@@ -422,7 +437,12 @@ impl<D: Disk> CommitLog<D> {
             let file = file.expect("a chunk is only encoded into an existing segment");
             let file_pos = chunk.pos - base;
             let len = chunk.buf.len();
-            if let Err(e) = file.write_all_at(chunk.buf, file_pos).await {
+            let written = if self.direct {
+                self.write_direct(&file, base, &chunk).await
+            } else {
+                file.write_all_at(chunk.buf, file_pos).await
+            };
+            if let Err(e) = written {
                 return Err(self.poison(format!(
                     "write of {len} bytes at commit-log offset {} to {} failed: {e}",
                     chunk.pos,
@@ -439,6 +459,80 @@ impl<D: Disk> CommitLog<D> {
             self.written_waiters.advance(chunk.end);
         }
         Ok(())
+    }
+
+    /// Direct I/O: writes a chunk from the aligned block holding its start
+    /// (the bytes before it in that block come from the tail copy), padded
+    /// with zeros, then keeps the new partial block as the tail.
+    async fn write_direct(
+        &self,
+        file: &Rc<D::File>,
+        base: u64,
+        chunk: &Chunk,
+    ) -> std::io::Result<()> {
+        let block = align_down(chunk.pos);
+        let prefix: Vec<u8> = {
+            let s = self.state.borrow();
+            if block == chunk.pos {
+                Vec::new()
+            } else if s.tail_pos == block && block + s.tail.len() as u64 == chunk.pos {
+                s.tail.clone()
+            } else {
+                drop(s);
+                // Only after recovery, before the first write.
+                file.read_at(block - base, (chunk.pos - block) as usize)
+                    .await?
+            }
+        };
+        if prefix.len() as u64 != chunk.pos - block {
+            return Err(std::io::Error::other(format!(
+                "the {} bytes before commit-log offset {} are not known",
+                chunk.pos - block,
+                chunk.pos
+            )));
+        }
+        file.write_direct(block - base, &[&prefix, &chunk.buf])
+            .await?;
+        let data_end = chunk.pos + chunk.buf.len() as u64;
+        let mut s = self.state.borrow_mut();
+        if chunk.end != data_end {
+            // Ends with BLANK: the log goes on at the next segment's start.
+            s.tail_pos = chunk.end;
+            s.tail.clear();
+        } else {
+            let tail_pos = align_down(data_end);
+            let mut tail = Vec::with_capacity((data_end - tail_pos) as usize);
+            let from = |p: u64| (p.max(block) - block) as usize;
+            // [tail_pos, data_end) lies in prefix ++ chunk.buf.
+            let joined_len = prefix.len() + chunk.buf.len();
+            let start = from(tail_pos);
+            debug_assert!(start <= joined_len);
+            if start < prefix.len() {
+                tail.extend_from_slice(&prefix[start..]);
+                tail.extend_from_slice(&chunk.buf);
+            } else {
+                tail.extend_from_slice(&chunk.buf[start - prefix.len()..]);
+            }
+            s.tail_pos = tail_pos;
+            s.tail = tail;
+        }
+        Ok(())
+    }
+
+    /// Direct I/O: where reads must switch from the file to the tail copy.
+    pub fn direct_tail_pos(&self) -> Option<u64> {
+        self.direct.then(|| self.state.borrow().tail_pos)
+    }
+
+    /// Direct I/O: appends the log's bytes `[from, to)` from the tail copy
+    /// to `out`; false when they are not all there.
+    pub fn copy_tail(&self, from: u64, to: u64, out: &mut Vec<u8>) -> bool {
+        let s = self.state.borrow();
+        if from < s.tail_pos || to > s.tail_pos + s.tail.len() as u64 || from > to {
+            return false;
+        }
+        out.extend_from_slice(&s.tail[(from - s.tail_pos) as usize..(to - s.tail_pos) as usize]);
+        true
     }
 
     /// fdatasyncs every segment written since the last flush, holding the
@@ -506,6 +600,9 @@ impl<D: Disk> CommitLog<D> {
         if self.has_segment(base) {
             return Ok(()); // prepared concurrently by another task
         }
+        if self.direct {
+            file.advise_random();
+        }
         self.state
             .borrow_mut()
             .segments
@@ -524,7 +621,11 @@ impl<D: Disk> CommitLog<D> {
             let mut unsynced = 0;
             while pos < self.segment_size_bytes {
                 let len = PREWRITE_CHUNK_BYTES.min((self.segment_size_bytes - pos) as usize);
-                file.write_all_at(vec![0u8; len], pos).await?;
+                if self.direct {
+                    file.write_direct(pos, &[&vec![0u8; len]]).await?;
+                } else {
+                    file.write_all_at(vec![0u8; len], pos).await?;
+                }
                 pos += len as u64;
                 unsynced += len;
                 if unsynced >= PREWRITE_SYNC_BYTES || pos == self.segment_size_bytes {
@@ -538,8 +639,37 @@ impl<D: Disk> CommitLog<D> {
     }
 
     /// Reads bytes that have been written (not past `written`), within one
-    /// segment. Returns fewer bytes at a segment's end.
+    /// segment. Returns fewer bytes at a segment's end (and, under direct
+    /// I/O, at `written`: bytes past it are not read).
     pub async fn read(&self, pos: u64, len: usize) -> Result<Vec<u8>> {
+        if self.direct {
+            let (tail_pos, written) = {
+                let s = self.state.borrow();
+                (s.tail_pos, s.written)
+            };
+            let end = (pos + len as u64).min(written);
+            if pos >= tail_pos {
+                let s = self.state.borrow();
+                let from = (pos - tail_pos) as usize;
+                let to = (end.max(pos) - tail_pos) as usize;
+                return Ok(s.tail.get(from..to).map(<[u8]>::to_vec).unwrap_or_default());
+            }
+            if end > tail_pos {
+                let mut out = self.read_file(pos, (tail_pos - pos) as usize).await?;
+                let s = self.state.borrow();
+                // The file part may have stopped at a segment end.
+                if pos + out.len() as u64 == s.tail_pos {
+                    let to = (end - s.tail_pos) as usize;
+                    out.extend_from_slice(&s.tail[..to.min(s.tail.len())]);
+                }
+                return Ok(out);
+            }
+            return self.read_file(pos, (end.max(pos) - pos) as usize).await;
+        }
+        self.read_file(pos, len).await
+    }
+
+    async fn read_file(&self, pos: u64, len: usize) -> Result<Vec<u8>> {
         let (file, file_pos, len) = {
             let s = self.state.borrow();
             let base = self.segment_base(pos);
@@ -632,10 +762,18 @@ impl<D: Disk> CommitLog<D> {
                 .await
                 .map_err(|e| StoreError::io("sync recovered segment", file.path(), e))?;
         }
+        let tail_pos = align_down(end).max(self.segment_base(end));
+        let tail = if self.direct && tail_pos < end {
+            self.read_file(tail_pos, (end - tail_pos) as usize).await?
+        } else {
+            Vec::new()
+        };
         let mut s = self.state.borrow_mut();
         s.appended = end;
         s.written = end;
         s.durable = end;
+        s.tail_pos = tail_pos;
+        s.tail = tail;
         drop(s);
         self.written_waiters.advance(end);
         self.durable_waiters.advance(end);

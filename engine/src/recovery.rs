@@ -42,6 +42,17 @@ pub(crate) async fn open<D: Disk>(
     disk.create_dir_all(&config.root)
         .await
         .map_err(|e| StoreError::io("create store directory", &config.root, e))?;
+    if config.direct_io && config.segment_size_bytes % crate::disk::DIRECT_IO_ALIGN_BYTES != 0 {
+        return Err(StoreError::Corrupt {
+            what: "configuration",
+            path: config.root.clone(),
+            detail: format!(
+                "direct I/O needs segment_size_bytes a multiple of {}, got {}",
+                crate::disk::DIRECT_IO_ALIGN_BYTES,
+                config.segment_size_bytes
+            ),
+        });
+    }
     let log = CommitLog::open(disk.clone(), &config, gate).await?;
     let checkpoint = Checkpoint::load(&disk, &config.checkpoint_path()).await?;
     let log_min = log.min_offset();

@@ -75,6 +75,9 @@ pub struct QueueRead<F> {
     /// Commit-log offset of the last message returned (how far behind the
     /// log's end this read is: cold or hot data).
     pub last_physical_offset: Option<u64>,
+    /// Direct I/O only: record bytes in the log's last partial block, from
+    /// memory; they follow the ranges.
+    pub memory_tail: Vec<u8>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -517,6 +520,7 @@ impl<D: Disk> ShardStore<D> {
                 message_count: 0,
                 bytes: 0,
                 last_physical_offset: None,
+                memory_tail: Vec::new(),
             };
         };
         let min = q.min_offset();
@@ -530,6 +534,7 @@ impl<D: Disk> ShardStore<D> {
             message_count: 0,
             bytes: 0,
             last_physical_offset: None,
+            memory_tail: Vec::new(),
         };
         if max == min {
             read.status = ReadStatus::NoMessageInQueue;
@@ -561,7 +566,10 @@ impl<D: Disk> ShardStore<D> {
             if !accept(entry.tags_code) {
                 continue;
             }
-            self.push_range(&mut read.ranges, &entry);
+            if !self.push_range(&mut read.ranges, &mut read.memory_tail, &entry) {
+                next = QueueOffset(next.0 - 1); // not returned: read it next time
+                break;
+            }
             read.last_physical_offset = Some(entry.commit_log_offset);
             read.message_count += 1;
             read.bytes += entry.size_bytes as u64;
@@ -573,22 +581,45 @@ impl<D: Disk> ShardStore<D> {
         read
     }
 
-    fn push_range(&self, ranges: &mut Vec<FileRange<D::File>>, entry: &CqEntry) {
-        let Some(range) = self
-            .log
-            .file_range(entry.commit_log_offset, entry.size_bytes)
-        else {
-            return; // segment deleted by retention since the entry was read
+    /// Adds an entry's bytes: file ranges, and under direct I/O the part in
+    /// the log's last partial block from memory. False when they cannot be
+    /// had (the tail moved on since the read began: the caller stops there).
+    fn push_range(
+        &self,
+        ranges: &mut Vec<FileRange<D::File>>,
+        memory: &mut Vec<u8>,
+        entry: &CqEntry,
+    ) -> bool {
+        let start = entry.commit_log_offset;
+        let end = start + entry.size_bytes as u64;
+        let file_end = match self.log.direct_tail_pos() {
+            Some(tail_pos) if end > tail_pos => {
+                if !self.log.copy_tail(start.max(tail_pos), end, memory) {
+                    return false;
+                }
+                tail_pos.max(start)
+            }
+            _ => end,
+        };
+        if file_end == start {
+            return true;
+        }
+        if !memory.is_empty() && file_end == end {
+            return false; // file bytes may not follow memory bytes
+        }
+        let Some(range) = self.log.file_range(start, (file_end - start) as u32) else {
+            return true; // segment deleted by retention since the entry was read
         };
         if let Some(last) = ranges.last_mut() {
             if Rc::ptr_eq(&last.file, &range.file)
                 && last.file_pos + last.len as u64 == range.file_pos
             {
                 last.len += range.len;
-                return;
+                return true;
             }
         }
         ranges.push(range);
+        true
     }
 
     /// Reads bytes of a [`FileRange`] (for callers without zero-copy, and

@@ -112,11 +112,15 @@ fn check_queue(store: &ShardStore<SimDisk>, model: &Model, queue: i32, at_least:
 fn reopen(
     disk: &SimDisk,
     mode: FlushMode,
+    direct: bool,
     model: &mut Model,
     floor: impl Fn(&Model, usize) -> usize,
 ) -> ShardStore<SimDisk> {
     let (clock, _) = manual_clock(1_000);
-    let store = open_sim(disk, &sim_config(mode, 2048), clock);
+    // Direct I/O needs segments of whole 4 KiB blocks.
+    let mut config = sim_config(mode, if direct { 8192 } else { 2048 });
+    config.direct_io = direct;
+    let store = open_sim(disk, &config, clock);
     assert!(
         store.appended_offset().0 >= model.durable_log_offset,
         "commit log went backwards past durable {}",
@@ -137,6 +141,12 @@ fn reopen(
 }
 
 fn run(mode: FlushMode, ops: Vec<Op>) {
+    run_with(mode, false, ops)
+}
+
+/// `direct`: the commit log is written as with O_DIRECT (aligned blocks,
+/// the last partial block rewritten and served from memory).
+fn run_with(mode: FlushMode, direct: bool, ops: Vec<Op>) {
     let disk = SimDisk::new(1 << 30);
     let mut model = Model {
         appended: vec![Vec::new(); QUEUES as usize],
@@ -145,7 +155,7 @@ fn run(mode: FlushMode, ops: Vec<Op>) {
         next_id: 0,
         durable_log_offset: 0,
     };
-    let mut store = reopen(&disk, mode, &mut model, |_, _| 0);
+    let mut store = reopen(&disk, mode, direct, &mut model, |_, _| 0);
     let mut out = Vec::new();
     for op in ops {
         match op {
@@ -212,25 +222,29 @@ fn run(mode: FlushMode, ops: Vec<Op>) {
                 model.durable_log_offset = store.durable_offset().0;
                 drop(store);
                 disk.crash(seed);
-                store = reopen(&disk, mode, &mut model, |m, q| m.durable[q]);
+                store = reopen(&disk, mode, direct, &mut model, |m, q| m.durable[q]);
             }
             Op::Kill => {
                 model.durable_log_offset = store.durable_offset().0;
                 drop(store);
                 disk.kill();
-                store = reopen(&disk, mode, &mut model, |m, q| m.written[q]);
+                store = reopen(&disk, mode, direct, &mut model, |m, q| m.written[q]);
             }
             Op::Restart => {
                 block_on(store.shutdown()).unwrap();
                 drop(store);
-                store = reopen(&disk, mode, &mut model, |m, q| m.appended[q].len());
+                store = reopen(&disk, mode, direct, &mut model, |m, q| m.appended[q].len());
             }
         }
     }
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    // 256 cases unless PROPTEST_CASES says more.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn sync_flush_matches_model(ops in proptest::collection::vec(op(), 1..60)) {
@@ -240,6 +254,16 @@ proptest! {
     #[test]
     fn async_flush_matches_model(ops in proptest::collection::vec(op(), 1..60)) {
         run(FlushMode::Async, ops);
+    }
+
+    #[test]
+    fn direct_io_sync_flush_matches_model(ops in proptest::collection::vec(op(), 1..60)) {
+        run_with(FlushMode::Sync, true, ops);
+    }
+
+    #[test]
+    fn direct_io_async_flush_matches_model(ops in proptest::collection::vec(op(), 1..60)) {
+        run_with(FlushMode::Async, true, ops);
     }
 }
 

@@ -61,6 +61,9 @@ pub struct Outgoing {
     /// When non-empty, the body is these ranges in order and
     /// `command.body` is ignored.
     pub files: Vec<FileSlice>,
+    /// Bytes from memory that follow `files` in the body (a commit log
+    /// written with direct I/O serves its last partial block this way).
+    pub trailer: bytes::Bytes,
 }
 
 impl Outgoing {
@@ -68,6 +71,7 @@ impl Outgoing {
         Outgoing {
             command,
             files: Vec::new(),
+            trailer: bytes::Bytes::new(),
         }
     }
 }
@@ -367,16 +371,17 @@ async fn write_batch(
         if out.command.code != 0 || !out.command.is_response() {
             tracing::debug!(code = out.command.code, remark = ?out.command.remark, response = out.command.is_response(), "non-success reply or request to the client");
         }
-        let body_len: usize = if out.files.is_empty() {
-            out.command.body.len()
+        let from_files = !out.files.is_empty() || !out.trailer.is_empty();
+        let body_len: usize = if from_files {
+            out.files.iter().map(|f| f.len as usize).sum::<usize>() + out.trailer.len()
         } else {
-            out.files.iter().map(|f| f.len as usize).sum()
+            out.command.body.len()
         };
         if let Err(error) = out.command.encode_header_to(body_len, buf) {
             tracing::error!(%error, code = out.command.code, "reply not encodable; dropped");
             continue;
         }
-        if out.files.is_empty() {
+        if !from_files {
             if buf.len() + out.command.body.len() > limits.write_batch_bytes_max {
                 if !flush(writer, buf).await || writer.write_all(&out.command.body).await.is_err() {
                     return false;
@@ -415,6 +420,7 @@ async fn write_batch(
                     return false;
                 }
             }
+            buf.extend_from_slice(&out.trailer);
         }
         if buf.len() >= limits.write_batch_bytes_max && !flush(writer, buf).await {
             return false;

@@ -250,7 +250,11 @@ fn reply<F: ringmq_engine::disk::DiskFile + 'static>(
             })
         })
         .collect();
-    Outgoing { command, files }
+    Outgoing {
+        command,
+        files,
+        trailer: read.memory_tail.into(),
+    }
 }
 
 /// The group's `whichBrokerWhenConsumeSlowly` (RocketMQ's default; there

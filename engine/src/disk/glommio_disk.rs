@@ -12,7 +12,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use glommio::io::{BufferedFile, OpenOptions};
+use glommio::io::{BufferedFile, DmaFile, OpenOptions};
 
 use super::{Disk, DiskFile, DiskUsage};
 
@@ -27,6 +27,8 @@ pub struct GlommioDisk;
 pub struct GlommioFile {
     file: BufferedFile,
     path: PathBuf,
+    /// The same file opened with O_DIRECT, on first direct write.
+    direct: std::cell::RefCell<Option<Rc<DmaFile>>>,
 }
 
 fn to_io(err: glommio::GlommioError<()>) -> io::Error {
@@ -51,6 +53,7 @@ impl Disk for GlommioDisk {
         Ok(Rc::new(GlommioFile {
             file,
             path: path.to_path_buf(),
+            direct: std::cell::RefCell::new(None),
         }))
     }
 
@@ -150,6 +153,55 @@ impl DiskFile for GlommioFile {
             <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(self.file.as_raw_fd())
         });
         file.write_all_at(&buf, pos)
+    }
+
+    async fn write_direct(&self, pos: u64, parts: &[&[u8]]) -> io::Result<()> {
+        assert_eq!(
+            pos % super::DIRECT_IO_ALIGN_BYTES,
+            0,
+            "unaligned direct write"
+        );
+        let existing = self.direct.borrow().clone();
+        let dma = match existing {
+            Some(f) => f,
+            None => {
+                let f = Rc::new(
+                    OpenOptions::new()
+                        .write(true)
+                        .dma_open(&self.path)
+                        .await
+                        .map_err(to_io)?,
+                );
+                *self.direct.borrow_mut() = Some(f.clone());
+                f
+            }
+        };
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let aligned = super::align_up(len as u64) as usize;
+        let mut buf = dma.alloc_dma_buffer(aligned);
+        let bytes = buf.as_bytes_mut();
+        let mut at = 0;
+        for p in parts {
+            bytes[at..at + p.len()].copy_from_slice(p);
+            at += p.len();
+        }
+        bytes[at..].fill(0);
+        let written = dma.write_at(buf, pos).await.map_err(to_io)?;
+        if written != aligned {
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                format!("short direct write: {written} of {aligned} bytes at {pos}"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn advise_random(&self) {
+        // SAFETY: posix_fadvise on a descriptor `self.file` owns; it only
+        // changes the kernel's readahead for this open file.
+        unsafe {
+            libc::posix_fadvise(self.file.as_raw_fd(), 0, 0, libc::POSIX_FADV_RANDOM);
+        }
     }
 
     async fn read_at(&self, pos: u64, len: usize) -> io::Result<Vec<u8>> {

@@ -47,9 +47,29 @@ pub trait Disk: Clone + 'static {
     fn usage(&self, path: &Path) -> io::Result<DiskUsage>;
 }
 
+/// Alignment of O_DIRECT writes: position and length are multiples of it.
+pub const DIRECT_IO_ALIGN_BYTES: u64 = 4096;
+
 pub trait DiskFile: 'static {
     /// Writes all of `buf` at `pos`; a short write is an error.
     async fn write_all_at(&self, buf: Vec<u8>, pos: u64) -> io::Result<()>;
+    /// Writes `parts`, concatenated and zero-padded to a multiple of
+    /// [`DIRECT_IO_ALIGN_BYTES`], at `pos` (aligned), bypassing the page
+    /// cache where the disk can (O_DIRECT). Not durable until
+    /// [`DiskFile::sync_data`].
+    async fn write_direct(&self, pos: u64, parts: &[&[u8]]) -> io::Result<()> {
+        assert_eq!(pos % DIRECT_IO_ALIGN_BYTES, 0, "unaligned direct write");
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let mut buf = Vec::with_capacity(align_up(len as u64) as usize);
+        for p in parts {
+            buf.extend_from_slice(p);
+        }
+        buf.resize(align_up(len as u64) as usize, 0);
+        self.write_all_at(buf, pos).await
+    }
+    /// Reads of this file will not be sequential enough for readahead to
+    /// help (and must not pull in pages past what was asked).
+    fn advise_random(&self) {}
     /// Reads up to `len` bytes at `pos`; fewer at end of file.
     async fn read_at(&self, pos: u64, len: usize) -> io::Result<Vec<u8>>;
     async fn sync_data(&self) -> io::Result<()>;
@@ -60,6 +80,14 @@ pub trait DiskFile: 'static {
     /// The descriptor for zero-copy sends, when the file is a real one.
     fn raw_fd(&self) -> Option<RawFd>;
     fn path(&self) -> PathBuf;
+}
+
+pub fn align_up(n: u64) -> u64 {
+    n.div_ceil(DIRECT_IO_ALIGN_BYTES) * DIRECT_IO_ALIGN_BYTES
+}
+
+pub fn align_down(n: u64) -> u64 {
+    n - n % DIRECT_IO_ALIGN_BYTES
 }
 
 /// ENOSPC and EDQUOT are the disk being full, an operating condition; other

@@ -103,27 +103,31 @@ pub fn read_all(store: &ShardStore<SimDisk>, topic: &str, queue_id: i32) -> Vec<
         if read.message_count == 0 {
             break;
         }
+        // File ranges, then (direct I/O) bytes of the last partial block
+        // from memory; a record may span the two.
+        let mut bytes = Vec::new();
         for range in &read.ranges {
-            let bytes = block_on(store.read_range(range)).unwrap();
-            let mut at = 0;
-            while at < bytes.len() {
-                let v = RecordView::parse(&bytes[at..]).unwrap_or_else(|e| {
-                    panic!(
-                        "record parses: {e:?} range pos {} len {} at {at} read {:?}",
-                        range.file_pos,
-                        range.len,
-                        read.ranges
-                            .iter()
-                            .map(|r| (r.file_pos, r.len))
-                            .collect::<Vec<_>>()
-                    )
-                });
-                v.verify_crc().expect("crc");
-                assert_eq!(v.topic, topic);
-                assert_eq!(v.queue_id, queue_id);
-                out.push((v.queue_offset as u64, v.body.to_vec()));
-                at += v.size_bytes();
-            }
+            bytes.extend(block_on(store.read_range(range)).unwrap());
+        }
+        bytes.extend_from_slice(&read.memory_tail);
+        let mut at = 0;
+        while at < bytes.len() {
+            let v = RecordView::parse(&bytes[at..]).unwrap_or_else(|e| {
+                panic!(
+                    "record parses: {e:?} at {at} of {}, ranges {:?}, memory {}",
+                    bytes.len(),
+                    read.ranges
+                        .iter()
+                        .map(|r| (r.file_pos, r.len))
+                        .collect::<Vec<_>>(),
+                    read.memory_tail.len()
+                )
+            });
+            v.verify_crc().expect("crc");
+            assert_eq!(v.topic, topic);
+            assert_eq!(v.queue_id, queue_id);
+            out.push((v.queue_offset as u64, v.body.to_vec()));
+            at += v.size_bytes();
         }
         offset = read.next_offset;
     }
