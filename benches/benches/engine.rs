@@ -1,6 +1,6 @@
 //! Storage-engine throughput on the real disk through glommio:
 //! append of 1 KiB messages, single and in batches of 32, under ASYNC_FLUSH
-//! and SYNC_FLUSH, and reads of a hot queue.
+//! and SYNC_FLUSH, buffered and with direct I/O, and reads of a hot queue.
 //!
 //! Each measurement runs on one glommio executor (one shard) with the
 //! store's background task (segment preparation, interval flush) running
@@ -66,11 +66,22 @@ struct Open {
 }
 
 fn open(ex: &LocalExecutor, name: &str, mode: FlushMode) -> Open {
+    open_with(ex, name, mode, false)
+}
+
+fn open_with(ex: &LocalExecutor, name: &str, mode: FlushMode, direct: bool) -> Open {
     let mut config = StoreConfig::new(bench_dir(name));
     config.flush_mode = mode;
+    config.direct_io = direct;
     config.index_enable = false;
     config.segment_size_bytes = 256 << 20;
-    config.prewrite_segments = std::env::var("RINGMQ_BENCH_NO_PREWRITE").is_err();
+    // Zero-fill as the broker sets it (SYNC_FLUSH only), unless
+    // RINGMQ_BENCH_PREWRITE=0/1 says otherwise.
+    config.prewrite_segments = match std::env::var("RINGMQ_BENCH_PREWRITE").as_deref() {
+        Ok("1") => true,
+        Ok(_) => false,
+        Err(_) => mode == FlushMode::Sync,
+    };
     ex.run(async move {
         let store = Rc::new(
             ShardStore::open(GlommioDisk, config, FlushGate::new(), system_clock())
@@ -135,14 +146,16 @@ fn append_benches(c: &mut Criterion) {
         .sample_size(10)
         .measurement_time(Duration::from_secs(5))
         .warm_up_time(Duration::from_secs(1));
-    for (mode, label) in [
-        (FlushMode::Async, "async_flush"),
-        (FlushMode::Sync, "sync_flush"),
+    for (mode, direct, label) in [
+        (FlushMode::Async, false, "async_flush"),
+        (FlushMode::Sync, false, "sync_flush"),
+        (FlushMode::Async, true, "direct_async_flush"),
+        (FlushMode::Sync, true, "direct_sync_flush"),
     ] {
         for (batch, shape) in [(1usize, "1KiB_single"), (BATCH, "32x1KiB_batch")] {
             let record_bytes = (BODY_BYTES + 116) as u64;
             group.throughput(Throughput::Bytes(record_bytes * batch as u64));
-            let store = open(&ex, &format!("{label}-{shape}"), mode);
+            let store = open_with(&ex, &format!("{label}-{shape}"), mode, direct);
             let appenders = APPENDERS;
             group.bench_function(format!("{label}/{shape}"), |b| {
                 b.iter_custom(|iters| appends(&ex, &store.store, iters, batch, appenders))

@@ -555,6 +555,8 @@ impl<D: Disk> ShardStore<D> {
             read.next_offset = max;
             return read;
         }
+        let tail_pos = self.log.direct_tail_pos();
+        let mut last_end = None;
         let mut next = offset;
         for entry in q.iter_from(offset).take((max.0 - offset.0) as usize) {
             if read.message_count >= max_messages
@@ -566,7 +568,13 @@ impl<D: Disk> ShardStore<D> {
             if !accept(entry.tags_code) {
                 continue;
             }
-            if !self.push_range(&mut read.ranges, &mut read.memory_tail, &entry) {
+            if !self.push_range(
+                &mut read.ranges,
+                &mut read.memory_tail,
+                &entry,
+                tail_pos,
+                &mut last_end,
+            ) {
                 next = QueueOffset(next.0 - 1); // not returned: read it next time
                 break;
             }
@@ -584,15 +592,18 @@ impl<D: Disk> ShardStore<D> {
     /// Adds an entry's bytes: file ranges, and under direct I/O the part in
     /// the log's last partial block from memory. False when they cannot be
     /// had (the tail moved on since the read began: the caller stops there).
+    #[inline]
     fn push_range(
         &self,
         ranges: &mut Vec<FileRange<D::File>>,
         memory: &mut Vec<u8>,
         entry: &CqEntry,
+        direct_tail_pos: Option<u64>,
+        last_end: &mut Option<u64>,
     ) -> bool {
         let start = entry.commit_log_offset;
         let end = start + entry.size_bytes as u64;
-        let file_end = match self.log.direct_tail_pos() {
+        let file_end = match direct_tail_pos {
             Some(tail_pos) if end > tail_pos => {
                 if !self.log.copy_tail(start.max(tail_pos), end, memory) {
                     return false;
@@ -607,18 +618,21 @@ impl<D: Disk> ShardStore<D> {
         if !memory.is_empty() && file_end == end {
             return false; // file bytes may not follow memory bytes
         }
-        let Some(range) = self.log.file_range(start, (file_end - start) as u32) else {
-            return true; // segment deleted by retention since the entry was read
-        };
-        if let Some(last) = ranges.last_mut() {
-            if Rc::ptr_eq(&last.file, &range.file)
-                && last.file_pos + last.len as u64 == range.file_pos
-            {
-                last.len += range.len;
+        // Right after the last range, in the same segment (records never
+        // span segments): extend it, the common case for a queue written
+        // in batches.
+        if *last_end == Some(start) && start % self.log.segment_size_bytes() != 0 {
+            if let Some(last) = ranges.last_mut() {
+                last.len += (file_end - start) as u32;
+                *last_end = Some(file_end);
                 return true;
             }
         }
+        let Some(range) = self.log.file_range(start, (file_end - start) as u32) else {
+            return true; // segment deleted by retention since the entry was read
+        };
         ranges.push(range);
+        *last_end = Some(file_end);
         true
     }
 
