@@ -78,13 +78,22 @@ impl IndexEntry {
     }
 }
 
+/// No earlier entry with the same hash.
+const CHAIN_END: u64 = u64::MAX;
+
 pub struct KeyIndex {
     dir: PathBuf,
     segment_entries: u64,
     /// Number of `entries[0]`.
     base: u64,
     entries: VecDeque<IndexEntry>,
-    by_hash: HashMap<i32, Vec<u64>>,
+    /// Per entry: the number of the previous entry with the same key hash
+    /// (a hash chain, as RocketMQ's index file keeps one), or [`CHAIN_END`].
+    /// Adding a key writes into these growing buffers and one map slot, so
+    /// a new key does not allocate a list of its own.
+    prev: VecDeque<u64>,
+    /// Newest entry number per key hash.
+    heads: HashMap<i32, u64>,
     /// Entry number up to which the files hold entries.
     persisted: u64,
 }
@@ -97,7 +106,8 @@ impl KeyIndex {
             segment_entries,
             base: 0,
             entries: VecDeque::new(),
-            by_hash: HashMap::new(),
+            prev: VecDeque::new(),
+            heads: HashMap::new(),
             persisted: 0,
         }
     }
@@ -117,7 +127,8 @@ impl KeyIndex {
             );
         }
         let n = self.next_number();
-        self.by_hash.entry(entry.key_hash).or_default().push(n);
+        let prev = self.heads.insert(entry.key_hash, n).unwrap_or(CHAIN_END);
+        self.prev.push_back(prev);
         self.entries.push_back(entry);
     }
 
@@ -130,18 +141,21 @@ impl KeyIndex {
     /// `[begin_ms, end_ms]`, newest first, below `visible` (unconfirmed
     /// records are not returned).
     pub fn candidates(&self, hash: i32, begin_ms: i64, end_ms: i64, visible: u64) -> Vec<u64> {
-        let Some(numbers) = self.by_hash.get(&hash) else {
-            return Vec::new();
-        };
-        numbers
-            .iter()
-            .rev()
-            .filter_map(|&n| self.entries.get(n.checked_sub(self.base)? as usize))
-            .filter(|e| e.key_hash == hash)
-            .filter(|e| e.store_timestamp_ms >= begin_ms && e.store_timestamp_ms <= end_ms)
-            .filter(|e| e.commit_log_offset < visible)
-            .map(|e| e.commit_log_offset)
-            .collect()
+        let mut out = Vec::new();
+        let mut n = self.heads.get(&hash).copied().unwrap_or(CHAIN_END);
+        while n != CHAIN_END && n >= self.base {
+            let i = (n - self.base) as usize;
+            let e = &self.entries[i];
+            if e.key_hash == hash
+                && e.store_timestamp_ms >= begin_ms
+                && e.store_timestamp_ms <= end_ms
+                && e.commit_log_offset < visible
+            {
+                out.push(e.commit_log_offset);
+            }
+            n = self.prev[i];
+        }
+        out
     }
 
     /// Recovery truncation: drops entries at or past `position`.
@@ -152,9 +166,12 @@ impl KeyIndex {
             .is_some_and(|e| e.commit_log_offset >= position)
         {
             let e = self.entries.pop_back().expect("checked");
-            let n = self.next_number();
-            if let Some(v) = self.by_hash.get_mut(&e.key_hash) {
-                v.retain(|&x| x != n);
+            let prev = self.prev.pop_back().expect("one per entry");
+            // Entries go newest first, so the popped one heads its chain.
+            if prev == CHAIN_END || prev < self.base {
+                self.heads.remove(&e.key_hash);
+            } else {
+                self.heads.insert(e.key_hash, prev);
             }
         }
         self.persisted = self.persisted.min(self.next_number());
@@ -311,14 +328,13 @@ impl KeyIndex {
                 .is_some_and(|e| e.commit_log_offset < min_position)
             {
                 me.entries.pop_front();
+                me.prev.pop_front();
                 me.base += 1;
             }
             me.persisted = me.persisted.max(me.base);
             let base = me.base;
-            me.by_hash.retain(|_, v| {
-                v.retain(|&n| n >= base);
-                !v.is_empty()
-            });
+            // Chains stop at `base`; heads of keys with no entry left go.
+            me.heads.retain(|_, n| *n >= base);
             let seg = me.segment_entries;
             let mut doomed = Vec::new();
             let mut f = old_base - old_base % seg;
