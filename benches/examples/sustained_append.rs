@@ -86,22 +86,8 @@ fn main() {
                     let done = done.clone();
                     glommio::spawn_local(async move {
                         let body = vec![b'x'; BODY_BYTES];
-                        let host = SocketAddr::from(([127, 0, 0, 1], 1));
-                        let msgs: Vec<MessageIn<'_>> = (0..BATCH)
-                            .map(|_| MessageIn {
-                                topic: "BenchTopic",
-                                queue_id: t as i32,
-                                flag: 0,
-                                body: &body,
-                                properties: b"TAGS\x01TagA\x02",
-                                sys_flag: 0,
-                                born_timestamp_ms: 1,
-                                born_host: host,
-                                store_host: host,
-                                reconsume_times: 0,
-                                prepared_transaction_offset: 0,
-                            })
-                            .collect();
+                        let msgs: Vec<MessageIn<'_>> =
+                            (0..BATCH).map(|_| bench_msg(&body, t as i32)).collect();
                         let mut out: Vec<AppendedRecord> = Vec::with_capacity(BATCH);
                         while done.get() < total_batches {
                             let end = store.append_batch(&msgs, &mut out).await.unwrap();
@@ -133,15 +119,14 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Size of one stored record of the benchmark's shape (1 KiB body).
-fn store_record_bytes() -> u64 {
+/// One benchmark message: 1 KiB body, one tag.
+fn bench_msg(body: &[u8], queue_id: i32) -> MessageIn<'_> {
     let host = SocketAddr::from(([127, 0, 0, 1], 1));
-    let body = vec![0u8; BODY_BYTES];
-    ringmq_engine::record::record_size(&MessageIn {
+    MessageIn {
         topic: "BenchTopic",
-        queue_id: 0,
+        queue_id,
         flag: 0,
-        body: &body,
+        body,
         properties: b"TAGS\x01TagA\x02",
         sys_flag: 0,
         born_timestamp_ms: 1,
@@ -149,6 +134,11 @@ fn store_record_bytes() -> u64 {
         store_host: host,
         reconsume_times: 0,
         prepared_transaction_offset: 0,
-    })
-    .unwrap() as u64
+    }
+}
+
+/// Size of one stored record of the benchmark's shape (1 KiB body).
+fn store_record_bytes() -> u64 {
+    let body = vec![0u8; BODY_BYTES];
+    ringmq_engine::record::record_size(&bench_msg(&body, 0)).unwrap() as u64
 }

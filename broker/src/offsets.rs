@@ -34,6 +34,27 @@ struct OffsetFile {
 
 type Key = (String, String, i32);
 
+/// `{"offsetTable":{"topic@group":{"queueId":offset}}}` (the file, and the
+/// `GET_ALL_CONSUMER_OFFSET` body), at most [`OFFSET_ENTRIES_MAX`] entries.
+fn parse_offset_table(bytes: &[u8]) -> Result<HashMap<Key, i64>, serde_json::Error> {
+    let file: OffsetFile = serde_json::from_slice(bytes)?;
+    let mut table = HashMap::new();
+    for (topic_group, queues) in file.offset_table {
+        let Some((topic, group)) = topic_group.split_once('@') else {
+            continue;
+        };
+        for (queue, offset) in queues {
+            if table.len() >= OFFSET_ENTRIES_MAX {
+                break;
+            }
+            if let Ok(q) = queue.parse::<i32>() {
+                table.insert((group.to_string(), topic.to_string(), q), offset);
+            }
+        }
+    }
+    Ok(table)
+}
+
 pub struct ConsumerOffsets {
     path: PathBuf,
     table: RefCell<HashMap<Key, i64>>,
@@ -45,29 +66,16 @@ pub struct ConsumerOffsets {
 impl ConsumerOffsets {
     pub fn open(shard_root: &Path) -> std::io::Result<ConsumerOffsets> {
         let path = shard_root.join("config").join("consumerOffset.json");
-        let mut table = HashMap::new();
-        match std::fs::read(&path) {
-            Ok(bytes) => {
-                let file: OffsetFile = serde_json::from_slice(&bytes).map_err(|e| {
-                    std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        format!("{}: {e}", path.display()),
-                    )
-                })?;
-                for (topic_group, queues) in file.offset_table {
-                    let Some((topic, group)) = topic_group.split_once('@') else {
-                        continue;
-                    };
-                    for (queue, offset) in queues {
-                        if let Ok(q) = queue.parse::<i32>() {
-                            table.insert((group.to_string(), topic.to_string(), q), offset);
-                        }
-                    }
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        let table = match std::fs::read(&path) {
+            Ok(bytes) => parse_offset_table(&bytes).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{}: {e}", path.display()),
+                )
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashMap::new(),
             Err(e) => return Err(e),
-        }
+        };
         Ok(ConsumerOffsets {
             path,
             table: RefCell::new(table),
@@ -93,21 +101,7 @@ impl ConsumerOffsets {
     /// [`ConsumerOffsets::to_json`] writes it); it is persisted like any
     /// change. Returns whether anything changed.
     pub fn replace_from_master(&self, body: &[u8]) -> Result<bool, String> {
-        let file: OffsetFile = serde_json::from_slice(body).map_err(|e| e.to_string())?;
-        let mut table = HashMap::new();
-        for (topic_group, queues) in file.offset_table {
-            let Some((topic, group)) = topic_group.split_once('@') else {
-                continue;
-            };
-            for (queue, offset) in queues {
-                if table.len() >= OFFSET_ENTRIES_MAX {
-                    break;
-                }
-                if let Ok(q) = queue.parse::<i32>() {
-                    table.insert((group.to_string(), topic.to_string(), q), offset);
-                }
-            }
-        }
+        let table = parse_offset_table(body).map_err(|e| e.to_string())?;
         let mut current = self.table.borrow_mut();
         if *current == table {
             return Ok(false);

@@ -334,10 +334,19 @@ async fn cut_replication_connection_resumes_without_gaps_or_duplicates() {
     assert_logs_identical(&m, &s);
 }
 
-fn raw_send(addr: &str, topic: &str) -> RemotingCommand {
+/// One request with these header fields, on a fresh connection.
+fn raw_request(addr: &str, code: i32, fields: &[(&str, &str)], body: &[u8]) -> RemotingCommand {
     let mut c = BlockingClient::connect(addr, Duration::from_secs(2)).expect("connect");
     let mut ext = ExtFields::new();
-    for (k, v) in [
+    for (k, v) in fields {
+        ext.insert((*k).into(), (*v).into());
+    }
+    let req = RemotingCommand::request(code, ext).with_body(body.to_vec());
+    c.invoke(req, Duration::from_secs(5)).expect("answered")
+}
+
+fn raw_send(addr: &str, topic: &str) -> RemotingCommand {
+    let fields = [
         ("producerGroup", "pg-raw"),
         ("topic", topic),
         ("defaultTopic", "TBW102"),
@@ -350,18 +359,12 @@ fn raw_send(addr: &str, topic: &str) -> RemotingCommand {
         ("reconsumeTimes", "0"),
         ("unitMode", "false"),
         ("batch", "false"),
-    ] {
-        ext.insert(k.into(), v.into());
-    }
-    let req = RemotingCommand::request(RequestCode::SEND_MESSAGE, ext).with_body(b"raw".to_vec());
-    c.invoke(req, Duration::from_secs(5))
-        .expect("send answered")
+    ];
+    raw_request(addr, RequestCode::SEND_MESSAGE, &fields, b"raw")
 }
 
 fn raw_pull(addr: &str, topic: &str) -> RemotingCommand {
-    let mut c = BlockingClient::connect(addr, Duration::from_secs(2)).expect("connect");
-    let mut ext = ExtFields::new();
-    for (k, v) in [
+    let fields = [
         ("consumerGroup", "cg-raw"),
         ("topic", topic),
         ("queueId", "0"),
@@ -372,12 +375,8 @@ fn raw_pull(addr: &str, topic: &str) -> RemotingCommand {
         ("suspendTimeoutMillis", "0"),
         ("subscription", "*"),
         ("subVersion", "0"),
-    ] {
-        ext.insert(k.into(), v.into());
-    }
-    let req = RemotingCommand::request(RequestCode::PULL_MESSAGE, ext);
-    c.invoke(req, Duration::from_secs(5))
-        .expect("pull answered")
+    ];
+    raw_request(addr, RequestCode::PULL_MESSAGE, &fields, b"")
 }
 
 /// What producers and consumers are told: SLAVE_NOT_AVAILABLE with no
@@ -391,7 +390,7 @@ async fn sync_master_statuses_and_slave_refusals() {
         1,
         Flush::Async,
         "SYNC_MASTER",
-        &[("slaveTimeout", "400".to_string())],
+        &[("slaveTimeout", "1500".to_string())],
     );
     let topic = "HaStatusTopic";
     let mut p = producer(&ns.addr, "pg-ha-status").await;
@@ -425,7 +424,7 @@ async fn sync_master_statuses_and_slave_refusals() {
     let stalled = status(&mut p, 2).await;
     unsafe { libc::kill(pid, libc::SIGCONT) };
     assert_eq!(stalled, SendStatus::FlushSlaveTimeout);
-    assert!(started.elapsed() >= Duration::from_millis(400));
+    assert!(started.elapsed() >= Duration::from_millis(1500));
     assert_eq!(status(&mut p, 3).await, SendStatus::SendOk);
 
     let refused = raw_send(&s.shard_addr(0), topic);
