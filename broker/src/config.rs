@@ -86,8 +86,12 @@ pub struct BrokerConfig {
     /// but consumers read recent data from disk instead of the page cache.
     pub commit_log_direct_io: bool,
     /// `haListenPort` (default `listenPort + 1`): shard `i` accepts its
-    /// slaves on `haListenPort + i`.
+    /// slaves on `haListenPort + i`. With ten or more shards the default
+    /// range would run into the shard ports; it then starts right after
+    /// them (see [`BrokerConfig::validate`]).
     pub ha_listen_port: u16,
+    /// Whether `haListenPort` was set rather than defaulted.
+    pub ha_listen_port_set: bool,
     /// `haMasterAddress`: the master's HA address for shard 0 (shard `i`
     /// adds `i` to the port). Unset: taken from the name server's answer
     /// to each registration, as RocketMQ does.
@@ -142,6 +146,7 @@ impl Default for BrokerConfig {
             pin_shards: true,
             commit_log_direct_io: false,
             ha_listen_port: 10912,
+            ha_listen_port_set: false,
             ha_master_address: None,
             slave_read_enable: false,
             slave_timeout_ms: 3_000,
@@ -284,7 +289,10 @@ impl BrokerConfig {
             "ioMemoryBytes" => self.io_memory_bytes = parse_num(key, value)?,
             "pinShards" => self.pin_shards = parse_bool(key, value)?,
             "commitLogDirectIo" => self.commit_log_direct_io = parse_bool(key, value)?,
-            "haListenPort" => self.ha_listen_port = parse_num(key, value)?,
+            "haListenPort" => {
+                self.ha_listen_port = parse_num(key, value)?;
+                self.ha_listen_port_set = true;
+            }
             "haMasterAddress" => {
                 self.ha_master_address = Some(value.trim().to_string()).filter(|v| !v.is_empty())
             }
@@ -359,6 +367,19 @@ impl BrokerConfig {
     /// ranges that must not overlap.
     pub fn validate(&mut self) -> Result<(), ConfigError> {
         let n = self.shards as u32;
+        let default_ha_overlaps = (self.ha_listen_port as u32 + n)
+            > self.shard_listen_port as u32
+            && (self.ha_listen_port as u32) < self.shard_listen_port as u32 + n;
+        if default_ha_overlaps && !self.ha_listen_port_set {
+            let moved = self.shard_listen_port.saturating_add(self.shards);
+            tracing::info!(
+                shards = self.shards,
+                ha_listen_port = moved,
+                "HA ports start after the shard ports ({} shards would run into them from listenPort + 1)",
+                self.shards
+            );
+            self.ha_listen_port = moved;
+        }
         let shard_ports = self.shard_listen_port as u32..self.shard_listen_port as u32 + n;
         let ha_ports = self.ha_listen_port as u32..self.ha_listen_port as u32 + n;
         let overlaps =
@@ -429,6 +450,21 @@ mod tests {
         assert_eq!(c.shard_listen_port, 20921);
         assert_eq!(c.namesrv_addrs(), vec!["1.2.3.4:9876", "5.6.7.8:9876"]);
         assert_eq!(c.shard_broker_name(1), "b-1");
+    }
+
+    #[test]
+    fn ha_ports_default_clear_of_shard_ports() {
+        let mut c = BrokerConfig::default();
+        c.shards = 2;
+        c.validate().unwrap();
+        assert_eq!((c.ha_port(0), c.ha_port(1)), (10912, 10913));
+        c.shards = 16;
+        c.validate().unwrap();
+        assert_eq!(c.ha_port(0), c.shard_port(15) + 1);
+        let mut c = BrokerConfig::default();
+        c.shards = 16;
+        c.set("haListenPort", "10912").unwrap();
+        assert!(c.validate().is_err(), "an explicit overlapping range is an error");
     }
 
     #[test]
