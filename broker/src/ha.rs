@@ -160,9 +160,12 @@ impl HaMaster {
         stats
             .ha_slaves
             .store(self.slave_count() as u64, Ordering::Relaxed);
+        // The best connected slave's offset (not the highest ever
+        // reported), so a slave that restarts empty shows its catch-up.
+        let best = self.links.borrow().iter().map(|l| l.ack.get()).max();
         stats
             .ha_peer_offset
-            .store(self.acked.position(), Ordering::Relaxed);
+            .store(best.unwrap_or(0), Ordering::Relaxed);
         stats.ha_lag_bytes.store(bytes, Ordering::Relaxed);
         stats.ha_lag_ms.store(ms.max(0) as u64, Ordering::Relaxed);
     }
