@@ -366,25 +366,23 @@ impl BrokerConfig {
     /// start-up enforces them (masters are id 0, slaves above 0), and port
     /// ranges that must not overlap.
     pub fn validate(&mut self) -> Result<(), ConfigError> {
-        let n = self.shards as u32;
-        let default_ha_overlaps = (self.ha_listen_port as u32 + n)
-            > self.shard_listen_port as u32
-            && (self.ha_listen_port as u32) < self.shard_listen_port as u32 + n;
-        if default_ha_overlaps && !self.ha_listen_port_set {
+        let range = |start: u16, n: u16| start as u32..start as u32 + n as u32;
+        let overlaps =
+            |a: &std::ops::Range<u32>, b: &std::ops::Range<u32>| a.start < b.end && b.start < a.end;
+        let shard_ports = range(self.shard_listen_port, self.shards);
+        if !self.ha_listen_port_set
+            && overlaps(&shard_ports, &range(self.ha_listen_port, self.shards))
+        {
             let moved = self.shard_listen_port.saturating_add(self.shards);
             tracing::info!(
                 shards = self.shards,
                 ha_listen_port = moved,
-                "HA ports start after the shard ports ({} shards would run into them from listenPort + 1)",
-                self.shards
+                "HA ports start after the shard ports (from listenPort + 1 they would run into them)"
             );
             self.ha_listen_port = moved;
         }
-        let shard_ports = self.shard_listen_port as u32..self.shard_listen_port as u32 + n;
-        let ha_ports = self.ha_listen_port as u32..self.ha_listen_port as u32 + n;
-        let overlaps =
-            |a: &std::ops::Range<u32>, b: &std::ops::Range<u32>| a.start < b.end && b.start < a.end;
-        let main = self.listen_port as u32..self.listen_port as u32 + 1;
+        let ha_ports = range(self.ha_listen_port, self.shards);
+        let main = range(self.listen_port, 1);
         if overlaps(&shard_ports, &ha_ports)
             || overlaps(&main, &ha_ports)
             || overlaps(&main, &shard_ports)
@@ -464,7 +462,10 @@ mod tests {
         let mut c = BrokerConfig::default();
         c.shards = 16;
         c.set("haListenPort", "10912").unwrap();
-        assert!(c.validate().is_err(), "an explicit overlapping range is an error");
+        assert!(
+            c.validate().is_err(),
+            "an explicit overlapping range is an error"
+        );
     }
 
     #[test]

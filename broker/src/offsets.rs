@@ -85,8 +85,9 @@ impl ConsumerOffsets {
         })
     }
 
-    /// The table as RocketMQ's `consumerOffset.json` (`GET_ALL_CONSUMER_OFFSET`).
-    pub fn to_json(&self) -> serde_json::Value {
+    /// The table as RocketMQ's `consumerOffset.json` (the file, and the
+    /// `GET_ALL_CONSUMER_OFFSET` body).
+    fn to_file(&self) -> OffsetFile {
         let mut file = OffsetFile::default();
         for ((group, topic, queue), offset) in self.table.borrow().iter() {
             file.offset_table
@@ -94,7 +95,11 @@ impl ConsumerOffsets {
                 .or_default()
                 .insert(queue.to_string(), *offset);
         }
-        serde_json::to_value(&file).expect("offset table serializes")
+        file
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self.to_file()).expect("offset table serializes")
     }
 
     /// A slave takes its master's table whole (`offsetTable`, as
@@ -194,16 +199,7 @@ impl ConsumerOffsets {
     }
 
     async fn persist_once(&self, target: u64) {
-        let bytes = {
-            let mut file = OffsetFile::default();
-            for ((group, topic, queue), offset) in self.table.borrow().iter() {
-                file.offset_table
-                    .entry(format!("{topic}@{group}"))
-                    .or_default()
-                    .insert(queue.to_string(), *offset);
-            }
-            serde_json::to_vec(&file).expect("offsets serialize")
-        };
+        let bytes = serde_json::to_vec(&self.to_file()).expect("offsets serialize");
         match write_durably_async(&self.path, bytes).await {
             Ok(()) => *self.failed.borrow_mut() = None,
             Err(e) => {
