@@ -55,7 +55,11 @@ fn main() {
         Ok(_) => false,
         Err(_) => mode == FlushMode::Sync,
     };
-    LocalExecutorBuilder::new(Placement::Fixed(0))
+    let cpu = std::env::var("RINGMQ_BENCH_CPU")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    LocalExecutorBuilder::new(Placement::Fixed(cpu))
         .io_memory(16 << 20)
         .spawn(move || async move {
             let store = Rc::new(

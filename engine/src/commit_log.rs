@@ -20,8 +20,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::rc::Rc;
 
+use crate::config::FlushMode;
 use crate::config::StoreConfig;
-use crate::disk::{align_down, is_disk_full, Disk, DiskFile};
+use crate::disk::{align_down, is_disk_full, Disk, DiskFile, Durability};
 use crate::error::{Result, StoreError};
 use crate::flush_gate::FlushGate;
 use crate::ids::{file_name_for_offset, offset_from_file_name};
@@ -116,6 +117,13 @@ pub struct CommitLog<D: Disk> {
     write_buffer_bytes_max: usize,
     prewrite: bool,
     direct: bool,
+    /// Direct I/O under `SYNC_FLUSH`: appends are written with O_DSYNC, so
+    /// a write's completion makes it durable and no separate fdatasync
+    /// follows (on the development VM a 256 KiB O_DSYNC write into a
+    /// zero-filled segment took 159 us; write then fdatasync 173 us, and
+    /// through io_uring the fdatasync alone ~200 us, as io_uring runs it on
+    /// a worker thread that shares the shard's core).
+    sync_writes: bool,
     gate: FlushGate,
     state: RefCell<LogState<D>>,
     pub written_waiters: PositionWaiters,
@@ -194,6 +202,7 @@ impl<D: Disk> CommitLog<D> {
             write_buffer_bytes_max: config.write_buffer_bytes_max,
             prewrite: config.prewrite_segments,
             direct: config.direct_io,
+            sync_writes: config.direct_io && config.flush_mode == FlushMode::Sync,
             gate,
             state: RefCell::new(LogState {
                 segments,
@@ -437,8 +446,14 @@ impl<D: Disk> CommitLog<D> {
             let file = file.expect("a chunk is only encoded into an existing segment");
             let file_pos = chunk.pos - base;
             let len = chunk.buf.len();
-            let written = if self.direct {
-                self.write_direct(&file, base, &chunk).await
+            let written = if self.sync_writes {
+                // A durable write is a flush: it holds the disk's gate.
+                let _permit = self.gate.acquire().await;
+                self.write_direct(&file, base, &chunk, Durability::Durable)
+                    .await
+            } else if self.direct {
+                self.write_direct(&file, base, &chunk, Durability::Written)
+                    .await
             } else {
                 file.write_all_at(chunk.buf, file_pos).await
             };
@@ -450,13 +465,20 @@ impl<D: Disk> CommitLog<D> {
                 )));
             }
             let mut s = self.state.borrow_mut();
-            if !s.unsynced.iter().any(|f| Rc::ptr_eq(f, &file)) {
+            if self.sync_writes {
+                // Everything before this write is durable too: writes
+                // complete in order, each one durable.
+                s.durable = chunk.end;
+            } else if !s.unsynced.iter().any(|f| Rc::ptr_eq(f, &file)) {
                 s.unsynced.push(file);
             }
             s.written = chunk.end;
             s.check_positions();
             drop(s);
             self.written_waiters.advance(chunk.end);
+            if self.sync_writes {
+                self.durable_waiters.advance(chunk.end);
+            }
         }
         Ok(())
     }
@@ -469,6 +491,7 @@ impl<D: Disk> CommitLog<D> {
         file: &Rc<D::File>,
         base: u64,
         chunk: &Chunk,
+        durability: Durability,
     ) -> std::io::Result<()> {
         let block = align_down(chunk.pos);
         let prefix: Vec<u8> = {
@@ -491,7 +514,7 @@ impl<D: Disk> CommitLog<D> {
                 chunk.pos
             )));
         }
-        file.write_direct(block - base, &[&prefix, &chunk.buf])
+        file.write_direct(block - base, &[&prefix, &chunk.buf], durability)
             .await?;
         let data_end = chunk.pos + chunk.buf.len() as u64;
         let mut s = self.state.borrow_mut();
@@ -622,7 +645,7 @@ impl<D: Disk> CommitLog<D> {
             while pos < self.segment_size_bytes {
                 let len = PREWRITE_CHUNK_BYTES.min((self.segment_size_bytes - pos) as usize);
                 if self.direct {
-                    file.write_direct(pos, &[&vec![0u8; len]]).await?;
+                    file.write_zeros_direct(pos, len).await?;
                 } else {
                     file.write_all_at(vec![0u8; len], pos).await?;
                 }

@@ -15,6 +15,8 @@ use ringmq_engine::store::system_clock;
 use ringmq_engine::{FlushGate, FlushMode, MessageIn, QueueOffset, ShardStore, StoreConfig};
 
 const CHILD_DIR_ENV: &str = "RINGMQ_KILL_TEST_DIR";
+/// Set to "1" for a child writing with direct I/O (O_DIRECT | O_DSYNC).
+const CHILD_DIRECT_ENV: &str = "RINGMQ_KILL_TEST_DIRECT";
 
 fn on_glommio<T: Send + 'static, F: std::future::Future<Output = T> + 'static>(
     f: impl FnOnce() -> F + Send + 'static,
@@ -59,15 +61,19 @@ async fn bodies(store: &ShardStore<GlommioDisk>) -> Vec<Vec<u8>> {
         if read.message_count == 0 {
             return out;
         }
+        // Ranges hold whole records, except that under direct I/O the last
+        // record may end in the memory tail that follows them.
+        let mut bytes = Vec::new();
         for range in &read.ranges {
-            let bytes = store.read_range(range).await.unwrap();
-            let mut at = 0;
-            while at < bytes.len() {
-                let v = RecordView::parse(&bytes[at..]).unwrap();
-                v.verify_crc().unwrap();
-                out.push(v.body.to_vec());
-                at += v.size_bytes();
-            }
+            bytes.extend(store.read_range(range).await.unwrap());
+        }
+        bytes.extend_from_slice(&read.memory_tail);
+        let mut at = 0;
+        while at < bytes.len() {
+            let v = RecordView::parse(&bytes[at..]).unwrap();
+            v.verify_crc().unwrap();
+            out.push(v.body.to_vec());
+            at += v.size_bytes();
         }
         offset = read.next_offset;
     }
@@ -124,9 +130,11 @@ fn kill_test_child_writer() {
         return;
     };
     let root = PathBuf::from(dir);
+    let mut config = config(&root);
+    config.direct_io = std::env::var(CHILD_DIRECT_ENV).is_ok_and(|v| v == "1");
     on_glommio(move || async move {
         let store = Rc::new(
-            ShardStore::open(GlommioDisk, config(&root), FlushGate::new(), system_clock())
+            ShardStore::open(GlommioDisk, config, FlushGate::new(), system_clock())
                 .await
                 .unwrap(),
         );
@@ -143,6 +151,17 @@ fn kill_test_child_writer() {
 
 #[test]
 fn kill_9_loses_no_acknowledged_message() {
+    kill_9_during_sync_flush_appends(false);
+}
+
+/// Direct I/O under `SYNC_FLUSH` acknowledges on the completion of an
+/// O_DSYNC write, with no fdatasync after it.
+#[test]
+fn kill_9_loses_no_acknowledged_message_with_direct_io() {
+    kill_9_during_sync_flush_appends(true);
+}
+
+fn kill_9_during_sync_flush_appends(direct: bool) {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
@@ -152,6 +171,7 @@ fn kill_9_loses_no_acknowledged_message() {
             "--test-threads=1",
         ])
         .env(CHILD_DIR_ENV, dir.path())
+        .env(CHILD_DIRECT_ENV, if direct { "1" } else { "0" })
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -173,9 +193,10 @@ fn kill_9_loses_no_acknowledged_message() {
     child.wait().unwrap();
     assert!(acked >= 500, "writer acknowledged only {acked} messages");
 
-    let root = dir.path().to_path_buf();
+    let mut config = config(dir.path());
+    config.direct_io = direct;
     let got = on_glommio(move || async move {
-        let store = ShardStore::open(GlommioDisk, config(&root), FlushGate::new(), system_clock())
+        let store = ShardStore::open(GlommioDisk, config, FlushGate::new(), system_clock())
             .await
             .unwrap();
         let b = bodies(&store).await;

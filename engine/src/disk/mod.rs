@@ -47,6 +47,15 @@ pub trait Disk: Clone + 'static {
     fn usage(&self, path: &Path) -> io::Result<DiskUsage>;
 }
 
+/// Whether a write must be durable when it completes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Handed to the disk; durable at the next [`DiskFile::sync_data`].
+    Written,
+    /// Durable on completion (O_DSYNC).
+    Durable,
+}
+
 /// Alignment of O_DIRECT writes: position and length are multiples of it.
 pub const DIRECT_IO_ALIGN_BYTES: u64 = 4096;
 
@@ -55,9 +64,16 @@ pub trait DiskFile: 'static {
     async fn write_all_at(&self, buf: Vec<u8>, pos: u64) -> io::Result<()>;
     /// Writes `parts`, concatenated and zero-padded to a multiple of
     /// [`DIRECT_IO_ALIGN_BYTES`], at `pos` (aligned), bypassing the page
-    /// cache where the disk can (O_DIRECT). Not durable until
+    /// cache where the disk can (O_DIRECT). With [`Durability::Durable`]
+    /// the bytes are durable when it returns (O_DSYNC: the write and the
+    /// device cache flush are one request); otherwise not until
     /// [`DiskFile::sync_data`].
-    async fn write_direct(&self, pos: u64, parts: &[&[u8]]) -> io::Result<()> {
+    async fn write_direct(
+        &self,
+        pos: u64,
+        parts: &[&[u8]],
+        durability: Durability,
+    ) -> io::Result<()> {
         assert_eq!(pos % DIRECT_IO_ALIGN_BYTES, 0, "unaligned direct write");
         let len: usize = parts.iter().map(|p| p.len()).sum();
         let mut buf = Vec::with_capacity(align_up(len as u64) as usize);
@@ -65,7 +81,17 @@ pub trait DiskFile: 'static {
             buf.extend_from_slice(p);
         }
         buf.resize(align_up(len as u64) as usize, 0);
-        self.write_all_at(buf, pos).await
+        self.write_all_at(buf, pos).await?;
+        match durability {
+            Durability::Durable => self.sync_data().await,
+            Durability::Written => Ok(()),
+        }
+    }
+    /// Writes `len` zero bytes at `pos` (both aligned) with O_DIRECT, as
+    /// [`DiskFile::write_direct`] with [`Durability::Written`] does.
+    async fn write_zeros_direct(&self, pos: u64, len: usize) -> io::Result<()> {
+        self.write_direct(pos, &[&vec![0u8; len]], Durability::Written)
+            .await
     }
     /// Reads of this file will not be sequential enough for readahead to
     /// help (and must not pull in pages past what was asked).
