@@ -1,7 +1,10 @@
 //! Measures one 256 KiB O_DIRECT write into a zero-filled file, the commit
 //! log's direct-I/O write under `SYNC_FLUSH`: through glommio's ring
-//! (plain, then O_DSYNC) and as a blocking pwrite, on an executor unbound
-//! or pinned to the core `RINGMQ_BENCH_CPU` names.
+//! (plain, then O_DSYNC) and as a blocking 256 KiB pwrite, on an executor
+//! unbound or pinned to the core `RINGMQ_BENCH_CPU` names, spinning
+//! `RINGMQ_BENCH_SPIN_US` before it sleeps. `RINGMQ_BENCH_WRITE_BYTES` sets
+//! the glommio writes' size (default 256 KiB). `RINGMQ_BENCH_WRITE_BYTES`
+//! sets the glommio writes' size (default 256 KiB).
 //! `cargo run --release -p ringmq-benches --example direct_write`
 
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -50,12 +53,15 @@ fn main() {
                     .await
                     .unwrap();
                 let t = Instant::now();
-                let step: usize = std::env::var("STEP")
+                // Each write starts at the previous one's end rounded down
+                // to 4 KiB, as the commit log's do; the file holds them all.
+                let step: usize = std::env::var("RINGMQ_BENCH_WRITE_BYTES")
                     .ok()
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(WRITE_BYTES);
+                let writes = (TOTAL_BYTES - (1 << 20)) / step;
                 let mut at = 0usize;
-                for _ in 0..n {
+                for _ in 0..writes {
                     let block = at - at % 4096;
                     let len = (at + step).div_ceil(4096) * 4096 - block;
                     let mut buf = f.alloc_dma_buffer(len);
@@ -63,8 +69,8 @@ fn main() {
                     f.write_at(buf, block as u64).await.unwrap();
                     at += step;
                 }
-                let us = t.elapsed().as_micros() as usize / n;
-                println!("glommio DmaFile {name:>7} write: {us} us each");
+                let us = t.elapsed().as_micros() as usize / writes;
+                println!("glommio DmaFile {name:>7} write of {step} bytes: {us} us each");
             }
             let f = std::fs::OpenOptions::new()
                 .write(true)
