@@ -1,9 +1,12 @@
-//! The real disk: buffered files driven by glommio's io_uring reactor.
+//! The real disk: files driven by glommio's io_uring reactor.
 //!
-//! Buffered (page-cache) I/O rather than O_DIRECT, on purpose: consumers that
-//! keep up are served from the page cache by splice, which needs the bytes
-//! there. Directory listing, creation and removal go through `std::fs`: they
-//! happen at start-up, on segment roll and on retention, never per message.
+//! Buffered (page-cache) I/O by default: consumers that keep up are served
+//! from the page cache by splice, which needs the bytes there. Direct I/O
+//! (`write_direct`, for `StoreConfig::direct_io`) opens the same file a
+//! second time with O_DIRECT, and a third time with O_DIRECT | O_DSYNC for
+//! durable writes. Directory listing, creation and removal go through
+//! `std::fs`: they happen at start-up, on segment roll and on retention,
+//! never per message.
 //!
 //! Every handle belongs to the glommio executor (shard) that opened it.
 
