@@ -130,6 +130,11 @@ pub struct ShardStore<D: Disk> {
     pub(crate) replica: RefCell<crate::replica::ReplicaTail>,
 }
 
+/// Zeros the background task writes into the next segment per call (its
+/// tick is 10 ms, so up to 800 MB/s), which also bounds how long an append
+/// that needs the segment waits for the call to end.
+pub const PREWRITE_TICK_BYTES: usize = 8 << 20;
+
 fn validate_topic(topic: &str) -> Result<(), IllegalMessage> {
     // RocketMQ's topic charset; it also keeps topic names safe as directory
     // names under consumequeue/.
@@ -290,13 +295,29 @@ impl<D: Disk> ShardStore<D> {
         result
     }
 
-    /// Prepares the segment after the active one once the active one is half
-    /// used, so the append that crosses into it does not wait for the
-    /// zero-fill. Called by the background task.
+    /// Prepares the segment after the active one ahead of need, so the
+    /// append that crosses into it does not wait. With zero-fill, the fill
+    /// is paced by the active segment's use ([`CommitLog::fill_ahead`]),
+    /// [`PREWRITE_TICK_BYTES`] per call; without, the file is created once
+    /// the active segment is half used. Called by the background task.
     pub async fn prepare_ahead(&self) -> Result<()> {
         let seg = self.log.segment_size_bytes();
         let appended = self.log.appended();
         let next = self.log.segment_base(appended) + seg;
+        if self.config.prewrite_segments {
+            // Under the prepare flag, so the log never takes the segment
+            // while a zero write into it is in flight.
+            while self.preparing.get() {
+                let done = self.prepares_done.position();
+                self.prepares_done.wait(done + 1).await;
+            }
+            self.preparing.set(true);
+            let result = self.log.fill_ahead(PREWRITE_TICK_BYTES).await;
+            self.preparing.set(false);
+            self.prepares_done
+                .advance(self.prepares_done.position() + 1);
+            return result;
+        }
         if appended % seg >= seg / 2 && !self.log.has_segment(next) {
             self.prepare_segment(next).await?;
         }

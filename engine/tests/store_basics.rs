@@ -186,3 +186,112 @@ fn retention_deletes_old_segments_and_their_entries() {
     assert_eq!(store.min_queue_offset("T", 0), min);
     assert_eq!(store.max_queue_offset("T", 0), QueueOffset(200));
 }
+
+/// Appends `count` 1 KiB messages to queue 0 of "FillTopic", numbered from
+/// `from`, and waits for the last one's acknowledgement.
+fn append_numbered(store: &ringmq_engine::ShardStore<SimDisk>, from: u32, count: u32) {
+    let mut end = None;
+    for i in from..from + count {
+        let mut body = format!("fill-{i}-").into_bytes();
+        body.resize(1024, b'.');
+        let m = Msg::new("FillTopic", 0, body, None, None);
+        end = Some(block_on(store.append(&m.as_in())).unwrap().end());
+    }
+    block_on(store.wait_acked(end.unwrap())).unwrap();
+}
+
+fn segment_path(base: u64) -> std::path::PathBuf {
+    std::path::Path::new("/store/commitlog").join(ringmq_engine::ids::file_name_for_offset(base))
+}
+
+#[test]
+fn next_segment_zero_fill_is_paced_and_taken_unfinished_when_needed() {
+    const SEG: u64 = 8 << 20;
+    const MIB: u64 = 1 << 20;
+    let disk = SimDisk::new(1 << 30);
+    let mut config = sim_config(FlushMode::Sync, SEG);
+    config.prewrite_segments = true;
+    config.index_enable = false;
+    let (clock, _) = manual_clock(1_000);
+    let store = open_sim(&disk, &config, clock.clone());
+    // The first segment is needed at once: filled whole before the append.
+    append_numbered(&store, 0, 1);
+    assert!(disk.written_bytes() >= SEG);
+
+    // The next one is filled in step with the active one's use (4/3 of it,
+    // in 1 MiB writes), not all at once.
+    let before = disk.written_bytes();
+    block_on(store.prepare_ahead()).unwrap();
+    let filled = disk.written_bytes() - before;
+    assert!(filled <= MIB, "filled {filled} for one message");
+    assert!(disk.file_bytes(&segment_path(SEG)).is_some());
+    let before = disk.written_bytes();
+    block_on(store.prepare_ahead()).unwrap();
+    assert_eq!(disk.written_bytes(), before, "no use, no more zeros");
+
+    // About half the active segment used (4.3 MiB): the fill follows to
+    // about 5.8 MiB.
+    append_numbered(&store, 1, 4000);
+    let before = disk.written_bytes();
+    block_on(store.prepare_ahead()).unwrap();
+    let filled = filled + disk.written_bytes() - before;
+    assert!((5 * MIB..=7 * MIB).contains(&filled), "filled {filled}");
+
+    // The log reaches the next segment before its fill ends: it is taken as
+    // it is (no wait for the remaining zeros) and nothing is lost.
+    let before = disk.written_bytes();
+    append_numbered(&store, 4001, 4000);
+    let appended_bytes = disk.written_bytes() - before;
+    assert!(
+        appended_bytes < 5 * MIB,
+        "the crossing append zero-filled: {appended_bytes} bytes written"
+    );
+    assert!(store.appended_offset().0 > SEG);
+    // The fill moves on to the segment after, never into the active one.
+    block_on(store.prepare_ahead()).unwrap();
+    assert!(disk.file_bytes(&segment_path(2 * SEG)).is_some());
+    let check = |store: &ringmq_engine::ShardStore<SimDisk>| {
+        let got = read_all(store, "FillTopic", 0);
+        assert_eq!(got.len(), 8001);
+        for (i, (offset, body)) in got.iter().enumerate() {
+            assert_eq!(*offset, i as u64);
+            assert!(body.starts_with(format!("fill-{i}-").as_bytes()));
+        }
+    };
+    check(&store);
+    drop(store);
+    disk.crash(7);
+    let store = open_sim(&disk, &config, clock);
+    check(&store);
+    // Recovery drops the half-filled segment after the log's end.
+    assert!(disk.file_bytes(&segment_path(2 * SEG)).is_none());
+}
+
+#[test]
+fn next_segment_fill_completes_before_the_log_needs_it() {
+    const SEG: u64 = 4 << 20;
+    let disk = SimDisk::new(1 << 30);
+    let mut config = sim_config(FlushMode::Sync, SEG);
+    config.prewrite_segments = true;
+    config.index_enable = false;
+    let (clock, _) = manual_clock(1_000);
+    let store = open_sim(&disk, &config, clock);
+    append_numbered(&store, 0, 1);
+    // Three quarters used: the fill may finish.
+    append_numbered(&store, 1, 3200);
+    let before = disk.written_bytes();
+    for _ in 0..8 {
+        block_on(store.prepare_ahead()).unwrap();
+    }
+    assert_eq!(
+        disk.written_bytes() - before,
+        SEG,
+        "the next segment, whole"
+    );
+    // Crossing into it writes only messages.
+    let before = disk.written_bytes();
+    append_numbered(&store, 3201, 1000);
+    assert!(disk.written_bytes() - before < 2 << 20);
+    assert!(store.appended_offset().0 > SEG);
+    assert_eq!(read_all(&store, "FillTopic", 0).len(), 4201);
+}

@@ -44,6 +44,7 @@ struct State {
     faults: Faults,
     capacity_bytes: u64,
     syncs: u64,
+    written_bytes: u64,
 }
 
 impl State {
@@ -83,6 +84,7 @@ impl SimDisk {
                 faults: Faults::default(),
                 capacity_bytes,
                 syncs: 0,
+                written_bytes: 0,
             })),
         }
     }
@@ -99,6 +101,11 @@ impl SimDisk {
     /// Bytes held by all files.
     pub fn usage_bytes(&self) -> u64 {
         self.state.borrow().used_bytes()
+    }
+
+    /// Bytes landed by all writes so far.
+    pub fn written_bytes(&self) -> u64 {
+        self.state.borrow().written_bytes
     }
 
     /// Number of `sync_data` calls that succeeded.
@@ -255,6 +262,7 @@ impl DiskFile for SimFile {
         self.grow_allowed(pos + buf.len() as u64)?;
         let mut f = self.data.borrow_mut();
         let landed = tear.map_or(buf.len(), |t| t.min(buf.len()));
+        self.disk.state.borrow_mut().written_bytes += landed as u64;
         write_into(&mut f.current, pos, &buf[..landed]);
         f.unsynced.push((pos, buf[..landed].to_vec()));
         if landed < buf.len() {
