@@ -3,7 +3,7 @@
 //! recovery (on the bytes read back), so what recovery rebuilds is exactly
 //! what the live path built. Re-dispatching a record is a no-op.
 
-use crate::consume_queue::{ConsumeQueues, CqEntry};
+use crate::consume_queue::{ConsumeQueue, ConsumeQueues, CqEntry};
 use crate::ids::QueueOffset;
 use crate::key_index::{key_hash, IndexEntry, KeyIndex};
 use crate::record::{java_string_hash, RecordView, SYSFLAG_TRANSACTION_ROLLBACK};
@@ -23,9 +23,24 @@ pub fn tags_code(view: &RecordView<'_>) -> i64 {
 }
 
 pub fn dispatch(view: &RecordView<'_>, queues: &mut ConsumeQueues, index: Option<&mut KeyIndex>) {
+    let queue = view
+        .takes_queue_offset()
+        .then(|| queues.get_or_create(view.topic, view.queue_id));
+    dispatch_to_queue(view, queue, index);
+}
+
+/// [`dispatch`] with the record's consume queue already looked up (the
+/// append path looks it up once for the queue offset and the entry);
+/// `None` when the record takes no queue offset.
+pub fn dispatch_to_queue(
+    view: &RecordView<'_>,
+    queue: Option<&mut ConsumeQueue>,
+    index: Option<&mut KeyIndex>,
+) {
     let phys = view.physical_offset as u64;
-    if view.takes_queue_offset() {
-        queues.get_or_create(view.topic, view.queue_id).put(
+    if let Some(queue) = queue {
+        debug_assert!(&*queue.topic == view.topic && queue.queue_id == view.queue_id);
+        queue.put(
             QueueOffset(view.queue_offset as u64),
             CqEntry {
                 commit_log_offset: phys,

@@ -237,10 +237,18 @@ fn put_host(out: &mut Vec<u8>, addr: &SocketAddr) {
     out.extend_from_slice(&(addr.port() as i32).to_be_bytes());
 }
 
-/// Appends one record to `out`. `size` must come from [`record_size`] for
-/// the same message. Writes into spare capacity; allocates only if `out` must
-/// grow.
-pub fn encode_record(msg: &MessageIn<'_>, size: usize, at: Assigned, out: &mut Vec<u8>) {
+/// Appends one record to `out` and returns the view of it, built from what
+/// was encoded rather than parsed back (the append path dispatches every
+/// record; parsing each again was 5 % of the shard's CPU). Debug builds
+/// check that parsing gives the same view. `size` must come from
+/// [`record_size`] for the same message. Writes into spare capacity;
+/// allocates only if `out` must grow.
+pub fn encode_record<'o>(
+    msg: &MessageIn<'_>,
+    size: usize,
+    at: Assigned,
+    out: &'o mut Vec<u8>,
+) -> RecordView<'o> {
     let start = out.len();
     let topic = msg.topic.as_bytes();
     let magic = if topic.len() > TOPIC_V1_SIZE_BYTES_MAX {
@@ -248,14 +256,16 @@ pub fn encode_record(msg: &MessageIn<'_>, size: usize, at: Assigned, out: &mut V
     } else {
         MAGIC_V1
     };
+    let crc = body_crc(msg.body);
+    let sys_flag = host_sys_flag(msg);
     out.extend_from_slice(&(size as i32).to_be_bytes());
     out.extend_from_slice(&magic.to_be_bytes());
-    out.extend_from_slice(&body_crc(msg.body).to_be_bytes());
+    out.extend_from_slice(&crc.to_be_bytes());
     out.extend_from_slice(&msg.queue_id.to_be_bytes());
     out.extend_from_slice(&msg.flag.to_be_bytes());
     out.extend_from_slice(&(at.queue_offset as i64).to_be_bytes());
     out.extend_from_slice(&(at.physical_offset as i64).to_be_bytes());
-    out.extend_from_slice(&host_sys_flag(msg).to_be_bytes());
+    out.extend_from_slice(&sys_flag.to_be_bytes());
     out.extend_from_slice(&msg.born_timestamp_ms.to_be_bytes());
     put_host(out, &msg.born_host);
     out.extend_from_slice(&at.store_timestamp_ms.to_be_bytes());
@@ -263,20 +273,45 @@ pub fn encode_record(msg: &MessageIn<'_>, size: usize, at: Assigned, out: &mut V
     out.extend_from_slice(&msg.reconsume_times.to_be_bytes());
     out.extend_from_slice(&msg.prepared_transaction_offset.to_be_bytes());
     out.extend_from_slice(&(msg.body.len() as i32).to_be_bytes());
+    let body_at = out.len() - start;
     out.extend_from_slice(msg.body);
     if magic == MAGIC_V2 {
         out.extend_from_slice(&(topic.len() as i16).to_be_bytes());
     } else {
         out.push(topic.len() as u8);
     }
+    let topic_at = out.len() - start;
     out.extend_from_slice(topic);
     out.extend_from_slice(&(msg.properties.len() as i16).to_be_bytes());
+    let properties_at = out.len() - start;
     out.extend_from_slice(msg.properties);
     assert_eq!(
         out.len() - start,
         size,
         "record_size and encode_record disagree"
     );
+    let bytes = &out[start..];
+    let view = RecordView {
+        bytes,
+        body_crc: crc,
+        queue_id: msg.queue_id,
+        flag: msg.flag,
+        queue_offset: at.queue_offset as i64,
+        physical_offset: at.physical_offset as i64,
+        sys_flag,
+        born_timestamp_ms: msg.born_timestamp_ms,
+        born_host: msg.born_host,
+        store_timestamp_ms: at.store_timestamp_ms,
+        store_host: msg.store_host,
+        reconsume_times: msg.reconsume_times,
+        prepared_transaction_offset: msg.prepared_transaction_offset,
+        body: &bytes[body_at..body_at + msg.body.len()],
+        topic: std::str::from_utf8(&bytes[topic_at..topic_at + topic.len()])
+            .expect("copied from a str"),
+        properties: &bytes[properties_at..],
+    };
+    debug_assert_eq!(RecordView::parse(bytes), Ok(view));
+    view
 }
 
 /// Appends the BLANK filler that closes a segment with `bytes_left` bytes.
@@ -324,7 +359,7 @@ pub fn read_head(buf: &[u8]) -> Result<Head, RecordError> {
 }
 
 /// A parsed view of one record; borrows the bytes it was parsed from.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordView<'a> {
     pub bytes: &'a [u8],
     pub body_crc: u32,

@@ -22,7 +22,7 @@ use crate::commit_log::{Blocked, CommitLog, FileRange};
 use crate::config::{FlushMode, StoreConfig};
 use crate::consume_queue::{ConsumeQueues, CqEntry};
 use crate::disk::Disk;
-use crate::dispatch::{dispatch, record_has_key};
+use crate::dispatch::{dispatch_to_queue, record_has_key};
 use crate::error::{Result, StoreError};
 use crate::flush_gate::FlushGate;
 use crate::ids::{CommitLogOffset, QueueOffset};
@@ -247,21 +247,17 @@ impl<D: Disk> ShardStore<D> {
                 let mut pos = start;
                 for msg in msgs {
                     let size = record_size(msg).expect("validated above");
-                    let queue_offset = if takes_queue_offset(msg.sys_flag) {
-                        queues.get_or_create(msg.topic, msg.queue_id).max_offset()
-                    } else {
-                        QueueOffset::ZERO
-                    };
+                    let queue = takes_queue_offset(msg.sys_flag)
+                        .then(|| queues.get_or_create(msg.topic, msg.queue_id));
+                    let queue_offset = queue.as_ref().map_or(QueueOffset::ZERO, |q| q.max_offset());
                     let at = Assigned {
                         queue_offset: queue_offset.0,
                         physical_offset: pos,
                         store_timestamp_ms: store_ts,
                     };
-                    let rec_start = buf.len();
-                    encode_record(msg, size, at, buf);
-                    let view = RecordView::parse(&buf[rec_start..]).expect("encoder output parses");
+                    let view = encode_record(msg, size, at, buf);
                     let index = self.config.index_enable.then_some(&mut *index);
-                    dispatch(&view, &mut queues, index);
+                    dispatch_to_queue(&view, queue, index);
                     on_record(AppendedRecord {
                         physical_offset: CommitLogOffset(pos),
                         size_bytes: size as u32,
