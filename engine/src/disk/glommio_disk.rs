@@ -64,6 +64,18 @@ impl GlommioFile {
     }
 }
 
+/// A short O_DIRECT write is an error: the buffer went to the kernel, and
+/// the caller poisons the log or reports the disk full.
+fn whole_direct_write(written: usize, len: usize, pos: u64) -> io::Result<()> {
+    if written == len {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::WriteZero,
+        format!("short direct write: {written} of {len} bytes at {pos}"),
+    ))
+}
+
 fn to_io(err: glommio::GlommioError<()>) -> io::Error {
     match err {
         glommio::GlommioError::IoError(e) => e,
@@ -212,13 +224,7 @@ impl DiskFile for GlommioFile {
         }
         bytes[at..].fill(0);
         let written = dma.write_at(buf, pos).await.map_err(to_io)?;
-        if written != aligned {
-            return Err(io::Error::new(
-                io::ErrorKind::WriteZero,
-                format!("short direct write: {written} of {aligned} bytes at {pos}"),
-            ));
-        }
-        Ok(())
+        whole_direct_write(written, aligned, pos)
     }
 
     async fn write_zeros_direct(&self, pos: u64, len: usize) -> io::Result<()> {
@@ -240,13 +246,7 @@ impl DiskFile for GlommioFile {
             }
         });
         let written = dma.write_rc_at(zeros, pos).await.map_err(to_io)?;
-        if written != len {
-            return Err(io::Error::new(
-                io::ErrorKind::WriteZero,
-                format!("short direct write: {written} of {len} bytes at {pos}"),
-            ));
-        }
-        Ok(())
+        whole_direct_write(written, len, pos)
     }
 
     fn advise_random(&self) {
