@@ -85,6 +85,14 @@ pub struct BrokerConfig {
     /// about twice the sustained append bandwidth on the development VM,
     /// but consumers read recent data from disk instead of the page cache.
     pub commit_log_direct_io: bool,
+    /// `warmMapedFileEnable`: zero-fill each new commit-log segment ahead
+    /// of use. Unset: on under `SYNC_FLUSH`, where it spares every
+    /// fdatasync an extent-conversion journal commit (single sync sends
+    /// 1.6x on the development VM), off under `ASYNC_FLUSH`, where no
+    /// acknowledgement waits for an fdatasync. It doubles the bytes
+    /// written: buffered `SYNC_FLUSH` batches ran 0.81x with it. RocketMQ's
+    /// default is false.
+    pub warm_maped_file_enable: Option<bool>,
     /// `haListenPort` (default `listenPort + 1`): shard `i` accepts its
     /// slaves on `haListenPort + i`. With ten or more shards the default
     /// range would run into the shard ports; it then starts right after
@@ -145,6 +153,7 @@ impl Default for BrokerConfig {
             io_memory_bytes: 8 << 20,
             pin_shards: true,
             commit_log_direct_io: false,
+            warm_maped_file_enable: None,
             ha_listen_port: 10912,
             ha_listen_port_set: false,
             ha_master_address: None,
@@ -204,6 +213,13 @@ fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
 impl BrokerConfig {
     /// Applies one setting. Unknown keys are logged and ignored, as
     /// RocketMQ does, so existing broker.conf files load.
+    /// Whether new commit-log segments are zero-filled ahead of use
+    /// (`warmMapedFileEnable`, defaulting by flush mode).
+    pub fn zero_fill_segments(&self) -> bool {
+        self.warm_maped_file_enable
+            .unwrap_or(self.flush_disk_type == FlushMode::Sync)
+    }
+
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
         let shard_port_follows = self.shard_listen_port == self.listen_port.wrapping_add(10);
         let ha_port_follows = self.ha_listen_port == self.listen_port.wrapping_add(1);
@@ -289,6 +305,7 @@ impl BrokerConfig {
             "ioMemoryBytes" => self.io_memory_bytes = parse_num(key, value)?,
             "pinShards" => self.pin_shards = parse_bool(key, value)?,
             "commitLogDirectIo" => self.commit_log_direct_io = parse_bool(key, value)?,
+            "warmMapedFileEnable" => self.warm_maped_file_enable = Some(parse_bool(key, value)?),
             "haListenPort" => {
                 self.ha_listen_port = parse_num(key, value)?;
                 self.ha_listen_port_set = true;
@@ -466,6 +483,20 @@ mod tests {
             c.validate().is_err(),
             "an explicit overlapping range is an error"
         );
+    }
+
+    #[test]
+    fn segment_zero_fill_follows_flush_mode_unless_set() {
+        let mut c = BrokerConfig::default();
+        c.set("flushDiskType", "SYNC_FLUSH").unwrap();
+        assert!(c.zero_fill_segments());
+        c.set("warmMapedFileEnable", "false").unwrap();
+        assert!(!c.zero_fill_segments());
+        let mut c = BrokerConfig::default();
+        c.set("flushDiskType", "ASYNC_FLUSH").unwrap();
+        assert!(!c.zero_fill_segments());
+        c.set("warmMapedFileEnable", "true").unwrap();
+        assert!(c.zero_fill_segments());
     }
 
     #[test]

@@ -142,13 +142,8 @@ pub fn store_config(config: &BrokerConfig, shard: u16) -> StoreConfig {
     c.flush_mode = config.flush_disk_type;
     c.flush_interval_ms = config.flush_interval_commit_log;
     c.retention_ms = config.file_reserved_time * 3600 * 1000;
-    // Zero-filling a new segment spares SYNC_FLUSH's fdatasyncs the
-    // journal commits of extent conversion (single sync sends run at 0.6x
-    // without it), but it doubles the bytes written. Under ASYNC_FLUSH no
-    // acknowledgement waits for an fdatasync, so it would be pure cost
-    // (before the fill was paced it also stalled appends for ~2 s at each
-    // segment roll, perf/results), and it is off there.
-    c.prewrite_segments = config.flush_disk_type == ringmq_engine::FlushMode::Sync;
+    // Why it defaults by flush mode: BrokerConfig::warm_maped_file_enable.
+    c.prewrite_segments = config.zero_fill_segments();
     c.direct_io = config.commit_log_direct_io;
     c
 }
