@@ -175,3 +175,61 @@ fn disk_full_refuses_writes_and_keeps_serving_reads() {
     let r = block_on(store.append(&msg(100).as_in())).unwrap();
     block_on(store.wait_acked(r.end())).unwrap();
 }
+
+#[test]
+fn background_zero_fill_faults_neither_poison_nor_lose_data() {
+    const SEG: u64 = 4 << 20;
+    let disk = SimDisk::new(1 << 30);
+    let mut config = sim_config(FlushMode::Sync, SEG);
+    config.prewrite_segments = true;
+    let (clock, _) = manual_clock(1);
+    let store = open_sim(&disk, &config, clock);
+    let append_acked = |i: usize| {
+        let m = Msg::new("T", 0, vec![b'x'; 1000 + i % 7], None, None);
+        let r = block_on(store.append(&m.as_in()))?;
+        block_on(store.wait_acked(r.end()))
+    };
+    for i in 0..2000 {
+        append_acked(i).unwrap();
+    }
+    let next = std::path::Path::new("/store/commitlog")
+        .join(ringmq_engine::ids::file_name_for_offset(SEG));
+
+    // No room to create the next segment: the disk is full, writes are
+    // refused, reads go on, nothing is poisoned.
+    disk.set_capacity(disk.usage_bytes() + 100);
+    let err = block_on(store.prepare_ahead()).unwrap_err();
+    assert!(matches!(err, StoreError::DiskFull { .. }), "{err}");
+    assert!(
+        disk.file_bytes(&next).is_none(),
+        "the partial file is removed"
+    );
+    assert!(matches!(
+        append_acked(2000),
+        Err(StoreError::DiskFull { .. })
+    ));
+    assert_eq!(read_all(&store, "T", 0).len(), 2000);
+    assert!(store.poisoned().is_none());
+    disk.set_capacity(1 << 30);
+    assert!(!block_on(store.enforce_retention()).unwrap().disk_full);
+
+    // A failed zero write is reported and retried on the next call; the
+    // log is not poisoned (none of its bytes are in that file).
+    block_on(store.prepare_ahead()).unwrap();
+    assert!(disk.file_bytes(&next).is_some());
+    for i in 2000..2500 {
+        append_acked(i).unwrap();
+    }
+    disk.faults().fail_next_write = true;
+    assert!(block_on(store.prepare_ahead()).is_err());
+    assert!(disk.file_bytes(&next).is_none());
+    assert!(store.poisoned().is_none());
+    block_on(store.prepare_ahead()).unwrap();
+    assert!(disk.file_bytes(&next).is_some());
+    // The log crosses into the segment and every message reads back.
+    for i in 2500..5000 {
+        append_acked(i).unwrap();
+    }
+    assert!(store.appended_offset().0 > SEG);
+    assert_eq!(read_all(&store, "T", 0).len(), 5000);
+}
