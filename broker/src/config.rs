@@ -85,6 +85,10 @@ pub struct BrokerConfig {
     /// about twice the sustained append bandwidth on the development VM,
     /// but consumers read recent data from disk instead of the page cache.
     pub commit_log_direct_io: bool,
+    /// With `commitLogDirectIo`: bytes of recently written log each shard
+    /// keeps in memory for consumers that keep up (RingMQ
+    /// `commitLogDirectIoHotBytes`, default 64 MiB).
+    pub commit_log_direct_io_hot_bytes: usize,
     /// `warmMapedFileEnable`: zero-fill each new commit-log segment ahead
     /// of use. Unset: on under `SYNC_FLUSH`, where it spares every
     /// fdatasync an extent-conversion journal commit (single sync sends
@@ -153,6 +157,7 @@ impl Default for BrokerConfig {
             io_memory_bytes: 8 << 20,
             pin_shards: true,
             commit_log_direct_io: false,
+            commit_log_direct_io_hot_bytes: 64 << 20,
             warm_maped_file_enable: None,
             ha_listen_port: 10912,
             ha_listen_port_set: false,
@@ -305,6 +310,9 @@ impl BrokerConfig {
             "ioMemoryBytes" => self.io_memory_bytes = parse_num(key, value)?,
             "pinShards" => self.pin_shards = parse_bool(key, value)?,
             "commitLogDirectIo" => self.commit_log_direct_io = parse_bool(key, value)?,
+            "commitLogDirectIoHotBytes" => {
+                self.commit_log_direct_io_hot_bytes = parse_num(key, value)?
+            }
             "warmMapedFileEnable" => self.warm_maped_file_enable = Some(parse_bool(key, value)?),
             "haListenPort" => {
                 self.ha_listen_port = parse_num(key, value)?;

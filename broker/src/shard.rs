@@ -145,6 +145,7 @@ pub fn store_config(config: &BrokerConfig, shard: u16) -> StoreConfig {
     // Why it defaults by flush mode: BrokerConfig::warm_maped_file_enable.
     c.prewrite_segments = config.zero_fill_segments();
     c.direct_io = config.commit_log_direct_io;
+    c.direct_io_hot_bytes = config.commit_log_direct_io_hot_bytes;
     c
 }
 

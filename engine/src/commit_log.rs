@@ -16,7 +16,7 @@
 //! write or fdatasync poisons the log for good.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::rc::Rc;
 
@@ -113,6 +113,19 @@ struct LogState<D: Disk> {
     /// from the page cache (a cached copy could go stale).
     tail_pos: u64,
     tail: Vec<u8>,
+    /// Direct I/O: the most recently written chunks, oldest first, kept
+    /// for readers (consumers that keep up are served from memory, not
+    /// from disk); at most `hot_bytes_max` bytes of capacity.
+    hot: VecDeque<HotChunk>,
+    hot_bytes: usize,
+}
+
+/// Log bytes `[pos, pos + bytes.len())`, as written. Chunks follow each
+/// other in log order; between two there is at most the unwritten span
+/// of a BLANK, where no record lies.
+struct HotChunk {
+    pos: u64,
+    bytes: Vec<u8>,
 }
 
 impl<D: Disk> LogState<D> {
@@ -142,6 +155,8 @@ pub struct CommitLog<D: Disk> {
     /// through io_uring the fdatasync alone ~200 us, as io_uring runs it on
     /// a worker thread that shares the shard's core).
     sync_writes: bool,
+    /// Direct I/O: the hot window's maximum (`StoreConfig::direct_io_hot_bytes`).
+    hot_bytes_max: usize,
     gate: FlushGate,
     state: RefCell<LogState<D>>,
     filling: RefCell<Option<Filling<D::File>>>,
@@ -222,6 +237,7 @@ impl<D: Disk> CommitLog<D> {
             prewrite: config.prewrite_segments,
             direct: config.direct_io,
             sync_writes: config.direct_io && config.flush_mode == FlushMode::Sync,
+            hot_bytes_max: config.direct_io_hot_bytes,
             gate,
             state: RefCell::new(LogState {
                 segments,
@@ -236,6 +252,8 @@ impl<D: Disk> CommitLog<D> {
                 last_store_timestamp_ms: 0,
                 tail_pos: end,
                 tail: Vec::new(),
+                hot: VecDeque::new(),
+                hot_bytes: 0,
             }),
             filling: RefCell::new(None),
             written_waiters: PositionWaiters::default(),
@@ -422,6 +440,8 @@ impl<D: Disk> CommitLog<D> {
         s.durable = offset;
         s.tail_pos = offset;
         s.tail.clear();
+        s.hot.clear();
+        s.hot_bytes = 0;
         drop(s);
         self.written_waiters.advance(offset);
         self.durable_waiters.advance(offset);
@@ -466,16 +486,20 @@ impl<D: Disk> CommitLog<D> {
             let file = file.expect("a chunk is only encoded into an existing segment");
             let file_pos = chunk.pos - base;
             let len = chunk.buf.len();
-            let written = if self.sync_writes {
+            let (written, written_bytes) = if self.sync_writes {
                 // A durable write is a flush: it holds the disk's gate.
                 let _permit = self.gate.acquire().await;
-                self.write_direct(&file, base, &chunk, Durability::Durable)
-                    .await
+                let r = self
+                    .write_direct(&file, base, &chunk, Durability::Durable)
+                    .await;
+                (r, Some(chunk.buf))
             } else if self.direct {
-                self.write_direct(&file, base, &chunk, Durability::Written)
-                    .await
+                let r = self
+                    .write_direct(&file, base, &chunk, Durability::Written)
+                    .await;
+                (r, Some(chunk.buf))
             } else {
-                file.write_all_at(chunk.buf, file_pos).await
+                (file.write_all_at(chunk.buf, file_pos).await, None)
             };
             if let Err(e) = written {
                 return Err(self.poison(format!(
@@ -494,6 +518,9 @@ impl<D: Disk> CommitLog<D> {
             }
             s.written = chunk.end;
             s.check_positions();
+            if let Some(bytes) = written_bytes {
+                self.keep_hot(&mut s, chunk.pos, bytes);
+            }
             drop(s);
             self.written_waiters.advance(chunk.end);
             if self.sync_writes {
@@ -562,20 +589,74 @@ impl<D: Disk> CommitLog<D> {
         Ok(())
     }
 
-    /// Direct I/O: where reads must switch from the file to the tail copy.
-    pub fn direct_tail_pos(&self) -> Option<u64> {
-        self.direct.then(|| self.state.borrow().tail_pos)
+    /// Direct I/O: keeps a written chunk for readers, dropping the oldest
+    /// beyond the maximum. A chunk using less than half its buffer is
+    /// copied to an exact one first, so the window holds bytes, not spare
+    /// capacity.
+    fn keep_hot(&self, s: &mut LogState<D>, pos: u64, mut bytes: Vec<u8>) {
+        if self.hot_bytes_max == 0 || bytes.is_empty() {
+            return;
+        }
+        if bytes.capacity() > 2 * bytes.len() {
+            bytes = bytes.as_slice().to_vec();
+        }
+        s.hot_bytes += bytes.capacity();
+        s.hot.push_back(HotChunk { pos, bytes });
+        while s.hot_bytes > self.hot_bytes_max {
+            let Some(old) = s.hot.pop_front() else { break };
+            s.hot_bytes -= old.bytes.capacity();
+        }
     }
 
-    /// Direct I/O: appends the log's bytes `[from, to)` from the tail copy
-    /// to `out`; false when they are not all there.
-    pub fn copy_tail(&self, from: u64, to: u64, out: &mut Vec<u8>) -> bool {
+    /// Direct I/O: where reads switch from the file to memory (the hot
+    /// window, or at least the last partial block). Everything from there
+    /// to `written` that holds records is in memory.
+    pub fn direct_memory_from(&self) -> Option<u64> {
+        if !self.direct {
+            return None;
+        }
         let s = self.state.borrow();
-        if from < s.tail_pos || to > s.tail_pos + s.tail.len() as u64 || from > to {
+        Some(s.hot.front().map_or(s.tail_pos, |c| c.pos.min(s.tail_pos)))
+    }
+
+    /// Direct I/O: appends the log's bytes `[from, to)` from memory to
+    /// `out`; false (and `out` unchanged) when they are not all there. A
+    /// range may span chunks: a slave's chunks are the master's packets,
+    /// which cut records anywhere.
+    pub fn copy_from_memory(&self, from: u64, to: u64, out: &mut Vec<u8>) -> bool {
+        let s = self.state.borrow();
+        if from > to {
             return false;
         }
-        out.extend_from_slice(&s.tail[(from - s.tail_pos) as usize..(to - s.tail_pos) as usize]);
-        true
+        if from >= s.tail_pos && to <= s.tail_pos + s.tail.len() as u64 {
+            out.extend_from_slice(
+                &s.tail[(from - s.tail_pos) as usize..(to - s.tail_pos) as usize],
+            );
+            return true;
+        }
+        // From the last chunk starting at or before `from`, through
+        // contiguous chunks.
+        let Some(first) = s.hot.partition_point(|c| c.pos <= from).checked_sub(1) else {
+            return false;
+        };
+        let mark = out.len();
+        let mut at = from;
+        for chunk in s.hot.range(first..) {
+            let chunk_end = chunk.pos + chunk.bytes.len() as u64;
+            if chunk.pos > at || chunk_end <= at {
+                break;
+            }
+            let upto = to.min(chunk_end);
+            out.extend_from_slice(
+                &chunk.bytes[(at - chunk.pos) as usize..(upto - chunk.pos) as usize],
+            );
+            at = upto;
+            if at == to {
+                return true;
+            }
+        }
+        out.truncate(mark);
+        false
     }
 
     /// fdatasyncs every segment written since the last flush, holding the

@@ -36,6 +36,11 @@ pub struct StoreConfig {
     /// readers from memory; everything before it is read through the page
     /// cache (from disk when not cached), without readahead.
     pub direct_io: bool,
+    /// Direct I/O: bytes of recently written log kept in memory, so
+    /// consumers that keep up are served from memory rather than from disk
+    /// (RingMQ `commitLogDirectIoHotBytes`). 0 keeps only the last partial
+    /// block.
+    pub direct_io_hot_bytes: usize,
     /// Entries per consume-queue file (RocketMQ: 300 000 × 20 bytes).
     pub consume_queue_segment_entries: u64,
     /// Entries per key-index file.
@@ -65,6 +70,7 @@ impl StoreConfig {
             write_buffer_bytes_max: 4 << 20,
             prewrite_segments: true,
             direct_io: false,
+            direct_io_hot_bytes: 64 << 20,
             consume_queue_segment_entries: 300_000,
             index_segment_entries: 1_000_000,
             index_enable: true,

@@ -572,7 +572,7 @@ impl<D: Disk> ShardStore<D> {
             read.next_offset = max;
             return read;
         }
-        let tail_pos = self.log.direct_tail_pos();
+        let memory_from = self.log.direct_memory_from();
         let mut last_end = None;
         let mut next = offset;
         for entry in q.iter_from(offset).take((max.0 - offset.0) as usize) {
@@ -589,7 +589,7 @@ impl<D: Disk> ShardStore<D> {
                 &mut read.ranges,
                 &mut read.memory_tail,
                 &entry,
-                tail_pos,
+                memory_from,
                 &mut last_end,
             ) {
                 next = QueueOffset(next.0 - 1); // not returned: read it next time
@@ -606,26 +606,26 @@ impl<D: Disk> ShardStore<D> {
         read
     }
 
-    /// Adds an entry's bytes: file ranges, and under direct I/O the part in
-    /// the log's last partial block from memory. False when they cannot be
-    /// had (the tail moved on since the read began: the caller stops there).
+    /// Adds an entry's bytes: file ranges, and under direct I/O the part
+    /// the log holds in memory (its hot window and last partial block).
+    /// False when they cannot be had: the caller stops there.
     #[inline]
     fn push_range(
         &self,
         ranges: &mut Vec<FileRange<D::File>>,
         memory: &mut Vec<u8>,
         entry: &CqEntry,
-        direct_tail_pos: Option<u64>,
+        memory_from: Option<u64>,
         last_end: &mut Option<u64>,
     ) -> bool {
         let start = entry.commit_log_offset;
         let end = start + entry.size_bytes as u64;
-        let file_end = match direct_tail_pos {
-            Some(tail_pos) if end > tail_pos => {
-                if !self.log.copy_tail(start.max(tail_pos), end, memory) {
+        let file_end = match memory_from {
+            Some(from) if end > from => {
+                if !self.log.copy_from_memory(start.max(from), end, memory) {
                     return false;
                 }
-                tail_pos.max(start)
+                from.max(start)
             }
             _ => end,
         };

@@ -120,6 +120,9 @@ fn reopen(
     // Direct I/O needs segments of whole 4 KiB blocks.
     let mut config = sim_config(mode, if direct { 8192 } else { 2048 });
     config.direct_io = direct;
+    // A hot window of a chunk or two: reads mix file ranges, hot chunks
+    // and the tail block, and chunks are evicted all the time.
+    config.direct_io_hot_bytes = 3000;
     let store = open_sim(disk, &config, clock);
     assert!(
         store.appended_offset().0 >= model.durable_log_offset,

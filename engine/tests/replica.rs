@@ -37,8 +37,27 @@ fn slave_op() -> impl Strategy<Value = SlaveOp> {
 }
 
 fn open(disk: &SimDisk, mode: FlushMode) -> ShardStore<SimDisk> {
+    open_slave(disk, mode, false)
+}
+
+/// Segments of whole 4 KiB blocks when the slave writes with direct I/O.
+fn segment_bytes(direct: bool) -> u64 {
+    if direct {
+        8192
+    } else {
+        SEGMENT_BYTES
+    }
+}
+
+/// A slave store; with `direct`, written with direct I/O and a hot window
+/// smaller than a chunk or two, so reads cross from the file into memory
+/// inside records cut by the master's packets.
+fn open_slave(disk: &SimDisk, mode: FlushMode, direct: bool) -> ShardStore<SimDisk> {
     let (clock, _) = manual_clock(1_000);
-    open_sim(disk, &sim_config(mode, SEGMENT_BYTES), clock)
+    let mut config = sim_config(mode, segment_bytes(direct));
+    config.direct_io = direct;
+    config.direct_io_hot_bytes = 3000;
+    open_sim(disk, &config, clock)
 }
 
 /// Copies from the master at the slave's end; returns bytes copied.
@@ -51,8 +70,16 @@ fn copy(master: &ShardStore<SimDisk>, slave: &ShardStore<SimDisk>, max: usize) -
 }
 
 fn master_with(messages: &[(i32, usize)]) -> (SimDisk, ShardStore<SimDisk>) {
+    master_with_segments(messages, SEGMENT_BYTES)
+}
+
+fn master_with_segments(
+    messages: &[(i32, usize)],
+    segment_bytes: u64,
+) -> (SimDisk, ShardStore<SimDisk>) {
     let disk = SimDisk::new(1 << 30);
-    let master = open(&disk, FlushMode::Async);
+    let (clock, _) = manual_clock(1_000);
+    let master = open_sim(&disk, &sim_config(FlushMode::Async, segment_bytes), clock);
     for (i, (queue, len)) in messages.iter().enumerate() {
         let mut body = format!("{i}:").into_bytes();
         body.resize(body.len() + len, i as u8);
@@ -64,9 +91,10 @@ fn master_with(messages: &[(i32, usize)]) -> (SimDisk, ShardStore<SimDisk>) {
     (disk, master)
 }
 
-fn run(messages: Vec<(i32, usize)>, ops: Vec<SlaveOp>, mode: FlushMode) {
-    let (master_disk, master) = master_with(&messages);
+fn run(messages: Vec<(i32, usize)>, ops: Vec<SlaveOp>, mode: FlushMode, direct: bool) {
+    let (master_disk, master) = master_with_segments(&messages, segment_bytes(direct));
     let slave_disk = SimDisk::new(1 << 30);
+    let open = |disk: &SimDisk, mode| open_slave(disk, mode, direct);
     let mut slave = open(&slave_disk, mode);
     for op in ops {
         match op {
@@ -97,7 +125,7 @@ fn run(messages: Vec<(i32, usize)>, ops: Vec<SlaveOp>, mode: FlushMode) {
     block_on(slave.flush()).unwrap();
     assert_eq!(slave.appended_offset(), master.appended_offset());
     let dir = master.config().commit_log_dir();
-    for base in (0..master.appended_offset().0).step_by(SEGMENT_BYTES as usize) {
+    for base in (0..master.appended_offset().0).step_by(segment_bytes(direct) as usize) {
         let path = dir.join(file_name_for_offset(base));
         let (s, m) = (
             slave_disk.file_bytes(&path).expect("slave segment"),
@@ -143,9 +171,10 @@ proptest! {
         messages in proptest::collection::vec((0..QUEUES, 0usize..600), 1..40),
         ops in proptest::collection::vec(slave_op(), 0..40),
         sync in any::<bool>(),
+        direct in any::<bool>(),
     ) {
         let mode = if sync { FlushMode::Sync } else { FlushMode::Async };
-        run(messages, ops, mode);
+        run(messages, ops, mode, direct);
     }
 }
 
