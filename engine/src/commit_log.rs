@@ -164,6 +164,43 @@ pub struct CommitLog<D: Disk> {
     pub durable_waiters: PositionWaiters,
 }
 
+/// [`CommitLog::write_out`]'s chunk in flight: if the call is dropped
+/// before the write completes, nobody knows what reached the file.
+struct AbandonedWrite<'a, D: Disk> {
+    log: &'a CommitLog<D>,
+    /// Commit-log offset and length of the write in flight.
+    chunk: Option<(u64, usize)>,
+}
+
+impl<D: Disk> Drop for AbandonedWrite<'_, D> {
+    fn drop(&mut self) {
+        if let Some((pos, len)) = self.chunk {
+            self.log.poison(format!(
+                "the write of {len} bytes at commit-log offset {pos} was abandoned mid-flight \
+                 (its task was cancelled); whether it reached the file is unknown"
+            ));
+        }
+    }
+}
+
+/// [`CommitLog::flush`]'s files not yet synced, put back on the log's list
+/// if the flush is dropped.
+struct UnsyncedOnDrop<'a, D: Disk> {
+    log: &'a CommitLog<D>,
+    files: Vec<Rc<D::File>>,
+}
+
+impl<D: Disk> Drop for UnsyncedOnDrop<'_, D> {
+    fn drop(&mut self) {
+        let mut s = self.log.state.borrow_mut();
+        for file in self.files.drain(..) {
+            if !s.unsynced.iter().any(|f| Rc::ptr_eq(f, &file)) {
+                s.unsynced.push(file);
+            }
+        }
+    }
+}
+
 impl<D: Disk> CommitLog<D> {
     /// Opens every segment in the directory. Positions start at the end of
     /// the last segment; recovery sets them with [`CommitLog::set_recovered_end`].
@@ -467,15 +504,21 @@ impl<D: Disk> CommitLog<D> {
     }
 
     /// Moves the write buffer to the kernel. Only the store's writer calls
-    /// it. Cancelling it mid-write leaves the log poisoned-equivalent, so
-    /// callers do not cancel it.
+    /// it. Callers let it finish: dropped while a write is in flight, it
+    /// cannot know whether the bytes landed, so it poisons the log (the
+    /// broker runs every write in a task that is never cancelled).
     pub async fn write_out(&self) -> Result<()> {
         let chunks = {
             let mut s = self.state.borrow_mut();
             s.pending_bytes = 0;
             std::mem::take(&mut s.pending)
         };
+        let mut in_flight = AbandonedWrite {
+            log: self,
+            chunk: None,
+        };
         for chunk in chunks {
+            in_flight.chunk = Some((chunk.pos, chunk.buf.len()));
             let base = self.segment_base(chunk.pos);
             let file = self
                 .state
@@ -502,6 +545,7 @@ impl<D: Disk> CommitLog<D> {
                 (file.write_all_at(chunk.buf, file_pos).await, None)
             };
             if let Err(e) = written {
+                in_flight.chunk = None;
                 return Err(self.poison(format!(
                     "write of {len} bytes at commit-log offset {} to {} failed: {e}",
                     chunk.pos,
@@ -527,6 +571,7 @@ impl<D: Disk> CommitLog<D> {
                 self.durable_waiters.advance(chunk.end);
             }
         }
+        in_flight.chunk = None;
         Ok(())
     }
 
@@ -671,14 +716,18 @@ impl<D: Disk> CommitLog<D> {
             (s.written, std::mem::take(&mut s.unsynced))
         };
         if !files.is_empty() {
+            // Dropped before every file is synced (its caller cancelled),
+            // the files go back on the list, so the next flush syncs them.
+            let mut syncing = UnsyncedOnDrop { log: self, files };
             let _permit = self.gate.acquire().await;
-            for file in files {
+            while let Some(file) = syncing.files.last().cloned() {
                 if let Err(e) = file.sync_data().await {
                     return Err(self.poison(format!(
                         "fdatasync of {} failed: {e}",
                         file.path().display()
                     )));
                 }
+                syncing.files.pop();
             }
         }
         let mut s = self.state.borrow_mut();

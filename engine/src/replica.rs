@@ -47,6 +47,12 @@ struct Taken {
     consumed: usize,
     boundary: u64,
     skip_to: Option<u64>,
+    /// To undo the packet when its append fails: the carry's length before
+    /// it, how many of its first bytes were BLANK filler skipped rather
+    /// than carried, and the segment base the skip reached.
+    carry_before: usize,
+    skipped: usize,
+    skip_ended: Option<u64>,
 }
 
 impl<D: Disk> ShardStore<D> {
@@ -76,17 +82,40 @@ impl<D: Disk> ShardStore<D> {
         while !rest.is_empty() {
             let seg_left = (self.log.segment_base(pos) + seg - pos) as usize;
             let piece = &rest[..rest.len().min(seg_left)];
-            match self.log.append_raw(piece)? {
-                Ok(_) => {
+            let step = match self.log.append_raw(piece) {
+                Ok(Ok(_)) => {
                     pos += piece.len() as u64;
                     rest = &rest[piece.len()..];
+                    Ok(())
                 }
-                Err(Blocked::NeedSegment(base)) => self.prepare_segment(base).await?,
-                Err(Blocked::BufferFull) => self.ensure_written(self.log.appended()).await?,
+                Ok(Err(Blocked::NeedSegment(base))) => self.prepare_segment(base).await,
+                Ok(Err(Blocked::BufferFull)) => self.ensure_written(self.log.appended()).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = step {
+                // Part of the packet may be in the log (a full disk refuses
+                // the next segment): the carry keeps exactly that part, so
+                // the master's resend from the log's end continues it.
+                self.untake_replicated(&taken, (pos - at) as usize);
+                return Err(e);
             }
         }
         self.dispatch_replicated(taken);
         Ok(pos)
+    }
+
+    /// Undoes [`ShardStore::take_replicated`] for the packet's bytes past
+    /// the first `landed`, which did not reach the log.
+    fn untake_replicated(&self, taken: &Taken, landed: usize) {
+        let mut tail = self.replica.borrow_mut();
+        let carried = landed.saturating_sub(taken.skipped);
+        tail.carry.truncate(taken.carry_before + carried);
+        if let Some(next) = taken.skip_ended.filter(|_| landed >= taken.skipped) {
+            // The filler's end reached the log: carrying goes on from the
+            // next segment.
+            tail.skip_to = None;
+            tail.boundary = Some(next);
+        }
     }
 
     /// Adds `bytes` to the carry and finds the records they complete. The
@@ -101,18 +130,24 @@ impl<D: Disk> ShardStore<D> {
         let mut skip_to = tail.skip_to;
         let carry_len_before = tail.carry.len();
         let mut new = bytes;
+        let mut skipped = 0;
+        let mut skip_ended = None;
         if let Some(next) = skip_to {
-            let skip = (next - at).min(new.len() as u64) as usize;
-            new = &new[skip..];
-            if at + (skip as u64) < next {
+            skipped = (next - at).min(new.len() as u64) as usize;
+            new = &new[skipped..];
+            if at + (skipped as u64) < next {
                 return Ok(Taken {
                     found: Vec::new(),
                     consumed: 0,
                     boundary,
                     skip_to,
+                    carry_before: carry_len_before,
+                    skipped,
+                    skip_ended,
                 });
             }
             skip_to = None;
+            skip_ended = Some(next);
             boundary = next;
         }
         tail.carry.extend_from_slice(new);
@@ -182,6 +217,9 @@ impl<D: Disk> ShardStore<D> {
             consumed: i,
             boundary: pos,
             skip_to,
+            carry_before: carry_len_before,
+            skipped,
+            skip_ended,
         })
     }
 

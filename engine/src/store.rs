@@ -119,14 +119,9 @@ pub struct ShardStore<D: Disk> {
     pub(crate) index: RefCell<KeyIndex>,
     pub(crate) checkpoint_sequence: Cell<u64>,
     pub(crate) clock: Clock,
-    writing: Cell<bool>,
-    flushing: Cell<bool>,
-    preparing: Cell<bool>,
-    /// Counts finished write, flush and prepare attempts, so tasks that found one in
-    /// flight can wait for it and look again.
-    writes_done: PositionWaiters,
-    flushes_done: PositionWaiters,
-    prepares_done: PositionWaiters,
+    writer: Role,
+    flusher: Role,
+    preparer: Role,
     pub(crate) replica: RefCell<crate::replica::ReplicaTail>,
 }
 
@@ -134,6 +129,53 @@ pub struct ShardStore<D: Disk> {
 /// tick is 10 ms, so up to 800 MB/s), which also bounds how long an append
 /// that needs the segment waits for the call to end.
 pub const PREWRITE_TICK_BYTES: usize = 8 << 20;
+
+/// A job one task at a time does for the store: writing out, flushing,
+/// preparing a segment. Tasks that find it taken wait for the holder to
+/// finish and look again (its work may not cover theirs).
+#[derive(Default)]
+struct Role {
+    held: Cell<bool>,
+    /// Counts finished turns.
+    turns: PositionWaiters,
+}
+
+/// A held [`Role`]. Dropping it frees the role and wakes its waiters, also
+/// when the holder is cancelled at an await, so a dropped caller can never
+/// leave the role held and the shard stalled.
+struct Turn<'a>(&'a Role);
+
+impl Role {
+    fn try_take(&self) -> Option<Turn<'_>> {
+        if self.held.replace(true) {
+            None
+        } else {
+            Some(Turn(self))
+        }
+    }
+
+    /// Waits for the current holder's turn to end.
+    async fn turn_ended(&self) {
+        let turns = self.turns.position();
+        self.turns.wait(turns + 1).await;
+    }
+
+    async fn take(&self) -> Turn<'_> {
+        loop {
+            if let Some(turn) = self.try_take() {
+                return turn;
+            }
+            self.turn_ended().await;
+        }
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.0.held.set(false);
+        self.0.turns.advance(self.0.turns.position() + 1);
+    }
+}
 
 fn validate_topic(topic: &str) -> Result<(), IllegalMessage> {
     // RocketMQ's topic charset; it also keeps topic names safe as directory
@@ -169,12 +211,9 @@ impl<D: Disk> ShardStore<D> {
             index: RefCell::new(index),
             checkpoint_sequence: Cell::new(checkpoint_sequence),
             clock,
-            writing: Cell::new(false),
-            flushing: Cell::new(false),
-            preparing: Cell::new(false),
-            writes_done: PositionWaiters::default(),
-            flushes_done: PositionWaiters::default(),
-            prepares_done: PositionWaiters::default(),
+            writer: Role::default(),
+            flusher: Role::default(),
+            preparer: Role::default(),
             replica: RefCell::default(),
         }
     }
@@ -276,19 +315,11 @@ impl<D: Disk> ShardStore<D> {
     }
 
     pub(crate) async fn prepare_segment(&self, base: u64) -> Result<()> {
-        while self.preparing.get() {
-            let done = self.prepares_done.position();
-            self.prepares_done.wait(done + 1).await;
-        }
+        let _turn = self.preparer.take().await;
         if self.log.has_segment(base) {
             return Ok(());
         }
-        self.preparing.set(true);
-        let result = self.log.prepare_segment(base).await;
-        self.preparing.set(false);
-        self.prepares_done
-            .advance(self.prepares_done.position() + 1);
-        result
+        self.log.prepare_segment(base).await
     }
 
     /// Prepares the segment after the active one ahead of need, so the
@@ -301,18 +332,10 @@ impl<D: Disk> ShardStore<D> {
         let appended = self.log.appended();
         let next = self.log.segment_base(appended) + seg;
         if self.config.prewrite_segments {
-            // Under the prepare flag, so the log never takes the segment
+            // In the preparer's turn, so the log never takes the segment
             // while a zero write into it is in flight.
-            while self.preparing.get() {
-                let done = self.prepares_done.position();
-                self.prepares_done.wait(done + 1).await;
-            }
-            self.preparing.set(true);
-            let result = self.log.fill_ahead(PREWRITE_TICK_BYTES).await;
-            self.preparing.set(false);
-            self.prepares_done
-                .advance(self.prepares_done.position() + 1);
-            return result;
+            let _turn = self.preparer.take().await;
+            return self.log.fill_ahead(PREWRITE_TICK_BYTES).await;
         }
         if appended % seg >= seg / 2 && !self.log.has_segment(next) {
             self.prepare_segment(next).await?;
@@ -330,23 +353,18 @@ impl<D: Disk> ShardStore<D> {
             if let Some(e) = self.log.poisoned() {
                 return Err(e);
             }
-            if self.writing.get() {
+            let Some(_turn) = self.writer.try_take() else {
                 // The write in flight may not cover `end` (it took the buffer
                 // before this append); when it finishes, look again and
                 // become the writer if needed.
-                let done = self.writes_done.position();
-                self.writes_done.wait(done + 1).await;
+                self.writer.turn_ended().await;
                 continue;
-            }
-            self.writing.set(true);
+            };
             // Let the shard's other ready tasks append first: a write costs
             // the same ~150 us through io_uring whether it carries 32 KiB or
             // 256 KiB (measured here), so one write should carry them all.
             futures_lite::future::yield_now().await;
-            let result = self.log.write_out().await;
-            self.writing.set(false);
-            self.writes_done.advance(self.writes_done.position() + 1);
-            result?;
+            self.log.write_out().await?;
         }
     }
 
@@ -361,20 +379,12 @@ impl<D: Disk> ShardStore<D> {
             if let Some(e) = self.log.poisoned() {
                 return Err(e);
             }
-            if self.flushing.get() {
-                let done = self.flushes_done.position();
-                self.flushes_done.wait(done + 1).await;
+            let Some(_turn) = self.flusher.try_take() else {
+                self.flusher.turn_ended().await;
                 continue;
-            }
-            self.flushing.set(true);
-            let result = async {
-                self.ensure_written(self.log.appended()).await?;
-                self.log.flush().await
-            }
-            .await;
-            self.flushing.set(false);
-            self.flushes_done.advance(self.flushes_done.position() + 1);
-            result?;
+            };
+            self.ensure_written(self.log.appended()).await?;
+            self.log.flush().await?;
         }
     }
 

@@ -233,3 +233,95 @@ fn background_zero_fill_faults_neither_poison_nor_lose_data() {
     assert!(store.appended_offset().0 > SEG);
     assert_eq!(read_all(&store, "T", 0).len(), 5000);
 }
+
+/// Polls `fut` with a waker that does nothing, at most `polls` times.
+fn poll_at_most<F: std::future::Future>(
+    mut fut: std::pin::Pin<&mut F>,
+    polls: usize,
+) -> Option<F::Output> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    (0..polls).find_map(|_| match fut.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(out) => Some(out),
+        std::task::Poll::Pending => None,
+    })
+}
+
+/// A flush dropped at any await inside it (its task cancelled by a closed
+/// connection or a shutdown) neither stalls the store nor loses what a
+/// later flush acknowledges: the writer's and flusher's roles are freed,
+/// files not yet synced stay on the list, and a write abandoned in flight
+/// poisons the log, since nobody knows what reached the file.
+#[test]
+fn cancelled_flush_neither_stalls_nor_loses_acknowledged_data() {
+    /// Far more polls than a flush on the simulated disk needs.
+    const POLLS_MAX: usize = 10_000;
+    let mut outcomes = (0, 0);
+    for (mode, direct) in [
+        (FlushMode::Sync, false),
+        (FlushMode::Async, false),
+        (FlushMode::Sync, true),
+        (FlushMode::Async, true),
+    ] {
+        for polls in 1..=12 {
+            let what = format!("{mode:?}, direct {direct}, dropped after {polls} polls");
+            let disk = SimDisk::new(1 << 30);
+            let mut config = sim_config(mode, 8192);
+            config.direct_io = direct;
+            let (clock, _) = manual_clock(1);
+            let store = open_sim(&disk, &config, clock.clone());
+            disk.faults().yield_in_io = true;
+            for i in 0..3 {
+                block_on(store.append(&msg(i).as_in())).unwrap();
+            }
+            {
+                let cancelled = std::pin::pin!(store.flush());
+                if poll_at_most(cancelled, polls).is_some() {
+                    continue; // finished before the drop: nothing to test
+                }
+            }
+            let flushed = poll_at_most(std::pin::pin!(store.flush()), POLLS_MAX)
+                .unwrap_or_else(|| panic!("{what}: the next flush never finished"));
+            let durable = match flushed {
+                Ok(()) => 3,
+                Err(e) => {
+                    assert!(
+                        e.to_string().contains("abandoned mid-flight"),
+                        "{what}: {e}"
+                    );
+                    outcomes.1 += 1;
+                    0
+                }
+            };
+            if durable == 3 {
+                outcomes.0 += 1;
+                // The flush after the drop synced what the dropped one had
+                // taken off the list: it survives a power loss.
+                drop(store);
+                disk.faults().yield_in_io = false;
+                disk.crash(polls as u64);
+                let store = open_sim(&disk, &config, clock.clone());
+                let bodies: Vec<_> = read_all(&store, "T", 0).into_iter().map(|m| m.1).collect();
+                assert_eq!(bodies, [b"m0", b"m1", b"m2"], "{what}");
+                // And the store goes on.
+                let r = block_on(store.append(&msg(3).as_in())).unwrap();
+                block_on(store.wait_acked(r.end())).unwrap();
+            } else {
+                // Poisoned: writes are refused, and a restart recovers a
+                // prefix of what was appended, nothing else.
+                assert!(block_on(store.append(&msg(3).as_in())).is_err(), "{what}");
+                drop(store);
+                disk.faults().yield_in_io = false;
+                disk.crash(polls as u64);
+                let store = open_sim(&disk, &config, clock.clone());
+                let got = read_all(&store, "T", 0);
+                for (i, (offset, body)) in got.iter().enumerate() {
+                    assert_eq!((*offset, body.clone()), (i as u64, msg(i).body), "{what}");
+                }
+            }
+        }
+    }
+    assert!(
+        outcomes.0 > 0 && outcomes.1 > 0,
+        "both paths exercised: {outcomes:?}"
+    );
+}

@@ -18,6 +18,9 @@ const SEGMENT_BYTES: u64 = 2048;
 enum SlaveOp {
     /// Copy up to this many bytes of what the master has written.
     Copy(usize),
+    /// Copy with no room on the slave's disk for another segment: a packet
+    /// that crosses into one lands in part and is refused.
+    CopyOnFullDisk(usize),
     Flush,
     Checkpoint,
     Crash(u64),
@@ -28,6 +31,7 @@ enum SlaveOp {
 fn slave_op() -> impl Strategy<Value = SlaveOp> {
     prop_oneof![
         8 => (1usize..900).prop_map(SlaveOp::Copy),
+        1 => (1usize..2000).prop_map(SlaveOp::CopyOnFullDisk),
         1 => Just(SlaveOp::Flush),
         1 => Just(SlaveOp::Checkpoint),
         1 => any::<u64>().prop_map(SlaveOp::Crash),
@@ -100,6 +104,23 @@ fn run(messages: Vec<(i32, usize)>, ops: Vec<SlaveOp>, mode: FlushMode, direct: 
         match op {
             SlaveOp::Copy(n) => {
                 copy(&master, &slave, n);
+            }
+            SlaveOp::CopyOnFullDisk(n) => {
+                slave_disk.set_capacity(slave_disk.usage_bytes() + 64);
+                let at = slave.appended_offset().0;
+                let bytes = block_on(master.read_written(at, n)).unwrap();
+                match block_on(slave.append_replica(at, &bytes)) {
+                    Ok(end) => assert_eq!(end, at + bytes.len() as u64),
+                    Err(StoreError::DiskFull { .. }) => {
+                        let end = slave.appended_offset().0;
+                        assert!(at <= end && end < at + bytes.len() as u64);
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+                slave_disk.set_capacity(1 << 30);
+                // The watermark check lifts the refusal once there is room.
+                let report = block_on(slave.enforce_retention()).unwrap();
+                assert!(!report.disk_full);
             }
             SlaveOp::Flush => block_on(slave.flush()).unwrap(),
             SlaveOp::Checkpoint => block_on(slave.checkpoint(false)).unwrap(),

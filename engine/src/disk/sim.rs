@@ -29,6 +29,10 @@ pub struct Faults {
     pub fail_next_read: bool,
     /// The next write lands only this many bytes, then reports an error.
     pub tear_next_write_at: Option<usize>,
+    /// Not a failure and not once: while set, every write and fdatasync
+    /// first yields to the executor, as real I/O does, so a test can drop a
+    /// caller in the middle of one.
+    pub yield_in_io: bool,
 }
 
 #[derive(Default)]
@@ -92,6 +96,13 @@ impl SimDisk {
     /// Arms failure points.
     pub fn faults(&self) -> std::cell::RefMut<'_, Faults> {
         std::cell::RefMut::map(self.state.borrow_mut(), |s| &mut s.faults)
+    }
+
+    async fn yield_if_asked(&self) {
+        let yield_now = self.state.borrow().faults.yield_in_io;
+        if yield_now {
+            futures_lite::future::yield_now().await;
+        }
     }
 
     pub fn set_capacity(&self, capacity_bytes: u64) {
@@ -251,6 +262,7 @@ impl SimFile {
 
 impl DiskFile for SimFile {
     async fn write_all_at(&self, buf: Vec<u8>, pos: u64) -> io::Result<()> {
+        self.disk.yield_if_asked().await;
         let (fail, tear) = {
             let mut state = self.disk.state.borrow_mut();
             let fail = std::mem::take(&mut state.faults.fail_next_write);
@@ -282,6 +294,7 @@ impl DiskFile for SimFile {
     }
 
     async fn sync_data(&self) -> io::Result<()> {
+        self.disk.yield_if_asked().await;
         {
             let mut state = self.disk.state.borrow_mut();
             if std::mem::take(&mut state.faults.fail_next_sync) {
