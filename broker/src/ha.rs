@@ -171,8 +171,14 @@ impl HaMaster {
     }
 }
 
+/// Most connections a master shard's HA port holds at once (RocketMQ has
+/// no limit; a master has one or two slaves, and each connection costs a
+/// packet buffer of up to `haTransferBatchSize`).
+pub const HA_CONNECTIONS_MAX: usize = 16;
+
 /// Accepts this master shard's slaves until `stop`.
 pub async fn run_master(shard: Rc<Shard>, listener: TcpListener, stop: Rc<Cell<bool>>) {
+    let open = Rc::new(Cell::new(0usize));
     while !stop.get() {
         let stream = match listener.accept().await {
             Ok(s) => s,
@@ -182,11 +188,25 @@ pub async fn run_master(shard: Rc<Shard>, listener: TcpListener, stop: Rc<Cell<b
                 continue;
             }
         };
+        if open.get() >= HA_CONNECTIONS_MAX {
+            tracing::warn!(
+                shard = shard.id,
+                peer = ?stream.peer_addr().ok(),
+                max = HA_CONNECTIONS_MAX,
+                "HA connection refused: the port holds its most connections"
+            );
+            continue;
+        }
+        open.set(open.get() + 1);
+        let open = open.clone();
         let shard = shard.clone();
         glommio::spawn_local(async move {
             let addr = match stream.peer_addr() {
                 Ok(a) => a,
-                Err(_) => return,
+                Err(_) => {
+                    open.set(open.get() - 1);
+                    return;
+                }
             };
             let _ = stream.set_nodelay(true);
             let link = Rc::new(SlaveLink {
@@ -202,6 +222,7 @@ pub async fn run_master(shard: Rc<Shard>, listener: TcpListener, stop: Rc<Cell<b
                 .retain(|l| !Rc::ptr_eq(l, &link));
             shard.ha_master.publish(&shard);
             tracing::info!(shard = shard.id, slave = %addr, %reason, "slave connection closed");
+            open.set(open.get() - 1);
         })
         .detach();
     }
@@ -232,9 +253,19 @@ async fn serve_slave(shard: &Rc<Shard>, stream: TcpStream, link: &Rc<SlaveLink>)
     shard.ha_master.links.borrow_mut().push(link.clone());
     shard.ha_master.on_report(shard, link, first);
     tracing::info!(shard = shard.id, slave = %link.addr, start, "replicating to slave");
+    // End of what this connection has sent: a slave cannot hold more, so a
+    // report past it is a broken slave, never a reason to acknowledge a
+    // `SYNC_MASTER` send.
+    let sent = Cell::new(start);
     let reports = async {
         loop {
             match read_report(&mut reader, housekeeping).await {
+                Ok(offset) if offset > sent.get() => {
+                    return format!(
+                        "slave reports offset {offset}, past the {} this connection has sent",
+                        sent.get()
+                    )
+                }
                 Ok(offset) => shard.ha_master.on_report(shard, link, offset),
                 Err(e) => return e,
             }
@@ -250,13 +281,20 @@ async fn serve_slave(shard: &Rc<Shard>, stream: TcpStream, link: &Rc<SlaveLink>)
         let mut packet = Vec::with_capacity(TRANSFER_HEADER_BYTES + batch);
         loop {
             if shard.store.written_offset().0 <= pos {
-                let new_data = async { shard.store.wait_written(pos + 1).await }
+                let new_data = async { Some(shard.store.wait_written(pos + 1).await) }
                     .or(async {
                         glommio::timer::sleep(heartbeat).await;
-                        false
+                        None
                     })
                     .await;
-                if !new_data {
+                if new_data == Some(false) {
+                    let why = shard
+                        .store
+                        .poisoned()
+                        .map_or_else(|| "the commit log stopped".to_string(), |e| e.to_string());
+                    return format!("nothing more to send: {why}");
+                }
+                if new_data.is_none() {
                     let header = TransferHeader {
                         offset: pos,
                         body_bytes: 0,
@@ -287,6 +325,7 @@ async fn serve_slave(shard: &Rc<Shard>, stream: TcpStream, link: &Rc<SlaveLink>)
                 return format!("transfer write failed: {e}");
             }
             pos += bytes.len() as u64;
+            sent.set(pos);
         }
     };
     reports.or(transfer).await
@@ -417,6 +456,12 @@ async fn replicate_from(shard: &Rc<Shard>, stream: TcpStream, addr: &str) -> Str
     // An append still running from the last connection finishes first.
     drop(slave.appending.acquire_permit(1).await);
     let start = shard.store.appended_offset().0;
+    // The first report tells the master what this slave holds, and counts
+    // toward its `SYNC_MASTER` sends, so it waits for the bytes as every
+    // later report does.
+    if let Err(e) = stored(shard, start).await {
+        return format!("storing replicated bytes: {e}");
+    }
     if let Err(e) = writer.write_all(&encode_report(start)).await {
         return format!("first report failed: {e}");
     }
@@ -447,7 +492,20 @@ async fn replicate_from(shard: &Rc<Shard>, stream: TcpStream, addr: &str) -> Str
                 Err(e) => return format!("bad transfer header: {e}"),
             };
             body.resize(h.body_bytes, 0);
-            if let Err(e) = reader.read_exact(&mut body).await {
+            let read = async {
+                reader
+                    .read_exact(&mut body)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            .or(async {
+                glommio::timer::sleep(housekeeping).await;
+                Err(format!(
+                    "a packet's body did not arrive in {housekeeping:?}"
+                ))
+            })
+            .await;
+            if let Err(e) = read {
                 return format!("transfer body: {e}");
             }
             slave.master_offset.set(
@@ -501,11 +559,7 @@ async fn replicate_from(shard: &Rc<Shard>, stream: TcpStream, addr: &str) -> Str
                 .await;
             let end = shard.store.appended_offset().0;
             if grew || end > reported {
-                if let Err(e) = shard
-                    .store
-                    .wait_acked(ringmq_engine::CommitLogOffset(end))
-                    .await
-                {
+                if let Err(e) = stored(shard, end).await {
                     return format!("storing replicated bytes: {e}");
                 }
                 // Held pulls may now find the new records.
@@ -520,6 +574,22 @@ async fn replicate_from(shard: &Rc<Shard>, stream: TcpStream, addr: &str) -> Str
         }
     };
     receive.or(report).await
+}
+
+/// Waits until the slave's log up to `end` is written (`ASYNC_FLUSH`) or
+/// durable (`SYNC_FLUSH`), in a task of its own: the connection's tasks
+/// are dropped when it closes, and a write or flush must never be.
+async fn stored(shard: &Rc<Shard>, end: u64) -> Result<(), String> {
+    let store = shard.store.clone();
+    glommio::spawn_local(async move {
+        store
+            .wait_acked(ringmq_engine::CommitLogOffset(end))
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .detach()
+    .await
+    .unwrap_or_else(|| Err("the store task ended".to_string()))
 }
 
 /// `SlaveSynchronize`: how often a slave copies its master's topic table

@@ -450,3 +450,54 @@ async fn sync_master_statuses_and_slave_refusals() {
     s.stop();
     m.stop();
 }
+
+/// A slave that reports holding bytes it was never sent (a bug, or a
+/// stranger on the HA port) is disconnected, and its report releases no
+/// `SYNC_MASTER` send: the producer hears SLAVE_NOT_AVAILABLE, not SEND_OK.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slave_report_past_what_was_sent_is_refused() {
+    use std::io::{Read, Write};
+    let ns = NamesrvProcess::start();
+    let m = master(
+        &ns.addr,
+        1,
+        Flush::Async,
+        "SYNC_MASTER",
+        &[("slaveTimeout", "1500".to_string())],
+    );
+    let topic = "HaLyingSlaveTopic";
+    let mut p = producer(&ns.addr, "pg-ha-lying").await;
+    let mut status = async |i: usize| {
+        p.send(message(topic, "T", i))
+            .await
+            .expect("send")
+            .expect("result")
+            .send_status
+    };
+    assert_eq!(status(0).await, SendStatus::SlaveNotAvailable);
+
+    // The HA protocol's reports are 8-byte big-endian offsets: first where
+    // to start (0: the last segment), then how far the slave holds.
+    let mut liar = std::net::TcpStream::connect(m.ha_addr(0)).expect("HA port");
+    liar.write_all(&0u64.to_be_bytes()).unwrap();
+    eventually(
+        "the liar is a connected slave",
+        Duration::from_secs(10),
+        || info_u64(&m, 0, "ringmqShard0HaPeers") == 1,
+    )
+    .await;
+    liar.write_all(&(1u64 << 40).to_be_bytes()).unwrap();
+    eventually("the master drops the liar", Duration::from_secs(10), || {
+        info_u64(&m, 0, "ringmqShard0HaPeers") == 0
+    })
+    .await;
+    // The master closed its end: reading drains what it sent, then ends.
+    liar.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut sink = Vec::new();
+    liar.read_to_end(&mut sink)
+        .expect("the master closes the connection");
+    assert_eq!(status(1).await, SendStatus::SlaveNotAvailable);
+    p.shutdown().await;
+    m.stop();
+}
