@@ -467,7 +467,7 @@ async fn slave_report_past_what_was_sent_is_refused() {
     );
     let topic = "HaLyingSlaveTopic";
     let mut p = producer(&ns.addr, "pg-ha-lying").await;
-    let mut status = async |i: usize| {
+    let status = async |i: usize| {
         p.send(message(topic, "T", i))
             .await
             .expect("send")
