@@ -10,6 +10,9 @@
 //! first segment is created before timing starts, so a segment larger than
 //! the run measures appends into a ready (zero-filled, under `SYNC_FLUSH`)
 //! segment.
+//! `RINGMQ_BENCH_WRITE_KIB` caps the bytes one write carries (the store's
+//! `write_buffer_bytes_max`, default 4 MiB), so more appenders than one
+//! group needs keep the next group ready while a write is in flight.
 //! `cargo run --release -p ringmq-benches --example sustained_append -- 4096 async`
 
 use std::cell::Cell;
@@ -50,6 +53,12 @@ fn main() {
         .and_then(|v| v.parse::<u64>().ok())
         .map_or(1 << 30, |mib| mib << 20);
     config.direct_io = std::env::var("RINGMQ_BENCH_DIRECT").is_ok_and(|v| v == "1");
+    if let Some(kib) = std::env::var("RINGMQ_BENCH_WRITE_KIB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        config.write_buffer_bytes_max = kib << 10;
+    }
     config.prewrite_segments = match std::env::var("RINGMQ_BENCH_PREWRITE").as_deref() {
         Ok("1") => true,
         Ok(_) => false,
