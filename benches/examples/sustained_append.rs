@@ -13,6 +13,7 @@
 //! `RINGMQ_BENCH_WRITE_KIB` caps the bytes one write carries (the store's
 //! `write_buffer_bytes_max`, default 4 MiB), so more appenders than one
 //! group needs keep the next group ready while a write is in flight.
+//! `RINGMQ_BENCH_HOT_MIB` sets the direct-I/O hot window (default 64).
 //! `cargo run --release -p ringmq-benches --example sustained_append -- 4096 async`
 
 use std::cell::Cell;
@@ -53,6 +54,12 @@ fn main() {
         .and_then(|v| v.parse::<u64>().ok())
         .map_or(1 << 30, |mib| mib << 20);
     config.direct_io = std::env::var("RINGMQ_BENCH_DIRECT").is_ok_and(|v| v == "1");
+    if let Some(mib) = std::env::var("RINGMQ_BENCH_HOT_MIB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        config.direct_io_hot_bytes = mib << 20;
+    }
     if let Some(kib) = std::env::var("RINGMQ_BENCH_WRITE_KIB")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())

@@ -87,7 +87,7 @@ pub struct BrokerConfig {
     pub commit_log_direct_io: bool,
     /// With `commitLogDirectIo`: bytes of recently written log each shard
     /// keeps in memory for consumers that keep up (RingMQ
-    /// `commitLogDirectIoHotBytes`, default 64 MiB).
+    /// `commitLogDirectIoHotBytes`, default 16 MiB).
     pub commit_log_direct_io_hot_bytes: usize,
     /// `warmMapedFileEnable`: zero-fill each new commit-log segment ahead
     /// of use. Unset: on under `SYNC_FLUSH`, where it spares every
@@ -157,7 +157,7 @@ impl Default for BrokerConfig {
             io_memory_bytes: 8 << 20,
             pin_shards: true,
             commit_log_direct_io: false,
-            commit_log_direct_io_hot_bytes: 64 << 20,
+            commit_log_direct_io_hot_bytes: 16 << 20,
             warm_maped_file_enable: None,
             ha_listen_port: 10912,
             ha_listen_port_set: false,

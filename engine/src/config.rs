@@ -39,7 +39,11 @@ pub struct StoreConfig {
     /// Direct I/O: bytes of recently written log kept in memory, so
     /// consumers that keep up are served from memory rather than from disk
     /// (RingMQ `commitLogDirectIoHotBytes`). 0 keeps only the last partial
-    /// block.
+    /// block. Its buffers are reused for new writes once they leave the
+    /// window, cold in the CPU cache by then: a larger window costs append
+    /// throughput (measured here, 16 appenders of 32 KiB batches: 64 MiB
+    /// 1.02–1.08 GB/s, 16 MiB 1.14–1.19, none 1.23–1.25), while 16 MiB
+    /// already kept disk reads at zero for consumers keeping up at 150 MB/s.
     pub direct_io_hot_bytes: usize,
     /// Entries per consume-queue file (RocketMQ: 300 000 × 20 bytes).
     pub consume_queue_segment_entries: u64,
@@ -70,7 +74,7 @@ impl StoreConfig {
             write_buffer_bytes_max: 4 << 20,
             prewrite_segments: true,
             direct_io: false,
-            direct_io_hot_bytes: 64 << 20,
+            direct_io_hot_bytes: 16 << 20,
             consume_queue_segment_entries: 300_000,
             index_segment_entries: 1_000_000,
             index_enable: true,
