@@ -120,6 +120,8 @@ struct LogState<D: Disk> {
     unsynced: Vec<Rc<D::File>>,
     poisoned: Option<Rc<str>>,
     disk_full: Option<Rc<str>>,
+    /// Set by [`CommitLog::close`]: appends are refused.
+    closed: bool,
     last_store_timestamp_ms: i64,
     /// Direct I/O: the log's bytes `[tail_pos, written)`, where `tail_pos`
     /// is `written` rounded down to the I/O alignment. The next write
@@ -302,6 +304,7 @@ impl<D: Disk> CommitLog<D> {
                 unsynced: Vec::new(),
                 poisoned: None,
                 disk_full: None,
+                closed: false,
                 last_store_timestamp_ms: 0,
                 tail_pos: end,
                 tail: Vec::new(),
@@ -380,6 +383,9 @@ impl<D: Disk> CommitLog<D> {
         if let Some(e) = self.poisoned() {
             return Err(e);
         }
+        if self.state.borrow().closed {
+            return Err(StoreError::Closed { shard: self.shard });
+        }
         if let Some(detail) = &self.state.borrow().disk_full {
             return Err(StoreError::DiskFull {
                 shard: self.shard,
@@ -387,6 +393,12 @@ impl<D: Disk> CommitLog<D> {
             });
         }
         Ok(())
+    }
+
+    /// Refuses appends from now on (a shutdown); writes and flushes of what
+    /// was appended before go on.
+    pub fn close(&self) {
+        self.state.borrow_mut().closed = true;
     }
 
     pub fn set_disk_full(&self, detail: Option<String>) {

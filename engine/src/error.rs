@@ -18,6 +18,12 @@ pub enum StoreError {
     Poisoned { shard: u16, reason: Rc<str> },
     #[error("disk full on shard {shard}: {detail}; writes are refused, reads still served")]
     DiskFull { shard: u16, detail: Rc<str> },
+    /// The store is shutting down: what was appended before is flushed and
+    /// checkpointed, nothing more is taken.
+    #[error(
+        "commit log of shard {shard} is closed: the store is shutting down; writes are refused"
+    )]
+    Closed { shard: u16 },
     #[error("message illegal: {0}")]
     Illegal(#[from] IllegalMessage),
     #[error("{op} failed on {path}: {source}")]

@@ -492,7 +492,11 @@ impl<D: Disk> ShardStore<D> {
 
     /// Clean stop: everything appended becomes durable, then the checkpoint
     /// records a clean end.
+    /// Stops taking appends (they get [`StoreError::Closed`]), then flushes
+    /// and checkpoints everything appended before, so no write is still in
+    /// flight when the caller drops the store or its executor.
     pub async fn shutdown(&self) -> Result<()> {
+        self.log.close();
         self.flush().await?;
         self.checkpoint(true).await
     }

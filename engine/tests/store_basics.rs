@@ -56,6 +56,14 @@ fn append_read_and_reopen() {
     );
 
     block_on(store.shutdown()).unwrap();
+    // A send arriving during a shutdown is refused, not half written.
+    let late = Msg::new("TopicA", 1, b"late".to_vec(), None, None);
+    let refused = block_on(store.append(&late.as_in())).unwrap_err();
+    assert!(
+        matches!(refused, ringmq_engine::StoreError::Closed { .. }),
+        "{refused}"
+    );
+    assert!(refused.to_string().contains("shutting down"), "{refused}");
     drop(store);
     let store = open_sim(&disk, &config, clock);
     assert_eq!(read_all(&store, "TopicA", 1), q1);

@@ -317,7 +317,7 @@ fn find_or_create_topic(
 pub fn store_error_code(e: &StoreError) -> i32 {
     match e {
         StoreError::Illegal(_) => ResponseCode::MESSAGE_ILLEGAL,
-        StoreError::Poisoned { .. } | StoreError::DiskFull { .. } => {
+        StoreError::Poisoned { .. } | StoreError::DiskFull { .. } | StoreError::Closed { .. } => {
             ResponseCode::SERVICE_NOT_AVAILABLE
         }
         _ => ResponseCode::SYSTEM_ERROR,
