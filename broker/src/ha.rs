@@ -336,14 +336,24 @@ async fn read_report(
     housekeeping: Duration,
 ) -> Result<u64, String> {
     let mut buf = [0u8; REPORT_BYTES];
-    let read = async { reader.read_exact(&mut buf).await.map_err(|e| e.to_string()) }
-        .or(async {
-            glommio::timer::sleep(housekeeping).await;
-            Err(format!("nothing from the slave for {housekeeping:?}"))
-        })
-        .await;
-    read?;
+    read_within(reader, &mut buf, housekeeping, "from the slave").await?;
     decode_report(&buf).map_err(|e| e.to_string())
+}
+
+/// Fills `buf` from the peer, or fails once `limit` passes with nothing
+/// (`what`: whose bytes, for the reason).
+async fn read_within(
+    reader: &mut futures_lite::io::ReadHalf<TcpStream>,
+    buf: &mut [u8],
+    limit: Duration,
+    what: &str,
+) -> Result<(), String> {
+    async { reader.read_exact(buf).await.map_err(|e| e.to_string()) }
+        .or(async {
+            glommio::timer::sleep(limit).await;
+            Err(format!("nothing {what} for {limit:?}"))
+        })
+        .await
 }
 
 /// A slave shard's replication state.
@@ -473,18 +483,9 @@ async fn replicate_from(shard: &Rc<Shard>, stream: TcpStream, addr: &str) -> Str
         let mut header = [0u8; TRANSFER_HEADER_BYTES];
         let mut body = Vec::new();
         loop {
-            let read = async {
-                reader
-                    .read_exact(&mut header)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-            .or(async {
-                glommio::timer::sleep(housekeeping).await;
-                Err(format!("nothing from the master for {housekeeping:?}"))
-            })
-            .await;
-            if let Err(e) = read {
+            if let Err(e) =
+                read_within(&mut reader, &mut header, housekeeping, "from the master").await
+            {
                 return e;
             }
             let h = match TransferHeader::decode(&header, HA_TRANSFER_BYTES_MAX) {
@@ -492,19 +493,8 @@ async fn replicate_from(shard: &Rc<Shard>, stream: TcpStream, addr: &str) -> Str
                 Err(e) => return format!("bad transfer header: {e}"),
             };
             body.resize(h.body_bytes, 0);
-            let read = async {
-                reader
-                    .read_exact(&mut body)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-            .or(async {
-                glommio::timer::sleep(housekeeping).await;
-                Err(format!(
-                    "a packet's body did not arrive in {housekeeping:?}"
-                ))
-            })
-            .await;
+            let read =
+                read_within(&mut reader, &mut body, housekeeping, "of a packet's body").await;
             if let Err(e) = read {
                 return format!("transfer body: {e}");
             }

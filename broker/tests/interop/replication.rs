@@ -379,28 +379,35 @@ fn raw_pull(addr: &str, topic: &str) -> RemotingCommand {
     raw_request(addr, RequestCode::PULL_MESSAGE, &fields, b"")
 }
 
+/// A one-shard `SYNC_MASTER` that gives up on its slave after 1.5 s.
+fn sync_master(ns: &str) -> BrokerProcess {
+    master(
+        ns,
+        1,
+        Flush::Async,
+        "SYNC_MASTER",
+        &[("slaveTimeout", "1500".to_string())],
+    )
+}
+
+async fn send_status(p: &mut DefaultMQProducer, topic: &str, i: usize) -> SendStatus {
+    p.send(message(topic, "T", i))
+        .await
+        .expect("send")
+        .expect("result")
+        .send_status
+}
+
 /// What producers and consumers are told: SLAVE_NOT_AVAILABLE with no
 /// slave, FLUSH_SLAVE_TIMEOUT when the slave stops answering, SEND_OK
 /// when it does; a slave refuses sends, and pulls unless slaveReadEnable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_master_statuses_and_slave_refusals() {
     let ns = NamesrvProcess::start();
-    let m = master(
-        &ns.addr,
-        1,
-        Flush::Async,
-        "SYNC_MASTER",
-        &[("slaveTimeout", "1500".to_string())],
-    );
+    let m = sync_master(&ns.addr);
     let topic = "HaStatusTopic";
     let mut p = producer(&ns.addr, "pg-ha-status").await;
-    let status = async |p: &mut DefaultMQProducer, i: usize| {
-        p.send(message(topic, "T", i))
-            .await
-            .expect("send")
-            .expect("result")
-            .send_status
-    };
+    let status = async |p: &mut DefaultMQProducer, i: usize| send_status(p, topic, i).await;
     assert_eq!(status(&mut p, 0).await, SendStatus::SlaveNotAvailable);
 
     let s = slave(
@@ -458,23 +465,13 @@ async fn sync_master_statuses_and_slave_refusals() {
 async fn slave_report_past_what_was_sent_is_refused() {
     use std::io::{Read, Write};
     let ns = NamesrvProcess::start();
-    let m = master(
-        &ns.addr,
-        1,
-        Flush::Async,
-        "SYNC_MASTER",
-        &[("slaveTimeout", "1500".to_string())],
-    );
+    let m = sync_master(&ns.addr);
     let topic = "HaLyingSlaveTopic";
     let mut p = producer(&ns.addr, "pg-ha-lying").await;
-    let status = async |i: usize| {
-        p.send(message(topic, "T", i))
-            .await
-            .expect("send")
-            .expect("result")
-            .send_status
-    };
-    assert_eq!(status(0).await, SendStatus::SlaveNotAvailable);
+    assert_eq!(
+        send_status(&mut p, topic, 0).await,
+        SendStatus::SlaveNotAvailable
+    );
 
     // The HA protocol's reports are 8-byte big-endian offsets: first where
     // to start (0: the last segment), then how far the slave holds.
@@ -497,7 +494,10 @@ async fn slave_report_past_what_was_sent_is_refused() {
     let mut sink = Vec::new();
     liar.read_to_end(&mut sink)
         .expect("the master closes the connection");
-    assert_eq!(status(1).await, SendStatus::SlaveNotAvailable);
+    assert_eq!(
+        send_status(&mut p, topic, 1).await,
+        SendStatus::SlaveNotAvailable
+    );
     p.shutdown().await;
     m.stop();
 }
