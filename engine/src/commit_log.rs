@@ -194,8 +194,8 @@ impl<D: Disk> Drop for AbandonedWrite<'_, D> {
     fn drop(&mut self) {
         if let Some((pos, len)) = self.chunk {
             self.log.poison(format!(
-                "the write of {len} bytes at commit-log offset {pos} was abandoned mid-flight \
-                 (its task was cancelled); whether it reached the file is unknown"
+                "the write of {len} bytes at commit-log offset {pos} was abandoned before it \
+                 completed (its task was cancelled); whether it reached the file is unknown"
             ));
         }
     }
