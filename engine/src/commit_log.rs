@@ -10,21 +10,31 @@
 //!   acknowledged under `ASYNC_FLUSH`;
 //! * **durable**: covered by an fdatasync; acknowledged under `SYNC_FLUSH`.
 //!
-//! Appending is synchronous (encode into the buffer); one writer task moves
-//! the buffer to disk and flushes, so every append that lands in the buffer
-//! while a flush runs is covered by the next one (group commit). A failed
-//! write or fdatasync poisons the log for good.
+//! Appending is synchronous (encode into the buffer); writer tasks move the
+//! buffer to disk and flush, so every append that lands in the buffer
+//! while a write or flush runs is covered by the next one (group commit). A
+//! failed write or fdatasync poisons the log for good.
+//!
+//! Under direct I/O up to `StoreConfig::direct_io_writes_in_flight` writes
+//! are in flight at once (see [`CommitLog::write_next`]). They may complete
+//! in any order; `written` (and, with O_DSYNC, `durable`) only ever moves to
+//! the end of the longest run of completed writes from the log's written
+//! end, so nothing is acknowledged while an earlier byte may still be
+//! missing. No two writes in flight touch one 4 KiB block: a write issued
+//! while others may follow stops at its last whole block, and a write that
+//! ends in a partial block (zero-padded) is followed by the next only once
+//! it completes, since the next rewrites that block.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::rc::Rc;
 
 use crate::config::FlushMode;
 use crate::config::StoreConfig;
-use crate::disk::{align_down, is_disk_full, Disk, DiskFile, Durability};
+use crate::disk::{align_down, is_disk_full, Disk, DiskFile, Durability, DIRECT_IO_ALIGN_BYTES};
 use crate::error::{Result, StoreError};
-use crate::flush_gate::FlushGate;
+use crate::flush_gate::{FlushGate, FlushPermit};
 use crate::ids::{file_name_for_offset, offset_from_file_name};
 use crate::record::{encode_blank, BLANK_SIZE_BYTES};
 use crate::waiters::PositionWaiters;
@@ -109,13 +119,63 @@ struct Chunk {
     buf: Vec<u8>,
 }
 
+impl Chunk {
+    /// End of the chunk's bytes (before `end` only when it ends with BLANK).
+    fn data_end(&self) -> u64 {
+        self.pos + self.buf.len() as u64
+    }
+}
+
+/// One write issued and not yet retired (`written` has not passed it).
+struct Flight<F> {
+    /// Issue order; identifies the write when it completes.
+    seq: u64,
+    end: u64,
+    file: Rc<F>,
+    /// The write's last block is partial (zero-padded on disk): the next
+    /// write rewrites it, so it must not be issued before this one ends.
+    ends_in_partial_block: bool,
+    /// Set when the write has completed.
+    done: Option<Landed>,
+}
+
+/// A write taken off the pending list, about to be issued.
+struct NextWrite<F> {
+    seq: u64,
+    chunk: Chunk,
+    /// Direct I/O: the bytes of the chunk's first block before it, when
+    /// known (after recovery they are read back).
+    prefix: Option<Vec<u8>>,
+    file: Rc<F>,
+}
+
+/// What a completed write hands over when it retires.
+struct Landed {
+    /// Log position of `bytes` (direct I/O: for the hot window).
+    pos: u64,
+    bytes: Option<Vec<u8>>,
+    /// Direct I/O: the log's last partial block after this write.
+    tail_pos: u64,
+    tail: Vec<u8>,
+}
+
 struct LogState<D: Disk> {
     segments: BTreeMap<u64, Segment<D>>,
     appended: u64,
     written: u64,
     durable: u64,
-    pending: Vec<Chunk>,
+    /// Appended, not yet issued, in log order.
+    pending: VecDeque<Chunk>,
     pending_bytes: usize,
+    /// Some pending bytes were appended while a write was in flight: the
+    /// load keeps a write busy, so the next write stops at its last whole
+    /// block and the one after it can go out while it is in flight.
+    pending_behind_flight: bool,
+    /// Writes issued, in log order, until `written` passes them.
+    flights: VecDeque<Flight<D::File>>,
+    next_flight_seq: u64,
+    /// Most writes seen in flight at once (for benches and tests).
+    flights_peak: usize,
     /// Segments written since the last fdatasync.
     unsynced: Vec<Rc<D::File>>,
     poisoned: Option<Rc<str>>,
@@ -175,14 +235,25 @@ pub struct CommitLog<D: Disk> {
     sync_writes: bool,
     /// Direct I/O: the hot window's maximum (`StoreConfig::direct_io_hot_bytes`).
     hot_bytes_max: usize,
+    /// Writes in flight at most: `StoreConfig::direct_io_writes_in_flight`
+    /// under direct I/O, else 1 (a buffered append is a `pwrite`, done
+    /// when it returns).
+    flights_max: usize,
     gate: FlushGate,
+    /// The disk's flush gate while this log's durable writes hold it, and
+    /// how many of them do ([`CommitLog::enter_gate`]).
+    gate_permit: RefCell<Option<FlushPermit>>,
+    gate_users: Cell<usize>,
+    /// Counts writes that ended (completed or failed); tasks waiting for a
+    /// chance to issue one wait on it.
+    pub write_ends: PositionWaiters,
     state: RefCell<LogState<D>>,
     filling: RefCell<Option<Filling<D::File>>>,
     pub written_waiters: PositionWaiters,
     pub durable_waiters: PositionWaiters,
 }
 
-/// [`CommitLog::write_out`]'s chunk in flight: if the call is dropped
+/// [`CommitLog::write_next`]'s chunk in flight: if the call is dropped
 /// before the write completes, nobody knows what reached the file.
 struct AbandonedWrite<'a, D: Disk> {
     log: &'a CommitLog<D>,
@@ -197,6 +268,22 @@ impl<D: Disk> Drop for AbandonedWrite<'_, D> {
                 "the write of {len} bytes at commit-log offset {pos} was abandoned before it \
                  completed (its task was cancelled); whether it reached the file is unknown"
             ));
+        }
+    }
+}
+
+/// One durable write's share of the log's flush-gate permit; the last one
+/// out releases the gate.
+struct GateUse<'a, D: Disk> {
+    log: &'a CommitLog<D>,
+}
+
+impl<D: Disk> Drop for GateUse<'_, D> {
+    fn drop(&mut self) {
+        let users = self.log.gate_users.get() - 1;
+        self.log.gate_users.set(users);
+        if users == 0 {
+            self.log.gate_permit.borrow_mut().take();
         }
     }
 }
@@ -293,14 +380,26 @@ impl<D: Disk> CommitLog<D> {
             direct: config.direct_io,
             sync_writes: config.direct_io && config.flush_mode == FlushMode::Sync,
             hot_bytes_max: config.direct_io_hot_bytes,
+            flights_max: if config.direct_io {
+                config.direct_io_writes_in_flight.max(1)
+            } else {
+                1
+            },
             gate,
+            gate_permit: RefCell::new(None),
+            gate_users: Cell::new(0),
+            write_ends: PositionWaiters::default(),
             state: RefCell::new(LogState {
                 segments,
                 appended: end,
                 written: end,
                 durable: end,
-                pending: Vec::new(),
+                pending: VecDeque::new(),
                 pending_bytes: 0,
+                pending_behind_flight: false,
+                flights: VecDeque::new(),
+                next_flight_seq: 0,
+                flights_peak: 0,
                 unsynced: Vec::new(),
                 poisoned: None,
                 disk_full: None,
@@ -334,6 +433,12 @@ impl<D: Disk> CommitLog<D> {
     }
     pub fn durable(&self) -> u64 {
         self.state.borrow().durable
+    }
+
+    /// Every write is durable when it completes (direct I/O under
+    /// `SYNC_FLUSH`: O_DSYNC): no fdatasync follows it.
+    pub fn writes_are_durable(&self) -> bool {
+        self.sync_writes
     }
 
     /// First offset still held (start of the oldest segment).
@@ -414,6 +519,7 @@ impl<D: Disk> CommitLog<D> {
         self.state.borrow_mut().poisoned = Some(Rc::from(reason));
         self.written_waiters.fail_all();
         self.durable_waiters.fail_all();
+        self.write_ends.fail_all();
         self.poisoned().expect("just poisoned")
     }
 
@@ -460,6 +566,7 @@ impl<D: Disk> CommitLog<D> {
         );
         chunk.end = pos + size_bytes as u64;
         s.pending_bytes += size_bytes;
+        s.pending_behind_flight |= !s.flights.is_empty();
         s.appended = pos + size_bytes as u64;
         s.check_positions();
         Ok(Ok(pos))
@@ -488,6 +595,7 @@ impl<D: Disk> CommitLog<D> {
         chunk.buf.extend_from_slice(bytes);
         chunk.end = pos + bytes.len() as u64;
         s.pending_bytes += bytes.len();
+        s.pending_behind_flight |= !s.flights.is_empty();
         s.appended = pos + bytes.len() as u64;
         s.check_positions();
         Ok(Ok(pos))
@@ -501,6 +609,7 @@ impl<D: Disk> CommitLog<D> {
         if !s.segments.is_empty() || s.appended != 0 || offset % self.segment_size_bytes != 0 {
             return false;
         }
+        assert!(s.flights.is_empty() && s.pending.is_empty());
         s.appended = offset;
         s.written = offset;
         s.durable = offset;
@@ -519,111 +628,193 @@ impl<D: Disk> CommitLog<D> {
         // segment, not even when a BLANK of exactly 8 bytes ends at the
         // boundary.
         let base = self.segment_base(pos);
-        let fits = s.pending.last().is_some_and(|c| {
-            c.end == pos && c.pos + c.buf.len() as u64 == pos && self.segment_base(c.pos) == base
+        let fits = s.pending.back().is_some_and(|c| {
+            c.end == pos && c.data_end() == pos && self.segment_base(c.pos) == base
         });
         if !fits {
             let buf = s
                 .spare
                 .pop()
                 .unwrap_or_else(|| Vec::with_capacity(self.chunk_capacity()));
-            s.pending.push(Chunk { pos, end: pos, buf });
+            s.pending.push_back(Chunk { pos, end: pos, buf });
         }
-        s.pending.last_mut().expect("chunk just ensured")
+        s.pending.back_mut().expect("chunk just ensured")
     }
 
-    /// Moves the write buffer to the kernel. Only the store's writer calls
-    /// it. Callers let it finish: dropped while a write is in flight, it
-    /// cannot know whether the bytes landed, so it poisons the log (the
-    /// broker runs every write in a task that is never cancelled).
-    pub async fn write_out(&self) -> Result<()> {
-        let chunks = {
-            let mut s = self.state.borrow_mut();
-            s.pending_bytes = 0;
-            std::mem::take(&mut s.pending)
+    /// Whether [`CommitLog::write_next`] would issue a write now.
+    pub fn can_issue(&self) -> bool {
+        self.issuable_bytes(&self.state.borrow()).is_some()
+    }
+
+    /// Most writes that were in flight at once since the log was opened.
+    pub fn writes_in_flight_peak(&self) -> usize {
+        self.state.borrow().flights_peak
+    }
+
+    /// How many bytes of the first pending chunk the next write would
+    /// carry, if one may be issued now: with nothing in flight, all of it
+    /// (up to its last whole block when the load keeps a write busy, so the
+    /// write after it need not wait); with writes in flight, fewer than the
+    /// maximum, the last of them ending on a whole block, its whole blocks.
+    fn issuable_bytes(&self, s: &LogState<D>) -> Option<usize> {
+        let chunk = s.pending.front()?;
+        if s.flights.is_empty() {
+            let all = chunk.buf.len();
+            if self.flights_max > 1 && s.pending_behind_flight {
+                return Some(self.whole_blocks_bytes(chunk).unwrap_or(all));
+            }
+            return Some(all);
+        }
+        let last = s.flights.back().expect("not empty");
+        if s.flights.len() >= self.flights_max || last.ends_in_partial_block {
+            return None;
+        }
+        self.whole_blocks_bytes(chunk)
+    }
+
+    /// Bytes of `chunk` up to its last whole block (all of them when it
+    /// ends on a block or with BLANK: the next write is then in another
+    /// segment); `None` when that is nothing.
+    fn whole_blocks_bytes(&self, chunk: &Chunk) -> Option<usize> {
+        let data_end = chunk.data_end();
+        if chunk.end != data_end || data_end % DIRECT_IO_ALIGN_BYTES == 0 {
+            return Some(chunk.buf.len());
+        }
+        let cut = align_down(data_end);
+        (cut > chunk.pos).then(|| (cut - chunk.pos) as usize)
+    }
+
+    /// Issues the next write if one may go out now
+    /// ([`CommitLog::can_issue`]) and waits for it to complete; `Ok(false)`
+    /// when there was none to issue. Several tasks may be in here at once,
+    /// each with its own write in flight. Callers let it finish: dropped
+    /// while its write is in flight, it cannot know whether the bytes
+    /// landed, so it poisons the log (the broker runs every write in a task
+    /// that is never cancelled).
+    pub async fn write_next(&self) -> Result<bool> {
+        if let Some(e) = self.poisoned() {
+            return Err(e);
+        }
+        let Some(NextWrite {
+            seq,
+            chunk,
+            prefix,
+            file,
+        }) = self.take_next_write()
+        else {
+            return Ok(false);
         };
         let mut in_flight = AbandonedWrite {
             log: self,
-            chunk: None,
+            chunk: Some((chunk.pos, chunk.buf.len())),
         };
-        for chunk in chunks {
-            in_flight.chunk = Some((chunk.pos, chunk.buf.len()));
-            let base = self.segment_base(chunk.pos);
-            let file = self
-                .state
-                .borrow()
-                .segments
-                .get(&base)
-                .map(|g| g.file.clone());
-            let file = file.expect("a chunk is only encoded into an existing segment");
-            let file_pos = chunk.pos - base;
-            let len = chunk.buf.len();
-            let (written, written_bytes) = if self.sync_writes {
-                // A durable write is a flush: it holds the disk's gate.
-                let _permit = self.gate.acquire().await;
-                let r = self
-                    .write_direct(&file, base, &chunk, Durability::Durable)
-                    .await;
-                (r, Some(chunk.buf))
-            } else if self.direct {
-                let r = self
-                    .write_direct(&file, base, &chunk, Durability::Written)
-                    .await;
-                (r, Some(chunk.buf))
-            } else {
-                (file.write_all_at(chunk.buf, file_pos).await, None)
-            };
-            if let Err(e) = written {
-                in_flight.chunk = None;
-                return Err(self.poison(format!(
-                    "write of {len} bytes at commit-log offset {} to {} failed: {e}",
-                    chunk.pos,
-                    file.path().display()
-                )));
-            }
-            let mut s = self.state.borrow_mut();
-            if self.sync_writes {
-                // Everything before this write is durable too: writes
-                // complete in order, each one durable.
-                s.durable = chunk.end;
-            } else if !s.unsynced.iter().any(|f| Rc::ptr_eq(f, &file)) {
-                s.unsynced.push(file);
-            }
-            s.written = chunk.end;
-            s.check_positions();
-            if let Some(bytes) = written_bytes {
-                self.keep_hot(&mut s, chunk.pos, bytes);
-            }
-            drop(s);
-            self.written_waiters.advance(chunk.end);
-            if self.sync_writes {
-                self.durable_waiters.advance(chunk.end);
-            }
-        }
+        let (pos, len) = (chunk.pos, chunk.buf.len());
+        let landed = self.write_chunk(&file, chunk, prefix).await;
         in_flight.chunk = None;
-        Ok(())
+        match landed {
+            Ok(landed) => {
+                self.retire(seq, landed);
+                Ok(true)
+            }
+            // The write never retires: `written` stays before it.
+            Err(e) => Err(self.poison(format!(
+                "write of {len} bytes at commit-log offset {pos} to {} failed: {e}",
+                file.path().display()
+            ))),
+        }
     }
 
-    /// Direct I/O: writes a chunk from the aligned block holding its start
-    /// (the bytes before it in that block come from the tail copy), padded
-    /// with zeros, then keeps the new partial block as the tail.
-    async fn write_direct(
+    /// Takes the next write's bytes off the pending list and records it in
+    /// flight.
+    fn take_next_write(&self) -> Option<NextWrite<D::File>> {
+        let mut s = self.state.borrow_mut();
+        let len = self.issuable_bytes(&s)?;
+        let mut chunk = s.pending.pop_front().expect("a pending chunk");
+        if len < chunk.buf.len() {
+            // The partial last block goes with the next write.
+            let cut = chunk.pos + len as u64;
+            let mut rest = s
+                .spare
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(self.chunk_capacity()));
+            rest.extend_from_slice(&chunk.buf[len..]);
+            s.pending.push_front(Chunk {
+                pos: cut,
+                end: chunk.end,
+                buf: rest,
+            });
+            chunk.buf.truncate(len);
+            chunk.end = cut;
+        }
+        s.pending_bytes -= chunk.buf.len();
+        if s.pending.is_empty() {
+            s.pending_behind_flight = false;
+        }
+        let base = self.segment_base(chunk.pos);
+        let file = s
+            .segments
+            .get(&base)
+            .map(|g| g.file.clone())
+            .expect("a chunk is only encoded into an existing segment");
+        let block = align_down(chunk.pos);
+        // A write issued behind others starts on a whole block: the one
+        // before it ended on one (or in another segment).
+        assert!(
+            s.flights.is_empty() || !self.direct || block == chunk.pos,
+            "a write behind another would share the block at {block}"
+        );
+        let prefix = if !self.direct || block == chunk.pos {
+            Some(Vec::new())
+        } else if s.tail_pos == block && block + s.tail.len() as u64 == chunk.pos {
+            Some(s.tail.clone())
+        } else {
+            None // only after recovery, before the first write: read it
+        };
+        let seq = s.next_flight_seq;
+        s.next_flight_seq += 1;
+        let data_end = chunk.data_end();
+        s.flights.push_back(Flight {
+            seq,
+            end: chunk.end,
+            file: file.clone(),
+            ends_in_partial_block: self.direct
+                && chunk.end == data_end
+                && data_end % DIRECT_IO_ALIGN_BYTES != 0,
+            done: None,
+        });
+        s.flights_peak = s.flights_peak.max(s.flights.len());
+        Some(NextWrite {
+            seq,
+            chunk,
+            prefix,
+            file,
+        })
+    }
+
+    /// Writes one chunk. Direct I/O writes from the aligned block holding
+    /// its start (the bytes before it in that block are `prefix`, or read
+    /// back when not known), padded with zeros, and reports the new partial
+    /// last block; durable (O_DSYNC) writes hold the disk's flush gate.
+    async fn write_chunk(
         &self,
         file: &Rc<D::File>,
-        base: u64,
-        chunk: &Chunk,
-        durability: Durability,
-    ) -> std::io::Result<()> {
+        chunk: Chunk,
+        prefix: Option<Vec<u8>>,
+    ) -> std::io::Result<Landed> {
+        let base = self.segment_base(chunk.pos);
+        if !self.direct {
+            file.write_all_at(chunk.buf, chunk.pos - base).await?;
+            return Ok(Landed {
+                pos: chunk.pos,
+                bytes: None,
+                tail_pos: 0,
+                tail: Vec::new(),
+            });
+        }
         let block = align_down(chunk.pos);
-        let prefix: Vec<u8> = {
-            let s = self.state.borrow();
-            if block == chunk.pos {
-                Vec::new()
-            } else if s.tail_pos == block && block + s.tail.len() as u64 == chunk.pos {
-                s.tail.clone()
-            } else {
-                drop(s);
-                // Only after recovery, before the first write.
+        let prefix = match prefix {
+            Some(prefix) => prefix,
+            None => {
                 file.read_at(block - base, (chunk.pos - block) as usize)
                     .await?
             }
@@ -635,32 +826,96 @@ impl<D: Disk> CommitLog<D> {
                 chunk.pos
             )));
         }
-        file.write_direct(block - base, &[&prefix, &chunk.buf], durability)
-            .await?;
-        let data_end = chunk.pos + chunk.buf.len() as u64;
-        let mut s = self.state.borrow_mut();
-        if chunk.end != data_end {
-            // Ends with BLANK: the log goes on at the next segment's start.
-            s.tail_pos = chunk.end;
-            s.tail.clear();
+        if self.sync_writes {
+            // A durable write is a flush.
+            let _gate = self.enter_gate().await;
+            file.write_direct(block - base, &[&prefix, &chunk.buf], Durability::Durable)
+                .await?;
         } else {
-            let tail_pos = align_down(data_end);
-            let mut tail = Vec::with_capacity((data_end - tail_pos) as usize);
-            let from = |p: u64| (p.max(block) - block) as usize;
+            file.write_direct(block - base, &[&prefix, &chunk.buf], Durability::Written)
+                .await?;
+        }
+        let data_end = chunk.data_end();
+        let (tail_pos, tail) = if chunk.end != data_end {
+            // Ends with BLANK: the log goes on at the next segment's start.
+            (chunk.end, Vec::new())
+        } else {
             // [tail_pos, data_end) lies in prefix ++ chunk.buf.
-            let joined_len = prefix.len() + chunk.buf.len();
-            let start = from(tail_pos);
-            debug_assert!(start <= joined_len);
+            let tail_pos = align_down(data_end);
+            let start = (tail_pos.max(block) - block) as usize;
+            let mut tail = Vec::with_capacity((data_end - tail_pos) as usize);
             if start < prefix.len() {
                 tail.extend_from_slice(&prefix[start..]);
                 tail.extend_from_slice(&chunk.buf);
             } else {
                 tail.extend_from_slice(&chunk.buf[start - prefix.len()..]);
             }
-            s.tail_pos = tail_pos;
-            s.tail = tail;
+            (tail_pos, tail)
+        };
+        Ok(Landed {
+            pos: chunk.pos,
+            bytes: Some(chunk.buf),
+            tail_pos,
+            tail,
+        })
+    }
+
+    /// A write completed: retires it and every completed write after it,
+    /// in log order, moving `written` (and with O_DSYNC `durable`, each of
+    /// those writes being durable) to the end of the last one.
+    fn retire(&self, seq: u64, landed: Landed) {
+        let mut s = self.state.borrow_mut();
+        let flight = s
+            .flights
+            .iter_mut()
+            .find(|f| f.seq == seq)
+            .expect("a completed write is in flight");
+        flight.done = Some(landed);
+        let mut moved_to = None;
+        while s.flights.front().is_some_and(|f| f.done.is_some()) {
+            let flight = s.flights.pop_front().expect("not empty");
+            let landed = flight.done.expect("completed");
+            if self.sync_writes {
+                s.durable = flight.end;
+            } else if !s.unsynced.iter().any(|f| Rc::ptr_eq(f, &flight.file)) {
+                s.unsynced.push(flight.file);
+            }
+            s.written = flight.end;
+            if self.direct {
+                s.tail_pos = landed.tail_pos;
+                s.tail = landed.tail;
+            }
+            if let Some(bytes) = landed.bytes {
+                self.keep_hot(&mut s, landed.pos, bytes);
+            }
+            moved_to = Some(flight.end);
         }
-        Ok(())
+        s.check_positions();
+        drop(s);
+        if let Some(end) = moved_to {
+            self.written_waiters.advance(end);
+            if self.sync_writes {
+                self.durable_waiters.advance(end);
+            }
+        }
+        self.write_ends.advance(self.write_ends.position() + 1);
+    }
+
+    /// Holds the disk's flush gate for one durable write. The log's writes
+    /// in flight share one permit: a write joins them while nobody else
+    /// (another shard, or this shard's segment fill) waits at the gate, and
+    /// otherwise queues, so a log that always has a write in flight cannot
+    /// keep the gate from the others.
+    async fn enter_gate(&self) -> GateUse<'_, D> {
+        if self.gate_users.get() == 0 || self.gate.has_waiters() {
+            let permit = self.gate.acquire().await;
+            // One permit exists at a time: this log's last one went when
+            // its last user left.
+            assert!(self.gate_users.get() == 0 && self.gate_permit.borrow().is_none());
+            *self.gate_permit.borrow_mut() = Some(permit);
+        }
+        self.gate_users.set(self.gate_users.get() + 1);
+        GateUse { log: self }
     }
 
     /// Direct I/O: keeps a written chunk for readers, dropping the oldest
@@ -1132,6 +1387,7 @@ impl<D: Disk> CommitLog<D> {
             Vec::new()
         };
         let mut s = self.state.borrow_mut();
+        assert!(s.flights.is_empty() && s.pending.is_empty());
         s.appended = end;
         s.written = end;
         s.durable = end;

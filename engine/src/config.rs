@@ -45,6 +45,14 @@ pub struct StoreConfig {
     /// 1.02–1.08 GB/s, 16 MiB 1.14–1.19, none 1.23–1.25), while 16 MiB
     /// already kept disk reads at zero for consumers keeping up at 150 MB/s.
     pub direct_io_hot_bytes: usize,
+    /// Direct I/O: writes in flight at once (RingMQ
+    /// `commitLogDirectIoWritesInFlight`; 1 = one at a time). With two, the
+    /// next group commit goes to the disk while the one before it is still
+    /// there, which the development VM's disk rewards (two O_DSYNC writers
+    /// 1.12 GB/s against one 0.65-0.71 on core 0); the cost is that a write
+    /// issued under load stops at its last whole 4 KiB block and the records
+    /// in its partial block are acknowledged with the next write.
+    pub direct_io_writes_in_flight: usize,
     /// Entries per consume-queue file (RocketMQ: 300 000 × 20 bytes).
     pub consume_queue_segment_entries: u64,
     /// Entries per key-index file.
@@ -75,6 +83,7 @@ impl StoreConfig {
             prewrite_segments: true,
             direct_io: false,
             direct_io_hot_bytes: 16 << 20,
+            direct_io_writes_in_flight: 2,
             consume_queue_segment_entries: 300_000,
             index_segment_entries: 1_000_000,
             index_enable: true,

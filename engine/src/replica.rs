@@ -89,7 +89,7 @@ impl<D: Disk> ShardStore<D> {
                     Ok(())
                 }
                 Ok(Err(Blocked::NeedSegment(base))) => self.prepare_segment(base).await,
-                Ok(Err(Blocked::BufferFull)) => self.ensure_written(self.log.appended()).await,
+                Ok(Err(Blocked::BufferFull)) => self.make_room().await,
                 Err(e) => Err(e),
             };
             if let Err(e) = step {

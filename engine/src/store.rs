@@ -119,7 +119,6 @@ pub struct ShardStore<D: Disk> {
     pub(crate) index: RefCell<KeyIndex>,
     pub(crate) checkpoint_sequence: Cell<u64>,
     pub(crate) clock: Clock,
-    writer: Role,
     flusher: Role,
     preparer: Role,
     pub(crate) replica: RefCell<crate::replica::ReplicaTail>,
@@ -130,8 +129,8 @@ pub struct ShardStore<D: Disk> {
 /// that needs the segment waits for the call to end.
 pub const PREWRITE_TICK_BYTES: usize = 8 << 20;
 
-/// A job one task at a time does for the store: writing out, flushing,
-/// preparing a segment. Tasks that find it taken wait for the holder to
+/// A job one task at a time does for the store: flushing, preparing a
+/// segment. Tasks that find it taken wait for the holder to
 /// finish and look again (its work may not cover theirs).
 #[derive(Default)]
 struct Role {
@@ -211,7 +210,6 @@ impl<D: Disk> ShardStore<D> {
             index: RefCell::new(index),
             checkpoint_sequence: Cell::new(checkpoint_sequence),
             clock,
-            writer: Role::default(),
             flusher: Role::default(),
             preparer: Role::default(),
             replica: RefCell::default(),
@@ -309,7 +307,7 @@ impl<D: Disk> ShardStore<D> {
             match attempt {
                 Ok(start) => return Ok(CommitLogOffset(start + total as u64)),
                 Err(Blocked::NeedSegment(base)) => self.prepare_segment(base).await?,
-                Err(Blocked::BufferFull) => self.ensure_written(self.log.appended()).await?,
+                Err(Blocked::BufferFull) => self.make_room().await?,
             }
         }
     }
@@ -343,35 +341,59 @@ impl<D: Disk> ShardStore<D> {
         Ok(())
     }
 
-    /// Waits until everything up to `end` is written to the page cache,
-    /// writing it out if no other task is.
+    /// Waits until everything up to `end` is written (to the page cache, or
+    /// the disk under direct I/O), issuing writes while one may go out
+    /// (several can be in flight under direct I/O).
     pub async fn ensure_written(&self, end: u64) -> Result<()> {
-        loop {
-            if self.log.written() >= end {
-                return Ok(());
-            }
-            if let Some(e) = self.log.poisoned() {
-                return Err(e);
-            }
-            let Some(_turn) = self.writer.try_take() else {
-                // The write in flight may not cover `end` (it took the buffer
-                // before this append); when it finishes, look again and
-                // become the writer if needed.
-                self.writer.turn_ended().await;
-                continue;
-            };
-            // Let the shard's other ready tasks append first: a write costs
-            // the same ~150 us through io_uring whether it carries 32 KiB or
-            // 256 KiB (measured here), so one write should carry them all.
-            futures_lite::future::yield_now().await;
-            self.log.write_out().await?;
+        while self.log.written() < end {
+            self.write_step().await?;
         }
+        Ok(())
+    }
+
+    /// The write buffer is full: returns once a write has taken its bytes
+    /// (issued by this task, which then waits for it, or by another), or a
+    /// write in flight has ended, so the caller can try again. It does not
+    /// wait for the buffer's bytes to be written: under direct I/O the
+    /// caller's append can go into the write after the one in flight.
+    pub(crate) async fn make_room(&self) -> Result<()> {
+        self.write_step().await
+    }
+
+    /// Issues the next write and waits for it, if one may go out now; else
+    /// waits for a write in flight to end (the bytes are in flight, or wait
+    /// for it before they may go out).
+    async fn write_step(&self) -> Result<()> {
+        if let Some(e) = self.log.poisoned() {
+            return Err(e);
+        }
+        if !self.log.can_issue() {
+            let ends = self.log.write_ends.position();
+            self.log.write_ends.wait(ends + 1).await;
+            return Ok(());
+        }
+        // Let the shard's other ready tasks append first: a write costs
+        // the same ~150 us through io_uring whether it carries 32 KiB or
+        // 256 KiB (measured here), so one write should carry them all.
+        futures_lite::future::yield_now().await;
+        // Another task may have issued it meanwhile: then this is a no-op.
+        self.log.write_next().await?;
+        Ok(())
     }
 
     /// Waits until everything up to `end` is durable, flushing if no other
     /// task is; a flush already running may not cover `end`, so after it the
-    /// loop looks again.
+    /// loop looks again. Under direct I/O with `SYNC_FLUSH` every write is
+    /// durable (O_DSYNC), so writing is flushing.
     pub async fn ensure_durable(&self, end: u64) -> Result<()> {
+        if self.log.writes_are_durable() {
+            self.ensure_written(end).await?;
+            assert!(
+                self.log.durable() >= end,
+                "a durable write left durable behind"
+            );
+            return Ok(());
+        }
         loop {
             if self.log.durable() >= end {
                 return Ok(());
@@ -456,6 +478,12 @@ impl<D: Disk> ShardStore<D> {
 
     pub fn poisoned(&self) -> Option<StoreError> {
         self.log.poisoned()
+    }
+
+    /// Most commit-log writes that were in flight at once since the store
+    /// was opened (direct I/O may have several).
+    pub fn writes_in_flight_peak(&self) -> usize {
+        self.log.writes_in_flight_peak()
     }
 
     /// Makes consume queues and index durable up to the durable commit-log

@@ -19,7 +19,7 @@ use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use super::{Disk, DiskFile, DiskUsage};
+use super::{align_up, Disk, DiskFile, DiskUsage, Durability, DIRECT_IO_ALIGN_BYTES};
 
 /// Failures armed by a test; each fires once on the next matching call.
 #[derive(Default, Debug, Clone)]
@@ -33,6 +33,10 @@ pub struct Faults {
     /// first yields to the executor, as real I/O does, so a test can drop a
     /// caller in the middle of one.
     pub yield_in_io: bool,
+    /// Not a failure and not once: while set, every write and fdatasync
+    /// first yields a number of times drawn from this seed (0 to 3), so
+    /// writes in flight together complete in any order.
+    pub io_delay_seed: Option<u64>,
 }
 
 #[derive(Default)]
@@ -99,8 +103,15 @@ impl SimDisk {
     }
 
     async fn yield_if_asked(&self) {
-        let yield_now = self.state.borrow().faults.yield_in_io;
-        if yield_now {
+        let yields = {
+            let mut state = self.state.borrow_mut();
+            let seeded = state.faults.io_delay_seed.as_mut().map_or(0, |seed| {
+                *seed = xorshift(*seed);
+                *seed % 4
+            });
+            seeded + u64::from(state.faults.yield_in_io)
+        };
+        for _ in 0..yields {
             futures_lite::future::yield_now().await;
         }
     }
@@ -128,9 +139,7 @@ impl SimDisk {
     pub fn crash(&self, seed: u64) {
         let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         let mut next = move |bound: u64| {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
+            rng = xorshift(rng);
             if bound == 0 {
                 0
             } else {
@@ -163,11 +172,48 @@ impl SimDisk {
         self.state.borrow_mut().faults = Faults::default();
     }
 
+    /// A new disk holding what this one would hold after a power loss
+    /// now ([`SimDisk::crash`] with `seed`), or after a process kill when
+    /// `seed` is `None`; this disk and the stores on it go on untouched,
+    /// so a test can look at every moment of one run.
+    pub fn copy_after(&self, seed: Option<u64>) -> SimDisk {
+        let state = self.state.borrow();
+        let copy = SimDisk::new(state.capacity_bytes);
+        {
+            let mut c = copy.state.borrow_mut();
+            c.dirs = state.dirs.clone();
+            for (path, file) in &state.files {
+                let f = file.borrow();
+                let data = FileData {
+                    current: f.current.clone(),
+                    durable: f.durable.clone(),
+                    unsynced: f.unsynced.clone(),
+                };
+                c.files.insert(path.clone(), Rc::new(RefCell::new(data)));
+            }
+        }
+        drop(state);
+        match seed {
+            Some(seed) => copy.crash(seed),
+            None => copy.kill(),
+        }
+        copy
+    }
+
     /// Current bytes of a file, for assertions.
     pub fn file_bytes(&self, path: &Path) -> Option<Vec<u8>> {
         let state = self.state.borrow();
         state.files.get(path).map(|f| f.borrow().current.clone())
     }
+}
+
+/// One step of xorshift64 (`x` not zero).
+fn xorshift(mut x: u64) -> u64 {
+    x |= 1;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    x
 }
 
 fn write_into(image: &mut Vec<u8>, pos: u64, bytes: &[u8]) {
@@ -279,6 +325,39 @@ impl DiskFile for SimFile {
         f.unsynced.push((pos, buf[..landed].to_vec()));
         if landed < buf.len() {
             return Err(injected("torn write"));
+        }
+        Ok(())
+    }
+
+    /// A durable write makes its own bytes durable and nothing else (an
+    /// O_DSYNC write says nothing of other writes still unsynced or in
+    /// flight), so a test sees what a crash keeps when writes in flight
+    /// together complete out of order.
+    async fn write_direct(
+        &self,
+        pos: u64,
+        parts: &[&[u8]],
+        durability: Durability,
+    ) -> io::Result<()> {
+        assert_eq!(pos % DIRECT_IO_ALIGN_BYTES, 0, "unaligned direct write");
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let mut buf = Vec::with_capacity(align_up(len as u64) as usize);
+        for p in parts {
+            buf.extend_from_slice(p);
+        }
+        buf.resize(align_up(len as u64) as usize, 0);
+        self.write_all_at(buf, pos).await?;
+        if durability == Durability::Durable {
+            if std::mem::take(&mut self.disk.state.borrow_mut().faults.fail_next_sync) {
+                // Landed, but not known durable.
+                return Err(injected("fdatasync"));
+            }
+            let mut f = self.data.borrow_mut();
+            // write_all_at pushed this write last, with no await after it.
+            let (at, bytes) = f.unsynced.pop().expect("the write just made");
+            assert_eq!(at, pos);
+            write_into(&mut f.durable, at, &bytes);
+            self.disk.state.borrow_mut().syncs += 1;
         }
         Ok(())
     }
