@@ -13,7 +13,9 @@
 //! `RINGMQ_BENCH_WRITE_KIB` caps the bytes one write carries (the store's
 //! `write_buffer_bytes_max`, default 4 MiB), so more appenders than one
 //! group needs keep the next group ready while a write is in flight.
-//! `RINGMQ_BENCH_HOT_MIB` sets the direct-I/O hot window (default 64).
+//! `RINGMQ_BENCH_HOT_MIB` sets the direct-I/O hot window (default 16).
+//! `RINGMQ_BENCH_WRITES_IN_FLIGHT` sets the direct-I/O writes in flight at
+//! once (default 2; 1 = one at a time); the result line gives the most seen.
 //! `cargo run --release -p ringmq-benches --example sustained_append -- 4096 async`
 
 use std::cell::Cell;
@@ -65,6 +67,12 @@ fn main() {
         .and_then(|v| v.parse::<usize>().ok())
     {
         config.write_buffer_bytes_max = kib << 10;
+    }
+    if let Some(n) = std::env::var("RINGMQ_BENCH_WRITES_IN_FLIGHT")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        config.direct_io_writes_in_flight = n;
     }
     config.prewrite_segments = match std::env::var("RINGMQ_BENCH_PREWRITE").as_deref() {
         Ok("1") => true,
@@ -134,10 +142,11 @@ fn main() {
             let secs = start.elapsed().as_secs_f64();
             let bytes = done.get() * BATCH as u64 * record_bytes;
             println!(
-                "{mode:?}: {} MiB in {secs:.2} s: {:.0} MiB/s ({:.0} msg/s)",
+                "{mode:?}: {} MiB in {secs:.2} s: {:.0} MiB/s ({:.0} msg/s), {} write(s) in flight at most",
                 bytes >> 20,
                 bytes as f64 / secs / 1048576.0,
-                (done.get() * BATCH as u64) as f64 / secs
+                (done.get() * BATCH as u64) as f64 / secs,
+                store.writes_in_flight_peak()
             );
             reporter.cancel();
             stop.set(true);

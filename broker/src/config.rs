@@ -89,6 +89,10 @@ pub struct BrokerConfig {
     /// keeps in memory for consumers that keep up (RingMQ
     /// `commitLogDirectIoHotBytes`, default 16 MiB).
     pub commit_log_direct_io_hot_bytes: usize,
+    /// With `commitLogDirectIo`: commit-log writes each shard keeps in
+    /// flight at once (RingMQ `commitLogDirectIoWritesInFlight`, default 2,
+    /// at most 2; 1 = one at a time).
+    pub commit_log_direct_io_writes_in_flight: usize,
     /// `warmMapedFileEnable`: zero-fill each new commit-log segment ahead
     /// of use. Unset: on under `SYNC_FLUSH`, where it spares every
     /// fdatasync an extent-conversion journal commit (single sync sends
@@ -158,6 +162,7 @@ impl Default for BrokerConfig {
             pin_shards: true,
             commit_log_direct_io: false,
             commit_log_direct_io_hot_bytes: 16 << 20,
+            commit_log_direct_io_writes_in_flight: 2,
             warm_maped_file_enable: None,
             ha_listen_port: 10912,
             ha_listen_port_set: false,
@@ -312,6 +317,14 @@ impl BrokerConfig {
             "commitLogDirectIo" => self.commit_log_direct_io = parse_bool(key, value)?,
             "commitLogDirectIoHotBytes" => {
                 self.commit_log_direct_io_hot_bytes = parse_num(key, value)?
+            }
+            "commitLogDirectIoWritesInFlight" => {
+                // Two is what was measured (perf/writes_in_flight.sh).
+                let n: usize = parse_num(key, value)?;
+                if !(1..=2).contains(&n) {
+                    return Err(invalid(key, value, "must be 1 or 2"));
+                }
+                self.commit_log_direct_io_writes_in_flight = n;
             }
             "warmMapedFileEnable" => self.warm_maped_file_enable = Some(parse_bool(key, value)?),
             "haListenPort" => {

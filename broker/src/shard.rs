@@ -146,6 +146,7 @@ pub fn store_config(config: &BrokerConfig, shard: u16) -> StoreConfig {
     c.prewrite_segments = config.zero_fill_segments();
     c.direct_io = config.commit_log_direct_io;
     c.direct_io_hot_bytes = config.commit_log_direct_io_hot_bytes;
+    c.direct_io_writes_in_flight = config.commit_log_direct_io_writes_in_flight;
     c
 }
 
