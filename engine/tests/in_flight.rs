@@ -75,6 +75,8 @@ fn config(mode: FlushMode) -> StoreConfig {
     // Two or three batches fill a write, so appenders queue behind one in
     // flight and the next write can go out while it is on the disk.
     config.write_buffer_bytes_max = 6 << 10;
+    // Writes here are a few KiB: split any that has a whole block.
+    config.direct_io_split_write_bytes_min = 4096;
     config.index_enable = false;
     config
 }
