@@ -73,20 +73,7 @@ pub trait DiskFile: 'static {
         pos: u64,
         parts: &[&[u8]],
         durability: Durability,
-    ) -> io::Result<()> {
-        assert_eq!(pos % DIRECT_IO_ALIGN_BYTES, 0, "unaligned direct write");
-        let len: usize = parts.iter().map(|p| p.len()).sum();
-        let mut buf = Vec::with_capacity(align_up(len as u64) as usize);
-        for p in parts {
-            buf.extend_from_slice(p);
-        }
-        buf.resize(align_up(len as u64) as usize, 0);
-        self.write_all_at(buf, pos).await?;
-        match durability {
-            Durability::Durable => self.sync_data().await,
-            Durability::Written => Ok(()),
-        }
-    }
+    ) -> io::Result<()>;
     /// Writes `len` zero bytes at `pos` (both aligned) with O_DIRECT, as
     /// [`DiskFile::write_direct`] with [`Durability::Written`] does.
     async fn write_zeros_direct(&self, pos: u64, len: usize) -> io::Result<()> {
