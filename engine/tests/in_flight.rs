@@ -208,46 +208,109 @@ fn async_flush_kill_keeps_every_acknowledged_message() {
     crash_at_random_moments(FlushMode::Async);
 }
 
+/// Two shards' logs sharing one flush gate (two disks stand for one here:
+/// the gate is what they share), with `APPENDERS` appenders each; task `t`
+/// appends to log `t % 2`.
+struct TwoLogs {
+    stores: Vec<Rc<ShardStore<SimDisk>>>,
+    acked: Vec<Rc<Cell<usize>>>,
+    tasks: Vec<Option<Task>>,
+}
+
+fn two_logs(seed: u64) -> TwoLogs {
+    let gate = FlushGate::new();
+    let (clock, _) = manual_clock(1);
+    let stores: Vec<Rc<ShardStore<SimDisk>>> = (0..2)
+        .map(|_| {
+            let disk = SimDisk::new(1 << 30);
+            disk.faults().io_delay_seed = Some(seed);
+            Rc::new(
+                block_on(ShardStore::open(
+                    disk,
+                    config(FlushMode::Sync),
+                    gate.clone(),
+                    clock.clone(),
+                ))
+                .unwrap(),
+            )
+        })
+        .collect();
+    let acked: Vec<Rc<Cell<usize>>> = (0..2 * APPENDERS).map(|_| Rc::default()).collect();
+    let tasks = (0..2 * APPENDERS)
+        .map(|t| {
+            Some(appender(
+                stores[t % 2].clone(),
+                seed,
+                t / 2,
+                acked[t].clone(),
+            ))
+        })
+        .collect();
+    TwoLogs {
+        stores,
+        acked,
+        tasks,
+    }
+}
+
+impl TwoLogs {
+    /// Each log holds what its appenders had acknowledged.
+    fn check(&self, seed: u64, what: &str) {
+        for (i, store) in self.stores.iter().enumerate() {
+            assert!(store.writes_in_flight_peak() <= 2);
+            let acked: Vec<usize> = (0..APPENDERS)
+                .map(|t| self.acked[2 * t + i].get())
+                .collect();
+            check(store, seed, &acked, &format!("{what}, log {i}"));
+        }
+    }
+}
+
 /// Two shards' logs on one disk share its flush gate: each may have two
 /// durable writes in flight, and neither starves the other (a log holding
 /// the gate queues behind a waiter instead of adding a write).
 #[test]
 fn two_logs_sharing_a_flush_gate_both_finish() {
     for seed in 1..=20u64 {
-        let gate = FlushGate::new();
-        let (clock, _) = manual_clock(1);
-        let disks = [SimDisk::new(1 << 30), SimDisk::new(1 << 30)];
-        let stores: Vec<Rc<ShardStore<SimDisk>>> = disks
-            .iter()
-            .map(|disk| {
-                disk.faults().io_delay_seed = Some(seed);
-                Rc::new(
-                    block_on(ShardStore::open(
-                        disk.clone(),
-                        config(FlushMode::Sync),
-                        gate.clone(),
-                        clock.clone(),
-                    ))
-                    .unwrap(),
-                )
-            })
-            .collect();
-        let acked: Vec<Rc<Cell<usize>>> = (0..2 * APPENDERS).map(|_| Rc::default()).collect();
-        let mut tasks: Vec<Option<Task>> = (0..2 * APPENDERS)
-            .map(|t| {
-                let store = stores[t % 2].clone();
-                Some(appender(store, seed, t / 2, acked[t].clone()))
-            })
-            .collect();
+        let mut logs = two_logs(seed);
         let mut rng = seed;
         assert!(
-            run(&mut tasks, 200_000, &mut rng),
+            run(&mut logs.tasks, 200_000, &mut rng),
             "seed {seed}: appenders of both logs finish"
         );
-        for (i, store) in stores.iter().enumerate() {
-            assert!(store.writes_in_flight_peak() <= 2);
-            let acked: Vec<usize> = (0..APPENDERS).map(|t| acked[2 * t + i].get()).collect();
-            check(store, seed, &acked, &format!("log {i} sharing the gate"));
-        }
+        logs.check(seed, "sharing the gate");
     }
+}
+
+/// An appender dropped at any moment (its connection closed) never stalls
+/// the others, whether it was waiting at the gate, waiting for a write, or
+/// had a write in flight (then its log is poisoned and the others get the
+/// error).
+#[test]
+fn a_dropped_appender_never_stalls_the_others() {
+    let mut poisoned = 0;
+    for seed in 1..=40u64 {
+        let mut logs = two_logs(seed);
+        let mut rng = seed;
+        let before = 1 + next(&mut rng) as usize % 200;
+        if run(&mut logs.tasks, before, &mut rng) {
+            continue;
+        }
+        let victim = next(&mut rng) as usize % logs.tasks.len();
+        logs.tasks[victim] = None;
+        assert!(
+            run(&mut logs.tasks, 200_000, &mut rng),
+            "seed {seed}: the others finish after appender {victim} was dropped"
+        );
+        poisoned += logs
+            .stores
+            .iter()
+            .filter(|s| s.poisoned().is_some())
+            .count();
+        logs.check(
+            seed,
+            &format!("appender {victim} dropped after {before} rounds"),
+        );
+    }
+    assert!(poisoned < 40, "some drops landed outside a write in flight");
 }
