@@ -677,10 +677,8 @@ impl<D: Disk> CommitLog<D> {
     /// flight or the last of them ends in a partial block (the next write
     /// would rewrite it). Otherwise all of them, except that under load
     /// (appends arriving while a write is in flight) a write of at least
-    /// [`SPLIT_WRITE_BYTES_MIN`] stops at its last whole block, so the write
-    /// after it can go out while it is in flight.
-    ///
-    /// [`SPLIT_WRITE_BYTES_MIN`]: StoreConfig::direct_io_split_write_bytes_min
+    /// `StoreConfig::direct_io_split_write_bytes_min` stops at its last
+    /// whole block, so the write after it can go out while it is in flight.
     fn issuable_bytes(&self, s: &LogState<D>) -> Option<usize> {
         let chunk = s.pending.front()?;
         if let Some(last) = s.flights.back() {

@@ -9,9 +9,11 @@
 //!
 //! Acknowledgement: [`ShardStore::append`] assigns offsets and encodes into the
 //! write buffer; [`ShardStore::wait_acked`] then waits for `written`
-//! (`ASYNC_FLUSH`) or `durable` (`SYNC_FLUSH`). The first waiter that finds no
-//! write or flush in flight performs it for everyone queued behind it (group
-//! commit: every waiter covered by one fdatasync is released by it).
+//! (`ASYNC_FLUSH`) or `durable` (`SYNC_FLUSH`). A waiter that finds a write
+//! may go out issues it for everyone whose bytes are in the buffer, and the
+//! first that finds no flush running performs it (group commit: every waiter
+//! covered by one write or fdatasync is released by it). Under direct I/O
+//! several writes may be in flight ([`crate::commit_log::CommitLog::write_next`]).
 //! Consumers see a record only once it is acknowledgeable (the confirm
 //! offset).
 

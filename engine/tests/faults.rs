@@ -248,7 +248,7 @@ fn poll_at_most<F: std::future::Future>(
 
 /// A flush dropped at any await inside it (its task cancelled by a closed
 /// connection or a shutdown) neither stalls the store nor loses what a
-/// later flush acknowledges: the writer's and flusher's roles are freed,
+/// later flush acknowledges: the flusher's role and the log's writes are freed,
 /// files not yet synced stay on the list, and a write abandoned in flight
 /// poisons the log, since nobody knows what reached the file.
 #[test]
