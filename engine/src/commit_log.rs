@@ -936,10 +936,11 @@ impl<D: Disk> CommitLog<D> {
     /// otherwise queues, so a log that always has a write in flight cannot
     /// keep the gate from the others. At most one task of the log queues:
     /// `None` when another already does (its write will take the pending
-    /// bytes; [`CommitLog::can_issue`] is false meanwhile). Each task that
-    /// queued and handed the gate on with nothing to write cost a wake-up
-    /// across cores with the disk idle: 40 % of the broker's `SYNC_FLUSH`
-    /// batch throughput with two shards.
+    /// bytes; [`CommitLog::can_issue`] is false meanwhile). With every
+    /// writer queueing, the broker's `SYNC_FLUSH` batch throughput with two
+    /// shards fell by 40 % (one run against the old binary), most likely
+    /// because each extra holder, with nothing left to write, handed the
+    /// gate on: a wake-up across cores while the disk sat idle.
     async fn enter_gate(&self) -> Option<GateUse<'_, D>> {
         if self.gate_users.get() == 0 || self.gate.has_waiters() {
             if self.gate_waiter.replace(true) {
