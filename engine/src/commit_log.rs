@@ -302,8 +302,7 @@ struct GateWaiter<'a, D: Disk> {
 impl<D: Disk> Drop for GateWaiter<'_, D> {
     fn drop(&mut self) {
         self.log.gate_waiter.set(false);
-        let ends = &self.log.write_ends;
-        ends.advance(ends.position() + 1);
+        self.log.write_ends.bump();
     }
 }
 
@@ -927,7 +926,7 @@ impl<D: Disk> CommitLog<D> {
                 self.durable_waiters.advance(end);
             }
         }
-        self.write_ends.advance(self.write_ends.position() + 1);
+        self.write_ends.bump();
     }
 
     /// Holds the disk's flush gate for one durable write. The log's writes

@@ -157,8 +157,7 @@ impl Role {
 
     /// Waits for the current holder's turn to end.
     async fn turn_ended(&self) {
-        let turns = self.turns.position();
-        self.turns.wait(turns + 1).await;
+        self.turns.next_bump().await;
     }
 
     async fn take(&self) -> Turn<'_> {
@@ -174,7 +173,7 @@ impl Role {
 impl Drop for Turn<'_> {
     fn drop(&mut self) {
         self.0.held.set(false);
-        self.0.turns.advance(self.0.turns.position() + 1);
+        self.0.turns.bump();
     }
 }
 
@@ -370,8 +369,7 @@ impl<D: Disk> ShardStore<D> {
             return Err(e);
         }
         if !self.log.can_issue() {
-            let ends = self.log.write_ends.position();
-            self.log.write_ends.wait(ends + 1).await;
+            self.log.write_ends.next_bump().await;
             return Ok(());
         }
         // Let the shard's other ready tasks append first: a write costs

@@ -34,6 +34,17 @@ impl PositionWaiters {
         });
     }
 
+    /// Used as a counter of events: one more happened.
+    pub fn bump(&self) {
+        self.advance(self.position() + 1);
+    }
+
+    /// Used as a counter of events: resolves at the next [`Self::bump`]
+    /// after this call (or a failure).
+    pub fn next_bump(&self) -> WaitPosition<'_> {
+        self.wait(self.position() + 1)
+    }
+
     /// Every current and future waiter completes with failure.
     pub fn fail_all(&self) {
         self.failed.set(true);

@@ -207,22 +207,10 @@ impl DiskFile for GlommioFile {
         parts: &[&[u8]],
         durability: Durability,
     ) -> io::Result<()> {
-        assert_eq!(
-            pos % super::DIRECT_IO_ALIGN_BYTES,
-            0,
-            "unaligned direct write"
-        );
         let dma = self.dma_handle(durability).await?;
-        let len: usize = parts.iter().map(|p| p.len()).sum();
-        let aligned = super::align_up(len as u64) as usize;
+        let aligned = super::direct_write_len(parts);
         let mut buf = dma.alloc_dma_buffer(aligned);
-        let bytes = buf.as_bytes_mut();
-        let mut at = 0;
-        for p in parts {
-            bytes[at..at + p.len()].copy_from_slice(p);
-            at += p.len();
-        }
-        bytes[at..].fill(0);
+        super::fill_direct_write(pos, parts, buf.as_bytes_mut());
         let written = dma.write_at(buf, pos).await.map_err(to_io)?;
         whole_direct_write(written, aligned, pos)
     }

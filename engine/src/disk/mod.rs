@@ -103,6 +103,25 @@ pub fn align_down(n: u64) -> u64 {
     n - n % DIRECT_IO_ALIGN_BYTES
 }
 
+/// Bytes a [`DiskFile::write_direct`] of `parts` writes: their length
+/// rounded up to whole blocks.
+pub fn direct_write_len(parts: &[&[u8]]) -> usize {
+    align_up(parts.iter().map(|p| p.len() as u64).sum()) as usize
+}
+
+/// Fills `out` (of [`direct_write_len`] bytes) for a direct write at `pos`:
+/// `parts` one after the other, then zeros. Panics on an unaligned `pos`.
+pub fn fill_direct_write(pos: u64, parts: &[&[u8]], out: &mut [u8]) {
+    assert_eq!(pos % DIRECT_IO_ALIGN_BYTES, 0, "unaligned direct write");
+    assert_eq!(out.len(), direct_write_len(parts));
+    let mut at = 0;
+    for p in parts {
+        out[at..at + p.len()].copy_from_slice(p);
+        at += p.len();
+    }
+    out[at..].fill(0);
+}
+
 /// ENOSPC and EDQUOT are the disk being full, an operating condition; other
 /// errors are faults.
 pub fn is_disk_full(err: &io::Error) -> bool {

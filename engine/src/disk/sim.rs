@@ -19,7 +19,7 @@ use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use super::{align_up, Disk, DiskFile, DiskUsage, Durability, DIRECT_IO_ALIGN_BYTES};
+use super::{direct_write_len, fill_direct_write, Disk, DiskFile, DiskUsage, Durability};
 
 /// Failures armed by a test; each fires once on the next matching call.
 #[derive(Default, Debug, Clone)]
@@ -339,13 +339,8 @@ impl DiskFile for SimFile {
         parts: &[&[u8]],
         durability: Durability,
     ) -> io::Result<()> {
-        assert_eq!(pos % DIRECT_IO_ALIGN_BYTES, 0, "unaligned direct write");
-        let len: usize = parts.iter().map(|p| p.len()).sum();
-        let mut buf = Vec::with_capacity(align_up(len as u64) as usize);
-        for p in parts {
-            buf.extend_from_slice(p);
-        }
-        buf.resize(align_up(len as u64) as usize, 0);
+        let mut buf = vec![0; direct_write_len(parts)];
+        fill_direct_write(pos, parts, &mut buf);
         self.write_all_at(buf, pos).await?;
         if durability == Durability::Durable {
             if std::mem::take(&mut self.disk.state.borrow_mut().faults.fail_next_sync) {
