@@ -8,6 +8,8 @@ use std::path::PathBuf;
 
 use ringmq_engine::FlushMode;
 
+use crate::schedule::DelayLevels;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("reading {path}: {source}")]
@@ -129,6 +131,9 @@ pub struct BrokerConfig {
     /// `accessMessageInMemoryMaxRatio` (% of physical memory): pulls of
     /// data further behind the log's end than this are "cold".
     pub access_message_in_memory_max_ratio: u64,
+    /// `messageDelayLevel`: the delay of each level a `DELAY` property may
+    /// name (see [`crate::schedule`]).
+    pub message_delay_level: DelayLevels,
 }
 
 /// Largest HA transfer packet body a slave accepts (and a master sends).
@@ -174,6 +179,7 @@ impl Default for BrokerConfig {
             ha_transfer_batch_size: 32 * 1024,
             ha_slave_fallbehind_max: 256 << 20,
             access_message_in_memory_max_ratio: 40,
+            message_delay_level: DelayLevels::default(),
         }
     }
 }
@@ -352,6 +358,10 @@ impl BrokerConfig {
                     return Err(invalid(key, value, "must be 0..=100"));
                 }
                 self.access_message_in_memory_max_ratio = n;
+            }
+            "messageDelayLevel" => {
+                self.message_delay_level =
+                    DelayLevels::parse(value).map_err(|reason| invalid(key, value, reason))?
             }
             _ => tracing::warn!(key, "unknown broker setting ignored"),
         }

@@ -582,15 +582,14 @@ async fn stored(shard: &Rc<Shard>, end: u64) -> Result<(), String> {
     .unwrap_or_else(|| Err("the store task ended".to_string()))
 }
 
-/// `SlaveSynchronize`: how often a slave copies its master's topic table
-/// and consumer offsets (RocketMQ 4.x: every 10 s).
+/// `SlaveSynchronize`: how often a slave copies its master's topic table,
+/// consumer offsets and delay offsets (RocketMQ 4.x: every 10 s).
 pub const METADATA_SYNC_INTERVAL: Duration = Duration::from_secs(10);
 const METADATA_RPC_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Slave: copies the master shard's consumer offsets (and, on shard 0, the
-/// broker's topic table) soon after start and then every
-/// [`METADATA_SYNC_INTERVAL`]. Delay offsets are not copied: RingMQ does
-/// not schedule delayed messages yet, so there are none.
+/// Slave: copies the master shard's consumer offsets and delay-level
+/// progress (and, on shard 0, the broker's topic table) soon after start
+/// and then every [`METADATA_SYNC_INTERVAL`].
 pub async fn run_metadata_sync(shard: Rc<Shard>, stop: Rc<Cell<bool>>) {
     let mut client: Option<(String, ringmq_net::pipelined::PipelinedClient)> = None;
     let mut wait = Duration::from_secs(1);
@@ -689,6 +688,14 @@ async fn sync_metadata(
         .map_err(|e| format!("consumer offsets: {e}"))?
     {
         tracing::debug!(shard = shard.id, "consumer offsets copied from the master");
+    }
+    let body = call(RequestCode::GET_ALL_DELAY_OFFSET).await?;
+    if shard
+        .schedule
+        .replace_from_master(&body)
+        .map_err(|e| format!("delay offsets: {e}"))?
+    {
+        tracing::debug!(shard = shard.id, "delay offsets copied from the master");
     }
     Ok(())
 }

@@ -13,6 +13,7 @@ mod handlers;
 pub mod namesrv;
 pub mod offsets;
 mod register;
+pub mod schedule;
 pub mod shard;
 pub mod topics;
 mod waiters;

@@ -214,7 +214,7 @@ impl ConsumerOffsets {
 
 /// Temp file written and fdatasync'd through glommio, then renamed and the
 /// directory fsync'd off the shard: the shard never blocks on either.
-async fn write_durably_async(path: &Path, bytes: Vec<u8>) -> std::io::Result<()> {
+pub(crate) async fn write_durably_async(path: &Path, bytes: Vec<u8>) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let tmp = path.with_extension("tmp");

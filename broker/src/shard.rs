@@ -24,6 +24,7 @@ use crate::config::BrokerConfig;
 use crate::ha::{HaMaster, HaSlave, MasterInfo, MasterInfos};
 use crate::handlers::ShardHandler;
 use crate::offsets::ConsumerOffsets;
+use crate::schedule::{DelayOffsets, Stopping};
 use crate::topics::TopicTable;
 use crate::waiters::QueueSignals;
 
@@ -51,6 +52,13 @@ pub struct ShardStats {
     pub ha_lag_ms: AtomicU64,
     /// Slave: end of the replicated log.
     pub ha_local_offset: AtomicU64,
+    /// `CONSUMER_SEND_MSG_BACK` requests stored to a retry topic.
+    pub sent_back: AtomicU64,
+    /// Messages stored to a dead-letter topic (by send-back or by a retry
+    /// send past its limit).
+    pub dead_lettered: AtomicU64,
+    /// Delayed messages delivered to their real queues.
+    pub delay_delivered: AtomicU64,
 }
 
 impl ShardStats {
@@ -83,6 +91,8 @@ pub struct Shard {
     pub ha_slave: HaSlave,
     /// Slave: the master's addresses for this shard, from the name server.
     pub master_info: MasterInfos,
+    /// Delivery progress of each delay level (`crate::schedule`).
+    pub schedule: Rc<DelayOffsets>,
 }
 
 impl Shard {
@@ -180,6 +190,13 @@ pub async fn run_shard(setup: ShardSetup) {
             return;
         }
     };
+    let schedule = match DelayOffsets::open(&root) {
+        Ok(o) => Rc::new(o),
+        Err(e) => {
+            let _ = ready.send(Err(format!("shard {id}: loading delay offsets: {e}")));
+            return;
+        }
+    };
     let bind = |port: u16| TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], port)));
     let shard_listener = match bind(config.shard_port(id)) {
         Ok(l) => l,
@@ -252,6 +269,7 @@ pub async fn run_shard(setup: ShardSetup) {
         ha_master: HaMaster::default(),
         ha_slave: HaSlave::default(),
         master_info,
+        schedule: schedule.clone(),
     });
     let local_stop = Rc::new(Cell::new(false));
     let background = glommio::spawn_local(ringmq_engine::background::run_background(
@@ -261,6 +279,25 @@ pub async fn run_shard(setup: ShardSetup) {
     .detach();
     let persister =
         glommio::spawn_local(offsets.clone().run_persister(local_stop.clone())).detach();
+    let delay_persister =
+        glommio::spawn_local(schedule.clone().run_persister(local_stop.clone())).detach();
+    let stopping = Rc::new(Stopping::default());
+    let deliveries: Vec<_> = if config.is_slave() {
+        Vec::new()
+    } else {
+        config
+            .message_delay_level
+            .levels()
+            .map(|level| {
+                glommio::spawn_local(crate::schedule::run_level(
+                    shard.clone(),
+                    level,
+                    stopping.clone(),
+                ))
+                .detach()
+            })
+            .collect()
+    };
     {
         let shard = shard.clone();
         let local_stop = local_stop.clone();
@@ -335,12 +372,18 @@ pub async fn run_shard(setup: ShardSetup) {
         glommio::timer::sleep(Duration::from_millis(50)).await;
     }
     local_stop.set(true);
+    stopping.stop();
+    for d in deliveries {
+        let _ = d.await;
+    }
     for a in acceptors {
         a.cancel();
     }
     replication.cancel();
     let _ = background.await;
     let _ = persister.await;
+    let _ = delay_persister.await;
+    schedule.persist_if_changed().await;
     match store.shutdown().await {
         Ok(()) => tracing::info!(shard = id, "store flushed and checkpointed"),
         Err(e) => tracing::error!(shard = id, error = %e, "clean shutdown of the store failed"),

@@ -9,6 +9,8 @@
 
 #[path = "interop/replication.rs"]
 mod replication;
+#[path = "interop/schedule.rs"]
+mod schedule;
 mod support;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

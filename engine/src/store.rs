@@ -545,6 +545,33 @@ impl<D: Disk> ShardStore<D> {
             .map_or(QueueOffset::ZERO, |q| q.visible_max_offset(confirm))
     }
 
+    /// Commit-log offsets of up to `max` entries of one queue visible to
+    /// consumers, from `from` or, when retention has dropped it, from the
+    /// queue's min offset; with the queue offset of the first one. For
+    /// readers that need records one at a time (the broker's delay-level
+    /// delivery) rather than file ranges.
+    pub fn queue_entries(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        from: QueueOffset,
+        max: usize,
+    ) -> (QueueOffset, Vec<CommitLogOffset>) {
+        let confirm = self.confirm_offset();
+        let queues = self.queues.borrow();
+        let Some(q) = queues.get(topic, queue_id) else {
+            return (from, Vec::new());
+        };
+        let start = from.max(q.min_offset());
+        let visible = q.visible_max_offset(confirm).0.saturating_sub(start.0);
+        let entries = q
+            .iter_from(start)
+            .take(max.min(usize::try_from(visible).unwrap_or(usize::MAX)))
+            .map(|e| CommitLogOffset(e.commit_log_offset))
+            .collect();
+        (start, entries)
+    }
+
     pub fn has_topic(&self, topic: &str) -> bool {
         self.queues.borrow().topics().any(|t| t == topic)
     }

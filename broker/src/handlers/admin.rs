@@ -222,6 +222,18 @@ pub fn runtime_info(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
                 s.ha_lag_ms.load(Ordering::Relaxed).to_string(),
             );
         }
+        // Redelivery: send-backs to a retry topic, dead letters, and
+        // delayed messages delivered.
+        for (name, counter) in [
+            ("SendBackTotal", &s.sent_back),
+            ("DeadLetterTotal", &s.dead_lettered),
+            ("DelayDeliveredTotal", &s.delay_delivered),
+        ] {
+            put(
+                &format!("ringmqShard{i}{name}"),
+                counter.load(Ordering::Relaxed).to_string(),
+            );
+        }
         for (t, v) in totals.iter_mut().zip(values) {
             *t += v;
         }
@@ -248,7 +260,7 @@ pub fn broker_config(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
     let text = format!(
         "brokerClusterName={}\nbrokerName={}\nbrokerId={}\nbrokerRole={}\nflushDiskType={:?}\n\
          storePathRootDir={}\nlistenPort={}\nshardListenPort={}\nshards={}\nautoCreateTopicEnable={}\n\
-         defaultTopicQueueNums={}\nbrokerIP1={}\n",
+         defaultTopicQueueNums={}\nbrokerIP1={}\nmessageDelayLevel={}\n",
         c.broker_cluster_name,
         c.broker_name,
         c.broker_id,
@@ -260,7 +272,8 @@ pub fn broker_config(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
         c.shards,
         c.auto_create_topic_enable,
         c.default_topic_queue_nums,
-        c.broker_ip1
+        c.broker_ip1,
+        c.message_delay_level.to_config_text()
     );
     now(request, success(request).with_body(text))
 }

@@ -10,6 +10,7 @@ mod offset;
 mod pull;
 mod query;
 mod send;
+mod send_back;
 
 use std::rc::Rc;
 
@@ -101,6 +102,11 @@ async fn dispatch(shard: &Rc<Shard>, request: RemotingCommand, peer: Rc<Peer>) -
         C::GET_CONSUME_STATS => admin::consume_stats(shard, &request),
         C::GET_BROKER_RUNTIME_INFO => admin::runtime_info(shard, &request),
         C::GET_BROKER_CONFIG => admin::broker_config(shard, &request),
+        C::GET_ALL_DELAY_OFFSET => now(
+            &request,
+            success(&request).with_body(shard.schedule.to_json_bytes()),
+        ),
+        C::CONSUMER_SEND_MSG_BACK => send_back::handle(shard, request, &peer),
         code => now(
             &request,
             error(

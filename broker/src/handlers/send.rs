@@ -20,6 +20,7 @@ use ringmq_net::{CommandHeader, RemotingCommand, RequestCode, ResponseCode};
 use super::{error, now, success};
 use crate::config::BrokerRole;
 use crate::ha::Replicated;
+use crate::schedule::{scheduled_properties, SCHEDULE_TOPIC};
 use crate::shard::{now_ms, Shard, ShardStats};
 use crate::topics::{
     validate_topic_name, TopicConfig, DLQ_GROUP_TOPIC_PREFIX, NOT_WRITABLE_TOPICS, PERM_INHERIT,
@@ -143,15 +144,61 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
         );
     }
 
+    // A delayed message waits in the schedule topic's queue of its level
+    // (`crate::schedule`). RocketMQ's clients refuse delays in batches and
+    // its broker refuses them too.
+    let delay_level = match shard.config.message_delay_level.level_of(&properties) {
+        // A dead letter is not delayed (RocketMQ clears the level).
+        Ok(_) if topic_name.starts_with(DLQ_GROUP_TOPIC_PREFIX) => None,
+        Ok(level) => level,
+        Err(e) => return fail(ResponseCode::MESSAGE_ILLEGAL, e),
+    };
+    let inner_delayed = inner.iter().any(|m| {
+        property_value(m.properties, property::DELAY_TIME_LEVEL)
+            .is_some_and(|l| l.trim().parse::<i64>().map_or(true, |l| l > 0))
+    });
+    if batch && (delay_level.is_some() || inner_delayed) {
+        return fail(
+            ResponseCode::MESSAGE_ILLEGAL,
+            "delay levels are not supported in batches".into(),
+        );
+    }
+    // Timer messages (5.x `TIMER_*` properties) are not scheduled yet:
+    // refused, as RocketMQ refuses them with its timer wheel disabled,
+    // rather than delivered early.
+    let timer_property = [
+        property::TIMER_DELIVER_MS,
+        property::TIMER_DELAY_SEC,
+        property::TIMER_DELAY_MS,
+    ]
+    .into_iter()
+    .find(|p| property_value(&properties, p).is_some());
+    if let (Some(p), None) = (timer_property, delay_level) {
+        return fail(
+            ResponseCode::SYSTEM_ERROR,
+            format!("timer messages ({p}) are not supported by this broker yet (timerWheelEnable=false); use a DELAY level"),
+        );
+    }
+
     // Properties of each stored message: the client's, plus a UNIQ_KEY if
-    // it sent none, plus CLUSTER.
+    // it sent none, plus CLUSTER, plus where a delayed one really goes.
     let stored_props: Vec<String> = if batch {
         inner
             .iter()
             .map(|m| stored_properties(shard, m.properties))
             .collect()
     } else {
-        vec![stored_properties(shard, &properties)]
+        let props = stored_properties(shard, &properties);
+        vec![match delay_level {
+            Some(_) => scheduled_properties(&props, &topic_name, queue_id),
+            None => props,
+        }]
+    };
+    let real_topic_name = topic_name;
+    let real_queue_id = queue_id;
+    let (topic_name, queue_id) = match delay_level {
+        Some(level) => (SCHEDULE_TOPIC.to_string(), level - 1),
+        None => (real_topic_name, real_queue_id),
     };
     let born_ms = header.born_timestamp;
     let msgs: Vec<MessageIn<'_>> = if batch {
@@ -221,6 +268,9 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
         let stats = shard.my_stats();
         ShardStats::add(&stats.messages_in, count);
         ShardStats::add(&stats.bytes_in, bytes_in);
+        if topic_name.starts_with(DLQ_GROUP_TOPIC_PREFIX) {
+            ShardStats::add(&stats.dead_lettered, count);
+        }
         shard.signals.fire(&topic_name, queue_id);
         if request.is_oneway() {
             return None;
@@ -240,7 +290,7 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
         }
         let response_header = SendMessageResponseHeader {
             msg_id: msg_ids,
-            queue_id,
+            queue_id: real_queue_id,
             queue_offset: placed[0].queue_offset.0 as i64,
             transaction_id: uniq_keys.first().cloned().filter(|k| !k.is_empty()),
             batch_uniq_id: None,
@@ -290,27 +340,29 @@ fn find_or_create_topic(
     if let Some(t) = shard.topics.get(name) {
         return Ok(t);
     }
-    let created =
-        if name.starts_with(RETRY_GROUP_TOPIC_PREFIX) || name.starts_with(DLQ_GROUP_TOPIC_PREFIX) {
-            shard.topics.get_or_create(name, 1, PERM_READ | PERM_WRITE)
-        } else {
-            let template = shard
-                .topics
-                .get(&header.default_topic)
-                .filter(|t| shard.config.auto_create_topic_enable && t.perm & PERM_INHERIT != 0);
-            let Some(template) = template else {
-                return Err((
-                    ResponseCode::TOPIC_NOT_EXIST,
-                    format!("topic[{name}] not exist, apply first please!"),
-                ));
-            };
-            let queues = header
-                .default_topic_queue_nums
-                .clamp(1, template.write_queue_nums.max(1));
-            shard
-                .topics
-                .get_or_create(name, queues, template.perm & !PERM_INHERIT)
+    let created = if name.starts_with(RETRY_GROUP_TOPIC_PREFIX) {
+        shard.topics.get_or_create(name, 1, PERM_READ | PERM_WRITE)
+    } else if name.starts_with(DLQ_GROUP_TOPIC_PREFIX) {
+        // Write-only, as RocketMQ creates dead-letter topics.
+        shard.topics.get_or_create(name, 1, PERM_WRITE)
+    } else {
+        let template = shard
+            .topics
+            .get(&header.default_topic)
+            .filter(|t| shard.config.auto_create_topic_enable && t.perm & PERM_INHERIT != 0);
+        let Some(template) = template else {
+            return Err((
+                ResponseCode::TOPIC_NOT_EXIST,
+                format!("topic[{name}] not exist, apply first please!"),
+            ));
         };
+        let queues = header
+            .default_topic_queue_nums
+            .clamp(1, template.write_queue_nums.max(1));
+        shard
+            .topics
+            .get_or_create(name, queues, template.perm & !PERM_INHERIT)
+    };
     created.map_err(|e| (ResponseCode::SYSTEM_ERROR, e.to_string()))
 }
 

@@ -268,11 +268,59 @@ async fn async_master_slave_catches_up_after_restart() {
         "topic config copied to the slave"
     );
 
+    // Delay-level progress reaches the slave too (level 1: 1 s).
+    for i in 0..4 {
+        let mut msg = message(topic, "D", 1_000 + i);
+        msg.set_delay_time_level(1);
+        p.send(msg).await.expect("delayed send");
+    }
+    eventually(
+        "delayed messages delivered on the master",
+        Duration::from_secs(20),
+        || {
+            delay_offsets(&m)
+                .iter()
+                .map(|t| t.get("1").copied().unwrap_or(0))
+                .sum::<i64>()
+                == 4
+        },
+    )
+    .await;
+    // (Other levels may move too: the client hands messages it had not
+    // consumed at shutdown back for a retry.)
+    eventually(
+        "delay offsets copied to the slave",
+        Duration::from_secs(30),
+        || delay_offsets(&s) == delay_offsets(&m),
+    )
+    .await;
+
     p.shutdown().await;
     let (mut m, mut s) = (m, s);
     m.stop_cleanly();
     s.stop_cleanly();
     assert_logs_identical(&m, &s);
+}
+
+/// Each shard's saved `delayOffset.json`: level → next offset.
+fn delay_offsets(b: &BrokerProcess) -> Vec<BTreeMap<String, i64>> {
+    (0..b.shards)
+        .map(|shard| {
+            let path = b
+                .store_dir()
+                .join(format!("store/shard-{shard}/config/delayOffset.json"));
+            let v: serde_json::Value = std::fs::read(path)
+                .ok()
+                .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+                .unwrap_or_default();
+            v["offsetTable"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(|(level, o)| Some((level.clone(), o.as_i64()?)))
+                .collect()
+        })
+        .collect()
 }
 
 /// The replication connection is cut (both sockets closed) again and

@@ -81,6 +81,8 @@ pub struct BrokerProcess {
     child: Option<Child>,
     /// Replaces the default flags (a config-file start-up).
     custom_args: Option<Vec<String>>,
+    /// `key=value` settings added to the default flags.
+    settings: Vec<String>,
     pub dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
     pub base: u16,
@@ -92,11 +94,21 @@ pub struct BrokerProcess {
 
 impl BrokerProcess {
     pub fn start(shards: u16, flush: Flush) -> BrokerProcess {
+        BrokerProcess::start_with_settings(shards, flush, &[])
+    }
+
+    /// [`BrokerProcess::start`] with broker.conf settings added.
+    pub fn start_with_settings(
+        shards: u16,
+        flush: Flush,
+        settings: &[(&str, &str)],
+    ) -> BrokerProcess {
         let temp = tempfile::tempdir().expect("temp dir");
         let dir = temp.path().to_path_buf();
         let mut b = BrokerProcess {
             child: None,
             custom_args: None,
+            settings: settings.iter().map(|(k, v)| format!("{k}={v}")).collect(),
             dir,
             _temp: Some(temp),
             base: 0,
@@ -158,6 +170,7 @@ impl BrokerProcess {
         let mut b = BrokerProcess {
             child: None,
             custom_args: Some(args),
+            settings: Vec::new(),
             dir,
             _temp: Some(temp),
             base,
@@ -199,6 +212,7 @@ impl BrokerProcess {
         let mut b = BrokerProcess {
             child: None,
             custom_args: Some(args),
+            settings: Vec::new(),
             dir: dir.path().to_path_buf(),
             _temp: Some(dir),
             base,
@@ -240,7 +254,7 @@ impl BrokerProcess {
             Flush::Async => "ASYNC_FLUSH",
             Flush::Sync => "SYNC_FLUSH",
         };
-        let args: Vec<String> = match &self.custom_args {
+        let mut args: Vec<String> = match &self.custom_args {
             Some(args) => args.clone(),
             None => [
                 "--embeddedNamesrvPort".to_string(),
@@ -268,6 +282,10 @@ impl BrokerProcess {
             ]
             .into(),
         };
+        for setting in &self.settings {
+            args.push("--set".into());
+            args.push(setting.clone());
+        }
         let child = Command::new(env!("CARGO_BIN_EXE_mqbroker"))
             .args(&args)
             .env(

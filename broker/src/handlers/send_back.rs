@@ -1,0 +1,226 @@
+//! CONSUMER_SEND_MSG_BACK (36): `spec/remoting-protocol.md` §9.11. A
+//! consumer that failed a message hands it back; the broker reads the
+//! original from its own log and writes it to the group's retry topic with
+//! a delay that grows with each attempt, or past the group's limit to its
+//! dead-letter topic.
+//!
+//! Runs on the shard whose log holds the original: the request names that
+//! shard's broker (`bname`, which the dispatcher forwards on) or is sent
+//! to its address (the message's store host), so the read and the new
+//! record stay on one core.
+
+use std::rc::Rc;
+
+use ringmq_engine::record::RecordView;
+use ringmq_engine::{AppendedRecord, CommitLogOffset, MessageIn};
+use ringmq_net::header::ConsumerSendMsgBackRequestHeader;
+use ringmq_net::message::id::OffsetMessageId;
+use ringmq_net::message::properties::property_value;
+use ringmq_net::message::property;
+use ringmq_net::server::{Handled, Outgoing, Peer};
+use ringmq_net::{RemotingCommand, ResponseCode};
+
+use super::send::store_error_code;
+use super::{error, now, parse, success};
+use crate::config::BrokerRole;
+use crate::ha::Replicated;
+use crate::schedule::{rewrite_properties, SCHEDULE_TOPIC};
+use crate::shard::{Shard, ShardStats};
+use crate::topics::{
+    validate_topic_name, DLQ_GROUP_TOPIC_PREFIX, PERM_READ, PERM_WRITE, RETRY_GROUP_TOPIC_PREFIX,
+};
+
+/// RocketMQ's `retryMaxTimes` default, for a send-back that does not say.
+pub const RETRY_MAX_TIMES_DEFAULT: i32 = 16;
+/// Queues of a group's retry topic (`retryQueueNums`) and dead-letter topic
+/// (`DLQ_NUMS_PER_GROUP`).
+const RETRY_QUEUE_NUMS: i32 = 1;
+const DLQ_QUEUE_NUMS: i32 = 1;
+/// RocketMQ's back-off: the first retry waits level 3 (10 s by default).
+const RETRY_DELAY_LEVEL_BASE: i32 = 3;
+
+pub fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> Handled {
+    let header: ConsumerSendMsgBackRequestHeader = match parse(&request) {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
+    let fail = |code: i32, remark: String| now(&request, error(&request, code, remark));
+    if shard.config.is_slave() {
+        return fail(
+            ResponseCode::SYSTEM_BUSY,
+            format!(
+                "[REJECTREQUEST] {} is a SLAVE (brokerId {}); send-back goes to the master",
+                shard.broker_name, shard.config.broker_id
+            ),
+        );
+    }
+    let retry_topic = format!("{RETRY_GROUP_TOPIC_PREFIX}{}", header.group);
+    if let Err(e) = validate_topic_name(&retry_topic) {
+        return fail(
+            ResponseCode::INVALID_PARAMETER,
+            format!("group {:?}: {e}", header.group),
+        );
+    }
+    if header.offset < 0 {
+        return fail(
+            ResponseCode::INVALID_PARAMETER,
+            format!("offset {} is negative", header.offset),
+        );
+    }
+    let shard = shard.clone();
+    let born_host = peer.addr;
+    Handled::Later(Box::pin(async move {
+        let reply = match send_back(&shard, &header, retry_topic).await {
+            Ok(Replicated::Yes) => success(&request),
+            Ok(Replicated::SlaveNotAvailable) => {
+                RemotingCommand::response_to(&request, ResponseCode::SLAVE_NOT_AVAILABLE)
+            }
+            Ok(Replicated::Timeout) => {
+                RemotingCommand::response_to(&request, ResponseCode::FLUSH_SLAVE_TIMEOUT)
+            }
+            Err((code, remark)) => {
+                tracing::debug!(shard = shard.id, peer = %born_host, code, remark, "send-back refused");
+                error(&request, code, remark)
+            }
+        };
+        (!request.is_oneway()).then(|| Outgoing::command(reply))
+    }))
+}
+
+/// Reads the original, writes its retry (or dead-letter) copy, and waits
+/// as a send would: for the log's acknowledgement and, under
+/// `SYNC_MASTER`, the slave's.
+async fn send_back(
+    shard: &Rc<Shard>,
+    header: &ConsumerSendMsgBackRequestHeader,
+    retry_topic: String,
+) -> Result<Replicated, (i32, String)> {
+    let offset = CommitLogOffset(header.offset as u64);
+    let bytes = shard.store.read_record(offset).await.map_err(|e| {
+        (
+            ResponseCode::SYSTEM_ERROR,
+            format!("look message by offset failed, {}: {e}", header.offset),
+        )
+    })?;
+    let original = RecordView::parse(&bytes).map_err(|e| {
+        (
+            ResponseCode::SYSTEM_ERROR,
+            format!("the record at offset {} does not parse: {e}", header.offset),
+        )
+    })?;
+    let props = std::str::from_utf8(original.properties).unwrap_or_default();
+    let max_reconsume_times = header
+        .max_reconsume_times
+        .unwrap_or(RETRY_MAX_TIMES_DEFAULT);
+    let to_dlq = original.reconsume_times >= max_reconsume_times || header.delay_level < 0;
+    let (topic, queues, perm) = if to_dlq {
+        // RocketMQ creates dead-letter topics write-only: nobody consumes
+        // them until an operator grants read.
+        (
+            format!("{DLQ_GROUP_TOPIC_PREFIX}{}", header.group),
+            DLQ_QUEUE_NUMS,
+            PERM_WRITE,
+        )
+    } else {
+        (retry_topic, RETRY_QUEUE_NUMS, PERM_READ | PERM_WRITE)
+    };
+    let config = shard
+        .topics
+        .get_or_create(&topic, queues, perm)
+        .map_err(|e| (ResponseCode::SYSTEM_ERROR, e.to_string()))?;
+    if config.perm & PERM_WRITE == 0 {
+        return Err((
+            ResponseCode::NO_PERMISSION,
+            format!("the topic {topic} is not writable"),
+        ));
+    }
+    let origin_id = property_value(props, property::ORIGIN_MESSAGE_ID)
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            OffsetMessageId {
+                store_host: original.store_host,
+                commit_log_offset: original.physical_offset,
+            }
+            .encode()
+        });
+    let first_topic = property_value(props, property::RETRY_TOPIC)
+        .unwrap_or(original.topic)
+        .to_string();
+    let delay_level = match header.delay_level {
+        _ if to_dlq => None,
+        0 => Some(RETRY_DELAY_LEVEL_BASE + original.reconsume_times),
+        level => Some(level),
+    }
+    .map(|l| l.min(shard.config.message_delay_level.max_level()));
+    let queue_id = 0; // one queue: RocketMQ's random pick among 1
+    let mut add: Vec<(&str, String)> = vec![
+        (property::RETRY_TOPIC, first_topic),
+        (property::ORIGIN_MESSAGE_ID, origin_id),
+    ];
+    let (store_topic, store_queue) = match delay_level {
+        Some(level) => {
+            add.push((property::DELAY_TIME_LEVEL, level.to_string()));
+            add.push((property::REAL_TOPIC, topic.clone()));
+            add.push((property::REAL_QUEUE_ID, queue_id.to_string()));
+            (SCHEDULE_TOPIC.to_string(), level - 1)
+        }
+        None => (topic.clone(), queue_id),
+    };
+    let add: Vec<(&str, &str)> = add.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let properties = rewrite_properties(
+        props,
+        &[property::DELAY_TIME_LEVEL, property::TRANSACTION_PREPARED],
+        &add,
+    );
+    let msg = MessageIn {
+        topic: &store_topic,
+        queue_id: store_queue,
+        flag: original.flag,
+        body: original.body,
+        properties: properties.as_bytes(),
+        sys_flag: original.sys_flag,
+        born_timestamp_ms: original.born_timestamp_ms,
+        born_host: original.born_host,
+        store_host: shard.store_host,
+        reconsume_times: original.reconsume_times + 1,
+        prepared_transaction_offset: 0,
+    };
+    let wait_for_slave = shard.config.broker_role == BrokerRole::SyncMaster
+        && property_value(&properties, property::WAIT_STORE_MSG_OK) != Some("false");
+    let mut placed: Vec<AppendedRecord> = Vec::with_capacity(1);
+    let end = shard
+        .store
+        .append_batch(std::slice::from_ref(&msg), &mut placed)
+        .await
+        .map_err(|e| (store_error_code(&e), e.to_string()))?;
+    let (acked, replicated) = futures_lite::future::zip(shard.store.wait_acked(end), async {
+        if wait_for_slave {
+            shard.ha_master.wait_replicated(shard, end.0).await
+        } else {
+            Replicated::Yes
+        }
+    })
+    .await;
+    acked.map_err(|e| (store_error_code(&e), e.to_string()))?;
+    let stats = shard.my_stats();
+    ShardStats::add(&stats.messages_in, 1);
+    ShardStats::add(&stats.bytes_in, original.body.len() as u64);
+    ShardStats::add(
+        if to_dlq {
+            &stats.dead_lettered
+        } else {
+            &stats.sent_back
+        },
+        1,
+    );
+    shard.signals.fire(&store_topic, store_queue);
+    tracing::debug!(
+        shard = shard.id,
+        group = %header.group,
+        topic = %topic,
+        reconsume_times = original.reconsume_times + 1,
+        delay_level,
+        "message sent back"
+    );
+    Ok(replicated)
+}
