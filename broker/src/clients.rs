@@ -328,6 +328,14 @@ impl Clients {
         }
     }
 
+    /// Whether the group's members said they consume by broadcasting.
+    pub fn is_broadcasting(&self, group: &str) -> bool {
+        self.groups
+            .borrow()
+            .get(group)
+            .is_some_and(|g| g.message_model == "BROADCASTING")
+    }
+
     pub fn consumer_ids(&self, group: &str) -> Vec<String> {
         self.groups
             .borrow()

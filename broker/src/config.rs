@@ -61,6 +61,9 @@ pub struct BrokerConfig {
     pub namesrv_addr: Option<String>,
     pub embedded_namesrv_port: u16,
     pub auto_create_topic_enable: bool,
+    /// `autoCreateSubscriptionGroup`: a consumer group's first heartbeat,
+    /// pull or send-back creates its subscription group.
+    pub auto_create_subscription_group: bool,
     pub default_topic_queue_nums: i32,
     /// Address advertised to clients (`brokerIP1`).
     pub broker_ip1: IpAddr,
@@ -154,6 +157,7 @@ impl Default for BrokerConfig {
             namesrv_addr: None,
             embedded_namesrv_port: 9876,
             auto_create_topic_enable: true,
+            auto_create_subscription_group: true,
             default_topic_queue_nums: 8,
             broker_ip1: IpAddr::from([127, 0, 0, 1]),
             shards: std::thread::available_parallelism().map_or(1, |n| n.get() as u16),
@@ -280,6 +284,9 @@ impl BrokerConfig {
             }
             "embeddedNamesrvPort" => self.embedded_namesrv_port = parse_num(key, value)?,
             "autoCreateTopicEnable" => self.auto_create_topic_enable = parse_bool(key, value)?,
+            "autoCreateSubscriptionGroup" => {
+                self.auto_create_subscription_group = parse_bool(key, value)?
+            }
             "defaultTopicQueueNums" => {
                 let n: i32 = parse_num(key, value)?;
                 if !(1..=1024).contains(&n) {

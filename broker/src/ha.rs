@@ -588,7 +588,8 @@ pub const METADATA_SYNC_INTERVAL: Duration = Duration::from_secs(10);
 const METADATA_RPC_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Slave: copies the master shard's consumer offsets and delay-level
-/// progress (and, on shard 0, the broker's topic table) soon after start
+/// progress (and, on shard 0, the broker's topic table and subscription
+/// groups) soon after start
 /// and then every [`METADATA_SYNC_INTERVAL`].
 pub async fn run_metadata_sync(shard: Rc<Shard>, stop: Rc<Cell<bool>>) {
     let mut client: Option<(String, ringmq_net::pipelined::PipelinedClient)> = None;
@@ -679,6 +680,17 @@ async fn sync_metadata(
             .map_err(|e| e.to_string())?
         {
             tracing::info!(shard = shard.id, "topic table copied from the master");
+        }
+        let body = call(RequestCode::GET_ALL_SUBSCRIPTIONGROUP_CONFIG).await?;
+        if shard
+            .groups
+            .replace_from_master(&body)
+            .map_err(|e| format!("subscription groups: {e}"))?
+        {
+            tracing::info!(
+                shard = shard.id,
+                "subscription groups copied from the master"
+            );
         }
     }
     let body = call(RequestCode::GET_ALL_CONSUMER_OFFSET).await?;

@@ -8,6 +8,7 @@
 
 pub mod clients;
 pub mod config;
+pub mod groups;
 pub mod ha;
 mod handlers;
 pub mod namesrv;
@@ -109,6 +110,14 @@ impl Broker {
                 source,
             })?,
         );
+        let groups = Arc::new(
+            groups::SubscriptionGroups::open(&config.store_path_root_dir).map_err(|source| {
+                StartError::Store {
+                    path: config.store_path_root_dir.clone(),
+                    source,
+                }
+            })?,
+        );
         let namesrv = match config.namesrv_addr {
             Some(_) => None,
             None => {
@@ -138,6 +147,7 @@ impl Broker {
                 id,
                 config: config.clone(),
                 topics: topics.clone(),
+                groups: groups.clone(),
                 gate: gate.clone(),
                 stats: stats.clone(),
                 stop: stop.clone(),

@@ -163,6 +163,20 @@ impl ConsumerOffsets {
         groups
     }
 
+    /// Drops every offset of a group (`DELETE_SUBSCRIPTIONGROUP` with
+    /// `cleanOffset`); returns how many there were.
+    pub fn remove_group(&self, group: &str) -> usize {
+        let mut table = self.table.borrow_mut();
+        let before = table.len();
+        table.retain(|(g, _, _), _| g != group);
+        let removed = before - table.len();
+        if removed > 0 {
+            self.changed.set(self.changed.get() + 1);
+            self.persisted.poke();
+        }
+        removed
+    }
+
     pub fn remove_topic(&self, topic: &str) {
         self.table.borrow_mut().retain(|(_, t, _), _| t != topic);
         self.changed.set(self.changed.get() + 1);

@@ -21,6 +21,7 @@ use ringmq_net::splice::Splicer;
 
 use crate::clients::Clients;
 use crate::config::BrokerConfig;
+use crate::groups::SubscriptionGroups;
 use crate::ha::{HaMaster, HaSlave, MasterInfo, MasterInfos};
 use crate::handlers::ShardHandler;
 use crate::offsets::ConsumerOffsets;
@@ -77,6 +78,8 @@ pub struct Shard {
     pub store_host: SocketAddr,
     pub store: Rc<ShardStore<GlommioDisk>>,
     pub topics: Arc<TopicTable>,
+    /// Broker-wide, like the topic table.
+    pub groups: Arc<SubscriptionGroups>,
     pub offsets: Rc<ConsumerOffsets>,
     pub clients: Clients,
     pub signals: QueueSignals,
@@ -137,6 +140,7 @@ pub struct ShardSetup {
     pub id: u16,
     pub config: Arc<BrokerConfig>,
     pub topics: Arc<TopicTable>,
+    pub groups: Arc<SubscriptionGroups>,
     pub gate: FlushGate,
     pub stats: Arc<Vec<ShardStats>>,
     pub stop: Arc<AtomicBool>,
@@ -168,6 +172,7 @@ pub async fn run_shard(setup: ShardSetup) {
         id,
         config,
         topics,
+        groups,
         gate,
         stats,
         stop,
@@ -251,6 +256,7 @@ pub async fn run_shard(setup: ShardSetup) {
         config: config.clone(),
         store: store.clone(),
         topics,
+        groups,
         offsets: offsets.clone(),
         clients: Clients::default(),
         signals: QueueSignals::default(),

@@ -129,7 +129,9 @@ proptest! {
         prop_oneof![
             Just("a".to_owned()), Just("e".to_owned()), Just("g".to_owned()), Just("m".to_owned()),
             Just("queueId".to_owned()), Just("queueOffset".to_owned()), Just("topic".to_owned()),
-            Just("consumerGroup".to_owned()), Just("committed".to_owned()), "\\PC{0,8}",
+            Just("consumerGroup".to_owned()), Just("committed".to_owned()), Just("offset".to_owned()),
+            Just("group".to_owned()), Just("delayLevel".to_owned()), Just("groupName".to_owned()),
+            Just("cleanOffset".to_owned()), "\\PC{0,8}",
         ],
         "\\PC{0,12}|-?[0-9]{1,20}|true|false",
         0..12,
@@ -142,6 +144,9 @@ proptest! {
         let _ = GetMaxOffsetRequestHeader::from_ext_fields(&fields);
         let _ = CreateTopicRequestHeader::from_ext_fields(&fields);
         let _ = RegisterBrokerRequestHeader::from_ext_fields(&fields);
+        let _ = ConsumerSendMsgBackRequestHeader::from_ext_fields(&fields);
+        let _ = DeleteSubscriptionGroupRequestHeader::from_ext_fields(&fields);
+        let _ = GetSubscriptionGroupConfigRequestHeader::from_ext_fields(&fields);
     }
 
     #[test]

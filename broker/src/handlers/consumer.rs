@@ -51,11 +51,29 @@ pub fn heartbeat(shard: &Rc<Shard>, request: &RemotingCommand, peer: &Rc<Peer>) 
             )
         }
     };
+    // A group's first heartbeat creates its subscription group (when
+    // `autoCreateSubscriptionGroup`) and its retry topic, with the group's
+    // retry queue count (none: no retry topic, as RocketMQ).
     for group in groups {
+        let policy = match shard
+            .groups
+            .policy(&group, shard.config.auto_create_subscription_group)
+        {
+            Ok(Some(p)) => p,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!(group, error = %e, "cannot create the subscription group");
+                continue;
+            }
+        };
+        if policy.retry_queue_nums <= 0 {
+            continue;
+        }
         let retry = format!("{RETRY_GROUP_TOPIC_PREFIX}{group}");
-        if let Err(e) = shard
-            .topics
-            .get_or_create(&retry, 1, PERM_READ | PERM_WRITE)
+        if let Err(e) =
+            shard
+                .topics
+                .get_or_create(&retry, policy.retry_queue_nums, PERM_READ | PERM_WRITE)
         {
             tracing::warn!(group, error = %e, "cannot create the group's retry topic");
         }

@@ -6,6 +6,7 @@
 
 mod admin;
 mod consumer;
+mod group;
 mod offset;
 mod pull;
 mod query;
@@ -107,6 +108,10 @@ async fn dispatch(shard: &Rc<Shard>, request: RemotingCommand, peer: Rc<Peer>) -
             success(&request).with_body(shard.schedule.to_json_bytes()),
         ),
         C::CONSUMER_SEND_MSG_BACK => send_back::handle(shard, request, &peer),
+        C::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP => group::update(shard, &request),
+        C::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => group::all(shard, &request),
+        C::GET_SUBSCRIPTIONGROUP_CONFIG => group::one(shard, &request),
+        C::DELETE_SUBSCRIPTIONGROUP => group::delete(shard, &request),
         code => now(
             &request,
             error(

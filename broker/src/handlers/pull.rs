@@ -17,6 +17,7 @@ use ringmq_net::{CommandHeader, RemotingCommand, ResponseCode};
 
 use super::{error, now, parse};
 use crate::clients::TagFilter;
+use crate::groups::WHICH_BROKER_WHEN_CONSUME_SLOWLY_DEFAULT;
 use crate::shard::{Shard, ShardStats};
 use crate::topics::PERM_READ;
 
@@ -64,6 +65,40 @@ pub fn handle(shard: &Rc<Shard>, request: RemotingCommand) -> Handled {
                 h.queue_id, topic.read_queue_nums
             ),
         );
+    }
+    // The group's subscription-group settings, as RocketMQ's pull
+    // processor checks them.
+    let auto_create = shard.config.auto_create_subscription_group && !shard.config.is_slave();
+    match shard.groups.policy(&h.consumer_group, auto_create) {
+        Ok(Some(policy)) if !policy.consume_enable => {
+            return fail(
+                ResponseCode::NO_PERMISSION,
+                format!("subscription group no permission, {}", h.consumer_group),
+            )
+        }
+        Ok(Some(policy))
+            if !policy.consume_broadcast_enable
+                && shard.clients.is_broadcasting(&h.consumer_group) =>
+        {
+            return fail(
+                ResponseCode::NO_PERMISSION,
+                format!(
+                    "the consumer group[{}] can not consume by broadcast way",
+                    h.consumer_group
+                ),
+            )
+        }
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return fail(
+                ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST,
+                format!(
+                    "subscription group [{}] does not exist (autoCreateSubscriptionGroup=false)",
+                    h.consumer_group
+                ),
+            )
+        }
+        Err(e) => return fail(ResponseCode::SYSTEM_ERROR, e.to_string()),
     }
     let filter = if h.sys_flag & pull_sys_flag::SUBSCRIPTION != 0 {
         let expression_type = h.expression_type.as_deref().unwrap_or("TAG");
@@ -189,7 +224,14 @@ fn reply<F: ringmq_engine::disk::DiskFile + 'static>(
     let suggest_which_broker_id = if steer {
         0
     } else if shard.config.slave_read_enable && is_cold(shard, &read) {
-        WHICH_BROKER_WHEN_CONSUME_SLOWLY
+        shard
+            .groups
+            .policy(&h.consumer_group, false)
+            .ok()
+            .flatten()
+            .map_or(WHICH_BROKER_WHEN_CONSUME_SLOWLY_DEFAULT, |p| {
+                p.which_broker_when_consume_slowly
+            })
     } else {
         0
     };
@@ -256,10 +298,6 @@ fn reply<F: ringmq_engine::disk::DiskFile + 'static>(
         trailer: read.memory_tail.into(),
     }
 }
-
-/// The group's `whichBrokerWhenConsumeSlowly` (RocketMQ's default; there
-/// is no subscription-group config to change it yet).
-const WHICH_BROKER_WHEN_CONSUME_SLOWLY: i64 = 1;
 
 /// Whether the read lies further behind the log's end than
 /// `accessMessageInMemoryMaxRatio` of physical memory (likely not in the

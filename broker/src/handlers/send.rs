@@ -82,9 +82,12 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
     let mut queue_id = header.queue_id;
     // A retry message past its limit goes to the group's dead-letter queue.
     if let Some(group) = topic_name.strip_prefix(RETRY_GROUP_TOPIC_PREFIX) {
-        let max = header
-            .max_reconsume_times
-            .unwrap_or(MAX_RECONSUME_TIMES_DEFAULT);
+        let max = header.max_reconsume_times.unwrap_or_else(|| {
+            shard
+                .groups
+                .get(group)
+                .map_or(MAX_RECONSUME_TIMES_DEFAULT, |g| g.retry_max_times)
+        });
         if header.reconsume_times.unwrap_or(0) > max {
             topic_name = format!("{DLQ_GROUP_TOPIC_PREFIX}{group}");
             queue_id = 0;

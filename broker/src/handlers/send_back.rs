@@ -30,11 +30,7 @@ use crate::topics::{
     validate_topic_name, DLQ_GROUP_TOPIC_PREFIX, PERM_READ, PERM_WRITE, RETRY_GROUP_TOPIC_PREFIX,
 };
 
-/// RocketMQ's `retryMaxTimes` default, for a send-back that does not say.
-pub const RETRY_MAX_TIMES_DEFAULT: i32 = 16;
-/// Queues of a group's retry topic (`retryQueueNums`) and dead-letter topic
-/// (`DLQ_NUMS_PER_GROUP`).
-const RETRY_QUEUE_NUMS: i32 = 1;
+/// Queues of a group's dead-letter topic (`DLQ_NUMS_PER_GROUP`).
 const DLQ_QUEUE_NUMS: i32 = 1;
 /// RocketMQ's back-off: the first retry waits level 3 (10 s by default).
 const RETRY_DELAY_LEVEL_BASE: i32 = 3;
@@ -109,9 +105,26 @@ async fn send_back(
         )
     })?;
     let props = std::str::from_utf8(original.properties).unwrap_or_default();
-    let max_reconsume_times = header
-        .max_reconsume_times
-        .unwrap_or(RETRY_MAX_TIMES_DEFAULT);
+    let auto_create = shard.config.auto_create_subscription_group;
+    let policy = match shard.groups.policy(&header.group, auto_create) {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            return Err((
+                ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST,
+                format!("subscription group not exist, {}", header.group),
+            ))
+        }
+        Err(e) => return Err((ResponseCode::SYSTEM_ERROR, e.to_string())),
+    };
+    if policy.retry_queue_nums <= 0 {
+        // RocketMQ drops it and answers SUCCESS: the group asked for no
+        // retries.
+        tracing::debug!(group = %header.group, "send-back dropped: retryQueueNums is 0");
+        return Ok(Replicated::Yes);
+    }
+    // The client's limit when it sends one (every client since 3.4.9),
+    // else the group's.
+    let max_reconsume_times = header.max_reconsume_times.unwrap_or(policy.retry_max_times);
     let to_dlq = original.reconsume_times >= max_reconsume_times || header.delay_level < 0;
     let (topic, queues, perm) = if to_dlq {
         // RocketMQ creates dead-letter topics write-only: nobody consumes
@@ -122,7 +135,7 @@ async fn send_back(
             PERM_WRITE,
         )
     } else {
-        (retry_topic, RETRY_QUEUE_NUMS, PERM_READ | PERM_WRITE)
+        (retry_topic, policy.retry_queue_nums, PERM_READ | PERM_WRITE)
     };
     let config = shard
         .topics
@@ -152,7 +165,11 @@ async fn send_back(
         level => Some(level),
     }
     .map(|l| l.min(shard.config.message_delay_level.max_level()));
-    let queue_id = 0; // one queue: RocketMQ's random pick among 1
+    // Spread over the topic's queues (RocketMQ picks at random; a retry
+    // topic created earlier may have other than the group's count).
+    let n = shard.next_queue.get();
+    shard.next_queue.set(n.wrapping_add(1));
+    let queue_id = (n % config.write_queue_nums.max(1) as u32) as i32;
     let mut add: Vec<(&str, String)> = vec![
         (property::RETRY_TOPIC, first_topic),
         (property::ORIGIN_MESSAGE_ID, origin_id),

@@ -317,3 +317,164 @@ async fn reconsume_later_retries_with_backoff_then_dead_letters() {
     p.shutdown().await;
     broker.stop();
 }
+
+/// One admin request over the remoting protocol; the reply.
+fn admin_call(
+    addr: &str,
+    code: i32,
+    fields: &[(&str, &str)],
+    body: Vec<u8>,
+) -> ringmq_net::RemotingCommand {
+    use ringmq_net::client::BlockingClient;
+    use ringmq_net::{ExtFields, RemotingCommand};
+    let mut ext = ExtFields::new();
+    for (k, v) in fields {
+        ext.insert(k.to_string(), v.to_string());
+    }
+    let mut c = BlockingClient::connect(addr, Duration::from_secs(2)).expect("connect");
+    c.invoke(
+        RemotingCommand::request(code, ext).with_body(body),
+        Duration::from_secs(5),
+    )
+    .expect("admin reply")
+}
+
+/// A group config as rocketmq-client-rust's admin serializes it.
+fn group_config_body(group: &str, consume_enable: bool) -> Vec<u8> {
+    use rocketmq_protocol::protocol::subscription::subscription_group_config::SubscriptionGroupConfig;
+    let mut g = SubscriptionGroupConfig::new(group.into());
+    g.set_consume_enable(consume_enable);
+    g.set_retry_max_times(5);
+    serde_json::to_vec(&g).expect("client config serializes")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscription_groups_gate_consumption_and_persist() {
+    use ringmq_net::{RequestCode, ResponseCode};
+    use rocketmq_protocol::protocol::subscription::subscription_group_config::SubscriptionGroupConfig;
+
+    let mut broker = BrokerProcess::start(2, Flush::Async);
+    let ns = broker.namesrv();
+    let (topic, group) = ("GatedTopic", "cg-gated");
+    let admin = broker.main_addr();
+    let r = admin_call(
+        &admin,
+        RequestCode::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP,
+        &[],
+        group_config_body(group, false),
+    );
+    assert_eq!(r.code, ResponseCode::SUCCESS, "{:?}", r.remark);
+
+    let mut p = producer(&ns, "pg-gated").await;
+    create_topic(&p, topic).await;
+    for i in 0..5 {
+        p.send(message(topic, "D", i)).await.expect("send");
+    }
+    // consumeEnable=false: the group's pulls are refused, nothing arrives.
+    let seen: Delivered = Default::default();
+    let mut c = delivery_consumer(&ns, group, topic, seen.clone()).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "a disabled group consumed: {:?}",
+        seen.lock().unwrap()
+    );
+    // Enabled through another shard's port: the table is broker-wide.
+    let r = admin_call(
+        &broker.shard_addr(1),
+        RequestCode::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP,
+        &[],
+        group_config_body(group, true),
+    );
+    assert_eq!(r.code, ResponseCode::SUCCESS, "{:?}", r.remark);
+    eventually(
+        "the enabled group consumes",
+        Duration::from_secs(30),
+        || seen.lock().unwrap().len() == 5,
+    )
+    .await;
+    c.shutdown().await;
+    p.shutdown().await;
+
+    // The config survives a restart and reads back with the client's
+    // decoder; the consumer's heartbeat auto-created nothing over it.
+    broker.stop_cleanly();
+    broker.restart();
+    let r = admin_call(
+        &admin,
+        RequestCode::GET_SUBSCRIPTIONGROUP_CONFIG,
+        &[("group", group)],
+        Vec::new(),
+    );
+    assert_eq!(r.code, ResponseCode::SUCCESS, "{:?}", r.remark);
+    let g: SubscriptionGroupConfig = serde_json::from_slice(&r.body).expect("client decodes");
+    assert_eq!((g.consume_enable(), g.retry_max_times()), (true, 5));
+    let all = admin_call(
+        &admin,
+        RequestCode::GET_ALL_SUBSCRIPTIONGROUP_CONFIG,
+        &[],
+        Vec::new(),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&all.body).unwrap();
+    assert!(v["subscriptionGroupTable"][group].is_object(), "{v}");
+    assert!(v["dataVersion"]["counter"].as_i64().unwrap() > 0);
+
+    let r = admin_call(
+        &admin,
+        RequestCode::DELETE_SUBSCRIPTIONGROUP,
+        &[("groupName", group), ("cleanOffset", "true")],
+        Vec::new(),
+    );
+    assert_eq!(r.code, ResponseCode::SUCCESS, "{:?}", r.remark);
+    let r = admin_call(
+        &admin,
+        RequestCode::GET_SUBSCRIPTIONGROUP_CONFIG,
+        &[("group", group)],
+        Vec::new(),
+    );
+    assert_eq!(r.code, ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST);
+    // A malformed config is refused with a reason.
+    let r = admin_call(
+        &admin,
+        RequestCode::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP,
+        &[],
+        br#"{"groupName":"bad group"}"#.to_vec(),
+    );
+    assert_eq!(r.code, ResponseCode::INVALID_PARAMETER);
+    broker.stop();
+
+    // autoCreateSubscriptionGroup=false: an unknown group may not pull.
+    let strict = BrokerProcess::start_with_settings(
+        1,
+        Flush::Async,
+        &[("autoCreateSubscriptionGroup", "false")],
+    );
+    let mut p = producer(&strict.namesrv(), "pg-strict").await;
+    create_topic(&p, topic).await;
+    p.shutdown().await;
+    let r = admin_call(
+        &strict.shard_addr(0),
+        RequestCode::PULL_MESSAGE,
+        &[
+            ("consumerGroup", "cg-unknown"),
+            ("topic", topic),
+            ("queueId", "0"),
+            ("queueOffset", "0"),
+            ("maxMsgNums", "32"),
+            ("sysFlag", "4"),
+            ("commitOffset", "0"),
+            ("suspendTimeoutMillis", "0"),
+            ("subscription", "*"),
+            ("subVersion", "0"),
+            ("expressionType", "TAG"),
+        ],
+        Vec::new(),
+    );
+    assert_eq!(
+        r.code,
+        ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST,
+        "{:?}",
+        r.remark
+    );
+    strict.stop();
+}

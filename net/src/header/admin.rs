@@ -29,3 +29,20 @@ command_header! {
         topic: String = "topic",
     }
 }
+
+command_header! {
+    /// DELETE_SUBSCRIPTIONGROUP (207). Response: SUCCESS, empty header.
+    pub struct DeleteSubscriptionGroupRequestHeader {
+        group_name: String = "groupName",
+        /// Also drop the group's consumer offsets.
+        clean_offset: Option<bool> = "cleanOffset",
+    }
+}
+
+command_header! {
+    /// GET_SUBSCRIPTIONGROUP_CONFIG (352). Response body: the group's
+    /// `SubscriptionGroupConfig` JSON.
+    pub struct GetSubscriptionGroupConfigRequestHeader {
+        group: String = "group",
+    }
+}

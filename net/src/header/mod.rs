@@ -22,7 +22,10 @@ mod query;
 mod send;
 mod transaction;
 
-pub use admin::{CreateTopicRequestHeader, DeleteTopicRequestHeader};
+pub use admin::{
+    CreateTopicRequestHeader, DeleteSubscriptionGroupRequestHeader, DeleteTopicRequestHeader,
+    GetSubscriptionGroupConfigRequestHeader,
+};
 pub use body::{
     BodyError, ConsumerListBody, LockBatchRequestBody, LockBatchResponseBody, MessageQueue,
     UnlockBatchRequestBody,

@@ -1,0 +1,123 @@
+//! Subscription groups: UPDATE_AND_CREATE_SUBSCRIPTIONGROUP (200),
+//! GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201), DELETE_SUBSCRIPTIONGROUP (207),
+//! GET_SUBSCRIPTIONGROUP_CONFIG (352): `spec/remoting-protocol.md` §8.5.
+//!
+//! The table is broker-wide, so a change through any shard's port applies
+//! to every shard. `cleanOffset` drops the group's offsets on the shard
+//! that got the request: admin tools send the delete to every broker of
+//! the cluster, and every shard is one.
+
+use std::rc::Rc;
+
+use ringmq_net::header::{
+    DeleteSubscriptionGroupRequestHeader, GetSubscriptionGroupConfigRequestHeader,
+};
+use ringmq_net::server::Handled;
+use ringmq_net::{RemotingCommand, ResponseCode};
+
+use super::{error, now, parse, success};
+use crate::groups::{GroupError, SubscriptionGroupConfig};
+use crate::shard::Shard;
+
+/// Largest request body a group config may arrive in.
+const GROUP_CONFIG_BYTES_MAX: usize = 64 * 1024;
+
+pub fn update(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
+    let fail = |code: i32, remark: String| now(request, error(request, code, remark));
+    if shard.config.is_slave() {
+        return fail(
+            ResponseCode::NO_PERMISSION,
+            format!(
+                "{} is a SLAVE; subscription groups are changed on the master",
+                shard.broker_name
+            ),
+        );
+    }
+    if request.body.len() > GROUP_CONFIG_BYTES_MAX {
+        return fail(
+            ResponseCode::INVALID_PARAMETER,
+            format!(
+                "group config of {} bytes (at most {GROUP_CONFIG_BYTES_MAX})",
+                request.body.len()
+            ),
+        );
+    }
+    let config: SubscriptionGroupConfig = match serde_json::from_slice(&request.body) {
+        Ok(c) => c,
+        Err(e) => {
+            return fail(
+                ResponseCode::INVALID_PARAMETER,
+                format!("group config body: {e}"),
+            )
+        }
+    };
+    let name = config.group_name.clone();
+    match shard.groups.put(config) {
+        Ok(()) => {
+            tracing::info!(group = %name, "subscription group created or updated");
+            now(request, success(request))
+        }
+        Err(e @ GroupError::Save { .. }) => fail(ResponseCode::SYSTEM_ERROR, e.to_string()),
+        Err(e) => fail(ResponseCode::INVALID_PARAMETER, e.to_string()),
+    }
+}
+
+pub fn all(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
+    now(
+        request,
+        success(request).with_body(shard.groups.to_json_bytes()),
+    )
+}
+
+pub fn one(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
+    let h: GetSubscriptionGroupConfigRequestHeader = match parse(request) {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
+    let reply = match shard.groups.get(&h.group) {
+        Some(g) => {
+            success(request).with_body(serde_json::to_vec(&g).expect("group config serializes"))
+        }
+        None => error(
+            request,
+            ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST,
+            format!("subscription group [{}] does not exist", h.group),
+        ),
+    };
+    now(request, reply)
+}
+
+pub fn delete(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
+    let h: DeleteSubscriptionGroupRequestHeader = match parse(request) {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
+    if shard.config.is_slave() {
+        return now(
+            request,
+            error(
+                request,
+                ResponseCode::NO_PERMISSION,
+                format!(
+                    "{} is a SLAVE; subscription groups are changed on the master",
+                    shard.broker_name
+                ),
+            ),
+        );
+    }
+    match shard.groups.delete(&h.group_name) {
+        Ok(existed) => {
+            let offsets = if h.clean_offset == Some(true) {
+                shard.offsets.remove_group(&h.group_name)
+            } else {
+                0
+            };
+            tracing::info!(group = %h.group_name, existed, offsets_removed = offsets, shard = shard.id, "subscription group deleted");
+            now(request, success(request))
+        }
+        Err(e) => now(
+            request,
+            error(request, ResponseCode::SYSTEM_ERROR, e.to_string()),
+        ),
+    }
+}
