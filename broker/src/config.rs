@@ -137,6 +137,11 @@ pub struct BrokerConfig {
     /// `messageDelayLevel`: the delay of each level a `DELAY` property may
     /// name (see [`crate::schedule`]).
     pub message_delay_level: DelayLevels,
+    /// `timerWheelEnable`: schedule timer messages (`TIMER_*` properties);
+    /// off, they are refused.
+    pub timer_wheel_enable: bool,
+    /// `timerMaxDelaySec`: the furthest ahead a timer message may be due.
+    pub timer_max_delay_sec: u64,
 }
 
 /// Largest HA transfer packet body a slave accepts (and a master sends).
@@ -184,6 +189,8 @@ impl Default for BrokerConfig {
             ha_slave_fallbehind_max: 256 << 20,
             access_message_in_memory_max_ratio: 40,
             message_delay_level: DelayLevels::default(),
+            timer_wheel_enable: true,
+            timer_max_delay_sec: crate::timer::TIMER_MAX_DELAY_SEC_DEFAULT,
         }
     }
 }
@@ -365,6 +372,15 @@ impl BrokerConfig {
                     return Err(invalid(key, value, "must be 0..=100"));
                 }
                 self.access_message_in_memory_max_ratio = n;
+            }
+            "timerWheelEnable" => self.timer_wheel_enable = parse_bool(key, value)?,
+            "timerMaxDelaySec" => {
+                let n: u64 = parse_num(key, value)?;
+                // Ten years: far past any use, far from overflowing ms.
+                if !(1..=315_360_000).contains(&n) {
+                    return Err(invalid(key, value, "must be 1..=315360000"));
+                }
+                self.timer_max_delay_sec = n;
             }
             "messageDelayLevel" => {
                 self.message_delay_level =

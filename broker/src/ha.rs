@@ -587,8 +587,8 @@ async fn stored(shard: &Rc<Shard>, end: u64) -> Result<(), String> {
 pub const METADATA_SYNC_INTERVAL: Duration = Duration::from_secs(10);
 const METADATA_RPC_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Slave: copies the master shard's consumer offsets and delay-level
-/// progress (and, on shard 0, the broker's topic table and subscription
+/// Slave: copies the master shard's consumer offsets, delay-level
+/// progress and timer checkpoint (and, on shard 0, the broker's topic table and subscription
 /// groups) soon after start
 /// and then every [`METADATA_SYNC_INTERVAL`].
 pub async fn run_metadata_sync(shard: Rc<Shard>, stop: Rc<Cell<bool>>) {
@@ -708,6 +708,14 @@ async fn sync_metadata(
         .map_err(|e| format!("delay offsets: {e}"))?
     {
         tracing::debug!(shard = shard.id, "delay offsets copied from the master");
+    }
+    let body = call(RequestCode::GET_TIMER_CHECK_POINT).await?;
+    if shard
+        .timers
+        .replace_from_master(&body)
+        .map_err(|e| format!("timer checkpoint: {e}"))?
+    {
+        tracing::debug!(shard = shard.id, "timer checkpoint copied from the master");
     }
     Ok(())
 }

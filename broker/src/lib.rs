@@ -16,6 +16,7 @@ pub mod offsets;
 mod register;
 pub mod schedule;
 pub mod shard;
+pub mod timer;
 pub mod topics;
 mod waiters;
 

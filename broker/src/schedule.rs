@@ -334,12 +334,15 @@ impl Stopping {
         self.wake.poke();
     }
 
-    fn is_stopped(&self) -> bool {
+    pub(crate) fn is_stopped(&self) -> bool {
         self.stopped.get()
     }
 
     /// Runs `f` until it finishes or the shard stops; None if it stopped.
-    async fn unless_stopped<T>(&self, f: impl std::future::Future<Output = T>) -> Option<T> {
+    pub(crate) async fn unless_stopped<T>(
+        &self,
+        f: impl std::future::Future<Output = T>,
+    ) -> Option<T> {
         if self.is_stopped() {
             return None;
         }
@@ -382,7 +385,8 @@ pub async fn run_level(shard: Rc<Shard>, level: i32, stopping: Rc<Stopping>) {
             stopping.unless_stopped(signal.wait_past(seen)).await;
             continue;
         }
-        let (records, next_due_ms) = read_due(&shard, level, delay_ms, &entries).await;
+        let offsets: Vec<CommitLogOffset> = entries.iter().map(|e| e.commit_log_offset).collect();
+        let (records, next_due_ms) = read_due(&shard, level, delay_ms, &offsets).await;
         if !records.is_empty() {
             let count = records.len() as u64;
             match deliver(&shard, level, &records).await {
@@ -468,24 +472,48 @@ struct Delivery<'r> {
     properties: String,
 }
 
-/// Appends the due records to their real queues as one batch and waits
-/// until the log acknowledges them.
+/// Appends the due records of one level to their real queues as one batch
+/// and waits until the log acknowledges them.
 async fn deliver(shard: &Shard, level: i32, records: &[Due]) -> Result<(), StoreError> {
-    let mut deliveries = Vec::with_capacity(records.len());
-    for record in records {
-        let Due::Record(bytes) = record else {
-            continue;
+    let bytes = records.iter().filter_map(|r| match r {
+        Due::Record(bytes) => Some(bytes.as_slice()),
+        Due::Skip => None,
+    });
+    let what = format!("delay level {level}");
+    let n = deliver_to_real_queues(shard, &what, bytes).await?;
+    ShardStats::add(&shard.my_stats().delay_delivered, n as u64);
+    Ok(())
+}
+
+/// Writes waiting records (delay levels, timers) to the queues their
+/// `REAL_TOPIC`/`REAL_QID` name, as one batch: same body, flag, born host
+/// and time, sys flag and reconsume times; the trigger properties
+/// removed, `WAIT=false`. Waits until the log acknowledges them. A record
+/// without a real queue is skipped with an error in the log. Returns how
+/// many were written.
+pub(crate) async fn deliver_to_real_queues<'r>(
+    shard: &Shard,
+    what: &str,
+    records: impl Iterator<Item = &'r [u8]>,
+) -> Result<usize, StoreError> {
+    let mut deliveries = Vec::new();
+    for bytes in records {
+        let view = match RecordView::parse(bytes) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(shard = shard.id, what, error = %e, "waiting record does not parse; skipped");
+                continue;
+            }
         };
-        let view = RecordView::parse(bytes).expect("parsed when read");
         let props = std::str::from_utf8(view.properties).unwrap_or_default();
         let topic = property_value(props, property::REAL_TOPIC);
         let queue_id = property_value(props, property::REAL_QUEUE_ID).and_then(|q| q.parse().ok());
         let (Some(topic), Some(queue_id)) = (topic, queue_id) else {
             tracing::error!(
                 shard = shard.id,
-                level,
+                what,
                 offset = view.physical_offset,
-                "scheduled message has no REAL_TOPIC/REAL_QID; skipped"
+                "waiting message has no REAL_TOPIC/REAL_QID; skipped"
             );
             continue;
         };
@@ -497,7 +525,7 @@ async fn deliver(shard: &Shard, level: i32, records: &[Due]) -> Result<(), Store
         });
     }
     if deliveries.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let msgs: Vec<MessageIn<'_>> = deliveries
         .iter()
@@ -521,8 +549,7 @@ async fn deliver(shard: &Shard, level: i32, records: &[Due]) -> Result<(), Store
     for d in &deliveries {
         shard.signals.fire(d.topic, d.queue_id);
     }
-    ShardStats::add(&shard.my_stats().delay_delivered, deliveries.len() as u64);
-    Ok(())
+    Ok(deliveries.len())
 }
 
 #[cfg(test)]

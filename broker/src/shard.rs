@@ -26,6 +26,7 @@ use crate::ha::{HaMaster, HaSlave, MasterInfo, MasterInfos};
 use crate::handlers::ShardHandler;
 use crate::offsets::ConsumerOffsets;
 use crate::schedule::{DelayOffsets, Stopping};
+use crate::timer::Timers;
 use crate::topics::TopicTable;
 use crate::waiters::QueueSignals;
 
@@ -60,6 +61,8 @@ pub struct ShardStats {
     pub dead_lettered: AtomicU64,
     /// Delayed messages delivered to their real queues.
     pub delay_delivered: AtomicU64,
+    /// Timer messages delivered to their real queues.
+    pub timer_delivered: AtomicU64,
 }
 
 impl ShardStats {
@@ -96,7 +99,12 @@ pub struct Shard {
     pub master_info: MasterInfos,
     /// Delivery progress of each delay level (`crate::schedule`).
     pub schedule: Rc<DelayOffsets>,
+    /// Timer messages waiting (`crate::timer`).
+    pub timers: Rc<Timers>,
 }
+
+/// A shard's store on the real disk.
+pub type Store = ShardStore<GlommioDisk>;
 
 impl Shard {
     pub fn master_info(&self) -> &MasterInfo {
@@ -202,6 +210,15 @@ pub async fn run_shard(setup: ShardSetup) {
             return;
         }
     };
+    let timers = match Timers::open(&root, &store, config.timer_max_delay_sec as i64 * 1000) {
+        Ok(t) => Rc::new(t),
+        Err(e) => {
+            let _ = ready.send(Err(format!(
+                "shard {id}: loading the timer checkpoint: {e}"
+            )));
+            return;
+        }
+    };
     let bind = |port: u16| TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], port)));
     let shard_listener = match bind(config.shard_port(id)) {
         Ok(l) => l,
@@ -276,6 +293,7 @@ pub async fn run_shard(setup: ShardSetup) {
         ha_slave: HaSlave::default(),
         master_info,
         schedule: schedule.clone(),
+        timers: timers.clone(),
     });
     let local_stop = Rc::new(Cell::new(false));
     let background = glommio::spawn_local(ringmq_engine::background::run_background(
@@ -288,22 +306,32 @@ pub async fn run_shard(setup: ShardSetup) {
     let delay_persister =
         glommio::spawn_local(schedule.clone().run_persister(local_stop.clone())).detach();
     let stopping = Rc::new(Stopping::default());
-    let deliveries: Vec<_> = if config.is_slave() {
-        Vec::new()
-    } else {
-        config
-            .message_delay_level
-            .levels()
-            .map(|level| {
-                glommio::spawn_local(crate::schedule::run_level(
-                    shard.clone(),
-                    level,
-                    stopping.clone(),
-                ))
-                .detach()
-            })
-            .collect()
-    };
+    let timer_checkpointer = glommio::spawn_local(crate::timer::run_checkpointer(
+        timers.clone(),
+        local_stop.clone(),
+    ))
+    .detach();
+    let mut deliveries: Vec<_> = Vec::new();
+    if !config.is_slave() {
+        deliveries.extend(config.message_delay_level.levels().map(|level| {
+            glommio::spawn_local(crate::schedule::run_level(
+                shard.clone(),
+                level,
+                stopping.clone(),
+            ))
+            .detach()
+        }));
+        if config.timer_wheel_enable {
+            deliveries.push(
+                glommio::spawn_local(crate::timer::run_enqueue(shard.clone(), stopping.clone()))
+                    .detach(),
+            );
+            deliveries.push(
+                glommio::spawn_local(crate::timer::run_delivery(shard.clone(), stopping.clone()))
+                    .detach(),
+            );
+        }
+    }
     {
         let shard = shard.clone();
         let local_stop = local_stop.clone();
@@ -390,6 +418,8 @@ pub async fn run_shard(setup: ShardSetup) {
     let _ = persister.await;
     let _ = delay_persister.await;
     schedule.persist_if_changed().await;
+    let _ = timer_checkpointer.await;
+    timers.persist_at_stop().await;
     match store.shutdown().await {
         Ok(()) => tracing::info!(shard = id, "store flushed and checkpointed"),
         Err(e) => tracing::error!(shard = id, error = %e, "clean shutdown of the store failed"),

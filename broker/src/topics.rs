@@ -29,6 +29,7 @@ pub const DLQ_GROUP_TOPIC_PREFIX: &str = "%DLQ%";
 /// Topics clients may not send to (RocketMQ's `TopicValidator` list).
 pub const NOT_WRITABLE_TOPICS: &[&str] = &[
     "SCHEDULE_TOPIC_XXXX",
+    "rmq_sys_wheel_timer",
     "RMQ_SYS_TRANS_HALF_TOPIC",
     "RMQ_SYS_TRANS_OP_HALF_TOPIC",
     "TRANS_CHECK_MAX_TIME_TOPIC",

@@ -14,9 +14,25 @@ pub const PROPERTY_UNIQ_KEY: &str = "UNIQ_KEY";
 /// `MessageConst.KEY_SEPARATOR`.
 pub const KEY_SEPARATOR: char = ' ';
 
+/// Where timer messages wait for their delivery time (RocketMQ 5's
+/// `TimerMessageStore.TIMER_TOPIC`).
+pub const TIMER_TOPIC: &str = "rmq_sys_wheel_timer";
+/// A timer message's delivery time, ms since the epoch, as the broker
+/// stores it.
+pub const PROPERTY_TIMER_OUT_MS: &str = "TIMER_OUT_MS";
+
 /// The consume queue's `tagsCode`: Java `String.hashCode()` of `TAGS`,
-/// sign-extended; 0 without a tag.
+/// sign-extended; 0 without a tag. For the timer topic it is the delivery
+/// time instead (as RocketMQ does for delay levels), so the broker can
+/// rebuild its timer index from the consume queue alone, without reading
+/// a record.
 pub fn tags_code(view: &RecordView<'_>) -> i64 {
+    if view.topic == TIMER_TOPIC {
+        return view
+            .property(PROPERTY_TIMER_OUT_MS)
+            .and_then(|ms| ms.parse().ok())
+            .unwrap_or(0);
+    }
     view.property(PROPERTY_TAGS)
         .filter(|t| !t.is_empty())
         .map_or(0, |t| java_string_hash(t) as i64)

@@ -29,4 +29,6 @@ pub use error::{Result, StoreError};
 pub use flush_gate::FlushGate;
 pub use ids::{CommitLogOffset, QueueOffset};
 pub use record::MessageIn;
-pub use store::{AppendedRecord, QueueRead, ReadStatus, RetentionReport, ShardStore, TimeBoundary};
+pub use store::{
+    AppendedRecord, QueueEntry, QueueRead, ReadStatus, RetentionReport, ShardStore, TimeBoundary,
+};

@@ -50,6 +50,15 @@ impl AppendedRecord {
     }
 }
 
+/// One consume-queue entry, as [`ShardStore::queue_entries`] returns it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueEntry {
+    pub commit_log_offset: CommitLogOffset,
+    /// The tag hash, or for the timer topic the delivery time
+    /// ([`crate::dispatch::tags_code`]).
+    pub tags_code: i64,
+}
+
 /// `GetMessageStatus`, as the broker maps it to pull response codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadStatus {
@@ -545,18 +554,18 @@ impl<D: Disk> ShardStore<D> {
             .map_or(QueueOffset::ZERO, |q| q.visible_max_offset(confirm))
     }
 
-    /// Commit-log offsets of up to `max` entries of one queue visible to
-    /// consumers, from `from` or, when retention has dropped it, from the
-    /// queue's min offset; with the queue offset of the first one. For
-    /// readers that need records one at a time (the broker's delay-level
-    /// delivery) rather than file ranges.
+    /// Up to `max` entries of one queue visible to consumers, from `from`
+    /// or, when retention has dropped it, from the queue's min offset;
+    /// with the queue offset of the first one. For readers that need
+    /// records one at a time or only their tag codes (the broker's delay
+    /// and timer delivery) rather than file ranges.
     pub fn queue_entries(
         &self,
         topic: &str,
         queue_id: i32,
         from: QueueOffset,
         max: usize,
-    ) -> (QueueOffset, Vec<CommitLogOffset>) {
+    ) -> (QueueOffset, Vec<QueueEntry>) {
         let confirm = self.confirm_offset();
         let queues = self.queues.borrow();
         let Some(q) = queues.get(topic, queue_id) else {
@@ -567,7 +576,10 @@ impl<D: Disk> ShardStore<D> {
         let entries = q
             .iter_from(start)
             .take(max.min(usize::try_from(visible).unwrap_or(usize::MAX)))
-            .map(|e| CommitLogOffset(e.commit_log_offset))
+            .map(|e| QueueEntry {
+                commit_log_offset: CommitLogOffset(e.commit_log_offset),
+                tags_code: e.tags_code,
+            })
             .collect();
         (start, entries)
     }

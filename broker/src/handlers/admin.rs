@@ -228,6 +228,7 @@ pub fn runtime_info(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
             ("SendBackTotal", &s.sent_back),
             ("DeadLetterTotal", &s.dead_lettered),
             ("DelayDeliveredTotal", &s.delay_delivered),
+            ("TimerDeliveredTotal", &s.timer_delivered),
         ] {
             put(
                 &format!("ringmqShard{i}{name}"),

@@ -107,6 +107,10 @@ async fn dispatch(shard: &Rc<Shard>, request: RemotingCommand, peer: Rc<Peer>) -
             &request,
             success(&request).with_body(shard.schedule.to_json_bytes()),
         ),
+        C::GET_TIMER_CHECK_POINT => now(
+            &request,
+            success(&request).with_body(shard.timers.checkpoint_json()),
+        ),
         C::CONSUMER_SEND_MSG_BACK => send_back::handle(shard, request, &peer),
         C::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP => group::update(shard, &request),
         C::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => group::all(shard, &request),

@@ -20,8 +20,9 @@ use ringmq_net::{CommandHeader, RemotingCommand, RequestCode, ResponseCode};
 use super::{error, now, success};
 use crate::config::BrokerRole;
 use crate::ha::Replicated;
-use crate::schedule::{scheduled_properties, SCHEDULE_TOPIC};
+use crate::schedule::{rewrite_properties, scheduled_properties, SCHEDULE_TOPIC};
 use crate::shard::{now_ms, Shard, ShardStats};
+use crate::timer::{timer_properties, TIMER_TOPIC};
 use crate::topics::{
     validate_topic_name, TopicConfig, DLQ_GROUP_TOPIC_PREFIX, NOT_WRITABLE_TOPICS, PERM_INHERIT,
     PERM_READ, PERM_WRITE, RETRY_GROUP_TOPIC_PREFIX,
@@ -166,22 +167,50 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
             "delay levels are not supported in batches".into(),
         );
     }
-    // Timer messages (5.x `TIMER_*` properties) are not scheduled yet:
-    // refused, as RocketMQ refuses them with its timer wheel disabled,
-    // rather than delivered early.
-    let timer_property = [
+    // A timer message (5.x `TIMER_*` properties) waits in the timer topic
+    // (`crate::timer`); one with a DELAY level takes the level instead,
+    // as in RocketMQ, and one due already is stored as it is.
+    let has_timer = [
         property::TIMER_DELIVER_MS,
         property::TIMER_DELAY_SEC,
         property::TIMER_DELAY_MS,
     ]
     .into_iter()
-    .find(|p| property_value(&properties, p).is_some());
-    if let (Some(p), None) = (timer_property, delay_level) {
-        return fail(
-            ResponseCode::SYSTEM_ERROR,
-            format!("timer messages ({p}) are not supported by this broker yet (timerWheelEnable=false); use a DELAY level"),
-        );
-    }
+    .any(|p| property_value(&properties, p).is_some());
+    let timer_ms = if has_timer && delay_level.is_none() {
+        if batch {
+            return fail(
+                ResponseCode::MESSAGE_ILLEGAL,
+                "timer messages are not supported in batches".into(),
+            );
+        }
+        if !shard.config.timer_wheel_enable {
+            return fail(
+                ResponseCode::SYSTEM_ERROR,
+                "timer messages are disabled on this broker (timerWheelEnable=false)".into(),
+            );
+        }
+        let now = now_ms();
+        match crate::timer::deliver_ms_of(&properties, now, shard.timers.max_delay_ms) {
+            Err(e) => return fail(ResponseCode::MESSAGE_ILLEGAL, e),
+            Ok(Some(at)) if at > now => {
+                if shard.timers.backlog(&shard.store) >= crate::timer::TIMER_PENDING_MAX {
+                    return fail(
+                        ResponseCode::SYSTEM_ERROR,
+                        format!(
+                            "[TIMER_FLOW_CONTROL] {} timer messages are waiting on {}; try later",
+                            crate::timer::TIMER_PENDING_MAX,
+                            shard.broker_name
+                        ),
+                    );
+                }
+                Some(at)
+            }
+            Ok(_) => None,
+        }
+    } else {
+        None
+    };
 
     // Properties of each stored message: the client's, plus a UNIQ_KEY if
     // it sent none, plus CLUSTER, plus where a delayed one really goes.
@@ -192,16 +221,27 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
             .collect()
     } else {
         let props = stored_properties(shard, &properties);
-        vec![match delay_level {
-            Some(_) => scheduled_properties(&props, &topic_name, queue_id),
-            None => props,
+        vec![match (delay_level, timer_ms) {
+            (Some(_), _) if has_timer => rewrite_properties(
+                &scheduled_properties(&props, &topic_name, queue_id),
+                &[
+                    property::TIMER_DELIVER_MS,
+                    property::TIMER_DELAY_SEC,
+                    property::TIMER_DELAY_MS,
+                ],
+                &[],
+            ),
+            (Some(_), _) => scheduled_properties(&props, &topic_name, queue_id),
+            (None, Some(at)) => timer_properties(&props, &topic_name, queue_id, at),
+            (None, None) => props,
         }]
     };
     let real_topic_name = topic_name;
     let real_queue_id = queue_id;
-    let (topic_name, queue_id) = match delay_level {
-        Some(level) => (SCHEDULE_TOPIC.to_string(), level - 1),
-        None => (real_topic_name, real_queue_id),
+    let (topic_name, queue_id) = match (delay_level, timer_ms) {
+        (Some(level), _) => (SCHEDULE_TOPIC.to_string(), level - 1),
+        (None, Some(_)) => (TIMER_TOPIC.to_string(), 0),
+        (None, None) => (real_topic_name, real_queue_id),
     };
     let born_ms = header.born_timestamp;
     let msgs: Vec<MessageIn<'_>> = if batch {

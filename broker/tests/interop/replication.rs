@@ -295,6 +295,49 @@ async fn async_master_slave_catches_up_after_restart() {
     )
     .await;
 
+    // And the timer checkpoint: two timer messages, then the slave holds
+    // the master's checkpoint (what it would take over with).
+    for i in 0..2 {
+        let msg = Message::builder()
+            .topic(topic)
+            .tags("D")
+            .body_slice(format!("timer-{i}").as_bytes())
+            .delay_millis(500)
+            .build_unchecked();
+        p.send(msg).await.expect("timer send");
+    }
+    let timer_state = |b: &BrokerProcess| -> Vec<serde_json::Value> {
+        (0..b.shards)
+            .map(|shard| {
+                let path = b
+                    .store_dir()
+                    .join(format!("store/shard-{shard}/config/timerCheckpoint.json"));
+                std::fs::read(path)
+                    .ok()
+                    .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+                    .unwrap_or_default()
+            })
+            .collect()
+    };
+    eventually(
+        "timers read in on the master",
+        Duration::from_secs(20),
+        || {
+            timer_state(&m)
+                .iter()
+                .filter_map(|c| c["enqueuedTo"].as_i64())
+                .sum::<i64>()
+                == 2
+        },
+    )
+    .await;
+    eventually(
+        "timer checkpoints copied to the slave",
+        Duration::from_secs(30),
+        || timer_state(&s) == timer_state(&m),
+    )
+    .await;
+
     p.shutdown().await;
     let (mut m, mut s) = (m, s);
     m.stop_cleanly();

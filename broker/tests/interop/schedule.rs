@@ -478,3 +478,135 @@ async fn subscription_groups_gate_consumption_and_persist() {
     );
     strict.stop();
 }
+
+fn timer_message(topic: &str, i: usize, deliver_ms: i64) -> Message {
+    Message::builder()
+        .topic(topic)
+        .tags("D")
+        .key(format!("key-{i}"))
+        .body_slice(format!("body-{i}").as_bytes())
+        .deliver_time_ms(deliver_ms as u64)
+        .build_unchecked()
+}
+
+/// The saved timer checkpoint of every shard.
+fn timer_checkpoints(b: &BrokerProcess) -> Vec<serde_json::Value> {
+    (0..b.shards)
+        .map(|shard| {
+            let path = b
+                .store_dir()
+                .join(format!("store/shard-{shard}/config/timerCheckpoint.json"));
+            std::fs::read(path)
+                .ok()
+                .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timer_messages_deliver_on_time_and_survive_kill_9() {
+    let mut broker =
+        BrokerProcess::start_with_settings(2, Flush::Sync, &[("timerMaxDelaySec", "60")]);
+    let ns = broker.namesrv();
+    let topic = "TimerTopic";
+    let mut p = producer(&ns, "pg-timer").await;
+    create_topic(&p, topic).await;
+    let seen: Delivered = Default::default();
+    let mut c = delivery_consumer(&ns, "cg-timer", topic, seen.clone()).await;
+
+    // Arbitrary delivery times (1.5 to 2.4 s ahead, one in the past):
+    // each arrives after its time, within the bound, once.
+    let mut first = BTreeMap::new();
+    let mut last_due: BTreeMap<String, i64> = BTreeMap::new();
+    for i in 0..10 {
+        let before = now_ms();
+        let delay = if i == 9 {
+            -5_000
+        } else {
+            1_500 + 100 * i as i64
+        };
+        let r = p
+            .send(timer_message(topic, i, before + delay))
+            .await
+            .expect("timer send acknowledged")
+            .expect("send result");
+        if delay > 0 {
+            let shard = r.message_queue.expect("queue").broker_name().to_string();
+            let due = last_due.entry(shard).or_insert(0i64);
+            *due = (*due).max(before + delay);
+        }
+        first.insert(format!("body-{i}"), (before, now_ms(), delay.max(0)));
+    }
+    eventually("timer messages delivered", Duration::from_secs(20), || {
+        seen.lock().unwrap().len() == 10
+    })
+    .await;
+    {
+        let seen = seen.lock().unwrap();
+        for (body, (before, acked, delay)) in &first {
+            let at = seen[body][0];
+            assert_eq!(seen[body].len(), 1, "{body} once");
+            assert!(
+                at >= before + delay,
+                "{body} {} ms early",
+                before + delay - at
+            );
+            assert!(
+                at <= acked + delay + LATE_MS_MAX,
+                "{body} {} ms late",
+                at - acked - delay
+            );
+        }
+    }
+    assert_eq!(
+        runtime_counter(&broker, "TimerDeliveredTotal"),
+        9,
+        "the past one went straight through"
+    );
+    // Beyond timerMaxDelaySec: refused, not stored.
+    let refused = p.send(timer_message(topic, 99, now_ms() + 120_000)).await;
+    assert!(
+        refused.is_err(),
+        "a timer beyond the maximum is refused: {refused:?}"
+    );
+    // Wait until the checkpoints cover those deliveries, so that none of
+    // them may repeat after the crash below.
+    eventually("timer checkpoints saved", Duration::from_secs(10), || {
+        let saved = timer_checkpoints(&broker);
+        last_due.iter().all(|(broker_name, due)| {
+            let shard: usize = broker_name.rsplit('-').next().unwrap().parse().unwrap();
+            saved[shard]["deliveredBeforeMs"].as_i64().unwrap_or(0) > *due
+        })
+    })
+    .await;
+    c.shutdown().await;
+
+    // Timers 5 s out, then kill -9 while they wait.
+    let mut second = BTreeMap::new();
+    for i in 10..20 {
+        let before = now_ms();
+        p.send(timer_message(topic, i, before + 5_000))
+            .await
+            .expect("timer send acknowledged");
+        second.insert(format!("body-{i}"), (before, now_ms()));
+    }
+    broker.kill9();
+    broker.restart();
+    let after: Delivered = Default::default();
+    let mut fresh = delivery_consumer(&ns, "cg-timer-fresh", topic, after.clone()).await;
+    eventually(
+        "every timer message after kill -9",
+        Duration::from_secs(30),
+        || after.lock().unwrap().len() == 20,
+    )
+    .await;
+    let all = after.lock().unwrap().clone();
+    assert_on_time(&all, &second, 5_000);
+    for body in first.keys() {
+        assert_eq!(all[body].len(), 1, "{body} not delivered again");
+    }
+    fresh.shutdown().await;
+    p.shutdown().await;
+    broker.stop();
+}
