@@ -79,6 +79,18 @@ pub struct ProducerJob {
     pub keys: bool,
     pub group: String,
     pub payload: Arc<Vec<u8>>,
+    /// Delayed (`DELAY`) or timer (`TIMER_DELIVER_MS`) messages.
+    pub delay: Option<Delay>,
+}
+
+/// How a producer delays its messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delay {
+    /// RocketMQ delay level (`DELAY`).
+    Level(u32),
+    /// Due this long after the message's intended send time
+    /// (`TIMER_DELIVER_MS`).
+    AfterMs(u64),
 }
 
 #[derive(Clone, Debug)]
@@ -89,6 +101,9 @@ pub struct ConsumerJob {
     pub from: StartFrom,
     pub pull_batch: i32,
     pub e2e: bool,
+    /// Delay the producers asked for: e2e latency is measured past it
+    /// (lateness), and a delivery before it counts as an error.
+    pub e2e_delay_us: u64,
     /// Bytes produced before this consumer starts pulling (a backlog).
     pub start_after_bytes: u64,
 }
@@ -166,8 +181,16 @@ fn fill_body(job: &ProducerJob, body: &mut Vec<u8>, stamp_us: u64, seq: u64) {
     body.truncate(job.size_bytes.max(STAMP_BYTES));
 }
 
-fn properties(job: &ProducerJob, seq: u64) -> String {
+fn properties(job: &ProducerJob, seq: u64, stamp_us: u64) -> String {
     let mut p = String::new();
+    match job.delay {
+        Some(Delay::Level(level)) => p.push_str(&format!("DELAY\u{1}{level}\u{2}")),
+        Some(Delay::AfterMs(ms)) => p.push_str(&format!(
+            "TIMER_DELIVER_MS\u{1}{}\u{2}",
+            stamp_us / 1000 + ms
+        )),
+        None => {}
+    }
     if let Some(tag) = &job.tag {
         p.push_str("TAGS\u{1}");
         p.push_str(tag);
@@ -214,7 +237,7 @@ pub async fn run_producer(job: ProducerJob, run: Arc<Run>, conns: Rc<Conns>) {
         let queue = &job.queues[(job.id + op as usize) % job.queues.len()];
         let (request, checksum, bytes) = if job.batch <= 1 {
             fill_body(&job, &mut body, stamp, seq);
-            let header = send_header(&job, queue, false, &properties(&job, seq));
+            let header = send_header(&job, queue, false, &properties(&job, seq, stamp));
             seq += 1;
             let sum = body_checksum(&body);
             let request =
@@ -226,7 +249,7 @@ pub async fn run_producer(job: ProducerJob, run: Arc<Run>, conns: Rc<Conns>) {
             let mut sum = 0u64;
             for _ in 0..job.batch {
                 fill_body(&job, &mut body, stamp, seq);
-                let props = properties(&job, seq);
+                let props = properties(&job, seq, stamp);
                 seq += 1;
                 sum = sum.wrapping_add(body_checksum(&body));
                 encode_batch_record(
@@ -481,7 +504,11 @@ pub async fn run_consumer(job: ConsumerJob, run: Arc<Run>, conns: Rc<Conns>) {
                         .fetch_add(body_checksum(rec.body), Ordering::Relaxed);
                     if measuring && job.e2e && rec.body.len() >= STAMP_BYTES {
                         let stamp = u64::from_be_bytes(rec.body[..8].try_into().expect("8 bytes"));
-                        e2e_recorder.record(&run.e2e, now_us.saturating_sub(stamp));
+                        let due = stamp + job.e2e_delay_us;
+                        if now_us < due {
+                            run.e2e.error(crate::stats::EARLY_DELIVERY);
+                        }
+                        e2e_recorder.record(&run.e2e, now_us.saturating_sub(due));
                     }
                 }
                 if measuring {

@@ -122,6 +122,10 @@ impl Phase {
     }
 }
 
+/// The `errors_by_code` key of delayed or timer messages consumed before
+/// their time (not a RocketMQ response code: a broker bug mqbench caught).
+pub const EARLY_DELIVERY: i32 = -1;
+
 /// Shared state of a run.
 pub struct Run {
     pub produce: Phase,

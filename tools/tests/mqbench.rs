@@ -175,3 +175,53 @@ fn produce_then_consume_the_backlog_and_omb_workload() {
     );
     b.stop();
 }
+
+#[test]
+fn delayed_and_timer_e2e_report_lateness_and_nothing_early() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path());
+    let ns = format!("127.0.0.1:{}", b.namesrv_addr().unwrap().port());
+    for (topic, delay) in [
+        ("BenchTimer", ["--deliver-after", "1s"]),
+        ("BenchDelay", ["--delay-level", "1"]),
+    ] {
+        let json = dir.path().join(format!("{topic}.json"));
+        let mut args = vec![
+            "e2e",
+            "-n",
+            &ns,
+            "-t",
+            topic,
+            "--queues",
+            "2",
+            "-p",
+            "2",
+            "-s",
+            "256",
+            "--mode",
+            "async",
+            "--inflight",
+            "8",
+            "--messages",
+            "600",
+            "--verify",
+            "--json",
+        ];
+        args.push(json.to_str().unwrap());
+        args.extend(delay);
+        let (ok, text) = mqbench(&args);
+        assert!(ok, "{text}");
+        assert!(text.contains("verify: ok"), "{text}");
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+        assert_eq!(
+            v["e2e"]["errors"], 0,
+            "nothing consumed early: {}",
+            v["e2e"]
+        );
+        assert!(v["e2e"]["latency_us"]["p50"].is_number());
+    }
+    // Batches of delayed messages are refused up front, as the broker would.
+    let (ok, text) = mqbench(&["produce", "-n", &ns, "-b", "4", "--deliver-after", "1s"]);
+    assert!(!ok && text.contains("batched"), "{text}");
+    b.stop();
+}

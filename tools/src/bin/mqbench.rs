@@ -16,7 +16,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use glommio::{LocalExecutorBuilder, Placement};
 use ringmq_tools::load::{
-    run_consumer, run_producer, Conns, ConsumerJob, ProducerJob, SendMode, StartFrom,
+    run_consumer, run_producer, Conns, ConsumerJob, Delay, ProducerJob, SendMode, StartFrom,
 };
 use ringmq_tools::report::{cpu_seconds, latency_svg, machine, table, throughput_svg, Progress};
 use ringmq_tools::route::{create_topic, topic_queues};
@@ -125,6 +125,46 @@ struct ProduceOpts {
     keys: bool,
     #[arg(long = "producer-group", default_value = "mqbench-producer")]
     producer_group: String,
+    /// Send delayed messages of this level (`DELAY`). e2e then reports
+    /// lateness: delivery past the level's delay, taken from RocketMQ's
+    /// default `messageDelayLevel` unless `--level-delay` says otherwise.
+    #[arg(long = "delay-level", conflicts_with = "deliver_after")]
+    delay_level: Option<u32>,
+    /// The delay of `--delay-level` on the broker under test, when its
+    /// `messageDelayLevel` is not the default (`10s`, `500ms`).
+    #[arg(long = "level-delay", requires = "delay_level")]
+    level_delay: Option<String>,
+    /// Send timer messages due this long after their intended send time
+    /// (`TIMER_DELIVER_MS`; `10s`, `500ms`). e2e then reports lateness.
+    #[arg(long = "deliver-after")]
+    deliver_after: Option<String>,
+}
+
+/// RocketMQ's default `messageDelayLevel`, in ms, level 1 first.
+const DEFAULT_LEVEL_DELAYS_MS: [u64; 18] = [
+    1_000, 5_000, 10_000, 30_000, 60_000, 120_000, 180_000, 240_000, 300_000, 360_000, 420_000,
+    480_000, 540_000, 600_000, 1_200_000, 1_800_000, 3_600_000, 7_200_000,
+];
+
+/// What a delayed run sends, and the delay consumers subtract.
+fn delay_of(p: &ProduceOpts) -> Result<(Option<Delay>, u64)> {
+    if let Some(level) = p.delay_level {
+        let delay_ms = match &p.level_delay {
+            Some(text) => parse_duration(text)?.as_millis() as u64,
+            None => *DEFAULT_LEVEL_DELAYS_MS
+                .get((level as usize).clamp(1, 18) - 1)
+                .expect("clamped"),
+        };
+        if level == 0 {
+            bail!("--delay-level starts at 1");
+        }
+        return Ok((Some(Delay::Level(level)), delay_ms));
+    }
+    if let Some(text) = &p.deliver_after {
+        let ms = parse_duration(text)?.as_millis() as u64;
+        return Ok((Some(Delay::AfterMs(ms)), ms));
+    }
+    Ok((None, 0))
 }
 
 #[derive(Args, Debug, Clone)]
@@ -257,6 +297,10 @@ fn plan(cli: Cli) -> Result<Plan> {
                 ringmq_tools::load::STAMP_BYTES
             );
         }
+        if (p.delay_level.is_some() || p.deliver_after.is_some()) && p.batch > 1 {
+            bail!("delayed and timer messages cannot be batched (RocketMQ refuses them); use --batch 1");
+        }
+        delay_of(p)?;
         if verify && p.mode == SendMode::Oneway {
             bail!("--verify needs acknowledged sends; oneway sends are never acknowledged");
         }
@@ -343,6 +387,7 @@ fn run(plan: &Plan) -> Result<bool> {
                 keys: p.keys,
                 group: p.producer_group.clone(),
                 payload: payload.clone(),
+                delay: delay_of(p)?.0,
             });
         }
         producers = p.producers;
@@ -374,6 +419,10 @@ fn run(plan: &Plan) -> Result<bool> {
                         from,
                         pull_batch: c.pull_batch,
                         e2e: plan.command == "e2e",
+                        e2e_delay_us: plan
+                            .produce
+                            .as_ref()
+                            .map_or(Ok(0), |p| delay_of(p).map(|d| d.1 * 1000))?,
                         start_after_bytes: plan.backlog_bytes,
                     });
                 }
