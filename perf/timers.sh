@@ -10,17 +10,20 @@
 #              PERF_RATE msgs/s for 20 s after a 12 s warm-up (so measured
 #              deliveries are of messages sent in the run), reporting how
 #              late past their time consumers got them;
-#   4. the same lateness run with --delay-level 3 (10 s).
+#   4. the same lateness run with --delay-level 3 (10 s);
+#   5. plain e2e at the same rate: what the machine gives without delays
+#      (the bound on 3 and 4).
 #
 # With PERF_PEER=1 and the peer installed (perf/run.sh installs
 # rocketmq-rust 1.0.0 into PERF_PEER_CACHE), runs 1-4 against it too.
-# Prints mqbench's summary lines; the full JSON goes to perf/results/.
+# perf/disk_ceiling.sh runs first, in the same run. Prints mqbench's
+# summary lines; the full JSON goes to perf/results/timers-<time>/.
 #
 # Usage: perf/timers.sh
 # Environment:
 #   PERF_RATE=100000  offered msgs/s in the lateness runs
 #   PERF_PRODUCERS=4
-#   PERF_PEER=0
+#   PERF_PEER=0       1 runs rocketmq-rust 1.0.0 too (install it as perf/run.sh does)
 #   PERF_PEER_CACHE=~/.cache/ringmq-peer
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -65,15 +68,26 @@ start_ringmq() {
 start_peer() {
     rm -rf "$work/peer"
     mkdir -p "$work/peer"
-    (cd "$work/peer" && "$peer_cache/bin/rocketmq-namesrv-rust" -p "$ns" >namesrv.log 2>&1) &
+    cat >"$work/peer/broker.conf" <<CONF
+brokerClusterName=DefaultCluster
+brokerName=peer-a
+brokerId=0
+listenPort=$port
+storePathRootDir=$work/peer/store
+flushDiskType=ASYNC_FLUSH
+brokerIP1=127.0.0.1
+autoCreateTopicEnable=true
+namesrvAddr=127.0.0.1:$ns
+CONF
+    ROCKETMQ_HOME="$work/peer" "$peer_cache/bin/rocketmq-namesrv-rust" --listenPort "$ns" \
+        >"$work/peer/namesrv.log" 2>&1 &
     pids+=($!)
     wait_port "$ns"
-    printf 'brokerClusterName=DefaultCluster\nbrokerName=peer\nbrokerId=0\nlistenPort=%s\nnamesrvAddr=127.0.0.1:%s\nstorePathRootDir=%s\nautoCreateTopicEnable=true\n' \
-        "$port" "$ns" "$work/peer/store" >"$work/peer/broker.conf"
-    (cd "$work/peer" && "$peer_cache/bin/rocketmq-broker-rust" -c broker.conf >broker.log 2>&1) &
+    ROCKETMQ_HOME="$work/peer" "$peer_cache/bin/rocketmq-broker-rust" -c "$work/peer/broker.conf" \
+        -n "127.0.0.1:$ns" >"$work/peer/broker.log" 2>&1 &
     pids+=($!)
     wait_port "$port"
-    sleep 3
+    sleep 2
 }
 
 stop_all() {
@@ -92,6 +106,8 @@ run() { # label start-fn mqbench-args...
     grep -E '^(phase|produce|e2e)' "$work/out.txt" || cat "$work/out.txt"
 }
 
+echo "== disk ceiling (perf/disk_ceiling.sh)"
+perf/disk_ceiling.sh | tee "$out/disk_ceiling.txt"
 brokers=(ringmq)
 if [ "$peer" = 1 ] && [ -x "$peer_cache/bin/rocketmq-broker-rust" ]; then brokers+=(peer); fi
 for b in "${brokers[@]}"; do
@@ -99,6 +115,8 @@ for b in "${brokers[@]}"; do
     run "$b-plain" "$start" produce -t Plain -p "$producers" --mode async --inflight 64 -d 15s --warmup 3s
     run "$b-timer" "$start" produce -t Timer -p "$producers" --mode async --inflight 64 -d 15s --warmup 3s \
         --deliver-after 10s
+    run "$b-plain-e2e" "$start" e2e -t PlainE2e -p "$producers" -c 2 --mode async --inflight 64 \
+        --rate "$rate" -d 20s --warmup 12s
     run "$b-timer-lateness" "$start" e2e -t TimerE2e -p "$producers" -c 2 --mode async --inflight 64 \
         --rate "$rate" -d 20s --warmup 12s --deliver-after 10s
     run "$b-delay-lateness" "$start" e2e -t DelayE2e -p "$producers" -c 2 --mode async --inflight 64 \

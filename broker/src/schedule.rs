@@ -49,7 +49,7 @@ pub const DELAY_LEVELS_MAX: usize = 64;
 /// Longest delay one level may have (RocketMQ's timer maximum, 3 days).
 pub const LEVEL_DELAY_MS_MAX: u64 = 3 * 24 * 3600 * 1000;
 /// Most records one delivery round reads and appends as one batch.
-pub const DELIVERY_BATCH_MAX: usize = 32;
+pub const DELIVERY_BATCH_MAX: usize = 256;
 /// Longest a level's progress stays unwritten after it moved.
 pub const DELAY_OFFSET_PERSIST_INTERVAL_MS: u64 = 1_000;
 /// Back-off after a delivery round failed (log closed, full, poisoned).
@@ -427,8 +427,9 @@ async fn read_due(
 ) -> (Vec<Due>, Option<i64>) {
     let now = now_ms();
     let mut due = Vec::new();
-    for offset in entries {
-        let bytes = match shard.store.read_record(*offset).await {
+    let records = read_records(shard, entries).await;
+    for (offset, record) in entries.iter().zip(records) {
+        let bytes = match record {
             Ok(bytes) => bytes,
             Err(StoreError::NoRecordAt { detail, .. }) => {
                 tracing::error!(
@@ -455,13 +456,71 @@ async fn read_due(
                 continue;
             }
         };
-        let due_ms = store_ms.saturating_add(delay_ms as i64);
+        // Store times are whole ms: one more keeps a delivery from coming
+        // up to a millisecond before the delay has truly passed.
+        let due_ms = store_ms.saturating_add(delay_ms as i64).saturating_add(1);
         if due_ms > now {
             return (due, Some(due_ms));
         }
         due.push(Due::Record(bytes));
     }
     (due, None)
+}
+
+/// Most bytes one read of [`read_records`] spans.
+const BULK_READ_BYTES_MAX: u64 = 4 << 20;
+/// Room [`read_records`] leaves after the last offset it expects in a
+/// span, for that record.
+const BULK_READ_TAIL_BYTES: u64 = 64 << 10;
+
+/// The records at `offsets` (ascending, as a queue lists them), read a
+/// span of the log at a time rather than two reads a record: waiting
+/// messages of one queue sit close together in the log. A record the span
+/// does not hold whole is read on its own.
+pub(crate) async fn read_records(
+    shard: &Shard,
+    offsets: &[CommitLogOffset],
+) -> Vec<Result<Vec<u8>, StoreError>> {
+    let mut out = Vec::with_capacity(offsets.len());
+    let mut buf: Vec<u8> = Vec::new();
+    let mut buf_pos = 0u64;
+    let whole = |buf: &[u8], buf_pos: u64, at: u64| -> Option<Vec<u8>> {
+        let rel = usize::try_from(at.checked_sub(buf_pos)?).ok()?;
+        let head: [u8; 4] = buf.get(rel..rel.checked_add(4)?)?.try_into().ok()?;
+        let size = u32::from_be_bytes(head) as usize;
+        if size < 4 {
+            return None;
+        }
+        buf.get(rel..rel.checked_add(size)?).map(<[u8]>::to_vec)
+    };
+    for (i, offset) in offsets.iter().enumerate() {
+        if let Some(record) = whole(&buf, buf_pos, offset.0) {
+            out.push(Ok(record));
+            continue;
+        }
+        let furthest = offsets[i..]
+            .iter()
+            .map(|o| o.0)
+            .take_while(|o| *o >= offset.0 && o - offset.0 < BULK_READ_BYTES_MAX)
+            .last()
+            .unwrap_or(offset.0);
+        let span = (furthest - offset.0 + BULK_READ_TAIL_BYTES).min(BULK_READ_BYTES_MAX);
+        match shard.store.read_written(offset.0, span as usize).await {
+            Ok(bytes) => {
+                buf = bytes;
+                buf_pos = offset.0;
+            }
+            Err(e) => {
+                out.push(Err(e));
+                continue;
+            }
+        }
+        match whole(&buf, buf_pos, offset.0) {
+            Some(record) => out.push(Ok(record)),
+            None => out.push(shard.store.read_record(*offset).await),
+        }
+    }
+    out
 }
 
 /// A scheduled record as it goes to its real queue.

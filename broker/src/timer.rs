@@ -42,7 +42,7 @@ use serde::{Deserialize, Serialize};
 
 pub use ringmq_engine::dispatch::{PROPERTY_TIMER_OUT_MS, TIMER_TOPIC};
 
-use crate::schedule::{deliver_to_real_queues, rewrite_properties, Stopping};
+use crate::schedule::{deliver_to_real_queues, read_records, rewrite_properties, Stopping};
 use crate::shard::{now_ms, Shard, ShardStats};
 use crate::waiters::VersionWaiters;
 
@@ -58,7 +58,7 @@ pub const TIMER_PENDING_MAX: u64 = 10_000_000;
 /// Entries the enqueue task reads per round.
 const ENQUEUE_BATCH_MAX: usize = 4096;
 /// Records one delivery write carries.
-const DELIVERY_BATCH_MAX: usize = 64;
+const DELIVERY_BATCH_MAX: usize = 256;
 /// Longest the checkpoint stays unwritten after it moved.
 const CHECKPOINT_INTERVAL_MS: u64 = 1_000;
 /// Back-off after a failed delivery round.
@@ -518,8 +518,8 @@ async fn deliver_first_slot(shard: &Shard) -> Result<(), StoreError> {
             return Ok(());
         }
         let mut records = Vec::with_capacity(offsets.len());
-        for offset in &offsets {
-            match shard.store.read_record(*offset).await {
+        for (offset, record) in offsets.iter().zip(read_records(shard, &offsets).await) {
+            match record {
                 Ok(bytes) => records.push(bytes),
                 Err(StoreError::NoRecordAt { detail, .. }) => {
                     tracing::error!(
