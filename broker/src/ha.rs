@@ -681,16 +681,21 @@ async fn sync_metadata(
         {
             tracing::info!(shard = shard.id, "topic table copied from the master");
         }
-        let body = call(RequestCode::GET_ALL_SUBSCRIPTIONGROUP_CONFIG).await?;
-        if shard
-            .groups
-            .replace_from_master(&body)
-            .map_err(|e| format!("subscription groups: {e}"))?
-        {
-            tracing::info!(
+        // Copied on its own: a master that does not serve it (an older
+        // one) must not stop the rest of the sync.
+        let groups = async {
+            let body = call(RequestCode::GET_ALL_SUBSCRIPTIONGROUP_CONFIG).await?;
+            shard.groups.replace_from_master(&body)
+        };
+        match groups.await {
+            Ok(true) => tracing::info!(
                 shard = shard.id,
                 "subscription groups copied from the master"
-            );
+            ),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(shard = shard.id, error = %e, "subscription groups not copied")
+            }
         }
     }
     let body = call(RequestCode::GET_ALL_CONSUMER_OFFSET).await?;
@@ -701,21 +706,20 @@ async fn sync_metadata(
     {
         tracing::debug!(shard = shard.id, "consumer offsets copied from the master");
     }
-    let body = call(RequestCode::GET_ALL_DELAY_OFFSET).await?;
-    if shard
-        .schedule
-        .replace_from_master(&body)
-        .map_err(|e| format!("delay offsets: {e}"))?
-    {
-        tracing::debug!(shard = shard.id, "delay offsets copied from the master");
+    // Scheduling state, each copied on its own (see the groups above).
+    let delay = async {
+        let body = call(RequestCode::GET_ALL_DELAY_OFFSET).await?;
+        shard.schedule.replace_from_master(&body)
+    };
+    if let Err(e) = delay.await {
+        tracing::warn!(shard = shard.id, error = %e, "delay offsets not copied");
     }
-    let body = call(RequestCode::GET_TIMER_CHECK_POINT).await?;
-    if shard
-        .timers
-        .replace_from_master(&body)
-        .map_err(|e| format!("timer checkpoint: {e}"))?
-    {
-        tracing::debug!(shard = shard.id, "timer checkpoint copied from the master");
+    let timer = async {
+        let body = call(RequestCode::GET_TIMER_CHECK_POINT).await?;
+        shard.timers.replace_from_master(&body)
+    };
+    if let Err(e) = timer.await {
+        tracing::warn!(shard = shard.id, error = %e, "timer checkpoint not copied");
     }
     Ok(())
 }

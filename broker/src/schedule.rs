@@ -76,7 +76,7 @@ impl DelayLevels {
             if delays_ms.len() == DELAY_LEVELS_MAX {
                 return Err("more than 64 levels");
             }
-            let unit_at = word.len().saturating_sub(1);
+            let unit_at = word.char_indices().last().map_or(0, |(i, _)| i);
             let unit_ms = match &word[unit_at..] {
                 "s" => 1_000,
                 "m" => 60_000,
@@ -250,6 +250,32 @@ impl DelayOffsets {
         })
     }
 
+    /// At start, before serving: a level whose saved progress is past its
+    /// queue's end (the log lost a tail in a crash under `ASYNC_FLUSH`)
+    /// resumes at the end, saved at once, so new messages at the reused
+    /// offsets are delivered even if the broker crashes again before the
+    /// next save (RocketMQ's `correctDelayOffset`).
+    pub fn correct(&self, store: &crate::shard::Store) -> std::io::Result<()> {
+        let mut corrected = false;
+        for (level, offset) in self.table.borrow_mut().iter_mut() {
+            let end = store.max_queue_offset(SCHEDULE_TOPIC, level - 1).0;
+            if *offset > end {
+                tracing::warn!(
+                    level,
+                    saved = *offset,
+                    end,
+                    "delay offset past the queue's end; corrected"
+                );
+                *offset = end;
+                corrected = true;
+            }
+        }
+        if corrected {
+            crate::topics::write_durably(&self.path, &self.to_json_bytes())?;
+        }
+        Ok(())
+    }
+
     /// The next schedule-queue offset to deliver of a level.
     pub fn get(&self, level: i32) -> u64 {
         self.table.borrow().get(&level).copied().unwrap_or(0)
@@ -361,10 +387,28 @@ impl Stopping {
 pub async fn run_level(shard: Rc<Shard>, level: i32, stopping: Rc<Stopping>) {
     let queue_id = level - 1;
     let delay_ms = shard.config.message_delay_level.delay_ms(level);
-    let signal = shard.signals.get(SCHEDULE_TOPIC, queue_id);
     while !stopping.is_stopped() {
+        // Looked up each round: a deleted topic's signals are replaced.
+        let signal = shard.signals.get(SCHEDULE_TOPIC, queue_id);
         let seen = signal.generation();
-        let from = shard.schedule.get(level);
+        let mut from = shard.schedule.get(level);
+        // Progress past the queue's end: the log lost its tail in a crash
+        // under ASYNC_FLUSH after the offset was saved, or a slave's
+        // copied table ran ahead of its log. Resume at the end, or new
+        // messages at the reused offsets would never be delivered
+        // (RocketMQ's `correctDelayOffset`).
+        let end = shard.store.max_queue_offset(SCHEDULE_TOPIC, queue_id).0;
+        if from > end {
+            tracing::warn!(
+                shard = shard.id,
+                level,
+                saved = from,
+                end,
+                "delay offset past the queue's end; resuming at the end"
+            );
+            shard.schedule.set(level, end);
+            from = end;
+        }
         let (start, entries) = shard.store.queue_entries(
             SCHEDULE_TOPIC,
             queue_id,
@@ -603,7 +647,38 @@ pub(crate) async fn deliver_to_real_queues<'r>(
         })
         .collect();
     let mut placed: Vec<AppendedRecord> = Vec::with_capacity(msgs.len());
-    let end = shard.store.append_batch(&msgs, &mut placed).await?;
+    let end = match shard.store.append_batch(&msgs, &mut placed).await {
+        Ok(end) => end,
+        // One message the log refuses (its properties grew past the limit
+        // with the delivery's own) must not stop the rest: one at a time,
+        // and what cannot be stored is skipped with an error.
+        Err(StoreError::Illegal(_)) if msgs.len() > 1 => {
+            let mut end = None;
+            for m in &msgs {
+                placed.clear();
+                match shard
+                    .store
+                    .append_batch(std::slice::from_ref(m), &mut placed)
+                    .await
+                {
+                    Ok(e) => end = Some(e),
+                    Err(StoreError::Illegal(e)) => {
+                        tracing::error!(shard = shard.id, what, topic = m.topic, error = %e, "waiting message cannot be stored at delivery; skipped")
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            match end {
+                Some(e) => e,
+                None => return Ok(0),
+            }
+        }
+        Err(StoreError::Illegal(e)) => {
+            tracing::error!(shard = shard.id, what, error = %e, "waiting message cannot be stored at delivery; skipped");
+            return Ok(0);
+        }
+        Err(e) => return Err(e),
+    };
     shard.store.wait_acked(end).await?;
     for d in &deliveries {
         shard.signals.fire(d.topic, d.queue_id);
@@ -628,7 +703,17 @@ mod tests {
 
     #[test]
     fn bad_level_lists_are_refused() {
-        for bad in ["", "1x", "s", "1s 2", "-1s", "4d", &"1s ".repeat(65)] {
+        for bad in [
+            "",
+            "1x",
+            "s",
+            "1s 2",
+            "-1s",
+            "4d",
+            "5µ",
+            "µ",
+            &"1s ".repeat(65),
+        ] {
             assert!(DelayLevels::parse(bad).is_err(), "{bad:?}");
         }
         assert_eq!(

@@ -203,7 +203,7 @@ pub async fn run_shard(setup: ShardSetup) {
             return;
         }
     };
-    let schedule = match DelayOffsets::open(&root) {
+    let schedule = match DelayOffsets::open(&root).and_then(|o| o.correct(&store).map(|()| o)) {
         Ok(o) => Rc::new(o),
         Err(e) => {
             let _ = ready.send(Err(format!("shard {id}: loading delay offsets: {e}")));

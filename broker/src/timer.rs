@@ -177,9 +177,15 @@ impl TimerWheel {
     /// | `< enqueuedTo`  | `< deliveredBeforeMs`     | yes         | was waiting: back in the wheel        |
     /// | `< enqueuedTo`  | `>= deliveredBeforeMs`    | –           | was waiting: back in the wheel        |
     /// | `>= enqueuedTo` | any                       | –           | never read in: into the wheel         |
+    ///
+    /// `queue_end` is the queue's end after recovery; the wheel reads on
+    /// from there, even when the checkpoint's `enqueuedTo` is further (a
+    /// log tail lost under `ASYNC_FLUSH`, a slave's copied checkpoint
+    /// ahead of its log): new entries at the reused offsets are read in.
     pub fn rebuild(
         checkpoint: &TimerCheckpoint,
         entries: impl Iterator<Item = (u64, CommitLogOffset, i64)>,
+        queue_end: u64,
     ) -> TimerWheel {
         let late: std::collections::HashSet<u64> = checkpoint.late.iter().copied().collect();
         let mut wheel = TimerWheel {
@@ -205,7 +211,9 @@ impl TimerWheel {
             }
             wheel.insert(queue_offset, offset, deliver_ms);
         }
-        wheel.enqueued_to = wheel.enqueued_to.max(checkpoint.enqueued_to);
+        if first || queue_end > wheel.enqueued_to {
+            wheel.enqueued_to = queue_end;
+        }
         wheel
     }
 
@@ -217,6 +225,22 @@ impl TimerWheel {
     /// Skips entries retention removed before they were read.
     pub fn skip_to(&mut self, queue_offset: u64) {
         self.enqueued_to = self.enqueued_to.max(queue_offset);
+    }
+
+    /// Reads on from `queue_end` when the queue ends before where the
+    /// wheel would read (see [`TimerWheel::rebuild`]).
+    pub fn rewind_to(&mut self, queue_end: u64) {
+        self.enqueued_to = self.enqueued_to.min(queue_end);
+    }
+
+    /// Drops the first `n` offsets of a slot: written and acknowledged, so
+    /// a retry after a failed batch resumes after them.
+    pub fn ack_prefix(&mut self, slot: i64, n: usize) {
+        if let Some(offsets) = self.slots.get_mut(&slot) {
+            let n = n.min(offsets.len());
+            offsets.drain(..n);
+            self.pending -= n as u64;
+        }
     }
 
     /// Adds the entry at `queue_offset`, the next one in order. Returns
@@ -352,22 +376,41 @@ impl Timers {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => TimerCheckpoint::default(),
             Err(e) => return Err(e),
         };
+        // Streamed a chunk at a time: memory follows the timers waiting,
+        // not the timer queue retention keeps.
         let mut from = QueueOffset(0);
-        let mut all = Vec::new();
-        loop {
-            let (start, entries) = store.queue_entries(TIMER_TOPIC, 0, from, 64 * 1024);
-            if entries.is_empty() {
-                break;
+        let mut chunk = Vec::new().into_iter();
+        let entries = std::iter::from_fn(|| loop {
+            if let Some(e) = chunk.next() {
+                return Some(e);
             }
-            all.extend(
-                entries
-                    .iter()
-                    .enumerate()
-                    .map(|(i, e)| (start.0 + i as u64, e.commit_log_offset, e.tags_code)),
+            let (start, got) = store.queue_entries(TIMER_TOPIC, 0, from, 64 * 1024);
+            if got.is_empty() {
+                return None;
+            }
+            from = QueueOffset(start.0 + got.len() as u64);
+            chunk = got
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (start.0 + i as u64, e.commit_log_offset, e.tags_code))
+                .collect::<Vec<_>>()
+                .into_iter();
+        });
+        let queue_end = store.max_queue_offset(TIMER_TOPIC, 0).0;
+        let wheel = TimerWheel::rebuild(&checkpoint, entries, queue_end);
+        if checkpoint.enqueued_to > queue_end {
+            // The queue lost a tail its checkpoint had read: save the
+            // corrected one before new sends reuse those offsets, or a
+            // crash before the next save would skip them.
+            tracing::warn!(
+                shard_root = %shard_root.display(),
+                checkpoint = checkpoint.enqueued_to,
+                queue_end,
+                "timer checkpoint past the queue's end; corrected"
             );
-            from = QueueOffset(start.0 + entries.len() as u64);
+            let bytes = serde_json::to_vec(&wheel.checkpoint()).expect("checkpoint serializes");
+            crate::topics::write_durably(&path, &bytes)?;
         }
-        let wheel = TimerWheel::rebuild(&checkpoint, all.into_iter());
         if wheel.pending() > 0 {
             tracing::info!(
                 shard_root = %shard_root.display(),
@@ -437,9 +480,12 @@ impl Timers {
 /// Reads new timer-queue entries into the wheel until the shard stops.
 pub async fn run_enqueue(shard: Rc<Shard>, stopping: Rc<Stopping>) {
     let timers = &shard.timers;
-    let signal = shard.signals.get(TIMER_TOPIC, 0);
     while !stopping.is_stopped() {
+        // Looked up each round: a deleted topic's signals are replaced.
+        let signal = shard.signals.get(TIMER_TOPIC, 0);
         let seen = signal.generation();
+        let end = shard.store.max_queue_offset(TIMER_TOPIC, 0).0;
+        timers.wheel.borrow_mut().rewind_to(end);
         let from = timers.wheel.borrow().enqueued_to();
         let (start, entries) =
             shard
@@ -510,9 +556,8 @@ async fn deliver_first_slot(shard: &Shard) -> Result<(), StoreError> {
         return Ok(());
     };
     timers.wheel.borrow_mut().begin(slot);
-    let mut done = 0;
     loop {
-        let offsets = timers.wheel.borrow().chunk(slot, done, DELIVERY_BATCH_MAX);
+        let offsets = timers.wheel.borrow().chunk(slot, 0, DELIVERY_BATCH_MAX);
         if offsets.is_empty() {
             timers.wheel.borrow_mut().finish(slot);
             return Ok(());
@@ -534,7 +579,7 @@ async fn deliver_first_slot(shard: &Shard) -> Result<(), StoreError> {
         }
         let n = deliver_to_real_queues(shard, "timer", records.iter().map(Vec::as_slice)).await?;
         ShardStats::add(&shard.my_stats().timer_delivered, n as u64);
-        done += offsets.len();
+        timers.wheel.borrow_mut().ack_prefix(slot, offsets.len());
     }
 }
 
@@ -612,9 +657,11 @@ mod tests {
         assert_eq!(w.first_due(1_299), None, "1 299 is inside the next slot");
         w.begin(12);
         assert_eq!(w.chunk(12, 0, 1), vec![CommitLogOffset(10)]);
+        w.ack_prefix(12, 1);
         // Read in for an earlier slot while slot 12 is written: late.
         w.insert(4, CommitLogOffset(50), 1_150);
-        assert_eq!(w.chunk(12, 1, 10), vec![CommitLogOffset(20)]);
+        assert_eq!(w.chunk(12, 0, 10), vec![CommitLogOffset(20)]);
+        w.ack_prefix(12, 1);
         w.finish(12);
         assert_eq!(w.checkpoint(), checkpoint(5, 1_300, vec![4]));
         w.finish(11);
@@ -625,12 +672,15 @@ mod tests {
 
 /// Model-based test of the wheel's durability rules: random sends (some
 /// due in the past), reads into the wheel, clock steps, partial and whole
-/// slot deliveries, checkpoints and crashes (the wheel rebuilt from the
-/// last checkpoint and the durable timer queue). After every step: nothing
-/// is delivered before its time; a message is delivered again only after
-/// a crash that followed its delivery and preceded the checkpoint that
-/// would have covered it; at the end every message has been delivered,
-/// and exactly once in runs without a crash.
+/// slot deliveries, checkpoints, crashes (the wheel rebuilt from the last
+/// checkpoint and the durable timer queue) and crashes that also lose the
+/// queue's unacknowledged tail (`ASYNC_FLUSH` power loss: the checkpoint
+/// may then be ahead of the queue, whose offsets new sends reuse). After
+/// every step: nothing is delivered before its time; a message is
+/// delivered again only after a crash that followed its delivery and
+/// preceded the checkpoint that would have covered it; at the end every
+/// message still in the queue has been delivered, and exactly once in runs
+/// without a crash.
 #[cfg(test)]
 mod model {
     use std::collections::{HashMap, HashSet};
@@ -647,6 +697,7 @@ mod model {
         DeliverChunk { max: usize },
         Checkpoint,
         Crash,
+        LoseTail { n: usize },
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -657,18 +708,23 @@ mod model {
             4 => (1usize..4).prop_map(|max| Op::DeliverChunk { max }),
             2 => Just(Op::Checkpoint),
             1 => Just(Op::Crash),
+            1 => (1usize..4).prop_map(|n| Op::LoseTail { n }),
         ]
     }
 
+    /// Messages are named by id (their commit-log offset here); queue
+    /// offsets may be reused after a lost tail.
     struct Model {
         now: i64,
-        /// The durable timer queue: delivery time per queue offset.
-        queue: Vec<i64>,
+        /// The durable timer queue: message ids by queue offset.
+        queue: Vec<u64>,
+        due_at: HashMap<u64, i64>,
+        next_id: u64,
         wheel: TimerWheel,
         saved: TimerCheckpoint,
-        /// The slot being written and how far.
-        writing: Option<(i64, usize)>,
-        /// The slot each delivered entry went out with.
+        /// The slot being written.
+        writing: Option<i64>,
+        /// The slot each delivered message went out with.
         slot_of: HashMap<u64, i64>,
         deliveries: HashMap<u64, u32>,
         /// Delivered, and not yet covered by a checkpoint.
@@ -679,56 +735,67 @@ mod model {
     }
 
     impl Model {
-        fn deliver(&mut self, offset: CommitLogOffset) {
-            let at = self.queue[offset.0 as usize];
+        fn deliver(&mut self, id: CommitLogOffset) {
+            let at = self.due_at[&id.0];
             assert!(
                 at <= self.now,
-                "entry {} due {at} delivered early at {}",
-                offset.0,
+                "message {} due {at} delivered early at {}",
+                id.0,
                 self.now
             );
-            let n = self.deliveries.entry(offset.0).or_default();
+            let n = self.deliveries.entry(id.0).or_default();
             if *n > 0 {
                 assert!(
-                    self.may_repeat.remove(&offset.0),
-                    "entry {} delivered again without a crash to explain it",
-                    offset.0
+                    self.may_repeat.remove(&id.0),
+                    "message {} delivered again without a crash to explain it",
+                    id.0
                 );
             }
             *n += 1;
-            self.uncovered.insert(offset.0);
+            self.uncovered.insert(id.0);
+        }
+
+        fn enqueue_one(&mut self) -> bool {
+            let next = self.wheel.enqueued_to();
+            let Some(id) = self.queue.get(next as usize).copied() else {
+                return false;
+            };
+            self.wheel
+                .insert(next, CommitLogOffset(id), self.due_at[&id]);
+            true
         }
 
         fn deliver_chunk(&mut self, max: usize) {
-            let (slot, from) = match self.writing {
-                Some(w) => w,
+            let slot = match self.writing {
+                Some(slot) => slot,
                 None => match self.wheel.first_due(self.now) {
                     Some(slot) => {
                         self.wheel.begin(slot);
-                        (slot, 0)
+                        slot
                     }
                     None => return,
                 },
             };
-            let offsets = self.wheel.chunk(slot, from, max);
-            if offsets.is_empty() {
+            let ids = self.wheel.chunk(slot, 0, max);
+            if ids.is_empty() {
                 self.wheel.finish(slot);
                 self.writing = None;
                 return;
             }
-            for o in &offsets {
-                self.deliver(*o);
-                self.slot_of.insert(o.0, slot);
+            for id in &ids {
+                self.deliver(*id);
+                self.slot_of.insert(id.0, slot);
             }
-            self.writing = Some((slot, from + offsets.len()));
+            self.wheel.ack_prefix(slot, ids.len());
+            self.writing = Some(slot);
         }
 
         fn checkpoint(&mut self) {
             self.saved = self.wheel.checkpoint();
             // A partly written slot is still in the wheel: its delivered
-            // entries come back after a crash.
+            // messages come back after a crash.
             let (wheel, slot_of) = (&self.wheel, &self.slot_of);
-            self.uncovered.retain(|o| wheel.has_slot(slot_of[o]));
+            self.uncovered.retain(|id| wheel.has_slot(slot_of[id]));
         }
 
         fn crash(&mut self) {
@@ -739,8 +806,13 @@ mod model {
                 .queue
                 .iter()
                 .enumerate()
-                .map(|(i, at)| (i as u64, CommitLogOffset(i as u64), *at));
-            self.wheel = TimerWheel::rebuild(&self.saved, entries);
+                .map(|(i, id)| (i as u64, CommitLogOffset(*id), self.due_at[id]));
+            self.wheel = TimerWheel::rebuild(&self.saved, entries, self.queue.len() as u64);
+            // Timers::open saves a checkpoint that was ahead of the queue
+            // before serving.
+            if self.saved.enqueued_to > self.queue.len() as u64 {
+                self.checkpoint();
+            }
         }
     }
 
@@ -753,6 +825,8 @@ mod model {
             let mut m = Model {
                 now: 10_000,
                 queue: Vec::new(),
+                due_at: HashMap::new(),
+                next_id: 0,
                 wheel: TimerWheel::default(),
                 saved: TimerCheckpoint::default(),
                 writing: None,
@@ -764,35 +838,43 @@ mod model {
             };
             for op in &ops {
                 match *op {
-                    Op::Send { delay_ms } => m.queue.push(m.now + delay_ms),
+                    Op::Send { delay_ms } => {
+                        let id = m.next_id;
+                        m.next_id += 1;
+                        m.due_at.insert(id, m.now + delay_ms);
+                        m.queue.push(id);
+                    }
                     Op::Enqueue { n } => {
                         for _ in 0..n {
-                            let next = m.wheel.enqueued_to();
-                            let Some(at) = m.queue.get(next as usize) else { break };
-                            m.wheel.insert(next, CommitLogOffset(next), *at);
+                            if !m.enqueue_one() {
+                                break;
+                            }
                         }
                     }
                     Op::Advance { ms } => m.now += ms,
                     Op::DeliverChunk { max } => m.deliver_chunk(max),
                     Op::Checkpoint => m.checkpoint(),
                     Op::Crash => m.crash(),
+                    Op::LoseTail { n } => {
+                        // Unacknowledged sends vanish: they never counted.
+                        let keep = m.queue.len().saturating_sub(n);
+                        m.queue.truncate(keep);
+                        m.crash();
+                    }
                 }
                 prop_assert!(m.wheel.pending() <= m.queue.len() as u64);
             }
             // Drain: read everything in, let every slot fall due, deliver.
-            while (m.wheel.enqueued_to() as usize) < m.queue.len() {
-                let next = m.wheel.enqueued_to();
-                m.wheel.insert(next, CommitLogOffset(next), m.queue[next as usize]);
-            }
+            while m.enqueue_one() {}
             m.now += 10_000;
             while m.wheel.next_due_ms().is_some() {
                 m.deliver_chunk(8);
             }
-            for i in 0..m.queue.len() as u64 {
-                let n = m.deliveries.get(&i).copied().unwrap_or(0);
-                prop_assert!(n >= 1, "entry {} never delivered", i);
+            for id in &m.queue {
+                let n = m.deliveries.get(id).copied().unwrap_or(0);
+                prop_assert!(n >= 1, "message {} never delivered", id);
                 if !m.crashed {
-                    prop_assert_eq!(n, 1, "entry {} delivered {} times without a crash", i, n);
+                    prop_assert_eq!(n, 1, "message {} delivered {} times without a crash", id, n);
                 }
             }
         }

@@ -48,6 +48,21 @@ pub fn delete_topic(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
         Ok(h) => h,
         Err(r) => return r,
     };
+    // RocketMQ's `TopicValidator` refuses to delete its system topics;
+    // here the delay and timer queues live in them.
+    if crate::topics::NOT_WRITABLE_TOPICS.contains(&h.topic.as_str()) {
+        return now(
+            request,
+            error(
+                request,
+                ResponseCode::NO_PERMISSION,
+                format!(
+                    "the topic {} is a system topic and cannot be deleted",
+                    h.topic
+                ),
+            ),
+        );
+    }
     match shard.topics.delete(&h.topic) {
         Ok(_) => {
             // Offsets of this shard go now; the commit log keeps the records

@@ -30,6 +30,9 @@ use crate::topics::{
 
 /// Most messages one batch may carry.
 pub const BATCH_MESSAGES_MAX: usize = 4096;
+/// Bytes a delayed or timer message's properties may grow by at delivery
+/// (`WAIT=false` in place of the trigger property).
+const DELIVERY_PROPERTIES_HEADROOM_BYTES: usize = 16;
 /// `maxReconsumeTimes` when the header does not say.
 const MAX_RECONSUME_TIMES_DEFAULT: i32 = 16;
 
@@ -236,6 +239,17 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
             (None, None) => props,
         }]
     };
+    // A waiting message gains `WAIT=false` when delivered: refuse now one
+    // whose properties would no longer fit then.
+    if (delay_level.is_some() || timer_ms.is_some())
+        && stored_props[0].len() + DELIVERY_PROPERTIES_HEADROOM_BYTES
+            > ringmq_net::message::properties::PROPERTIES_BYTES_MAX
+    {
+        return fail(
+            ResponseCode::MESSAGE_ILLEGAL,
+            "properties too long for a delayed or timer message".into(),
+        );
+    }
     let real_topic_name = topic_name;
     let real_queue_id = queue_id;
     let (topic_name, queue_id) = match (delay_level, timer_ms) {
@@ -258,7 +272,7 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
                 born_timestamp_ms: born_ms,
                 born_host: peer.addr,
                 store_host: shard.store_host,
-                reconsume_times: header.reconsume_times.unwrap_or(0),
+                reconsume_times: header.reconsume_times.unwrap_or(0).max(0),
                 prepared_transaction_offset: 0,
             })
             .collect()
@@ -273,7 +287,7 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
             born_timestamp_ms: born_ms,
             born_host: peer.addr,
             store_host: shard.store_host,
-            reconsume_times: header.reconsume_times.unwrap_or(0),
+            reconsume_times: header.reconsume_times.unwrap_or(0).max(0),
             prepared_transaction_offset: 0,
         }]
     };

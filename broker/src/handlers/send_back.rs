@@ -105,6 +105,8 @@ async fn send_back(
         )
     })?;
     let props = std::str::from_utf8(original.properties).unwrap_or_default();
+    // Stored from a producer's header: never trusted to be sane.
+    let reconsume_times = original.reconsume_times.max(0);
     let auto_create = shard.config.auto_create_subscription_group;
     let policy = match shard.groups.policy(&header.group, auto_create) {
         Ok(Some(p)) => p,
@@ -125,7 +127,7 @@ async fn send_back(
     // The client's limit when it sends one (every client since 3.4.9),
     // else the group's.
     let max_reconsume_times = header.max_reconsume_times.unwrap_or(policy.retry_max_times);
-    let to_dlq = original.reconsume_times >= max_reconsume_times || header.delay_level < 0;
+    let to_dlq = reconsume_times >= max_reconsume_times || header.delay_level < 0;
     let (topic, queues, perm) = if to_dlq {
         // RocketMQ creates dead-letter topics write-only: nobody consumes
         // them until an operator grants read.
@@ -161,10 +163,10 @@ async fn send_back(
         .to_string();
     let delay_level = match header.delay_level {
         _ if to_dlq => None,
-        0 => Some(RETRY_DELAY_LEVEL_BASE + original.reconsume_times),
+        0 => Some(RETRY_DELAY_LEVEL_BASE.saturating_add(reconsume_times)),
         level => Some(level),
     }
-    .map(|l| l.min(shard.config.message_delay_level.max_level()));
+    .map(|l| l.clamp(1, shard.config.message_delay_level.max_level()));
     // Spread over the topic's queues (RocketMQ picks at random; a retry
     // topic created earlier may have other than the group's count).
     let n = shard.next_queue.get();
@@ -199,7 +201,7 @@ async fn send_back(
         born_timestamp_ms: original.born_timestamp_ms,
         born_host: original.born_host,
         store_host: shard.store_host,
-        reconsume_times: original.reconsume_times + 1,
+        reconsume_times: reconsume_times.saturating_add(1),
         prepared_transaction_offset: 0,
     };
     let wait_for_slave = shard.config.broker_role == BrokerRole::SyncMaster
@@ -235,7 +237,7 @@ async fn send_back(
         shard = shard.id,
         group = %header.group,
         topic = %topic,
-        reconsume_times = original.reconsume_times + 1,
+        reconsume_times = reconsume_times.saturating_add(1),
         delay_level,
         "message sent back"
     );

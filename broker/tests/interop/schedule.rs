@@ -433,6 +433,22 @@ async fn subscription_groups_gate_consumption_and_persist() {
         Vec::new(),
     );
     assert_eq!(r.code, ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST);
+    // The system topics the delay levels and timers live in cannot be
+    // deleted.
+    for system in ["SCHEDULE_TOPIC_XXXX", "rmq_sys_wheel_timer"] {
+        let r = admin_call(
+            &admin,
+            RequestCode::DELETE_TOPIC_IN_BROKER,
+            &[("topic", system)],
+            Vec::new(),
+        );
+        assert_eq!(
+            r.code,
+            ResponseCode::NO_PERMISSION,
+            "{system}: {:?}",
+            r.remark
+        );
+    }
     // A malformed config is refused with a reason.
     let r = admin_call(
         &admin,
