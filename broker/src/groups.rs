@@ -7,7 +7,10 @@
 //!
 //! Persisted as `<storePathRootDir>/config/subscriptionGroup.json` in
 //! RocketMQ's layout (`{"subscriptionGroupTable":{…},"dataVersion":{…}}`),
-//! written like the topic table: temp file, fdatasync, rename. Fields this
+//! written like the topic table: temp file, fdatasync, rename, under the
+//! table's write lock, on the shard that creates the group (its first
+//! heartbeat or pull). Moving that write off the shard and out of the lock
+//! is part of the hardening issue, with the topic table's. Fields this
 //! broker does not act on (`groupRetryPolicy`, `attributes`, …) are kept
 //! and handed back as they came.
 
@@ -141,9 +144,7 @@ pub enum GroupError {
 pub fn validate_group_name(name: &str) -> Result<(), GroupError> {
     let ok = !name.is_empty()
         && name.len() <= GROUP_NAME_BYTES_MAX
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'%' | b'|'));
+        && crate::topics::has_name_chars_only(name);
     if ok {
         Ok(())
     } else {
@@ -207,16 +208,9 @@ impl SubscriptionGroups {
     /// Loads the table, or starts empty.
     pub fn open(root: &Path) -> std::io::Result<SubscriptionGroups> {
         let path = root.join("config").join("subscriptionGroup.json");
-        let file = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice::<GroupFile>(&bytes).map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{}: {e}", path.display()),
-                )
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => GroupFile::default(),
-            Err(e) => return Err(e),
-        };
+        let file =
+            crate::topics::read_config_file(&path, |b| serde_json::from_slice::<GroupFile>(b))?
+                .unwrap_or_default();
         Ok(SubscriptionGroups {
             path,
             groups: RwLock::new(file.subscription_group_table),

@@ -66,16 +66,8 @@ pub struct ConsumerOffsets {
 impl ConsumerOffsets {
     pub fn open(shard_root: &Path) -> std::io::Result<ConsumerOffsets> {
         let path = shard_root.join("config").join("consumerOffset.json");
-        let table = match std::fs::read(&path) {
-            Ok(bytes) => parse_offset_table(&bytes).map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{}: {e}", path.display()),
-                )
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashMap::new(),
-            Err(e) => return Err(e),
-        };
+        let table = crate::topics::read_config_file(&path, |bytes| parse_offset_table(bytes))?
+            .unwrap_or_else(|| HashMap::new());
         Ok(ConsumerOffsets {
             path,
             table: RefCell::new(table),

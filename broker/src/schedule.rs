@@ -231,16 +231,8 @@ fn parse_delay_offsets(bytes: &[u8]) -> Result<BTreeMap<i32, u64>, String> {
 impl DelayOffsets {
     pub fn open(shard_root: &Path) -> std::io::Result<DelayOffsets> {
         let path = shard_root.join("config").join("delayOffset.json");
-        let table = match std::fs::read(&path) {
-            Ok(bytes) => parse_delay_offsets(&bytes).map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{}: {e}", path.display()),
-                )
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => return Err(e),
-        };
+        let table = crate::topics::read_config_file(&path, |bytes| parse_delay_offsets(bytes))?
+            .unwrap_or_else(|| BTreeMap::new());
         Ok(DelayOffsets {
             path,
             table: RefCell::new(table),

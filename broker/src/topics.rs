@@ -106,11 +106,7 @@ pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
         } else {
             TOPIC_NAME_BYTES_MAX
         };
-    let ok = !name.is_empty()
-        && name.len() <= max
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'%' | b'|'));
+    let ok = !name.is_empty() && name.len() <= max && has_name_chars_only(name);
     if ok {
         Ok(())
     } else {
@@ -277,6 +273,30 @@ impl TopicTable {
             source,
         })
     }
+}
+
+/// A config file parsed by `parse`, or None when it does not exist; a file
+/// that does not parse is an `InvalidData` error naming it.
+pub fn read_config_file<T, E: std::fmt::Display>(
+    path: &Path,
+    parse: impl FnOnce(&[u8]) -> Result<T, E>,
+) -> std::io::Result<Option<T>> {
+    match std::fs::read(path) {
+        Ok(bytes) => parse(&bytes).map(Some).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// RocketMQ's topic and group name characters: `[A-Za-z0-9_%|-]`.
+pub fn has_name_chars_only(name: &str) -> bool {
+    name.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'%' | b'|'))
 }
 
 /// Writes `bytes` to `path` so that after a crash the file holds either the

@@ -15,7 +15,7 @@ use ringmq_net::header::{
 use ringmq_net::server::Handled;
 use ringmq_net::{RemotingCommand, ResponseCode};
 
-use super::{error, now, parse, success};
+use super::{error, now, parse, refuse_on_slave, success};
 use crate::groups::{GroupError, SubscriptionGroupConfig};
 use crate::shard::Shard;
 
@@ -23,16 +23,10 @@ use crate::shard::Shard;
 const GROUP_CONFIG_BYTES_MAX: usize = 64 * 1024;
 
 pub fn update(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
-    let fail = |code: i32, remark: String| now(request, error(request, code, remark));
-    if shard.config.is_slave() {
-        return fail(
-            ResponseCode::NO_PERMISSION,
-            format!(
-                "{} is a SLAVE; subscription groups are changed on the master",
-                shard.broker_name
-            ),
-        );
+    if let Some(refused) = refuse_on_slave(shard, request, "subscription-group changes") {
+        return refused;
     }
+    let fail = |code: i32, remark: String| now(request, error(request, code, remark));
     if request.body.len() > GROUP_CONFIG_BYTES_MAX {
         return fail(
             ResponseCode::INVALID_PARAMETER,
@@ -92,18 +86,8 @@ pub fn delete(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
         Ok(h) => h,
         Err(r) => return r,
     };
-    if shard.config.is_slave() {
-        return now(
-            request,
-            error(
-                request,
-                ResponseCode::NO_PERMISSION,
-                format!(
-                    "{} is a SLAVE; subscription groups are changed on the master",
-                    shard.broker_name
-                ),
-            ),
-        );
+    if let Some(refused) = refuse_on_slave(shard, request, "subscription-group changes") {
+        return refused;
     }
     match shard.groups.delete(&h.group_name) {
         Ok(existed) => {

@@ -145,6 +145,25 @@ pub fn now(request: &RemotingCommand, response: RemotingCommand) -> Handled {
     }
 }
 
+/// On a slave, the refusal of a request that writes (`what`: "sends",
+/// "send-back", ...): RocketMQ's processors answer SYSTEM_BUSY with this
+/// prefix, which its clients retry elsewhere. None on a master.
+pub fn refuse_on_slave(shard: &Shard, request: &RemotingCommand, what: &str) -> Option<Handled> {
+    shard.config.is_slave().then(|| {
+        now(
+            request,
+            error(
+                request,
+                ResponseCode::SYSTEM_BUSY,
+                format!(
+                    "[REJECTREQUEST] {} is a SLAVE (brokerId {}); {what} go to the master",
+                    shard.broker_name, shard.config.broker_id
+                ),
+            ),
+        )
+    })
+}
+
 /// A required ext field, or the INVALID_PARAMETER reply naming it.
 pub fn required<'r>(request: &'r RemotingCommand, key: &str) -> Result<&'r str, Handled> {
     request.ext_field(key).ok_or_else(|| {

@@ -17,7 +17,7 @@ use ringmq_net::message::property;
 use ringmq_net::server::{Handled, Outgoing, Peer};
 use ringmq_net::{CommandHeader, RemotingCommand, RequestCode, ResponseCode};
 
-use super::{error, now, success};
+use super::{error, now, refuse_on_slave, success};
 use crate::config::BrokerRole;
 use crate::ha::Replicated;
 use crate::schedule::{rewrite_properties, scheduled_properties, SCHEDULE_TOPIC};
@@ -50,18 +50,10 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
             )
         }
     };
-    let fail = |code: i32, remark: String| now(&request, error(&request, code, remark));
-    if shard.config.is_slave() {
-        // RocketMQ's send processor rejects on a slave with SYSTEM_BUSY and
-        // this prefix; the remark says why.
-        return fail(
-            ResponseCode::SYSTEM_BUSY,
-            format!(
-                "[REJECTREQUEST] {} is a SLAVE (brokerId {}); sends go to the master",
-                shard.broker_name, shard.config.broker_id
-            ),
-        );
+    if let Some(refused) = refuse_on_slave(shard, &request, "sends") {
+        return refused;
     }
+    let fail = |code: i32, remark: String| now(&request, error(&request, code, remark));
     let mut topic_name = header.topic.clone();
     if let Err(e) = validate_topic_name(&topic_name) {
         return fail(ResponseCode::INVALID_PARAMETER, e.to_string());

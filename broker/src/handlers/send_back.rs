@@ -21,7 +21,7 @@ use ringmq_net::server::{Handled, Outgoing, Peer};
 use ringmq_net::{RemotingCommand, ResponseCode};
 
 use super::send::store_error_code;
-use super::{error, now, parse, success};
+use super::{error, now, parse, refuse_on_slave, success};
 use crate::config::BrokerRole;
 use crate::ha::Replicated;
 use crate::schedule::{rewrite_properties, SCHEDULE_TOPIC};
@@ -40,16 +40,10 @@ pub fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> H
         Ok(h) => h,
         Err(r) => return r,
     };
-    let fail = |code: i32, remark: String| now(&request, error(&request, code, remark));
-    if shard.config.is_slave() {
-        return fail(
-            ResponseCode::SYSTEM_BUSY,
-            format!(
-                "[REJECTREQUEST] {} is a SLAVE (brokerId {}); send-back goes to the master",
-                shard.broker_name, shard.config.broker_id
-            ),
-        );
+    if let Some(refused) = refuse_on_slave(shard, &request, "send-backs") {
+        return refused;
     }
+    let fail = |code: i32, remark: String| now(&request, error(&request, code, remark));
     let retry_topic = format!("{RETRY_GROUP_TOPIC_PREFIX}{}", header.group);
     if let Err(e) = validate_topic_name(&retry_topic) {
         return fail(

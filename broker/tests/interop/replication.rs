@@ -306,19 +306,7 @@ async fn async_master_slave_catches_up_after_restart() {
             .build_unchecked();
         p.send(msg).await.expect("timer send");
     }
-    let timer_state = |b: &BrokerProcess| -> Vec<serde_json::Value> {
-        (0..b.shards)
-            .map(|shard| {
-                let path = b
-                    .store_dir()
-                    .join(format!("store/shard-{shard}/config/timerCheckpoint.json"));
-                std::fs::read(path)
-                    .ok()
-                    .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-                    .unwrap_or_default()
-            })
-            .collect()
-    };
+    let timer_state = |b: &BrokerProcess| b.shard_config_files("timerCheckpoint.json");
     eventually(
         "timers read in on the master",
         Duration::from_secs(20),
@@ -347,15 +335,9 @@ async fn async_master_slave_catches_up_after_restart() {
 
 /// Each shard's saved `delayOffset.json`: level → next offset.
 fn delay_offsets(b: &BrokerProcess) -> Vec<BTreeMap<String, i64>> {
-    (0..b.shards)
-        .map(|shard| {
-            let path = b
-                .store_dir()
-                .join(format!("store/shard-{shard}/config/delayOffset.json"));
-            let v: serde_json::Value = std::fs::read(path)
-                .ok()
-                .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-                .unwrap_or_default();
+    b.shard_config_files("delayOffset.json")
+        .iter()
+        .map(|v| {
             v["offsetTable"]
                 .as_object()
                 .into_iter()

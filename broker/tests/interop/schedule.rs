@@ -154,20 +154,10 @@ async fn delay_levels_deliver_on_time_and_survive_kill_9() {
 
 /// Level offsets over every shard's `delayOffset.json`.
 fn delay_offsets_saved(b: &BrokerProcess) -> i64 {
-    (0..b.shards)
-        .filter_map(|shard| {
-            let path = b
-                .store_dir()
-                .join(format!("store/shard-{shard}/config/delayOffset.json"));
-            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-            Some(
-                v["offsetTable"]
-                    .as_object()?
-                    .values()
-                    .filter_map(|o| o.as_i64())
-                    .sum::<i64>(),
-            )
-        })
+    b.shard_config_files("delayOffset.json")
+        .iter()
+        .filter_map(|v| v["offsetTable"].as_object())
+        .flat_map(|t| t.values().filter_map(|o| o.as_i64()))
         .sum()
 }
 
@@ -507,17 +497,7 @@ fn timer_message(topic: &str, i: usize, deliver_ms: i64) -> Message {
 
 /// The saved timer checkpoint of every shard.
 fn timer_checkpoints(b: &BrokerProcess) -> Vec<serde_json::Value> {
-    (0..b.shards)
-        .map(|shard| {
-            let path = b
-                .store_dir()
-                .join(format!("store/shard-{shard}/config/timerCheckpoint.json"));
-            std::fs::read(path)
-                .ok()
-                .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-                .unwrap_or_default()
-        })
-        .collect()
+    b.shard_config_files("timerCheckpoint.json")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

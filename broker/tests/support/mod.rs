@@ -403,6 +403,20 @@ impl BrokerProcess {
     pub fn store_dir(&self) -> &Path {
         &self.dir
     }
+
+    /// Each shard's saved `config/<name>` (`delayOffset.json`,
+    /// `timerCheckpoint.json`, ...) as JSON; `Null` where there is none yet.
+    pub fn shard_config_files(&self, name: &str) -> Vec<serde_json::Value> {
+        (0..self.shards)
+            .map(|shard| {
+                let path = self.dir.join(format!("store/shard-{shard}/config/{name}"));
+                std::fs::read(path)
+                    .ok()
+                    .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
 }
 
 impl Drop for BrokerProcess {
