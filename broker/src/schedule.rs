@@ -31,7 +31,9 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use ringmq_engine::record::RecordView;
-use ringmq_engine::{AppendedRecord, CommitLogOffset, MessageIn, QueueOffset, StoreError};
+use ringmq_engine::{
+    AppendedRecord, CommitLogOffset, MessageIn, QueueEntry, QueueOffset, StoreError,
+};
 use ringmq_net::message::properties::{iter_properties, property_value};
 use ringmq_net::message::property;
 use serde::{Deserialize, Serialize};
@@ -39,8 +41,7 @@ use serde::{Deserialize, Serialize};
 use crate::shard::{now_ms, Shard, ShardStats};
 use crate::waiters::VersionWaiters;
 
-/// Where delayed messages wait (RocketMQ's `TopicValidator.RMQ_SYS_SCHEDULE_TOPIC`).
-pub const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
+pub use ringmq_engine::dispatch::SCHEDULE_TOPIC;
 /// RocketMQ's `messageDelayLevel` default: levels 1..=18.
 pub const MESSAGE_DELAY_LEVEL_DEFAULT: &str =
     "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h";
@@ -169,11 +170,19 @@ pub fn rewrite_properties(text: &str, remove: &[&str], add: &[(&str, &str)]) -> 
     out
 }
 
-/// Properties of a message as it waits in the schedule topic.
+/// The properties that make a message a timer message (5.x).
+pub const TIMER_TRIGGER_PROPERTIES: [&str; 3] = [
+    property::TIMER_DELIVER_MS,
+    property::TIMER_DELAY_SEC,
+    property::TIMER_DELAY_MS,
+];
+
+/// Properties of a message as it waits in the schedule topic. Timer
+/// properties go: a delay level wins over them, as in RocketMQ.
 pub fn scheduled_properties(text: &str, real_topic: &str, real_queue_id: i32) -> String {
     rewrite_properties(
         text,
-        &[],
+        &TIMER_TRIGGER_PROPERTIES,
         &[
             (property::REAL_TOPIC, real_topic),
             (property::REAL_QUEUE_ID, &real_queue_id.to_string()),
@@ -189,9 +198,9 @@ fn delivered_properties(text: &str) -> String {
         text,
         &[
             property::DELAY_TIME_LEVEL,
-            property::TIMER_DELIVER_MS,
-            property::TIMER_DELAY_SEC,
-            property::TIMER_DELAY_MS,
+            TIMER_TRIGGER_PROPERTIES[0],
+            TIMER_TRIGGER_PROPERTIES[1],
+            TIMER_TRIGGER_PROPERTIES[2],
         ],
         &[(property::WAIT_STORE_MSG_OK, "false")],
     )
@@ -421,8 +430,7 @@ pub async fn run_level(shard: Rc<Shard>, level: i32, stopping: Rc<Stopping>) {
             stopping.unless_stopped(signal.wait_past(seen)).await;
             continue;
         }
-        let offsets: Vec<CommitLogOffset> = entries.iter().map(|e| e.commit_log_offset).collect();
-        let (records, next_due_ms) = read_due(&shard, level, delay_ms, &offsets).await;
+        let (records, next_due_ms) = read_due(&shard, level, delay_ms, &entries).await;
         if !records.is_empty() {
             let count = records.len() as u64;
             match deliver(&shard, level, &records).await {
@@ -453,20 +461,34 @@ enum Due {
     Skip,
 }
 
-/// The leading records of `entries` that are due, and the due time of the
-/// first one that is not.
+/// The records of the leading `entries` that are due, and the due time
+/// of the first one that is not. Due times come from the entries (their
+/// tag code is the store time, `ringmq_engine::dispatch::tags_code`): only
+/// due records are read.
 async fn read_due(
     shard: &Shard,
     level: i32,
     delay_ms: u64,
-    entries: &[CommitLogOffset],
+    entries: &[QueueEntry],
 ) -> (Vec<Due>, Option<i64>) {
     let now = now_ms();
-    let mut due = Vec::new();
-    let records = read_records(shard, entries).await;
-    for (offset, record) in entries.iter().zip(records) {
-        let bytes = match record {
-            Ok(bytes) => bytes,
+    // Store times are whole ms: one more keeps a delivery from coming up
+    // to a millisecond before the delay has truly passed.
+    let due_ms = |e: &QueueEntry| {
+        e.tags_code
+            .saturating_add(delay_ms as i64)
+            .saturating_add(1)
+    };
+    let due_count = entries.iter().take_while(|e| due_ms(e) <= now).count();
+    let next_due_ms = entries.get(due_count).map(due_ms);
+    let offsets: Vec<CommitLogOffset> = entries[..due_count]
+        .iter()
+        .map(|e| e.commit_log_offset)
+        .collect();
+    let mut due = Vec::with_capacity(due_count);
+    for (offset, record) in offsets.iter().zip(read_records(shard, &offsets).await) {
+        match record {
+            Ok(bytes) => due.push(Due::Record(bytes)),
             Err(StoreError::NoRecordAt { detail, .. }) => {
                 tracing::error!(
                     shard = shard.id,
@@ -476,31 +498,15 @@ async fn read_due(
                     "scheduled message unreadable; skipped"
                 );
                 due.push(Due::Skip);
-                continue;
             }
             Err(e) => {
                 // An I/O error: try again next round rather than skip.
                 tracing::error!(shard = shard.id, level, offset = offset.0, error = %e, "reading a scheduled message failed");
                 return (due, Some(now + DELIVERY_RETRY_MS as i64));
             }
-        };
-        let store_ms = match RecordView::parse(&bytes) {
-            Ok(view) => view.store_timestamp_ms,
-            Err(e) => {
-                tracing::error!(shard = shard.id, level, offset = offset.0, error = %e, "scheduled record does not parse; skipped");
-                due.push(Due::Skip);
-                continue;
-            }
-        };
-        // Store times are whole ms: one more keeps a delivery from coming
-        // up to a millisecond before the delay has truly passed.
-        let due_ms = store_ms.saturating_add(delay_ms as i64).saturating_add(1);
-        if due_ms > now {
-            return (due, Some(due_ms));
         }
-        due.push(Due::Record(bytes));
     }
-    (due, None)
+    (due, next_due_ms)
 }
 
 /// Most bytes one read of [`read_records`] spans.

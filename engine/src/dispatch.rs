@@ -20,13 +20,21 @@ pub const TIMER_TOPIC: &str = "rmq_sys_wheel_timer";
 /// A timer message's delivery time, ms since the epoch, as the broker
 /// stores it.
 pub const PROPERTY_TIMER_OUT_MS: &str = "TIMER_OUT_MS";
+/// Where delayed messages wait, a queue per delay level
+/// (`TopicValidator.RMQ_SYS_SCHEDULE_TOPIC`).
+pub const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
 
 /// The consume queue's `tagsCode`: Java `String.hashCode()` of `TAGS`,
-/// sign-extended; 0 without a tag. For the timer topic it is the delivery
-/// time instead (as RocketMQ does for delay levels), so the broker can
-/// rebuild its timer index from the consume queue alone, without reading
-/// a record.
+/// sign-extended; 0 without a tag. Waiting messages carry times instead,
+/// so the broker finds what is due from the consume queue alone, without
+/// reading records: the timer topic's entries hold the delivery time, the
+/// schedule topic's the store time. (RocketMQ stores store time + the
+/// level's delay there; the engine does not know the levels, so the
+/// broker, which does, adds the delay.)
 pub fn tags_code(view: &RecordView<'_>) -> i64 {
+    if view.topic == SCHEDULE_TOPIC {
+        return view.store_timestamp_ms;
+    }
     if view.topic == TIMER_TOPIC {
         return view
             .property(PROPERTY_TIMER_OUT_MS)

@@ -8,11 +8,11 @@
 use std::fmt::Write as _;
 use std::rc::Rc;
 
-use ringmq_engine::{AppendedRecord, MessageIn, StoreError};
+use ringmq_engine::{AppendedRecord, CommitLogOffset, MessageIn, StoreError};
 use ringmq_net::header::{SendMessageRequestHeader, SendMessageResponseHeader};
 use ringmq_net::message::batch::decode_batch;
 use ringmq_net::message::id::OffsetMessageId;
-use ringmq_net::message::properties::property_value;
+use ringmq_net::message::properties::{iter_properties, property_value};
 use ringmq_net::message::property;
 use ringmq_net::server::{Handled, Outgoing, Peer};
 use ringmq_net::{CommandHeader, RemotingCommand, RequestCode, ResponseCode};
@@ -20,7 +20,7 @@ use ringmq_net::{CommandHeader, RemotingCommand, RequestCode, ResponseCode};
 use super::{error, now, refuse_on_slave, success};
 use crate::config::BrokerRole;
 use crate::ha::Replicated;
-use crate::schedule::{rewrite_properties, scheduled_properties, SCHEDULE_TOPIC};
+use crate::schedule::{scheduled_properties, SCHEDULE_TOPIC, TIMER_TRIGGER_PROPERTIES};
 use crate::shard::{now_ms, Shard, ShardStats};
 use crate::timer::{timer_properties, TIMER_TOPIC};
 use crate::topics::{
@@ -65,10 +65,7 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
         );
     }
     let properties = header.properties.clone().unwrap_or_default();
-    // `WAIT` = "false" asks not to wait for the slave (RocketMQ's
-    // `isWaitStoreMsgOK`).
-    let wait_for_slave = shard.config.broker_role == BrokerRole::SyncMaster
-        && property_value(&properties, property::WAIT_STORE_MSG_OK) != Some("false");
+    let wait_for_slave = waits_for_slave(shard, &properties);
     if property_value(&properties, property::TRANSACTION_PREPARED) == Some("true") {
         return fail(
             ResponseCode::MESSAGE_ILLEGAL,
@@ -152,10 +149,10 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
         Ok(level) => level,
         Err(e) => return fail(ResponseCode::MESSAGE_ILLEGAL, e),
     };
-    let inner_delayed = inner.iter().any(|m| {
-        property_value(m.properties, property::DELAY_TIME_LEVEL)
-            .is_some_and(|l| l.trim().parse::<i64>().map_or(true, |l| l > 0))
-    });
+    let levels = &shard.config.message_delay_level;
+    let inner_delayed = inner
+        .iter()
+        .any(|m| !matches!(levels.level_of(m.properties), Ok(None)));
     if batch && (delay_level.is_some() || inner_delayed) {
         return fail(
             ResponseCode::MESSAGE_ILLEGAL,
@@ -165,13 +162,8 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
     // A timer message (5.x `TIMER_*` properties) waits in the timer topic
     // (`crate::timer`); one with a DELAY level takes the level instead,
     // as in RocketMQ, and one due already is stored as it is.
-    let has_timer = [
-        property::TIMER_DELIVER_MS,
-        property::TIMER_DELAY_SEC,
-        property::TIMER_DELAY_MS,
-    ]
-    .into_iter()
-    .any(|p| property_value(&properties, p).is_some());
+    let has_timer =
+        iter_properties(&properties).any(|(name, _)| TIMER_TRIGGER_PROPERTIES.contains(&name));
     let timer_ms = if has_timer && delay_level.is_none() {
         if batch {
             return fail(
@@ -217,15 +209,6 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
     } else {
         let props = stored_properties(shard, &properties);
         vec![match (delay_level, timer_ms) {
-            (Some(_), _) if has_timer => rewrite_properties(
-                &scheduled_properties(&props, &topic_name, queue_id),
-                &[
-                    property::TIMER_DELIVER_MS,
-                    property::TIMER_DELAY_SEC,
-                    property::TIMER_DELAY_MS,
-                ],
-                &[],
-            ),
             (Some(_), _) => scheduled_properties(&props, &topic_name, queue_id),
             (None, Some(at)) => timer_properties(&props, &topic_name, queue_id, at),
             (None, None) => props,
@@ -301,15 +284,7 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
     drop(msgs);
     let shard = shard.clone();
     Handled::Later(Box::pin(async move {
-        // Flush and replication run at once; the worse outcome answers.
-        let (acked, replicated) = futures_lite::future::zip(shard.store.wait_acked(end), async {
-            if wait_for_slave {
-                shard.ha_master.wait_replicated(&shard, end.0).await
-            } else {
-                Replicated::Yes
-            }
-        })
-        .await;
+        let (acked, replicated) = wait_stored(&shard, end, wait_for_slave).await;
         if let Err(e) = acked {
             return (!request.is_oneway())
                 .then(|| Outgoing::command(error(&request, store_error_code(&e), e.to_string())));
@@ -357,6 +332,32 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
         }
         Some(Outgoing::command(response))
     }))
+}
+
+/// Whether storing a message with these properties waits for the slave:
+/// under `SYNC_MASTER`, unless `WAIT=false` (RocketMQ's
+/// `isWaitStoreMsgOK`).
+pub fn waits_for_slave(shard: &Shard, properties: &str) -> bool {
+    shard.config.broker_role == BrokerRole::SyncMaster
+        && property_value(properties, property::WAIT_STORE_MSG_OK) != Some("false")
+}
+
+/// Waits as a send does for what it appended up to `end`: the log's
+/// acknowledgement (the fdatasync under `SYNC_FLUSH`) and, when
+/// `wait_for_slave`, the slave's, both at once; the worse outcome answers.
+pub async fn wait_stored(
+    shard: &Rc<Shard>,
+    end: CommitLogOffset,
+    wait_for_slave: bool,
+) -> (Result<(), StoreError>, Replicated) {
+    futures_lite::future::zip(shard.store.wait_acked(end), async {
+        if wait_for_slave {
+            shard.ha_master.wait_replicated(shard, end.0).await
+        } else {
+            Replicated::Yes
+        }
+    })
+    .await
 }
 
 fn stored_properties(shard: &Shard, client: &str) -> String {

@@ -20,9 +20,8 @@ use ringmq_net::message::property;
 use ringmq_net::server::{Handled, Outgoing, Peer};
 use ringmq_net::{RemotingCommand, ResponseCode};
 
-use super::send::store_error_code;
+use super::send::{store_error_code, wait_stored, waits_for_slave};
 use super::{error, now, parse, refuse_on_slave, success};
-use crate::config::BrokerRole;
 use crate::ha::Replicated;
 use crate::schedule::{rewrite_properties, SCHEDULE_TOPIC};
 use crate::shard::{Shard, ShardStats};
@@ -198,22 +197,14 @@ async fn send_back(
         reconsume_times: reconsume_times.saturating_add(1),
         prepared_transaction_offset: 0,
     };
-    let wait_for_slave = shard.config.broker_role == BrokerRole::SyncMaster
-        && property_value(&properties, property::WAIT_STORE_MSG_OK) != Some("false");
+    let wait_for_slave = waits_for_slave(shard, &properties);
     let mut placed: Vec<AppendedRecord> = Vec::with_capacity(1);
     let end = shard
         .store
         .append_batch(std::slice::from_ref(&msg), &mut placed)
         .await
         .map_err(|e| (store_error_code(&e), e.to_string()))?;
-    let (acked, replicated) = futures_lite::future::zip(shard.store.wait_acked(end), async {
-        if wait_for_slave {
-            shard.ha_master.wait_replicated(shard, end.0).await
-        } else {
-            Replicated::Yes
-        }
-    })
-    .await;
+    let (acked, replicated) = wait_stored(shard, end, wait_for_slave).await;
     acked.map_err(|e| (store_error_code(&e), e.to_string()))?;
     let stats = shard.my_stats();
     ShardStats::add(&stats.messages_in, 1);

@@ -176,3 +176,38 @@ proptest! {
         }
     }
 }
+
+/// Waiting messages' consume-queue tag codes are times the broker reads
+/// without reading records: store time in the schedule topic, delivery
+/// time in the timer topic; everything else the tag's hash.
+#[test]
+fn tag_codes_of_waiting_messages_are_times() {
+    let code = |topic: &str, properties: &[u8]| {
+        let msg = MessageIn {
+            topic,
+            queue_id: 0,
+            flag: 0,
+            body: b"b",
+            properties,
+            sys_flag: 0,
+            born_timestamp_ms: 1,
+            born_host: v4([127, 0, 0, 1], 1),
+            store_host: v4([127, 0, 0, 1], 2),
+            reconsume_times: 0,
+            prepared_transaction_offset: 0,
+        };
+        let size = record_size(&msg).unwrap();
+        let mut out = Vec::new();
+        let at = Assigned {
+            queue_offset: 0,
+            physical_offset: 0,
+            store_timestamp_ms: 5_000,
+        };
+        encode_record(&msg, size, at, &mut out);
+        crate::dispatch::tags_code(&RecordView::parse(&out).unwrap())
+    };
+    let props = b"TAGS\x01A\x02TIMER_OUT_MS\x019000\x02";
+    assert_eq!(code(crate::dispatch::SCHEDULE_TOPIC, props), 5_000);
+    assert_eq!(code(crate::dispatch::TIMER_TOPIC, props), 9_000);
+    assert_eq!(code("T", props), i64::from(java_string_hash("A")));
+}
