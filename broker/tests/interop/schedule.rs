@@ -49,12 +49,36 @@ async fn delivery_consumer(
 }
 
 /// Auto-creates `topic` with a message of tag `W` (which the consumers
-/// here do not subscribe to), so a consumer started next finds its route
-/// at once instead of at its next route refresh.
-async fn create_topic(p: &DefaultMQProducer, topic: &str) {
+/// here do not subscribe to), then waits until the name server routes it
+/// to all `shards`: each shard registers on its own, and a client that
+/// refreshes its route between two registrations (a consumer's start
+/// does) would send to one shard until its next refresh, 30 s later.
+async fn create_topic(p: &DefaultMQProducer, ns: &str, topic: &str, shards: usize) {
     p.send(message(topic, "W", usize::MAX))
         .await
         .expect("send that creates the topic");
+    eventually(
+        "the topic routed to every shard",
+        Duration::from_secs(10),
+        || routed_shards(ns, topic) == shards,
+    )
+    .await;
+}
+
+/// How many brokers (shards) the name server's route for `topic` lists.
+fn routed_shards(ns: &str, topic: &str) -> usize {
+    use ringmq_net::{RequestCode, ResponseCode};
+    let r = admin_call(
+        ns,
+        RequestCode::GET_ROUTEINFO_BY_TOPIC,
+        &[("topic", topic)],
+        vec![],
+    );
+    if r.code != ResponseCode::SUCCESS {
+        return 0;
+    }
+    let body = String::from_utf8_lossy(&r.body).into_owned();
+    body.matches("\"brokerAddrs\"").count()
 }
 
 /// Sends `bodies` with a delay level; returns, per body, the times just
@@ -109,7 +133,7 @@ async fn delay_levels_deliver_on_time_and_survive_kill_9() {
     let ns = broker.namesrv();
     let topic = "DelayTopic";
     let mut p = producer(&ns, "pg-delay").await;
-    create_topic(&p, topic).await;
+    create_topic(&p, &ns, topic, 2).await;
 
     // Level 2 (2 s): each message reaches its topic after its time, once.
     let seen: Delivered = Default::default();
@@ -197,7 +221,7 @@ async fn reconsume_later_retries_with_backoff_then_dead_letters() {
     const MAX_RECONSUME: i32 = 3;
 
     let mut p = producer(&ns, "pg-retry").await;
-    create_topic(&p, topic).await;
+    create_topic(&p, &ns, topic, 2).await;
     let attempts: Arc<Mutex<BTreeMap<String, Vec<Attempt>>>> = Default::default();
     let sink = attempts.clone();
     let mut c = DefaultMQPushConsumer::builder(client_runtime(group))
@@ -356,7 +380,7 @@ async fn subscription_groups_gate_consumption_and_persist() {
     assert_eq!(r.code, ResponseCode::SUCCESS, "{:?}", r.remark);
 
     let mut p = producer(&ns, "pg-gated").await;
-    create_topic(&p, topic).await;
+    create_topic(&p, &ns, topic, 2).await;
     for i in 0..5 {
         p.send(message(topic, "D", i)).await.expect("send");
     }
@@ -456,7 +480,7 @@ async fn subscription_groups_gate_consumption_and_persist() {
         &[("autoCreateSubscriptionGroup", "false")],
     );
     let mut p = producer(&strict.namesrv(), "pg-strict").await;
-    create_topic(&p, topic).await;
+    create_topic(&p, &strict.namesrv(), topic, 1).await;
     p.shutdown().await;
     let r = admin_call(
         &strict.shard_addr(0),
@@ -507,7 +531,7 @@ async fn timer_messages_deliver_on_time_and_survive_kill_9() {
     let ns = broker.namesrv();
     let topic = "TimerTopic";
     let mut p = producer(&ns, "pg-timer").await;
-    create_topic(&p, topic).await;
+    create_topic(&p, &ns, topic, 2).await;
     let seen: Delivered = Default::default();
     let mut c = delivery_consumer(&ns, "cg-timer", topic, seen.clone()).await;
 
