@@ -35,6 +35,8 @@ const EXTRA_FIELDS_MAX: usize = 64;
 /// `brokerId` a slow consumer is steered to (RocketMQ's default: the first
 /// slave).
 pub const WHICH_BROKER_WHEN_CONSUME_SLOWLY_DEFAULT: i64 = 1;
+/// `retryMaxTimes` of a group nobody configured.
+pub const RETRY_MAX_TIMES_DEFAULT: i32 = 16;
 
 fn yes() -> bool {
     true
@@ -87,7 +89,7 @@ impl SubscriptionGroupConfig {
             consume_broadcast_enable: true,
             consume_message_orderly: false,
             retry_queue_nums: 1,
-            retry_max_times: 16,
+            retry_max_times: RETRY_MAX_TIMES_DEFAULT,
             broker_id: 0,
             which_broker_when_consume_slowly: WHICH_BROKER_WHEN_CONSUME_SLOWLY_DEFAULT,
             notify_consumer_ids_changed_enable: true,

@@ -13,7 +13,9 @@ pub mod ha;
 mod handlers;
 pub mod namesrv;
 pub mod offsets;
+pub mod pop;
 mod register;
+pub mod request_modes;
 pub mod schedule;
 pub mod shard;
 pub mod timer;
@@ -119,6 +121,14 @@ impl Broker {
                 }
             })?,
         );
+        let request_modes = Arc::new(
+            request_modes::RequestModes::open(&config.store_path_root_dir).map_err(|source| {
+                StartError::Store {
+                    path: config.store_path_root_dir.clone(),
+                    source,
+                }
+            })?,
+        );
         let namesrv = match config.namesrv_addr {
             Some(_) => None,
             None => {
@@ -149,6 +159,7 @@ impl Broker {
                 config: config.clone(),
                 topics: topics.clone(),
                 groups: groups.clone(),
+                request_modes: request_modes.clone(),
                 gate: gate.clone(),
                 stats: stats.clone(),
                 stop: stop.clone(),

@@ -63,6 +63,11 @@ pub struct ShardStats {
     pub delay_delivered: AtomicU64,
     /// Timer messages delivered to their real queues.
     pub timer_delivered: AtomicU64,
+    /// Messages popped and acknowledged (POP consumption).
+    pub pop_acked: AtomicU64,
+    /// Popped messages not acknowledged in time, copied to a POP retry
+    /// topic.
+    pub pop_revived: AtomicU64,
 }
 
 impl ShardStats {
@@ -83,6 +88,8 @@ pub struct Shard {
     pub topics: Arc<TopicTable>,
     /// Broker-wide, like the topic table.
     pub groups: Arc<SubscriptionGroups>,
+    /// Broker-wide: which groups POP which topics.
+    pub request_modes: Arc<crate::request_modes::RequestModes>,
     pub offsets: Rc<ConsumerOffsets>,
     pub clients: Clients,
     pub signals: QueueSignals,
@@ -101,6 +108,10 @@ pub struct Shard {
     pub schedule: Rc<DelayOffsets>,
     /// Timer messages waiting (`crate::timer`).
     pub timers: Rc<Timers>,
+    /// Messages popped and in flight (`crate::pop`).
+    pub pop: crate::pop::PopState,
+    /// Round-robin start of the next pop over a topic's queues.
+    pub next_pop_queue: Cell<u32>,
 }
 
 /// A shard's store on the real disk.
@@ -149,6 +160,7 @@ pub struct ShardSetup {
     pub config: Arc<BrokerConfig>,
     pub topics: Arc<TopicTable>,
     pub groups: Arc<SubscriptionGroups>,
+    pub request_modes: Arc<crate::request_modes::RequestModes>,
     pub gate: FlushGate,
     pub stats: Arc<Vec<ShardStats>>,
     pub stop: Arc<AtomicBool>,
@@ -181,6 +193,7 @@ pub async fn run_shard(setup: ShardSetup) {
         config,
         topics,
         groups,
+        request_modes,
         gate,
         stats,
         stop,
@@ -274,6 +287,7 @@ pub async fn run_shard(setup: ShardSetup) {
         store: store.clone(),
         topics,
         groups,
+        request_modes,
         offsets: offsets.clone(),
         clients: Clients::default(),
         signals: QueueSignals::default(),
@@ -294,6 +308,8 @@ pub async fn run_shard(setup: ShardSetup) {
         master_info,
         schedule: schedule.clone(),
         timers: timers.clone(),
+        pop: Default::default(),
+        next_pop_queue: Cell::new(0),
     });
     let local_stop = Rc::new(Cell::new(false));
     let background = glommio::spawn_local(ringmq_engine::background::run_background(
@@ -321,6 +337,9 @@ pub async fn run_shard(setup: ShardSetup) {
             ))
             .detach()
         }));
+        deliveries.push(
+            glommio::spawn_local(crate::pop::run_reviver(shard.clone(), stopping.clone())).detach(),
+        );
         if config.timer_wheel_enable {
             deliveries.push(
                 glommio::spawn_local(crate::timer::run_enqueue(shard.clone(), stopping.clone()))

@@ -168,6 +168,10 @@ impl Signal {
     }
 }
 
+/// The signal of a topic fired for a message on any of its queues (a pop
+/// waits on all of them); never a real queue id.
+pub const ANY_QUEUE: i32 = -1;
+
 /// Arrival signals of one shard's queues, created on first use by a held
 /// pull. Bounded by the number of queues pulls have named, which the topic
 /// table bounds. Keyed by topic, then queue id, so the send path looks a
@@ -191,15 +195,15 @@ impl QueueSignals {
             .clone()
     }
 
-    /// A message for the queue is visible to consumers.
+    /// A message for the queue is visible to consumers. Fires the queue's
+    /// signal and the topic's [`ANY_QUEUE`] one.
     pub fn fire(&self, topic: &str, queue_id: i32) {
-        if let Some(s) = self
-            .signals
-            .borrow()
-            .get(topic)
-            .and_then(|q| q.get(&queue_id))
-        {
-            s.fire();
+        if let Some(queues) = self.signals.borrow().get(topic) {
+            for id in [queue_id, ANY_QUEUE] {
+                if let Some(s) = queues.get(&id) {
+                    s.fire();
+                }
+            }
         }
     }
 

@@ -237,13 +237,15 @@ pub fn runtime_info(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
                 s.ha_lag_ms.load(Ordering::Relaxed).to_string(),
             );
         }
-        // Redelivery: send-backs to a retry topic, dead letters, and
-        // delayed messages delivered.
+        // Redelivery: send-backs to a retry topic, dead letters, delayed
+        // messages delivered, and POP acknowledgements and revivals.
         for (name, counter) in [
             ("SendBackTotal", &s.sent_back),
             ("DeadLetterTotal", &s.dead_lettered),
             ("DelayDeliveredTotal", &s.delay_delivered),
             ("TimerDeliveredTotal", &s.timer_delivered),
+            ("PopAckedTotal", &s.pop_acked),
+            ("PopRevivedTotal", &s.pop_revived),
         ] {
             put(
                 &format!("ringmqShard{i}{name}"),

@@ -5,9 +5,11 @@
 //! Lives on the shard; one [`ShardHandler`] per listener.
 
 mod admin;
+mod assignment;
 mod consumer;
 mod group;
 mod offset;
+mod pop;
 mod pull;
 mod query;
 mod send;
@@ -53,26 +55,7 @@ async fn dispatch(shard: &Rc<Shard>, request: RemotingCommand, peer: Rc<Peer>) -
         .filter(|b| *b != shard.broker_name)
         .and_then(|b| shard.shard_of_broker_name(b))
     {
-        ShardStats::add(&shard.my_stats().cross_shard_requests, 1);
-        // The one cross-shard path: a request that names another shard's
-        // queue (sent to the main port, or to the wrong shard) goes to that
-        // shard over loopback and its answer comes back here.
-        let shard = shard.clone();
-        return Handled::Later(Box::pin(async move {
-            let forwarder = &shard.forwarders[other as usize];
-            if request.is_oneway() {
-                if let Err(e) = forwarder.send_oneway(request).await {
-                    tracing::warn!(shard = shard.id, to = other, error = %e, "forwarding a oneway request failed");
-                }
-                return None;
-            }
-            let failed = RemotingCommand::response_to(&request, ResponseCode::SYSTEM_ERROR);
-            let reply = match forwarder.invoke(request).await {
-                Ok(r) => r,
-                Err(e) => failed.with_remark(format!("forwarding to shard {other} failed: {e}")),
-            };
-            Some(Outgoing::command(reply))
-        }));
+        return forward(shard, other, request);
     }
     use RequestCode as C;
     match request.code {
@@ -116,6 +99,16 @@ async fn dispatch(shard: &Rc<Shard>, request: RemotingCommand, peer: Rc<Peer>) -
         C::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => group::all(shard, &request),
         C::GET_SUBSCRIPTIONGROUP_CONFIG => group::one(shard, &request),
         C::DELETE_SUBSCRIPTIONGROUP => group::delete(shard, &request),
+        C::POP_MESSAGE => pop::pop(shard, request),
+        C::ACK_MESSAGE => pop::ack(shard, request),
+        C::BATCH_ACK_MESSAGE => pop::batch_ack(shard, request),
+        C::CHANGE_MESSAGE_INVISIBLETIME => pop::change_invisible_time(shard, request),
+        C::QUERY_ASSIGNMENT => assignment::query(shard, &request),
+        C::SET_MESSAGE_REQUEST_MODE => assignment::set_mode(shard, &request),
+        C::GET_ALL_MESSAGE_REQUEST_MODE => now(
+            &request,
+            success(&request).with_body(shard.request_modes.to_json_bytes()),
+        ),
         code => now(
             &request,
             error(
@@ -125,6 +118,29 @@ async fn dispatch(shard: &Rc<Shard>, request: RemotingCommand, peer: Rc<Peer>) -
             ),
         ),
     }
+}
+
+/// The one cross-shard path: a request that names another shard's queue
+/// (sent to the main port, or to the wrong shard) goes to that shard over
+/// loopback and its answer comes back here.
+pub fn forward(shard: &Rc<Shard>, other: u16, request: RemotingCommand) -> Handled {
+    ShardStats::add(&shard.my_stats().cross_shard_requests, 1);
+    let shard = shard.clone();
+    Handled::Later(Box::pin(async move {
+        let forwarder = &shard.forwarders[other as usize];
+        if request.is_oneway() {
+            if let Err(e) = forwarder.send_oneway(request).await {
+                tracing::warn!(shard = shard.id, to = other, error = %e, "forwarding a oneway request failed");
+            }
+            return None;
+        }
+        let failed = RemotingCommand::response_to(&request, ResponseCode::SYSTEM_ERROR);
+        let reply = match forwarder.invoke(request).await {
+            Ok(r) => r,
+            Err(e) => failed.with_remark(format!("forwarding to shard {other} failed: {e}")),
+        };
+        Some(Outgoing::command(reply))
+    }))
 }
 
 /// A response to `request` with `code` and a remark.

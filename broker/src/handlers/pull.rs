@@ -66,39 +66,8 @@ pub fn handle(shard: &Rc<Shard>, request: RemotingCommand) -> Handled {
             ),
         );
     }
-    // The group's subscription-group settings, as RocketMQ's pull
-    // processor checks them.
-    let auto_create = shard.config.auto_create_subscription_group && !shard.config.is_slave();
-    match shard.groups.policy(&h.consumer_group, auto_create) {
-        Ok(Some(policy)) if !policy.consume_enable => {
-            return fail(
-                ResponseCode::NO_PERMISSION,
-                format!("subscription group no permission, {}", h.consumer_group),
-            )
-        }
-        Ok(Some(policy))
-            if !policy.consume_broadcast_enable
-                && shard.clients.is_broadcasting(&h.consumer_group) =>
-        {
-            return fail(
-                ResponseCode::NO_PERMISSION,
-                format!(
-                    "the consumer group[{}] can not consume by broadcast way",
-                    h.consumer_group
-                ),
-            )
-        }
-        Ok(Some(_)) => {}
-        Ok(None) => {
-            return fail(
-                ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST,
-                format!(
-                    "subscription group [{}] does not exist (autoCreateSubscriptionGroup=false)",
-                    h.consumer_group
-                ),
-            )
-        }
-        Err(e) => return fail(ResponseCode::SYSTEM_ERROR, e.to_string()),
+    if let Err((code, remark)) = group_may_consume(shard, &h.consumer_group) {
+        return fail(code, remark);
     }
     let filter = if h.sys_flag & pull_sys_flag::SUBSCRIPTION != 0 {
         let expression_type = h.expression_type.as_deref().unwrap_or("TAG");
@@ -178,6 +147,34 @@ pub fn handle(shard: &Rc<Shard>, request: RemotingCommand) -> Handled {
             .await;
         }
     }))
+}
+
+/// The group's subscription-group settings, as RocketMQ's pull and pop
+/// processors check them: the refusal when it may not consume here.
+pub(super) fn group_may_consume(shard: &Shard, group: &str) -> Result<(), (i32, String)> {
+    let auto_create = shard.config.auto_create_subscription_group && !shard.config.is_slave();
+    match shard.groups.policy(group, auto_create) {
+        Ok(Some(policy)) if !policy.consume_enable => Err((
+            ResponseCode::NO_PERMISSION,
+            format!("subscription group no permission, {group}"),
+        )),
+        Ok(Some(policy))
+            if !policy.consume_broadcast_enable && shard.clients.is_broadcasting(group) =>
+        {
+            Err((
+                ResponseCode::NO_PERMISSION,
+                format!("the consumer group[{group}] can not consume by broadcast way"),
+            ))
+        }
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err((
+            ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST,
+            format!(
+                "subscription group [{group}] does not exist (autoCreateSubscriptionGroup=false)"
+            ),
+        )),
+        Err(e) => Err((ResponseCode::SYSTEM_ERROR, e.to_string())),
+    }
 }
 
 struct PullParams {

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::support::{BrokerProcess, Flush};
 use super::*;
 
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("clock after 1970")
@@ -53,7 +53,7 @@ async fn delivery_consumer(
 /// to all `shards`: each shard registers on its own, and a client that
 /// refreshes its route between two registrations (a consumer's start
 /// does) would send to one shard until its next refresh, 30 s later.
-async fn create_topic(p: &DefaultMQProducer, ns: &str, topic: &str, shards: usize) {
+pub(super) async fn create_topic(p: &DefaultMQProducer, ns: &str, topic: &str, shards: usize) {
     p.send(message(topic, "W", usize::MAX))
         .await
         .expect("send that creates the topic");
@@ -185,7 +185,7 @@ fn delay_offsets_saved(b: &BrokerProcess) -> i64 {
         .sum()
 }
 
-fn runtime_counter(b: &BrokerProcess, name: &str) -> u64 {
+pub(super) fn runtime_counter(b: &BrokerProcess, name: &str) -> u64 {
     let v = b.runtime_info(&b.main_addr());
     (0..b.shards)
         .map(|s| {
@@ -333,7 +333,7 @@ async fn reconsume_later_retries_with_backoff_then_dead_letters() {
 }
 
 /// One admin request over the remoting protocol; the reply.
-fn admin_call(
+pub(super) fn admin_call(
     addr: &str,
     code: i32,
     fields: &[(&str, &str)],

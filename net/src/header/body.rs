@@ -66,6 +66,164 @@ pub struct UnlockBatchRequestBody {
     pub only_this_broker: bool,
 }
 
+/// QUERY_ASSIGNMENT (400) request body: a client asks the broker which
+/// queues of `topic` it should consume (server-side rebalance, and how
+/// POP mode is switched on).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct QueryAssignmentRequestBody {
+    pub client_id: String,
+    pub consumer_group: String,
+    /// `CLUSTERING` or `BROADCASTING`.
+    pub message_model: String,
+    /// The client's allocation strategy (`AVG` by default); the broker
+    /// allocates averagely whatever it names.
+    pub strategy_name: String,
+    pub topic: String,
+}
+
+/// One queue of an assignment, and how to consume it (`POP` or `PULL`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct MessageQueueAssignment {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attachments: Option<std::collections::BTreeMap<String, String>>,
+    pub message_queue: MessageQueue,
+    pub mode: String,
+}
+
+/// QUERY_ASSIGNMENT response body. The list is always present (an absent
+/// one makes rocketmq-client-rust assign nothing).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct QueryAssignmentResponseBody {
+    pub message_queue_assignments: Vec<MessageQueueAssignment>,
+}
+
+/// SET_MESSAGE_REQUEST_MODE (401) request body, and one entry of the
+/// broker's `messageRequestMode.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SetMessageRequestModeRequestBody {
+    pub consumer_group: String,
+    /// `POP` or `PULL`.
+    pub mode: String,
+    /// POP: how many other clients' queues each client also pops; 0 (and
+    /// anything at or past the group's size - 1) means every queue.
+    pub pop_share_queue_num: i32,
+    pub topic: String,
+}
+
+/// One acknowledgement group of BATCH_ACK_MESSAGE: the messages of one
+/// pop of one queue, as a bitmap over offsets from `so`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BatchAck {
+    /// Bitmap, little-endian bytes: bit `i` acknowledges offset `so + i`.
+    /// Java writes a base64 string, rocketmq-client-rust a number array.
+    #[serde(deserialize_with = "bitmap_bytes")]
+    pub b: Vec<u8>,
+    /// Consumer group.
+    pub c: String,
+    /// Invisible time of the pop.
+    pub it: i64,
+    /// Pop time.
+    pub pt: i64,
+    /// Queue id.
+    pub q: i32,
+    /// `0` the topic itself, `1` its retry topic `%RETRY%<group>_<topic>`,
+    /// `2` the v2 retry topic `%RETRY%<group>+<topic>`.
+    pub r: String,
+    pub rq: i32,
+    /// Start offset the bitmap counts from.
+    pub so: i64,
+    /// The original topic.
+    pub t: String,
+}
+
+/// BATCH_ACK_MESSAGE (200151) request body; the response is SUCCESS with
+/// no body.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct BatchAckMessageRequestBody {
+    pub acks: Vec<BatchAck>,
+    pub broker_name: String,
+}
+
+/// Most bytes one bitmap may have (64 Ki offsets): a pop returns at most a
+/// few thousand messages.
+pub const BATCH_ACK_BITMAP_BYTES_MAX: usize = 8 * 1024;
+
+fn bitmap_bytes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    use serde::de::Error;
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Bitmap {
+        Numbers(Vec<i64>),
+        Base64(String),
+    }
+    let bytes = match Bitmap::deserialize(d)? {
+        // Java bytes are signed: -1 is 0xFF.
+        Bitmap::Numbers(n) => n
+            .into_iter()
+            .map(|v| {
+                u8::try_from(v)
+                    .or_else(|_| i8::try_from(v).map(|b| b as u8))
+                    .map_err(|_| D::Error::custom(format!("bitmap byte {v} out of range")))
+            })
+            .collect::<Result<Vec<u8>, _>>()?,
+        Bitmap::Base64(s) => {
+            base64_decode(&s).ok_or_else(|| D::Error::custom("bitmap is not base64"))?
+        }
+    };
+    if bytes.len() > BATCH_ACK_BITMAP_BYTES_MAX {
+        return Err(D::Error::custom(format!(
+            "bitmap of {} bytes is over {BATCH_ACK_BITMAP_BYTES_MAX}",
+            bytes.len()
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Standard base64 with optional padding.
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let digits = s.trim_end_matches('=').as_bytes();
+    if digits.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
+    for chunk in digits.chunks(4) {
+        let mut acc = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            acc |= value(*c)? << (18 - 6 * i);
+        }
+        let bytes = acc.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    Some(out)
+}
+
+impl BatchAck {
+    /// The acknowledged offsets, ascending.
+    pub fn offsets(&self) -> impl Iterator<Item = i64> + '_ {
+        self.b.iter().enumerate().flat_map(move |(i, byte)| {
+            (0..8)
+                .filter(move |bit| byte & (1 << bit) != 0)
+                .map(move |bit| self.so + (i * 8 + bit) as i64)
+        })
+    }
+}
+
 macro_rules! json_body {
     ($($ty:ident),*) => {$(
         impl $ty {
@@ -87,8 +245,53 @@ macro_rules! json_body {
 }
 
 json_body!(
+    BatchAckMessageRequestBody,
     ConsumerListBody,
     LockBatchRequestBody,
     LockBatchResponseBody,
+    QueryAssignmentRequestBody,
+    QueryAssignmentResponseBody,
+    SetMessageRequestModeRequestBody,
     UnlockBatchRequestBody
 );
+
+#[cfg(test)]
+mod pop_body_tests {
+    use super::*;
+
+    #[test]
+    fn batch_ack_bitmaps_from_either_client() {
+        // rocketmq-client-rust: u64 words as bytes; Java: base64 of
+        // BitSet.toByteArray(). Offsets 100, 102 and 109.
+        let rust = br#"{"brokerName":"b","acks":[{"c":"g","t":"T","r":"0","so":100,"q":3,"rq":0,"pt":1,"it":2,"b":[5,2,0,0,0,0,0,0]}]}"#;
+        let java = br#"{"brokerName":"b","acks":[{"c":"g","t":"T","r":"0","so":100,"q":3,"rq":0,"pt":1,"it":2,"b":"BQI="}]}"#;
+        for body in [&rust[..], &java[..]] {
+            let b = BatchAckMessageRequestBody::from_json(body).unwrap();
+            assert_eq!(b.acks[0].offsets().collect::<Vec<_>>(), vec![100, 102, 109]);
+        }
+        let signed = br#"{"acks":[{"so":0,"b":[-128]}]}"#;
+        let b = BatchAckMessageRequestBody::from_json(signed).unwrap();
+        assert_eq!(b.acks[0].offsets().collect::<Vec<_>>(), vec![7]);
+        for bad in [
+            &br#"{"acks":[{"b":[256]}]}"#[..],
+            br#"{"acks":[{"b":"!!"}]}"#,
+            br#"{"acks":[{"b":"A"}]}"#,
+        ] {
+            assert!(BatchAckMessageRequestBody::from_json(bad).is_err());
+        }
+        let huge = format!(
+            r#"{{"acks":[{{"b":[{}0]}}]}}"#,
+            "0,".repeat(BATCH_ACK_BITMAP_BYTES_MAX)
+        );
+        assert!(BatchAckMessageRequestBody::from_json(huge.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn assignment_bodies_match_the_client() {
+        let req = br#"{"topic":"T","consumerGroup":"g","clientId":"c1","strategyName":"AVG","messageModel":"CLUSTERING"}"#;
+        let r = QueryAssignmentRequestBody::from_json(req).unwrap();
+        assert_eq!((r.topic.as_str(), r.client_id.as_str()), ("T", "c1"));
+        let empty = QueryAssignmentResponseBody::default().to_json();
+        assert_eq!(empty, br#"{"messageQueueAssignments":[]}"#);
+    }
+}

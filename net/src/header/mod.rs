@@ -17,6 +17,7 @@ mod body;
 mod consumer;
 mod namesrv;
 mod offset;
+mod pop;
 mod pull;
 mod query;
 mod send;
@@ -27,8 +28,10 @@ pub use admin::{
     GetSubscriptionGroupConfigRequestHeader,
 };
 pub use body::{
-    BodyError, ConsumerListBody, LockBatchRequestBody, LockBatchResponseBody, MessageQueue,
-    UnlockBatchRequestBody,
+    BatchAck, BatchAckMessageRequestBody, BodyError, ConsumerListBody, LockBatchRequestBody,
+    LockBatchResponseBody, MessageQueue, MessageQueueAssignment, QueryAssignmentRequestBody,
+    QueryAssignmentResponseBody, SetMessageRequestModeRequestBody, UnlockBatchRequestBody,
+    BATCH_ACK_BITMAP_BYTES_MAX,
 };
 pub use consumer::{
     ConsumerSendMsgBackRequestHeader, GetConsumerListByGroupRequestHeader,
@@ -42,6 +45,10 @@ pub use offset::{
     GetEarliestMsgStoretimeRequestHeader, GetEarliestMsgStoretimeResponseHeader,
     GetMaxOffsetRequestHeader, GetMinOffsetRequestHeader, OffsetResponseHeader,
     QueryConsumerOffsetRequestHeader, SearchOffsetRequestHeader, UpdateConsumerOffsetRequestHeader,
+};
+pub use pop::{
+    AckMessageRequestHeader, ChangeInvisibleTimeRequestHeader, ChangeInvisibleTimeResponseHeader,
+    PopMessageRequestHeader, PopMessageResponseHeader,
 };
 pub use pull::{pull_sys_flag, PullMessageRequestHeader, PullMessageResponseHeader};
 pub use query::{QueryMessageRequestHeader, QueryMessageResponseHeader, ViewMessageRequestHeader};

@@ -1,0 +1,508 @@
+//! POP_MESSAGE (200050), ACK_MESSAGE (200051), BATCH_ACK_MESSAGE
+//! (200151) and CHANGE_MESSAGE_INVISIBLETIME (200053) over this shard's
+//! queues; the bookkeeping and the reviver are in `crate::pop`.
+//!
+//! A pop takes messages from one queue or (queue id -1) from all of the
+//! topic's queues on this shard, round robin, and from the group's POP
+//! retry topic: first one time in five, as RocketMQ does, else after the
+//! topic's queues. The offsets are taken before the records are read, so
+//! two pops of one queue never return the same message. A pop that finds
+//! nothing is held up to its `pollTime` and woken by a message on any of
+//! the queues.
+//!
+//! The reply carries the records as PULL does, from memory (a pop is a
+//! small batch and spans queues), and says per queue where the pop
+//! started and which offsets it returned (`startOffsetInfo`,
+//! `msgOffsetInfo`); the client builds each message's `POP_CK` from them.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use ringmq_engine::{CommitLogOffset, QueueOffset};
+use ringmq_net::header::{
+    AckMessageRequestHeader, BatchAckMessageRequestBody, ChangeInvisibleTimeRequestHeader,
+    ChangeInvisibleTimeResponseHeader, PopMessageRequestHeader, PopMessageResponseHeader,
+};
+use ringmq_net::server::{Handled, Outgoing};
+use ringmq_net::{CommandHeader, RemotingCommand, ResponseCode};
+
+use super::pull::{group_may_consume, PULL_BYTES_MAX, PULL_MESSAGES_MAX, SUSPEND_MS_MAX};
+use super::{error, forward, now, parse, refuse_on_slave, success};
+use crate::clients::TagFilter;
+use crate::pop::{
+    acked_topic, record_commit, retry_topic, PopKey, PopRefused, INVISIBLE_MS_MAX, INVISIBLE_MS_MIN,
+};
+use crate::schedule::read_records;
+use crate::shard::{now_ms, Shard, ShardStats};
+use crate::topics::PERM_READ;
+use crate::waiters::ANY_QUEUE;
+
+/// Most queue entries one pop looks at in one queue (tag-filtered ones
+/// included).
+const POP_SCAN_ENTRIES_MAX: usize = 4_096;
+/// Most pops one shard holds waiting for messages; past it a pop that
+/// finds nothing is answered `POLLING_FULL` at once.
+pub const POP_HELD_MAX: usize = 10_000;
+/// Reported as the revive queue: RingMQ revives from one in-memory index.
+const REVIVE_QID: i32 = 0;
+/// One pop in this many reads the retry topic first.
+const RETRY_FIRST_ONE_IN: u32 = 5;
+
+thread_local! {
+    static HELD: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Counts a held pop while it lives.
+struct Held;
+
+impl Held {
+    fn try_new() -> Option<Held> {
+        HELD.with(|h| {
+            (h.get() < POP_HELD_MAX).then(|| {
+                h.set(h.get() + 1);
+                Held
+            })
+        })
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        HELD.with(|h| h.set(h.get() - 1));
+    }
+}
+
+type Refusal = (i32, String);
+
+pub fn pop(shard: &Rc<Shard>, request: RemotingCommand) -> Handled {
+    let h: PopMessageRequestHeader = match parse(&request) {
+        Ok(h) => h,
+        Err(reply) => return reply,
+    };
+    if let Some(refused) = refuse_on_slave(shard, &request, "pops") {
+        return refused;
+    }
+    let params = match pop_params(shard, &h) {
+        Ok(p) => Rc::new(p),
+        Err((code, remark)) => return now(&request, error(&request, code, remark)),
+    };
+    let shard = shard.clone();
+    Handled::Later(Box::pin(async move {
+        let deadline = Instant::now() + Duration::from_millis(params.poll_ms);
+        let mut held = None;
+        let reply = loop {
+            let signals = [
+                shard.signals.get(&h.topic, ANY_QUEUE),
+                shard.signals.get(&params.retry_topic, ANY_QUEUE),
+            ];
+            let seen = signals.each_ref().map(|s| s.generation());
+            match pop_once(&shard, &h, &params).await {
+                Ok(Some((header, body))) => {
+                    break success(&request)
+                        .with_ext_fields(header.to_ext_fields())
+                        .with_body(body)
+                }
+                Ok(None) => {}
+                Err((code, remark)) => break error(&request, code, remark),
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break not_found(
+                    &request,
+                    &params,
+                    ResponseCode::POLLING_TIMEOUT,
+                    "no new message",
+                );
+            }
+            if held.is_none() {
+                held = Held::try_new();
+                if held.is_none() {
+                    break not_found(
+                        &request,
+                        &params,
+                        ResponseCode::POLLING_FULL,
+                        &format!("{POP_HELD_MAX} pops already held on this shard"),
+                    );
+                }
+            }
+            let [a, b] = &signals;
+            futures_lite::future::or(
+                futures_lite::future::or(a.wait_past(seen[0]), b.wait_past(seen[1])),
+                async {
+                    glommio::timer::sleep(left).await;
+                },
+            )
+            .await;
+        };
+        (!request.is_oneway()).then(|| Outgoing::command(reply))
+    }))
+}
+
+struct PopParams {
+    queues: Vec<i32>,
+    retry_topic: String,
+    filter: TagFilter,
+    max_messages: usize,
+    invisible_ms: i64,
+    poll_ms: u64,
+}
+
+fn pop_params(shard: &Shard, h: &PopMessageRequestHeader) -> Result<PopParams, Refusal> {
+    let topic = shard.topics.get(&h.topic).ok_or_else(|| {
+        (
+            ResponseCode::TOPIC_NOT_EXIST,
+            format!("topic[{}] not exist, apply first please!", h.topic),
+        )
+    })?;
+    if topic.perm & PERM_READ == 0 {
+        return Err((
+            ResponseCode::NO_PERMISSION,
+            format!("the topic {} is not readable", h.topic),
+        ));
+    }
+    let queues: Vec<i32> = if h.queue_id < 0 {
+        let n = topic.read_queue_nums.max(0);
+        let start = shard.next_pop_queue.get();
+        shard.next_pop_queue.set(start.wrapping_add(1));
+        (0..n)
+            .map(|i| ((start as i64 + i as i64) % n as i64) as i32)
+            .collect()
+    } else if h.queue_id < topic.read_queue_nums {
+        vec![h.queue_id]
+    } else {
+        return Err((
+            ResponseCode::INVALID_PARAMETER,
+            format!(
+                "queueId {} outside the topic's {} read queues",
+                h.queue_id, topic.read_queue_nums
+            ),
+        ));
+    };
+    if !(INVISIBLE_MS_MIN..=INVISIBLE_MS_MAX).contains(&h.invisible_time) {
+        return Err((
+            ResponseCode::INVALID_PARAMETER,
+            format!(
+                "invisibleTime {} ms outside {INVISIBLE_MS_MIN}..={INVISIBLE_MS_MAX}",
+                h.invisible_time
+            ),
+        ));
+    }
+    if h.order == Some(true) {
+        return Err((
+            ResponseCode::INVALID_PARAMETER,
+            "orderly POP is not supported; consume ordered topics by PULL".into(),
+        ));
+    }
+    group_may_consume(shard, &h.consumer_group)?;
+    let expression_type = h.exp_type.as_deref().unwrap_or("TAG");
+    if !expression_type.eq_ignore_ascii_case("TAG") {
+        return Err((
+            ResponseCode::SUBSCRIPTION_PARSE_FAILED,
+            format!("expression type {expression_type} is not supported; use TAG"),
+        ));
+    }
+    let filter = TagFilter::parse(h.exp.as_deref().unwrap_or("*"))
+        .map_err(|e| (ResponseCode::SUBSCRIPTION_PARSE_FAILED, e))?;
+    Ok(PopParams {
+        queues,
+        retry_topic: retry_topic(&h.consumer_group, &h.topic),
+        filter,
+        max_messages: h.max_msg_nums.clamp(1, PULL_MESSAGES_MAX as i32) as usize,
+        invisible_ms: h.invisible_time,
+        poll_ms: (h.poll_time.max(0) as u64).min(SUSPEND_MS_MAX),
+    })
+}
+
+/// The messages one queue gave a pop.
+struct Taken {
+    retry: bool,
+    queue_id: i32,
+    key: PopKey,
+    /// (queue offset, commit-log offset)
+    offsets: Vec<(u64, u64)>,
+}
+
+/// One attempt: takes what the queues have, reads it, and builds the
+/// reply. None when nothing was there.
+async fn pop_once(
+    shard: &Rc<Shard>,
+    h: &PopMessageRequestHeader,
+    params: &PopParams,
+) -> Result<Option<(PopMessageResponseHeader, Vec<u8>)>, Refusal> {
+    let pop_time = now_ms();
+    let deadline = pop_time + params.invisible_ms;
+    let group = &h.consumer_group;
+    let mut sources: Vec<(&str, i32, bool)> = params
+        .queues
+        .iter()
+        .map(|q| (h.topic.as_str(), *q, false))
+        .collect();
+    if shard.topics.get(&params.retry_topic).is_some() {
+        let n = shard.next_pop_queue.get();
+        let at = if n % RETRY_FIRST_ONE_IN == 0 {
+            0
+        } else {
+            sources.len()
+        };
+        sources.insert(at, (params.retry_topic.as_str(), 0, true));
+    }
+    let mut taken: Vec<Taken> = Vec::new();
+    let mut want = params.max_messages.min(shard.pop.room());
+    if want == 0 {
+        return Err((
+            ResponseCode::POLLING_FULL,
+            format!(
+                "{} messages in flight on this shard",
+                shard.pop.inflight_count()
+            ),
+        ));
+    }
+    let mut rest: u64 = 0;
+    // Taking is synchronous: no other pop runs between reading a queue's
+    // next offset and moving it.
+    for (topic, queue_id, retry) in sources {
+        let key: PopKey = (group.clone(), topic.to_string(), queue_id);
+        let store = &shard.store;
+        let next = shard
+            .pop
+            .next_offset(&key, || {
+                let min = store.min_queue_offset(topic, queue_id).0;
+                let max = store.max_queue_offset(topic, queue_id).0;
+                match shard.offsets.get(group, topic, queue_id) {
+                    Some(o) if o >= 0 => (o as u64).clamp(min, max),
+                    // A new group starts where it asked; a retry topic
+                    // always at its start.
+                    _ if retry || h.init_mode == 0 => min,
+                    _ => max,
+                }
+            })
+            .map_err(|e| match e {
+                PopRefused::InflightFull | PopRefused::QueuesFull => (
+                    ResponseCode::POLLING_FULL,
+                    format!("pop state full on this shard: {e:?}"),
+                ),
+            })?;
+        let max = store.max_queue_offset(topic, queue_id).0;
+        if want == 0 {
+            rest += max.saturating_sub(next);
+            continue;
+        }
+        let (first, entries) =
+            store.queue_entries(topic, queue_id, QueueOffset(next), POP_SCAN_ENTRIES_MAX);
+        let mut offsets = Vec::new();
+        let mut scanned_to = first.0;
+        for (i, e) in entries.iter().enumerate() {
+            if offsets.len() >= want {
+                break;
+            }
+            scanned_to = first.0 + i as u64 + 1;
+            if params.filter.accepts(e.tags_code) {
+                offsets.push((first.0 + i as u64, e.commit_log_offset.0));
+            }
+        }
+        if scanned_to != next || !offsets.is_empty() {
+            let commit = shard
+                .pop
+                .take(&key, &offsets, scanned_to, pop_time, deadline);
+            record_commit(shard, &key, commit);
+        }
+        rest += max.saturating_sub(scanned_to);
+        want -= offsets.len();
+        if !offsets.is_empty() {
+            taken.push(Taken {
+                retry,
+                queue_id,
+                key,
+                offsets,
+            });
+        }
+    }
+    if taken.is_empty() {
+        return Ok(None);
+    }
+    let all: Vec<CommitLogOffset> = taken
+        .iter()
+        .flat_map(|t| t.offsets.iter().map(|(_, c)| CommitLogOffset(*c)))
+        .collect();
+    let mut records = read_records(shard, &all).await.into_iter();
+    let mut body = Vec::new();
+    let mut start_info = Vec::new();
+    let mut offset_info = Vec::new();
+    let mut count = 0u64;
+    for t in &taken {
+        let mut returned = Vec::new();
+        for &(offset, _) in &t.offsets {
+            let record = records.next().expect("one read per offset");
+            match record {
+                Ok(bytes)
+                    if body.len() as u64 + bytes.len() as u64 <= PULL_BYTES_MAX
+                        || body.is_empty() =>
+                {
+                    body.extend_from_slice(&bytes);
+                    returned.push(offset);
+                }
+                Ok(_) => {
+                    // Over the reply's size bound: revived at once, so it
+                    // comes back through the retry topic.
+                    shard.pop.change_deadline(&t.key, offset, pop_time);
+                }
+                Err(e) => {
+                    tracing::warn!(shard = shard.id, topic = %t.key.1, offset, error = %e, "popped message unreadable; revived at its deadline");
+                }
+            }
+        }
+        if let Some(first) = returned.first() {
+            let marker = if t.retry { "1" } else { "0" };
+            start_info.push(format!("{marker} {} {first}", t.queue_id));
+            let list: Vec<String> = returned.iter().map(u64::to_string).collect();
+            offset_info.push(format!("{marker} {} {}", t.queue_id, list.join(",")));
+            count += returned.len() as u64;
+        }
+    }
+    if count == 0 {
+        return Ok(None);
+    }
+    let stats = shard.my_stats();
+    ShardStats::add(&stats.messages_out, count);
+    ShardStats::add(&stats.bytes_out, body.len() as u64);
+    let header = PopMessageResponseHeader {
+        pop_time,
+        invisible_time: params.invisible_ms,
+        revive_qid: REVIVE_QID,
+        rest_num: rest as i64,
+        start_offset_info: Some(start_info.join(";")),
+        msg_offset_info: Some(offset_info.join(";")),
+        order_count_info: None,
+    };
+    Ok(Some((header, body)))
+}
+
+/// The reply of a pop that found nothing: rocketmq-client-rust decodes the
+/// pop header whatever the code, so it is always there.
+fn not_found(
+    request: &RemotingCommand,
+    params: &PopParams,
+    code: i32,
+    remark: &str,
+) -> RemotingCommand {
+    let header = PopMessageResponseHeader {
+        pop_time: now_ms(),
+        invisible_time: params.invisible_ms,
+        revive_qid: REVIVE_QID,
+        rest_num: 0,
+        start_offset_info: None,
+        msg_offset_info: None,
+        order_count_info: None,
+    };
+    error(request, code, remark).with_ext_fields(header.to_ext_fields())
+}
+
+/// Ends the flight of acknowledged messages; how many were in flight.
+fn ack_offsets(shard: &Shard, key: &PopKey, offsets: impl Iterator<Item = i64>) -> u64 {
+    let mut acked = 0;
+    let mut commit = None;
+    for offset in offsets.filter(|o| *o >= 0) {
+        if let Some(c) = shard.pop.finish(key, offset as u64) {
+            commit = Some(c);
+            acked += 1;
+        }
+    }
+    if let Some(c) = commit {
+        record_commit(shard, key, c);
+    }
+    ShardStats::add(&shard.my_stats().pop_acked, acked);
+    acked
+}
+
+pub fn ack(shard: &Rc<Shard>, request: RemotingCommand) -> Handled {
+    let h: AckMessageRequestHeader = match parse(&request) {
+        Ok(h) => h,
+        Err(reply) => return reply,
+    };
+    if let Some(refused) = refuse_on_slave(shard, &request, "acks") {
+        return refused;
+    }
+    let key = (h.consumer_group, h.topic, h.queue_id);
+    // An ack of a message no longer in flight (revived, or acknowledged
+    // before) succeeds, as RocketMQ's does: there is nothing left to do.
+    ack_offsets(shard, &key, std::iter::once(h.offset));
+    now(&request, success(&request))
+}
+
+pub fn batch_ack(shard: &Rc<Shard>, request: RemotingCommand) -> Handled {
+    let body = match BatchAckMessageRequestBody::from_json(&request.body) {
+        Ok(b) => b,
+        Err(e) => {
+            return now(
+                &request,
+                error(&request, ResponseCode::INVALID_PARAMETER, e.to_string()),
+            )
+        }
+    };
+    // No header names the shard: the body does.
+    if let Some(other) = Some(body.broker_name.as_str())
+        .filter(|b| !b.is_empty() && *b != shard.broker_name)
+        .and_then(|b| shard.shard_of_broker_name(b))
+    {
+        return forward(shard, other, request);
+    }
+    if let Some(refused) = refuse_on_slave(shard, &request, "acks") {
+        return refused;
+    }
+    for a in &body.acks {
+        let Some(topic) = acked_topic(&a.c, &a.t, &a.r) else {
+            return now(
+                &request,
+                error(
+                    &request,
+                    ResponseCode::INVALID_PARAMETER,
+                    format!("retry marker {:?} is none of 0, 1, 2", a.r),
+                ),
+            );
+        };
+        ack_offsets(shard, &(a.c.clone(), topic, a.q), a.offsets());
+    }
+    now(&request, success(&request))
+}
+
+pub fn change_invisible_time(shard: &Rc<Shard>, request: RemotingCommand) -> Handled {
+    let h: ChangeInvisibleTimeRequestHeader = match parse(&request) {
+        Ok(h) => h,
+        Err(reply) => return reply,
+    };
+    if let Some(refused) = refuse_on_slave(shard, &request, "invisible-time changes") {
+        return refused;
+    }
+    if !(INVISIBLE_MS_MIN..=INVISIBLE_MS_MAX).contains(&h.invisible_time) || h.offset < 0 {
+        return now(
+            &request,
+            error(
+                &request,
+                ResponseCode::INVALID_PARAMETER,
+                format!(
+                    "invisibleTime {} ms outside {INVISIBLE_MS_MIN}..={INVISIBLE_MS_MAX}, or offset {} negative",
+                    h.invisible_time, h.offset
+                ),
+            ),
+        );
+    }
+    let pop_time = now_ms();
+    let key = (h.consumer_group, h.topic, h.queue_id);
+    if !shard
+        .pop
+        .change_deadline(&key, h.offset as u64, pop_time + h.invisible_time)
+    {
+        // Acknowledged or already revived: nothing is hidden any more.
+        tracing::debug!(shard = shard.id, topic = %key.1, offset = h.offset, "invisible-time change of a message not in flight");
+    }
+    let header = ChangeInvisibleTimeResponseHeader {
+        pop_time,
+        invisible_time: h.invisible_time,
+        revive_qid: REVIVE_QID,
+    };
+    now(
+        &request,
+        success(&request).with_ext_fields(header.to_ext_fields()),
+    )
+}
