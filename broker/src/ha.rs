@@ -697,6 +697,20 @@ async fn sync_metadata(
                 tracing::warn!(shard = shard.id, error = %e, "subscription groups not copied")
             }
         }
+        let modes = async {
+            let body = call(RequestCode::GET_ALL_MESSAGE_REQUEST_MODE).await?;
+            shard.request_modes.replace_from_master(&body)
+        };
+        match modes.await {
+            Ok(true) => tracing::info!(
+                shard = shard.id,
+                "message request modes copied from the master"
+            ),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(shard = shard.id, error = %e, "message request modes not copied")
+            }
+        }
     }
     let body = call(RequestCode::GET_ALL_CONSUMER_OFFSET).await?;
     if shard

@@ -78,49 +78,58 @@ impl RequestModes {
 
     /// Sets a group's mode for a topic and saves the table.
     pub fn set(&self, body: SetMessageRequestModeRequestBody) -> Result<(), ModeError> {
-        validate_topic_name(&body.topic).map_err(|e| ModeError::Invalid(e.to_string()))?;
-        crate::groups::validate_group_name(&body.consumer_group)
-            .map_err(|e| ModeError::Invalid(e.to_string()))?;
-        let mode = body.mode.to_ascii_uppercase();
-        if mode != "POP" && mode != "PULL" {
-            return Err(ModeError::Invalid(format!(
-                "mode {:?} is neither POP nor PULL",
-                body.mode
-            )));
-        }
-        if body
-            .topic
-            .starts_with(crate::topics::RETRY_GROUP_TOPIC_PREFIX)
-        {
-            return Err(ModeError::Invalid(format!(
-                "{} is a retry topic; it is always pulled",
-                body.topic
-            )));
-        }
+        let entry = validate(body)?;
         let mut table = self.table.write().expect("request mode lock");
-        let count: usize = table
-            .message_request_mode_map
-            .values()
-            .map(BTreeMap::len)
-            .sum();
         let exists = table
             .message_request_mode_map
-            .get(&body.topic)
-            .is_some_and(|g| g.contains_key(&body.consumer_group));
-        if count >= REQUEST_MODES_MAX && !exists {
+            .get(&entry.topic)
+            .is_some_and(|g| g.contains_key(&entry.consumer_group));
+        if count(&table) >= REQUEST_MODES_MAX && !exists {
             return Err(ModeError::Full);
         }
-        let entry = SetMessageRequestModeRequestBody {
-            mode,
-            pop_share_queue_num: body.pop_share_queue_num.max(0),
-            ..body
-        };
         table
             .message_request_mode_map
             .entry(entry.topic.clone())
             .or_default()
             .insert(entry.consumer_group.clone(), entry);
-        let bytes = serde_json::to_vec_pretty(&*table).expect("request modes serialize");
+        self.save(&table)
+    }
+
+    /// Slave: replaces the table with the master's
+    /// (`GET_ALL_MESSAGE_REQUEST_MODE`), validated as local changes are.
+    /// Whether it changed.
+    pub fn replace_from_master(&self, body: &[u8]) -> Result<bool, String> {
+        let file: ModeFile = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+        let mut copy = ModeFile::default();
+        for (topic, groups) in file.message_request_mode_map {
+            for (group, entry) in groups {
+                if entry.topic != topic || entry.consumer_group != group {
+                    return Err(format!(
+                        "entry {topic}/{group} names {}/{}",
+                        entry.topic, entry.consumer_group
+                    ));
+                }
+                let entry = validate(entry).map_err(|e| e.to_string())?;
+                copy.message_request_mode_map
+                    .entry(topic.clone())
+                    .or_default()
+                    .insert(group, entry);
+            }
+        }
+        if count(&copy) > REQUEST_MODES_MAX {
+            return Err(ModeError::Full.to_string());
+        }
+        let mut table = self.table.write().expect("request mode lock");
+        if table.message_request_mode_map == copy.message_request_mode_map {
+            return Ok(false);
+        }
+        *table = copy;
+        self.save(&table).map_err(|e| e.to_string())?;
+        Ok(true)
+    }
+
+    fn save(&self, table: &ModeFile) -> Result<(), ModeError> {
+        let bytes = serde_json::to_vec_pretty(table).expect("request modes serialize");
         write_durably(&self.path, &bytes).map_err(|source| ModeError::Save {
             path: self.path.clone(),
             source,
@@ -132,6 +141,44 @@ impl RequestModes {
         serde_json::to_vec(&*self.table.read().expect("request mode lock"))
             .expect("request modes serialize")
     }
+}
+
+fn count(table: &ModeFile) -> usize {
+    table
+        .message_request_mode_map
+        .values()
+        .map(BTreeMap::len)
+        .sum()
+}
+
+/// A mode entry as stored: names checked, mode upper-case, share >= 0.
+fn validate(
+    body: SetMessageRequestModeRequestBody,
+) -> Result<SetMessageRequestModeRequestBody, ModeError> {
+    validate_topic_name(&body.topic).map_err(|e| ModeError::Invalid(e.to_string()))?;
+    crate::groups::validate_group_name(&body.consumer_group)
+        .map_err(|e| ModeError::Invalid(e.to_string()))?;
+    let mode = body.mode.to_ascii_uppercase();
+    if mode != "POP" && mode != "PULL" {
+        return Err(ModeError::Invalid(format!(
+            "mode {:?} is neither POP nor PULL",
+            body.mode
+        )));
+    }
+    if body
+        .topic
+        .starts_with(crate::topics::RETRY_GROUP_TOPIC_PREFIX)
+    {
+        return Err(ModeError::Invalid(format!(
+            "{} is a retry topic; it is always pulled",
+            body.topic
+        )));
+    }
+    Ok(SetMessageRequestModeRequestBody {
+        mode,
+        pop_share_queue_num: body.pop_share_queue_num.max(0),
+        ..body
+    })
 }
 
 #[cfg(test)]
@@ -163,5 +210,19 @@ mod tests {
         );
         let v: serde_json::Value = serde_json::from_slice(&reopened.to_json_bytes()).unwrap();
         assert_eq!(v["messageRequestModeMap"]["T"]["g"]["mode"], "POP");
+        // A slave copies the master's table, validated.
+        let slave_dir = tempfile::tempdir().unwrap();
+        let slave = RequestModes::open(slave_dir.path()).unwrap();
+        assert_eq!(
+            slave.replace_from_master(&reopened.to_json_bytes()),
+            Ok(true)
+        );
+        assert_eq!(
+            slave.replace_from_master(&reopened.to_json_bytes()),
+            Ok(false)
+        );
+        assert_eq!(slave.get("T", "g"), RequestMode::Pop { share_queue_num: 0 });
+        let bad = br#"{"messageRequestModeMap":{"T":{"g":{"topic":"../x","consumerGroup":"g","mode":"POP"}}}}"#;
+        assert!(slave.replace_from_master(bad).is_err());
     }
 }

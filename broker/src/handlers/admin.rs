@@ -69,6 +69,7 @@ pub fn delete_topic(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
             // until retention removes their segments.
             shard.offsets.remove_topic(&h.topic);
             shard.signals.remove_topic(&h.topic);
+            shard.pop.forget_topic(&h.topic);
             now(request, success(request))
         }
         Err(e) => now(

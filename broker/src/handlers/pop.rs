@@ -355,6 +355,9 @@ async fn pop_once(
         if let Some(first) = returned.first() {
             let marker = if t.retry { "1" } else { "0" };
             start_info.push(format!("{marker} {} {first}", t.queue_id));
+            // One queue's offsets are joined by `,` (Java's and the
+            // client's parser); rocketmq-rust's broker joins them by `;`,
+            // which its own client cannot parse.
             let list: Vec<String> = returned.iter().map(u64::to_string).collect();
             offset_info.push(format!("{marker} {} {}", t.queue_id, list.join(",")));
             count += returned.len() as u64;

@@ -326,6 +326,27 @@ async fn async_master_slave_catches_up_after_restart() {
     )
     .await;
 
+    // And which groups POP which topics.
+    let r = super::schedule::admin_call(
+        &m.main_addr(),
+        ringmq_net::RequestCode::SET_MESSAGE_REQUEST_MODE,
+        &[],
+        format!(
+            r#"{{"topic":"{topic}","consumerGroup":"cg-ha-pop","mode":"POP","popShareQueueNum":0}}"#
+        )
+        .into_bytes(),
+    );
+    assert_eq!(r.code, ringmq_net::ResponseCode::SUCCESS, "{:?}", r.remark);
+    eventually(
+        "request modes copied to the slave",
+        Duration::from_secs(30),
+        || {
+            std::fs::read_to_string(s.store_dir().join("store/config/messageRequestMode.json"))
+                .is_ok_and(|t| t.contains("cg-ha-pop"))
+        },
+    )
+    .await;
+
     p.shutdown().await;
     let (mut m, mut s) = (m, s);
     m.stop_cleanly();
