@@ -464,4 +464,146 @@ mod tests {
         assert_eq!(acked_topic("g", "T", "2").as_deref(), Some("%RETRY%g+T"));
         assert_eq!(acked_topic("g", "T", "x"), None);
     }
+
+    mod model {
+        use super::*;
+        use proptest::prelude::*;
+        use std::collections::BTreeMap;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            /// Pop queue `q`: take `take` of the next `scan` entries.
+            Pop {
+                q: i32,
+                scan: u8,
+                take: u8,
+                invisible: i64,
+            },
+            /// Ack the `i`-th message in flight of queue `q` (if any).
+            Ack {
+                q: i32,
+                i: usize,
+            },
+            Change {
+                q: i32,
+                i: usize,
+                invisible: i64,
+            },
+            /// Time passes; everything due is revived.
+            Tick {
+                ms: i64,
+            },
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                (0..3i32, 0..6u8, 0..6u8, 1..50i64).prop_map(|(q, scan, take, invisible)| {
+                    Op::Pop {
+                        q,
+                        scan,
+                        take,
+                        invisible,
+                    }
+                }),
+                (0..3i32, 0..8usize).prop_map(|(q, i)| Op::Ack { q, i }),
+                (0..3i32, 0..8usize, 1..50i64).prop_map(|(q, i, invisible)| Op::Change {
+                    q,
+                    i,
+                    invisible
+                }),
+                (0..40i64).prop_map(|ms| Op::Tick { ms }),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Against a plain model: every popped offset ends exactly once
+            /// (acknowledged or revived at or after its deadline, never
+            /// before), the commit offset is the lowest in flight or next
+            /// and never goes back, and the counts and deadlines agree.
+            #[test]
+            fn pop_state_matches_its_model(ops in proptest::collection::vec(op(), 1..150)) {
+                let s = PopState::default();
+                let mut now = 0i64;
+                // Per queue: next, in flight (offset -> deadline).
+                let mut next: BTreeMap<i32, u64> = BTreeMap::new();
+                let mut flight: BTreeMap<i32, BTreeMap<u64, i64>> = BTreeMap::new();
+                let mut ended: BTreeMap<(i32, u64), u32> = BTreeMap::new();
+                let mut commits: BTreeMap<i32, u64> = BTreeMap::new();
+                let record = |q: i32, c: u64, commits: &mut BTreeMap<i32, u64>| {
+                    let last = commits.entry(q).or_insert(0);
+                    assert!(c >= *last, "commit offset went back on queue {q}: {last} -> {c}");
+                    *last = c;
+                };
+                for op in ops {
+                    match op {
+                        Op::Pop { q, scan, take, invisible } => {
+                            let n = s.next_offset(&key(q), || 0).unwrap();
+                            assert_eq!(n, *next.get(&q).unwrap_or(&0));
+                            let taken: Vec<(u64, u64)> = (n..n + scan as u64)
+                                .take(take as usize)
+                                .map(|o| (o, o * 100))
+                                .collect();
+                            let c = s.take(&key(q), &taken, n + scan as u64, now, now + invisible);
+                            next.insert(q, n + scan as u64);
+                            for (o, _) in &taken {
+                                flight.entry(q).or_default().insert(*o, now + invisible);
+                            }
+                            record(q, c, &mut commits);
+                        }
+                        Op::Ack { q, i } => {
+                            let Some(o) = flight.get(&q).and_then(|f| f.keys().nth(i).copied()) else {
+                                prop_assert_eq!(s.finish(&key(q), 1_000_000), None);
+                                continue;
+                            };
+                            let c = s.finish(&key(q), o).expect("in flight");
+                            flight.get_mut(&q).unwrap().remove(&o);
+                            *ended.entry((q, o)).or_default() += 1;
+                            record(q, c, &mut commits);
+                        }
+                        Op::Change { q, i, invisible } => {
+                            let o = flight.get(&q).and_then(|f| f.keys().nth(i).copied());
+                            let changed = s.change_deadline(&key(q), o.unwrap_or(1_000_000), now + invisible);
+                            prop_assert_eq!(changed, o.is_some());
+                            if let Some(o) = o {
+                                flight.get_mut(&q).unwrap().insert(o, now + invisible);
+                            }
+                        }
+                        Op::Tick { ms } => {
+                            now += ms;
+                            let due = s.due(now, usize::MAX);
+                            let mut expected: Vec<(i64, i32, u64)> = flight
+                                .iter()
+                                .flat_map(|(q, f)| f.iter().map(move |(o, d)| (*d, *q, *o)))
+                                .filter(|(d, _, _)| *d <= now)
+                                .collect();
+                            expected.sort();
+                            let got: Vec<(i64, i32, u64)> = due
+                                .iter()
+                                .map(|d| (flight[&d.key.2][&d.offset], d.key.2, d.offset))
+                                .collect();
+                            prop_assert_eq!(&got, &expected);
+                            for d in due {
+                                prop_assert_eq!(d.commit_log_offset, d.offset * 100);
+                                let c = s.finish(&d.key, d.offset).expect("due is in flight");
+                                flight.get_mut(&d.key.2).unwrap().remove(&d.offset);
+                                *ended.entry((d.key.2, d.offset)).or_default() += 1;
+                                record(d.key.2, c, &mut commits);
+                            }
+                        }
+                    }
+                    let total: usize = flight.values().map(BTreeMap::len).sum();
+                    prop_assert_eq!(s.inflight_count(), total);
+                    let earliest = flight.values().flat_map(|f| f.values().copied()).min();
+                    prop_assert_eq!(s.earliest_deadline(), earliest);
+                    for (q, f) in &flight {
+                        let model_commit = f.keys().next().copied().unwrap_or(next[q]);
+                        prop_assert_eq!(s.take(&key(*q), &[], next[q], now, now), model_commit);
+                    }
+                }
+                prop_assert!(ended.values().all(|n| *n == 1), "an offset ended twice: {:?}", ended);
+            }
+        }
+    }
 }

@@ -104,7 +104,7 @@ pub fn pop(shard: &Rc<Shard>, request: RemotingCommand) -> Handled {
                         .with_body(body)
                 }
                 Ok(None) => {}
-                Err((code, remark)) => break error(&request, code, remark),
+                Err((code, remark)) => break not_found(&request, &params, code, &remark),
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
