@@ -153,7 +153,9 @@ pub struct GroupView {
 #[derive(Default)]
 pub struct Clients {
     groups: RefCell<HashMap<String, ConsumerGroup>>,
-    producers: RefCell<HashMap<String, BTreeMap<String, Instant>>>,
+    /// Producer group → client id → its connection and last heartbeat
+    /// (transaction checks go to one of them).
+    producers: RefCell<HashMap<String, BTreeMap<String, (Rc<Peer>, Instant)>>>,
     locks: RefCell<HashMap<(String, String, i32), (String, Instant)>>,
 }
 
@@ -228,7 +230,7 @@ impl Clients {
                     if members.len() < MEMBERS_PER_GROUP_MAX
                         || members.contains_key(&data.client_id)
                     {
-                        members.insert(data.client_id.clone(), now);
+                        members.insert(data.client_id.clone(), (peer.clone(), now));
                     }
                 }
             }
@@ -267,8 +269,25 @@ impl Clients {
         }
     }
 
+    /// A live connection of a member of producer group `group`, spread
+    /// over the members by `pick`; None when none is connected.
+    pub fn producer_peer(&self, group: &str, pick: usize) -> Option<Rc<Peer>> {
+        let limit = Duration::from_millis(CHANNEL_EXPIRED_MS);
+        let producers = self.producers.borrow();
+        let live: Vec<&Rc<Peer>> = producers
+            .get(group)?
+            .values()
+            .filter(|(p, at)| !p.is_closed() && at.elapsed() < limit)
+            .map(|(p, _)| p)
+            .collect();
+        (!live.is_empty()).then(|| live[pick % live.len()].clone())
+    }
+
     /// The connection closed: drop the members it carried.
     pub fn connection_closed(&self, peer: &Rc<Peer>) {
+        for members in self.producers.borrow_mut().values_mut() {
+            members.retain(|_, (p, _)| !Rc::ptr_eq(p, peer));
+        }
         let mut affected = Vec::new();
         {
             let mut groups = self.groups.borrow_mut();
@@ -301,6 +320,13 @@ impl Clients {
                 }
             }
             groups.retain(|_, g| !g.members.is_empty() || !g.subscriptions.is_empty());
+        }
+        {
+            let mut producers = self.producers.borrow_mut();
+            for members in producers.values_mut() {
+                members.retain(|_, (p, at)| at.elapsed() < limit && !p.is_closed());
+            }
+            producers.retain(|_, m| !m.is_empty());
         }
         let lock_limit = Duration::from_millis(LOCK_MAX_LIVE_MS);
         self.locks

@@ -142,6 +142,15 @@ pub struct BrokerConfig {
     pub timer_wheel_enable: bool,
     /// `timerMaxDelaySec`: the furthest ahead a timer message may be due.
     pub timer_max_delay_sec: u64,
+    /// `transactionTimeOut`: how old a half message is before its producer
+    /// is asked for the outcome (ms).
+    pub transaction_timeout_ms: u64,
+    /// `transactionCheckMax`: checks of one half message before it is
+    /// discarded to `TRANS_CHECK_MAX_TIME_TOPIC`.
+    pub transaction_check_max: u32,
+    /// `transactionCheckInterval`: time between two checks of one half
+    /// message, and between two scans of the half queue (ms).
+    pub transaction_check_interval_ms: u64,
 }
 
 /// Largest HA transfer packet body a slave accepts (and a master sends).
@@ -191,6 +200,9 @@ impl Default for BrokerConfig {
             message_delay_level: DelayLevels::default(),
             timer_wheel_enable: true,
             timer_max_delay_sec: crate::timer::TIMER_MAX_DELAY_SEC_DEFAULT,
+            transaction_timeout_ms: 6_000,
+            transaction_check_max: 15,
+            transaction_check_interval_ms: 30_000,
         }
     }
 }
@@ -381,6 +393,27 @@ impl BrokerConfig {
                     return Err(invalid(key, value, "must be 1..=315360000"));
                 }
                 self.timer_max_delay_sec = n;
+            }
+            "transactionTimeOut" => {
+                let n: u64 = parse_num(key, value)?;
+                if !(100..=86_400_000).contains(&n) {
+                    return Err(invalid(key, value, "must be 100..=86400000 (ms)"));
+                }
+                self.transaction_timeout_ms = n;
+            }
+            "transactionCheckMax" => {
+                let n: u32 = parse_num(key, value)?;
+                if !(1..=1_000).contains(&n) {
+                    return Err(invalid(key, value, "must be 1..=1000"));
+                }
+                self.transaction_check_max = n;
+            }
+            "transactionCheckInterval" => {
+                let n: u64 = parse_num(key, value)?;
+                if !(100..=86_400_000).contains(&n) {
+                    return Err(invalid(key, value, "must be 100..=86400000 (ms)"));
+                }
+                self.transaction_check_interval_ms = n;
             }
             "messageDelayLevel" => {
                 self.message_delay_level =

@@ -20,6 +20,7 @@ pub mod schedule;
 pub mod shard;
 pub mod timer;
 pub mod topics;
+pub mod transaction;
 mod waiters;
 
 use std::path::Path;

@@ -68,6 +68,12 @@ pub struct ShardStats {
     /// Popped messages not acknowledged in time, copied to a POP retry
     /// topic.
     pub pop_revived: AtomicU64,
+    /// Half messages committed, rolled back, checked back (requests sent)
+    /// and discarded after `transactionCheckMax` checks.
+    pub transactions_committed: AtomicU64,
+    pub transactions_rolled_back: AtomicU64,
+    pub transactions_checked: AtomicU64,
+    pub transactions_discarded: AtomicU64,
 }
 
 impl ShardStats {
@@ -112,6 +118,8 @@ pub struct Shard {
     pub pop: crate::pop::PopState,
     /// Round-robin start of the next pop over a topic's queues.
     pub next_pop_queue: Cell<u32>,
+    /// Unresolved half messages (`crate::transaction`).
+    pub transactions: crate::transaction::TransactionState,
 }
 
 /// A shard's store on the real disk.
@@ -310,6 +318,7 @@ pub async fn run_shard(setup: ShardSetup) {
         timers: timers.clone(),
         pop: Default::default(),
         next_pop_queue: Cell::new(0),
+        transactions: Default::default(),
     });
     let local_stop = Rc::new(Cell::new(false));
     let background = glommio::spawn_local(ringmq_engine::background::run_background(
@@ -339,6 +348,13 @@ pub async fn run_shard(setup: ShardSetup) {
         }));
         deliveries.push(
             glommio::spawn_local(crate::pop::run_reviver(shard.clone(), stopping.clone())).detach(),
+        );
+        deliveries.push(
+            glommio::spawn_local(crate::transaction::run_checker(
+                shard.clone(),
+                stopping.clone(),
+            ))
+            .detach(),
         );
         if config.timer_wheel_enable {
             deliveries.push(

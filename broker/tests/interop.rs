@@ -14,6 +14,8 @@ mod replication;
 #[path = "interop/schedule.rs"]
 mod schedule;
 mod support;
+#[path = "interop/transaction.rs"]
+mod transaction;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};

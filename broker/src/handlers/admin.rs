@@ -247,6 +247,10 @@ pub fn runtime_info(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
             ("TimerDeliveredTotal", &s.timer_delivered),
             ("PopAckedTotal", &s.pop_acked),
             ("PopRevivedTotal", &s.pop_revived),
+            ("TransactionCommittedTotal", &s.transactions_committed),
+            ("TransactionRolledBackTotal", &s.transactions_rolled_back),
+            ("TransactionCheckedTotal", &s.transactions_checked),
+            ("TransactionDiscardedTotal", &s.transactions_discarded),
         ] {
             put(
                 &format!("ringmqShard{i}{name}"),

@@ -14,6 +14,7 @@ mod pull;
 mod query;
 mod send;
 mod send_back;
+mod transaction;
 
 use std::rc::Rc;
 
@@ -99,6 +100,7 @@ async fn dispatch(shard: &Rc<Shard>, request: RemotingCommand, peer: Rc<Peer>) -
         C::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => group::all(shard, &request),
         C::GET_SUBSCRIPTIONGROUP_CONFIG => group::one(shard, &request),
         C::DELETE_SUBSCRIPTIONGROUP => group::delete(shard, &request),
+        C::END_TRANSACTION => transaction::end(shard, request),
         C::POP_MESSAGE => pop::pop(shard, request),
         C::ACK_MESSAGE => pop::ack(shard, request),
         C::BATCH_ACK_MESSAGE => pop::batch_ack(shard, request),

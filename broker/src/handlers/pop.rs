@@ -240,7 +240,7 @@ async fn pop_once(
         .collect();
     if shard.topics.get(&params.retry_topic).is_some() {
         let n = shard.next_pop_queue.get();
-        let at = if n % RETRY_FIRST_ONE_IN == 0 {
+        let at = if n.is_multiple_of(RETRY_FIRST_ONE_IN) {
             0
         } else {
             sources.len()

@@ -66,12 +66,9 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
     }
     let properties = header.properties.clone().unwrap_or_default();
     let wait_for_slave = waits_for_slave(shard, &properties);
-    if property_value(&properties, property::TRANSACTION_PREPARED) == Some("true") {
-        return fail(
-            ResponseCode::MESSAGE_ILLEGAL,
-            "transactional (half) messages are not supported by this broker yet".into(),
-        );
-    }
+    // A transactional send is stored as a half message (`crate::transaction`),
+    // as RocketMQ decides it: by the property, not the sysFlag.
+    let half = property_value(&properties, property::TRANSACTION_PREPARED) == Some("true");
     let mut queue_id = header.queue_id;
     // A retry message past its limit goes to the group's dead-letter queue.
     if let Some(group) = topic_name.strip_prefix(RETRY_GROUP_TOPIC_PREFIX) {
@@ -121,6 +118,12 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
     } else {
         Vec::new()
     };
+    if batch && half {
+        return fail(
+            ResponseCode::MESSAGE_ILLEGAL,
+            "transactional messages are not supported in batches".into(),
+        );
+    }
     if batch && topic_name.starts_with(RETRY_GROUP_TOPIC_PREFIX) {
         return fail(
             ResponseCode::MESSAGE_ILLEGAL,
@@ -199,6 +202,13 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
         None
     };
 
+    // RocketMQ's clients refuse delays and timers on transactional sends.
+    if half && (delay_level.is_some() || has_timer) {
+        return fail(
+            ResponseCode::MESSAGE_ILLEGAL,
+            "transactional messages may not be delayed or timed".into(),
+        );
+    }
     // Properties of each stored message: the client's, plus a UNIQ_KEY if
     // it sent none, plus CLUSTER, plus where a delayed one really goes.
     let stored_props: Vec<String> = if batch {
@@ -209,6 +219,7 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
     } else {
         let props = stored_properties(shard, &properties);
         vec![match (delay_level, timer_ms) {
+            _ if half => crate::transaction::half_properties(&props, &topic_name, queue_id),
             (Some(_), _) => scheduled_properties(&props, &topic_name, queue_id),
             (None, Some(at)) => timer_properties(&props, &topic_name, queue_id, at),
             (None, None) => props,
@@ -228,6 +239,7 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
     let real_topic_name = topic_name;
     let real_queue_id = queue_id;
     let (topic_name, queue_id) = match (delay_level, timer_ms) {
+        _ if half => (crate::transaction::HALF_TOPIC.to_string(), 0),
         (Some(level), _) => (SCHEDULE_TOPIC.to_string(), level - 1),
         (None, Some(_)) => (TIMER_TOPIC.to_string(), 0),
         (None, None) => (real_topic_name, real_queue_id),
@@ -258,7 +270,16 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
             flag: header.flag,
             body: &request.body,
             properties: stored_props[0].as_bytes(),
-            sys_flag: header.sys_flag,
+            // A half message is stored untyped so it gets a queue entry in
+            // the half queue (RocketMQ resets the type the same way).
+            sys_flag: if half {
+                ringmq_net::message::sys_flag::with_transaction_type(
+                    header.sys_flag,
+                    ringmq_net::message::sys_flag::TRANSACTION_NOT_TYPE,
+                )
+            } else {
+                header.sys_flag
+            },
             born_timestamp_ms: born_ms,
             born_host: peer.addr,
             store_host: shard.store_host,

@@ -1,0 +1,632 @@
+//! Transactional messages, per shard (`spec/admin-and-features.md`,
+//! RocketMQ's half-message design).
+//!
+//! A send with `TRAN_MSG=true` is stored as a *half* message in
+//! `RMQ_SYS_TRANS_HALF_TOPIC` queue 0 of the shard that owns its real
+//! queue, with `REAL_TOPIC`/`REAL_QID`: consumers never see it.
+//! `END_TRANSACTION` commits it (the real message is written to its queue)
+//! or rolls it back; either way an *op* record (`RMQ_SYS_TRANS_OP_HALF_TOPIC`
+//! queue 0, tag `d`, body `"<half queue offset>,"`) marks it resolved, in
+//! the same log write as the committed message. A half message unresolved
+//! after `transactionTimeOut` is checked back: `CHECK_TRANSACTION_STATE`
+//! goes to a live producer of its group every `transactionCheckInterval`,
+//! and after `transactionCheckMax` checks it is discarded to
+//! `TRANS_CHECK_MAX_TIME_TOPIC`.
+//!
+//! Progress is two consumer offsets of RocketMQ's internal group
+//! `CID_RMQ_SYS_TRANS`: the lowest unresolved half offset, and the op
+//! offset from which the ops of later halves start. Durable and copied to
+//! slaves with the other offsets; at start the ops from there are read
+//! back and the half queue is scanned again from its progress, so after a
+//! `kill -9` every half message acknowledged under `SYNC_FLUSH` is either
+//! resolved or checked again. Check counts are kept in memory: a restart
+//! starts them again (RocketMQ writes a renewed half copy per check).
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+use std::time::Duration;
+
+use ringmq_engine::record::{encode_record, record_size, Assigned, RecordView};
+use ringmq_engine::{AppendedRecord, CommitLogOffset, MessageIn, QueueOffset};
+use ringmq_net::header::CheckTransactionStateRequestHeader;
+use ringmq_net::message::id::OffsetMessageId;
+use ringmq_net::message::properties::{property_value, NAME_VALUE_SEPARATOR, PROPERTY_SEPARATOR};
+use ringmq_net::message::{property, sys_flag};
+use ringmq_net::{CommandHeader, RemotingCommand, RequestCode};
+
+use crate::schedule::{read_records, rewrite_properties, Stopping};
+use crate::shard::{now_ms, Shard, ShardStats};
+
+pub const HALF_TOPIC: &str = "RMQ_SYS_TRANS_HALF_TOPIC";
+pub const OP_TOPIC: &str = "RMQ_SYS_TRANS_OP_HALF_TOPIC";
+pub const CHECK_MAX_TIME_TOPIC: &str = "TRANS_CHECK_MAX_TIME_TOPIC";
+/// RocketMQ's internal group whose offsets are the check progress.
+pub const SYS_GROUP: &str = "CID_RMQ_SYS_TRANS";
+const OP_TAG: &str = "d";
+/// Most unresolved half messages one shard tracks; past it the scan
+/// pauses (they stay in the log and are read once others resolve).
+pub const HALF_PENDING_MAX: usize = 1_000_000;
+/// Entries read per step of a scan.
+const SCAN_BATCH: usize = 1_024;
+
+#[derive(Debug, Clone, Copy)]
+struct Half {
+    commit_log_offset: u64,
+    checks: u32,
+    next_check_ms: i64,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// The op queue was read back at start.
+    loaded: bool,
+    /// Next half-queue offset the scan reads.
+    scanned: u64,
+    /// Unresolved half messages below `scanned`.
+    pending: BTreeMap<u64, Half>,
+    /// Half offsets at or above the progress resolved, with their op's
+    /// offset.
+    resolved: BTreeMap<u64, u64>,
+    /// Being resolved right now (their write is in flight).
+    resolving: BTreeSet<u64>,
+    /// Op-queue offset past the last op seen.
+    op_end: u64,
+}
+
+impl Inner {
+    fn half_progress(&self) -> u64 {
+        self.pending
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(self.scanned)
+            .min(self.scanned)
+    }
+
+    fn op_progress(&self) -> u64 {
+        self.resolved.values().min().copied().unwrap_or(self.op_end)
+    }
+
+    /// Drops what the progress has passed.
+    fn compact(&mut self) {
+        let p = self.half_progress();
+        self.resolved = self.resolved.split_off(&p);
+    }
+}
+
+/// Why a half message cannot be resolved now.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Begin {
+    Go,
+    /// Resolved before (or being resolved): nothing to do.
+    AlreadyDone,
+    /// The state is still being read back after a start.
+    Loading,
+}
+
+#[derive(Default)]
+pub struct TransactionState {
+    inner: RefCell<Inner>,
+    /// Spreads checks over a group's producers.
+    pick: Cell<usize>,
+}
+
+impl TransactionState {
+    /// Claims half offset `h` for resolution.
+    pub fn begin(&self, h: u64) -> Begin {
+        let mut s = self.inner.borrow_mut();
+        if !s.loaded {
+            return Begin::Loading;
+        }
+        let done = (h < s.scanned && !s.pending.contains_key(&h))
+            || s.resolved.contains_key(&h)
+            || s.resolving.contains(&h);
+        if done {
+            return Begin::AlreadyDone;
+        }
+        s.resolving.insert(h);
+        Begin::Go
+    }
+
+    /// The write for `h` failed: it may be tried again.
+    pub fn abort(&self, h: u64) {
+        self.inner.borrow_mut().resolving.remove(&h);
+    }
+
+    /// `h` is resolved by the op at `op_offset`. Records the progress.
+    pub fn resolved(&self, shard: &Shard, h: u64, op_offset: u64) {
+        {
+            let mut s = self.inner.borrow_mut();
+            s.resolving.remove(&h);
+            s.pending.remove(&h);
+            s.resolved.insert(h, op_offset);
+            s.op_end = s.op_end.max(op_offset + 1);
+            s.compact();
+        }
+        self.record_progress(shard);
+    }
+
+    fn record_progress(&self, shard: &Shard) {
+        let (p, o) = {
+            let s = self.inner.borrow();
+            (s.half_progress(), s.op_progress())
+        };
+        shard.offsets.update(SYS_GROUP, HALF_TOPIC, 0, p as i64);
+        shard.offsets.update(SYS_GROUP, OP_TOPIC, 0, o as i64);
+    }
+
+    pub fn pending_count(&self) -> usize {
+        self.inner.borrow().pending.len()
+    }
+}
+
+/// Properties of a half message: the client's, plus where it really goes
+/// and its transaction id (its UNIQ_KEY), as RocketMQ stores them.
+pub fn half_properties(props: &str, topic: &str, queue_id: i32) -> String {
+    let qid = queue_id.to_string();
+    let uniq = property_value(props, property::UNIQ_CLIENT_MESSAGE_ID_KEYIDX)
+        .unwrap_or_default()
+        .to_string();
+    let mut add = vec![
+        (property::REAL_TOPIC, topic),
+        (property::REAL_QUEUE_ID, qid.as_str()),
+    ];
+    if !uniq.is_empty() {
+        add.push((property::TRANSACTION_ID, uniq.as_str()));
+    }
+    rewrite_properties(
+        props,
+        &[
+            property::REAL_TOPIC,
+            property::REAL_QUEUE_ID,
+            property::TRANSACTION_ID,
+        ],
+        &add,
+    )
+}
+
+/// The op record that marks half offset `h` resolved.
+fn op_message<'a>(shard: &Shard, body: &'a [u8], props: &'a str) -> MessageIn<'a> {
+    MessageIn {
+        topic: OP_TOPIC,
+        queue_id: 0,
+        flag: 0,
+        body,
+        properties: props.as_bytes(),
+        sys_flag: 0,
+        born_timestamp_ms: now_ms(),
+        born_host: shard.store_host,
+        store_host: shard.store_host,
+        reconsume_times: 0,
+        prepared_transaction_offset: 0,
+    }
+}
+
+fn op_properties() -> String {
+    format!(
+        "{}{NAME_VALUE_SEPARATOR}{OP_TAG}{PROPERTY_SEPARATOR}",
+        property::TAGS
+    )
+}
+
+/// What END_TRANSACTION or the checker does with a half message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Commit,
+    Rollback,
+    /// Checked too often: kept in `TRANS_CHECK_MAX_TIME_TOPIC`.
+    Discard,
+}
+
+/// Writes the outcome of half message `half` (its record) in one log
+/// write: the committed or discarded copy, then the op. Returns the end
+/// to wait for and the op's queue offset, or why not.
+pub async fn write_outcome(
+    shard: &Shard,
+    half: &RecordView<'_>,
+    outcome: Outcome,
+) -> Result<(CommitLogOffset, u64), String> {
+    let props = std::str::from_utf8(half.properties).unwrap_or_default();
+    let op_body = format!("{},", half.queue_offset);
+    let op_props = op_properties();
+    let real_topic = property_value(props, property::REAL_TOPIC).unwrap_or_default();
+    let real_qid: i32 = property_value(props, property::REAL_QUEUE_ID)
+        .and_then(|q| q.parse().ok())
+        .unwrap_or(-1);
+    let committed_props;
+    let mut msgs = Vec::with_capacity(2);
+    match outcome {
+        Outcome::Commit => {
+            let topic = shard
+                .topics
+                .get(real_topic)
+                .ok_or_else(|| format!("the real topic {real_topic:?} no longer exists"))?;
+            if real_qid < 0 || real_qid >= topic.queue_count() {
+                return Err(format!(
+                    "the real queue {real_qid} of {real_topic} does not exist"
+                ));
+            }
+            committed_props = rewrite_properties(
+                props,
+                &[
+                    property::REAL_TOPIC,
+                    property::REAL_QUEUE_ID,
+                    property::TRANSACTION_PREPARED,
+                ],
+                &[],
+            );
+            msgs.push(MessageIn {
+                topic: real_topic,
+                queue_id: real_qid,
+                flag: half.flag,
+                body: half.body,
+                properties: committed_props.as_bytes(),
+                sys_flag: sys_flag::with_transaction_type(
+                    half.sys_flag,
+                    sys_flag::TRANSACTION_COMMIT_TYPE,
+                ),
+                born_timestamp_ms: half.born_timestamp_ms,
+                born_host: half.born_host,
+                store_host: shard.store_host,
+                reconsume_times: half.reconsume_times,
+                prepared_transaction_offset: half.physical_offset,
+            });
+        }
+        Outcome::Discard => msgs.push(MessageIn {
+            topic: CHECK_MAX_TIME_TOPIC,
+            queue_id: 0,
+            flag: half.flag,
+            body: half.body,
+            properties: half.properties,
+            sys_flag: half.sys_flag,
+            born_timestamp_ms: half.born_timestamp_ms,
+            born_host: half.born_host,
+            store_host: shard.store_host,
+            reconsume_times: half.reconsume_times,
+            prepared_transaction_offset: half.physical_offset,
+        }),
+        Outcome::Rollback => {}
+    }
+    msgs.push(op_message(shard, op_body.as_bytes(), &op_props));
+    let mut placed: Vec<AppendedRecord> = Vec::with_capacity(msgs.len());
+    let end = shard
+        .store
+        .append_batch(&msgs, &mut placed)
+        .await
+        .map_err(|e| e.to_string())?;
+    let op = placed.last().expect("the op was placed").queue_offset.0;
+    if outcome == Outcome::Commit {
+        shard.signals.fire(real_topic, real_qid);
+    }
+    Ok((end, op))
+}
+
+/// Reads the ops back and scans the half queue, then checks unresolved
+/// half messages until the shard stops. Masters only.
+pub async fn run_checker(shard: Rc<Shard>, stopping: Rc<Stopping>) {
+    if stopping.unless_stopped(load(&shard)).await.is_none() {
+        return;
+    }
+    let interval = Duration::from_millis(shard.config.transaction_check_interval_ms);
+    // Scans more often than it checks, so a half resolved at once never
+    // waits in `pending` for long; at most once a second.
+    let tick = interval.min(Duration::from_secs(1));
+    while !stopping.is_stopped() {
+        if stopping.unless_stopped(scan(&shard)).await.is_none() {
+            return;
+        }
+        if stopping.unless_stopped(check(&shard)).await.is_none() {
+            return;
+        }
+        stopping.unless_stopped(glommio::timer::sleep(tick)).await;
+    }
+}
+
+/// Start: the progress from the offsets, and every op from the op
+/// progress on.
+async fn load(shard: &Shard) {
+    let store = &shard.store;
+    let clamp = |topic: &str| {
+        let (min, max) = (
+            store.min_queue_offset(topic, 0).0,
+            store.max_queue_offset(topic, 0).0,
+        );
+        let saved = shard.offsets.get(SYS_GROUP, topic, 0).unwrap_or(0).max(0) as u64;
+        saved.clamp(min, max)
+    };
+    let progress = clamp(HALF_TOPIC);
+    let mut op_at = clamp(OP_TOPIC);
+    let mut resolved = BTreeMap::new();
+    loop {
+        let (first, entries) = store.queue_entries(OP_TOPIC, 0, QueueOffset(op_at), SCAN_BATCH);
+        if entries.is_empty() {
+            op_at = op_at.max(first.0);
+            break;
+        }
+        let offsets: Vec<CommitLogOffset> = entries.iter().map(|e| e.commit_log_offset).collect();
+        for (i, record) in read_records(shard, &offsets).await.into_iter().enumerate() {
+            let op_offset = first.0 + i as u64;
+            let Ok(bytes) = record else {
+                tracing::error!(
+                    shard = shard.id,
+                    op_offset,
+                    "transaction op unreadable; its half message may be checked again"
+                );
+                continue;
+            };
+            let Ok(view) = RecordView::parse(&bytes) else {
+                continue;
+            };
+            for h in std::str::from_utf8(view.body)
+                .unwrap_or_default()
+                .split(',')
+                .filter_map(|n| n.trim().parse::<u64>().ok())
+                .filter(|h| *h >= progress)
+            {
+                resolved.insert(h, op_offset);
+            }
+        }
+        op_at = first.0 + entries.len() as u64;
+    }
+    {
+        let mut s = shard.transactions.inner.borrow_mut();
+        s.scanned = progress;
+        s.resolved = resolved;
+        s.op_end = op_at;
+        s.loaded = true;
+    }
+    tracing::info!(
+        shard = shard.id,
+        half_progress = progress,
+        op_end = op_at,
+        "transaction state loaded"
+    );
+}
+
+/// Reads new half messages into `pending`.
+async fn scan(shard: &Shard) {
+    let timeout_ms = shard.config.transaction_timeout_ms as i64;
+    loop {
+        let (from, room) = {
+            let s = shard.transactions.inner.borrow();
+            (s.scanned, HALF_PENDING_MAX.saturating_sub(s.pending.len()))
+        };
+        if room == 0 {
+            return;
+        }
+        let (first, entries) =
+            shard
+                .store
+                .queue_entries(HALF_TOPIC, 0, QueueOffset(from), SCAN_BATCH.min(room));
+        if entries.is_empty() {
+            if first.0 > from {
+                // Retention dropped half messages never resolved.
+                shard.transactions.inner.borrow_mut().scanned = first.0;
+                shard.transactions.record_progress(shard);
+            }
+            return;
+        }
+        let offsets: Vec<CommitLogOffset> = entries.iter().map(|e| e.commit_log_offset).collect();
+        let records = read_records(shard, &offsets).await;
+        {
+            let mut s = shard.transactions.inner.borrow_mut();
+            for (i, record) in records.into_iter().enumerate() {
+                let h = first.0 + i as u64;
+                if s.resolved.contains_key(&h) || s.resolving.contains(&h) {
+                    continue;
+                }
+                let store_ms = match record.as_deref().map(RecordView::parse) {
+                    Ok(Ok(view)) => view.store_timestamp_ms,
+                    _ => {
+                        tracing::error!(
+                            shard = shard.id,
+                            half_offset = h,
+                            "half message unreadable; it cannot be checked"
+                        );
+                        continue;
+                    }
+                };
+                s.pending.insert(
+                    h,
+                    Half {
+                        commit_log_offset: offsets[i].0,
+                        checks: 0,
+                        next_check_ms: store_ms + timeout_ms,
+                    },
+                );
+            }
+            s.scanned = first.0 + entries.len() as u64;
+            s.compact();
+        }
+        shard.transactions.record_progress(shard);
+    }
+}
+
+/// Asks producers about the half messages due a check; discards those
+/// checked `transactionCheckMax` times.
+async fn check(shard: &Shard) {
+    let now = now_ms();
+    let due: Vec<(u64, Half)> = shard
+        .transactions
+        .inner
+        .borrow()
+        .pending
+        .iter()
+        .filter(|(_, half)| half.next_check_ms <= now)
+        .map(|(h, half)| (*h, *half))
+        .collect();
+    if due.is_empty() {
+        return;
+    }
+    let offsets: Vec<CommitLogOffset> = due
+        .iter()
+        .map(|(_, h)| CommitLogOffset(h.commit_log_offset))
+        .collect();
+    let records = read_records(shard, &offsets).await;
+    let interval_ms = shard.config.transaction_check_interval_ms as i64;
+    for ((h, half), record) in due.into_iter().zip(records) {
+        let Ok(bytes) = record else { continue };
+        let Ok(view) = RecordView::parse(&bytes) else {
+            continue;
+        };
+        if half.checks >= shard.config.transaction_check_max {
+            if shard.transactions.begin(h) != Begin::Go {
+                continue;
+            }
+            match write_outcome(shard, &view, Outcome::Discard).await {
+                Ok((end, op)) => match shard.store.wait_acked(end).await {
+                    Ok(()) => {
+                        shard.transactions.resolved(shard, h, op);
+                        ShardStats::add(&shard.my_stats().transactions_discarded, 1);
+                        tracing::warn!(shard = shard.id, half_offset = h, checks = half.checks, "half message checked transactionCheckMax times; discarded to {CHECK_MAX_TIME_TOPIC}");
+                    }
+                    Err(e) => {
+                        shard.transactions.abort(h);
+                        tracing::error!(shard = shard.id, error = %e, "discarding a half message failed");
+                    }
+                },
+                Err(e) => {
+                    shard.transactions.abort(h);
+                    tracing::error!(shard = shard.id, error = %e, "discarding a half message failed");
+                }
+            }
+            continue;
+        }
+        if let Some(entry) = shard.transactions.inner.borrow_mut().pending.get_mut(&h) {
+            entry.checks += 1;
+            entry.next_check_ms = now + interval_ms;
+        }
+        send_check(shard, &view);
+    }
+}
+
+/// CHECK_TRANSACTION_STATE to one live producer of the half message's
+/// group: the message with its real topic and queue, as RocketMQ sends it.
+fn send_check(shard: &Shard, view: &RecordView<'_>) {
+    let props = std::str::from_utf8(view.properties).unwrap_or_default();
+    let Some(group) = property_value(props, property::PRODUCER_GROUP) else {
+        return;
+    };
+    let pick = shard.transactions.pick.get();
+    shard.transactions.pick.set(pick.wrapping_add(1));
+    let Some(peer) = shard.clients.producer_peer(group, pick) else {
+        tracing::debug!(
+            shard = shard.id,
+            group,
+            "no producer of the group connected to check a half message"
+        );
+        return;
+    };
+    let real_topic = property_value(props, property::REAL_TOPIC).unwrap_or(HALF_TOPIC);
+    let real_qid = property_value(props, property::REAL_QUEUE_ID)
+        .and_then(|q| q.parse().ok())
+        .unwrap_or(0);
+    let msg = MessageIn {
+        topic: real_topic,
+        queue_id: real_qid,
+        flag: view.flag,
+        body: view.body,
+        properties: view.properties,
+        sys_flag: view.sys_flag,
+        born_timestamp_ms: view.born_timestamp_ms,
+        born_host: view.born_host,
+        store_host: view.store_host,
+        reconsume_times: view.reconsume_times,
+        prepared_transaction_offset: view.prepared_transaction_offset,
+    };
+    let Ok(size) = record_size(&msg) else {
+        return;
+    };
+    let mut body = Vec::with_capacity(size);
+    encode_record(
+        &msg,
+        size,
+        Assigned {
+            queue_offset: view.queue_offset as u64,
+            physical_offset: view.physical_offset as u64,
+            store_timestamp_ms: view.store_timestamp_ms,
+        },
+        &mut body,
+    );
+    let uniq = property_value(props, property::UNIQ_CLIENT_MESSAGE_ID_KEYIDX).map(str::to_string);
+    let header = CheckTransactionStateRequestHeader {
+        topic: Some(real_topic.to_string()),
+        tran_state_table_offset: view.queue_offset,
+        commit_log_offset: view.physical_offset,
+        msg_id: uniq.clone(),
+        transaction_id: property_value(props, property::TRANSACTION_ID)
+            .map(str::to_string)
+            .or(uniq),
+        offset_msg_id: Some(
+            OffsetMessageId {
+                store_host: view.store_host,
+                commit_log_offset: view.physical_offset,
+            }
+            .encode(),
+        ),
+        broker_name: Some(shard.broker_name.clone()),
+    };
+    let request =
+        RemotingCommand::request(RequestCode::CHECK_TRANSACTION_STATE, header.to_ext_fields())
+            .with_body(body);
+    if peer.notify_oneway(request) {
+        ShardStats::add(&shard.my_stats().transactions_checked, 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_is_the_lowest_unresolved_half() {
+        let mut s = Inner {
+            loaded: true,
+            scanned: 10,
+            op_end: 5,
+            ..Default::default()
+        };
+        let half = Half {
+            commit_log_offset: 0,
+            checks: 0,
+            next_check_ms: 0,
+        };
+        s.pending.insert(4, half);
+        s.pending.insert(7, half);
+        // Resolved early: 12 (not scanned yet) and 7.
+        s.resolved.insert(12, 5);
+        s.pending.remove(&7);
+        s.resolved.insert(7, 6);
+        s.compact();
+        assert_eq!((s.half_progress(), s.op_progress()), (4, 5));
+        s.pending.remove(&4);
+        s.resolved.insert(4, 7);
+        s.compact();
+        // Everything below the scan is resolved; 12's op is still needed.
+        assert_eq!(s.half_progress(), 10);
+        assert_eq!(s.resolved.keys().copied().collect::<Vec<_>>(), vec![12]);
+        assert_eq!(s.op_progress(), 5);
+    }
+
+    #[test]
+    fn half_properties_keep_the_clients_and_add_the_real_queue() {
+        let sep = |k: &str, v: &str| format!("{k}{NAME_VALUE_SEPARATOR}{v}{PROPERTY_SEPARATOR}");
+        let props = format!(
+            "{}{}{}",
+            sep("TRAN_MSG", "true"),
+            sep("PGROUP", "pg"),
+            sep("UNIQ_KEY", "AB")
+        );
+        let half = half_properties(&props, "T", 3);
+        for (k, v) in [
+            ("TRAN_MSG", "true"),
+            ("PGROUP", "pg"),
+            ("REAL_TOPIC", "T"),
+            ("REAL_QID", "3"),
+            ("__transactionId__", "AB"),
+        ] {
+            assert_eq!(property_value(&half, k), Some(v), "{k} in {half:?}");
+        }
+    }
+}
