@@ -30,7 +30,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use ringmq_engine::record::RecordView;
-use ringmq_engine::{AppendedRecord, CommitLogOffset, MessageIn};
+use ringmq_engine::{AppendedRecord, CommitLogOffset, MessageIn, StoreError};
 use ringmq_net::message::property;
 
 use crate::schedule::{read_records, rewrite_properties, Stopping};
@@ -99,6 +99,7 @@ impl QueuePop {
 pub struct Due {
     pub key: PopKey,
     pub offset: u64,
+    pub deadline_ms: i64,
     pub commit_log_offset: u64,
     pub pop_time_ms: i64,
 }
@@ -129,6 +130,11 @@ impl PopState {
         let mut queues = self.queues.borrow_mut();
         if let Some(q) = queues.get(key) {
             return Ok(q.next);
+        }
+        if queues.len() >= POP_QUEUES_MAX {
+            // States with nothing in flight hold nothing the offset table
+            // does not (their commit offset is `next`, recorded): evict.
+            queues.retain(|_, q| !q.inflight.is_empty());
         }
         if queues.len() >= POP_QUEUES_MAX {
             return Err(PopRefused::QueuesFull);
@@ -177,8 +183,14 @@ impl PopState {
             deadlines.insert((deadline_ms, key.clone(), offset));
         }
         q.next = q.next.max(next);
+        // The reviver sleeps until the earliest deadline: wake it only for
+        // an earlier one.
+        let earlier =
+            !taken.is_empty() && deadlines.iter().next().map(|(d, _, _)| *d) == Some(deadline_ms);
         drop(deadlines);
-        self.changed.poke();
+        if earlier {
+            self.changed.poke();
+        }
         q.commit_offset()
     }
 
@@ -227,11 +239,29 @@ impl PopState {
                 Some(Due {
                     key: key.clone(),
                     offset: *offset,
+                    deadline_ms: e.deadline_ms,
                     commit_log_offset: e.commit_log_offset,
                     pop_time_ms: e.pop_time_ms,
                 })
             })
             .collect()
+    }
+
+    /// The deadline of a message in flight.
+    pub fn deadline_of(&self, key: &PopKey, offset: u64) -> Option<i64> {
+        self.queues
+            .borrow()
+            .get(key)?
+            .inflight
+            .get(&offset)
+            .map(|e| e.deadline_ms)
+    }
+
+    /// The offsets in flight of a queue within `from..to`.
+    pub fn inflight_in(&self, key: &PopKey, from: u64, to: u64) -> Vec<u64> {
+        self.queues.borrow().get(key).map_or_else(Vec::new, |q| {
+            q.inflight.range(from..to).map(|(o, _)| *o).collect()
+        })
     }
 
     pub fn earliest_deadline(&self) -> Option<i64> {
@@ -242,10 +272,20 @@ impl PopState {
         self.inflight.get()
     }
 
-    /// Forgets a queue's state (its topic was deleted, or its offset reset).
+    /// Forgets the states of a topic (it was deleted).
     pub fn forget_topic(&self, topic: &str) {
+        self.forget(|k| k.1 == topic);
+    }
+
+    /// Forgets the states of a group (it was deleted): a group created
+    /// again starts from the offset table.
+    pub fn forget_group(&self, group: &str) {
+        self.forget(|k| k.0 == group);
+    }
+
+    fn forget(&self, matches: impl Fn(&PopKey) -> bool) {
         let mut queues = self.queues.borrow_mut();
-        let keys: Vec<PopKey> = queues.keys().filter(|k| k.1 == topic).cloned().collect();
+        let keys: Vec<PopKey> = queues.keys().filter(|k| matches(k)).cloned().collect();
         let mut deadlines = self.deadlines.borrow_mut();
         for key in keys {
             if let Some(q) = queues.remove(&key) {
@@ -295,6 +335,10 @@ async fn revive(shard: &Rc<Shard>, due: &[Due]) {
         .collect();
     let records = read_records(shard, &offsets).await;
     for (d, record) in due.iter().zip(records) {
+        // Acknowledged or given more time while the records were read.
+        if shard.pop.deadline_of(&d.key, d.offset) != Some(d.deadline_ms) {
+            continue;
+        }
         let result = match record {
             Ok(bytes) => revive_one(shard, d, &bytes).await,
             Err(e) if shard.store.min_commit_log_offset().0 > d.commit_log_offset => {
@@ -303,7 +347,7 @@ async fn revive(shard: &Rc<Shard>, due: &[Due]) {
                 tracing::warn!(shard = shard.id, group = %d.key.0, topic = %d.key.1, offset = d.offset, error = %e, "popped message deleted by retention before its ack; dropped");
                 Ok(())
             }
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(Revive::Later(e.to_string())),
         };
         match result {
             Ok(()) => {
@@ -311,7 +355,15 @@ async fn revive(shard: &Rc<Shard>, due: &[Due]) {
                     record_commit(shard, &d.key, commit);
                 }
             }
-            Err(e) => {
+            Err(Revive::Never(e)) => {
+                // Retrying cannot help (the record does not parse, or its
+                // copy cannot be stored): leave flight so the group moves on.
+                tracing::error!(shard = shard.id, group = %d.key.0, topic = %d.key.1, offset = d.offset, error = %e, "popped message cannot be revived; dropped");
+                if let Some(commit) = shard.pop.finish(&d.key, d.offset) {
+                    record_commit(shard, &d.key, commit);
+                }
+            }
+            Err(Revive::Later(e)) => {
                 tracing::warn!(shard = shard.id, group = %d.key.0, topic = %d.key.1, offset = d.offset, error = %e, "reviving a popped message failed; retrying");
                 shard
                     .pop
@@ -321,9 +373,17 @@ async fn revive(shard: &Rc<Shard>, due: &[Due]) {
     }
 }
 
-async fn revive_one(shard: &Rc<Shard>, d: &Due, bytes: &[u8]) -> Result<(), String> {
+/// Why a revival failed.
+enum Revive {
+    /// Try again later (I/O, a full topic table).
+    Later(String),
+    /// Never going to work.
+    Never(String),
+}
+
+async fn revive_one(shard: &Rc<Shard>, d: &Due, bytes: &[u8]) -> Result<(), Revive> {
     let (group, topic, _) = &d.key;
-    let original = RecordView::parse(bytes).map_err(|e| e.to_string())?;
+    let original = RecordView::parse(bytes).map_err(|e| Revive::Never(e.to_string()))?;
     let reconsume_times = original.reconsume_times.max(0);
     let retry_max_times = shard
         .groups
@@ -353,7 +413,7 @@ async fn revive_one(shard: &Rc<Shard>, d: &Due, bytes: &[u8]) -> Result<(), Stri
     let config = shard
         .topics
         .get_or_create(&target, queues, perm)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Revive::Later(e.to_string()))?;
     let props = std::str::from_utf8(original.properties).unwrap_or_default();
     let first_pop = d.pop_time_ms.to_string();
     let add: Vec<(&str, &str)> =
@@ -383,16 +443,20 @@ async fn revive_one(shard: &Rc<Shard>, d: &Due, bytes: &[u8]) -> Result<(), Stri
         prepared_transaction_offset: 0,
     };
     let mut placed: Vec<AppendedRecord> = Vec::with_capacity(1);
-    let end = shard
+    let end = match shard
         .store
         .append_batch(std::slice::from_ref(&msg), &mut placed)
         .await
-        .map_err(|e| e.to_string())?;
+    {
+        Ok(end) => end,
+        Err(StoreError::Illegal(e)) => return Err(Revive::Never(e.to_string())),
+        Err(e) => return Err(Revive::Later(e.to_string())),
+    };
     shard
         .store
         .wait_acked(end)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Revive::Later(e.to_string()))?;
     let stats = shard.my_stats();
     ShardStats::add(&stats.messages_in, 1);
     ShardStats::add(&stats.bytes_in, original.body.len() as u64);

@@ -118,6 +118,8 @@ pub struct Shard {
     pub pop: crate::pop::PopState,
     /// Round-robin start of the next pop over a topic's queues.
     pub next_pop_queue: Cell<u32>,
+    /// Pop attempts so far (which one reads the retry topic first).
+    pub pop_round: Cell<u32>,
     /// Unresolved half messages (`crate::transaction`).
     pub transactions: crate::transaction::TransactionState,
 }
@@ -318,6 +320,7 @@ pub async fn run_shard(setup: ShardSetup) {
         timers: timers.clone(),
         pop: Default::default(),
         next_pop_queue: Cell::new(0),
+        pop_round: Cell::new(0),
         transactions: Default::default(),
     });
     let local_stop = Rc::new(Cell::new(false));

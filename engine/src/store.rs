@@ -57,6 +57,8 @@ pub struct QueueEntry {
     /// The tag hash, or for the timer topic the delivery time
     /// ([`crate::dispatch::tags_code`]).
     pub tags_code: i64,
+    /// Size of the record in the log.
+    pub size_bytes: u32,
 }
 
 /// `GetMessageStatus`, as the broker maps it to pull response codes.
@@ -579,6 +581,7 @@ impl<D: Disk> ShardStore<D> {
             .map(|e| QueueEntry {
                 commit_log_offset: CommitLogOffset(e.commit_log_offset),
                 tags_code: e.tags_code,
+                size_bytes: e.size_bytes,
             })
             .collect();
         (start, entries)

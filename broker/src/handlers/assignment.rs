@@ -75,8 +75,15 @@ pub fn query(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
             let mut mine = Vec::new();
             if let Some(i) = members.iter().position(|m| *m == body.client_id) {
                 for j in 0..=share_queue_num as usize {
-                    let other = &members[(i + j) % members.len()];
-                    for q in allocate_averagely(&all, &members, other) {
+                    let other = (i + j) % members.len();
+                    // More members than queues: each still pops one
+                    // (RocketMQ's allocate4Pop), so none sits idle.
+                    let share = if members.len() > all.len() && !all.is_empty() {
+                        vec![all[other % all.len()].clone()]
+                    } else {
+                        allocate_averagely(&all, &members, &members[other])
+                    };
+                    for q in share {
                         if !mine.contains(&q) {
                             mine.push(q);
                         }

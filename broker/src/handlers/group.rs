@@ -92,6 +92,8 @@ pub fn delete(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
     match shard.groups.delete(&h.group_name) {
         Ok(existed) => {
             let offsets = if h.clean_offset == Some(true) {
+                // Its pops restart from the (now empty) offset table.
+                shard.pop.forget_group(&h.group_name);
                 shard.offsets.remove_group(&h.group_name)
             } else {
                 0

@@ -101,7 +101,7 @@ async fn dispatch(shard: &Rc<Shard>, request: RemotingCommand, peer: Rc<Peer>) -
         C::GET_SUBSCRIPTIONGROUP_CONFIG => group::one(shard, &request),
         C::DELETE_SUBSCRIPTIONGROUP => group::delete(shard, &request),
         C::END_TRANSACTION => transaction::end(shard, request),
-        C::POP_MESSAGE => pop::pop(shard, request),
+        C::POP_MESSAGE => pop::pop(shard, request, &peer),
         C::ACK_MESSAGE => pop::ack(shard, request),
         C::BATCH_ACK_MESSAGE => pop::batch_ack(shard, request),
         C::CHANGE_MESSAGE_INVISIBLETIME => pop::change_invisible_time(shard, request),

@@ -24,14 +24,14 @@ use ringmq_net::header::{
     AckMessageRequestHeader, BatchAckMessageRequestBody, ChangeInvisibleTimeRequestHeader,
     ChangeInvisibleTimeResponseHeader, PopMessageRequestHeader, PopMessageResponseHeader,
 };
-use ringmq_net::server::{Handled, Outgoing};
+use ringmq_net::server::{Handled, Outgoing, Peer};
 use ringmq_net::{CommandHeader, RemotingCommand, ResponseCode};
 
 use super::pull::{group_may_consume, PULL_BYTES_MAX, PULL_MESSAGES_MAX, SUSPEND_MS_MAX};
 use super::{error, forward, now, parse, refuse_on_slave, success};
 use crate::clients::TagFilter;
 use crate::pop::{
-    acked_topic, record_commit, retry_topic, PopKey, PopRefused, INVISIBLE_MS_MAX, INVISIBLE_MS_MIN,
+    acked_topic, record_commit, retry_topic, PopKey, INVISIBLE_MS_MAX, INVISIBLE_MS_MIN,
 };
 use crate::schedule::read_records;
 use crate::shard::{now_ms, Shard, ShardStats};
@@ -75,7 +75,7 @@ impl Drop for Held {
 
 type Refusal = (i32, String);
 
-pub fn pop(shard: &Rc<Shard>, request: RemotingCommand) -> Handled {
+pub fn pop(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> Handled {
     let h: PopMessageRequestHeader = match parse(&request) {
         Ok(h) => h,
         Err(reply) => return reply,
@@ -83,20 +83,35 @@ pub fn pop(shard: &Rc<Shard>, request: RemotingCommand) -> Handled {
     if let Some(refused) = refuse_on_slave(shard, &request, "pops") {
         return refused;
     }
+    if request.is_oneway() {
+        // Nobody would receive what it takes.
+        return Handled::Now(None);
+    }
     let params = match pop_params(shard, &h) {
         Ok(p) => Rc::new(p),
         Err((code, remark)) => return now(&request, error(&request, code, remark)),
     };
     let shard = shard.clone();
+    let peer = peer.clone();
     Handled::Later(Box::pin(async move {
         let deadline = Instant::now() + Duration::from_millis(params.poll_ms);
         let mut held = None;
         let reply = loop {
-            let signals = [
-                shard.signals.get(&h.topic, ANY_QUEUE),
-                shard.signals.get(&params.retry_topic, ANY_QUEUE),
-            ];
-            let seen = signals.each_ref().map(|s| s.generation());
+            if peer.is_closed() {
+                // Messages taken now would be hidden from everyone.
+                return None;
+            }
+            let topic_signal = shard.signals.get(&h.topic, ANY_QUEUE);
+            // A signal is kept per topic named: only for a retry topic
+            // that exists.
+            let retry_signal = shard
+                .topics
+                .get(&params.retry_topic)
+                .map(|_| shard.signals.get(&params.retry_topic, ANY_QUEUE));
+            let seen = (
+                topic_signal.generation(),
+                retry_signal.as_ref().map(|s| s.generation()),
+            );
             match pop_once(&shard, &h, &params).await {
                 Ok(Some((header, body))) => {
                     break success(&request)
@@ -126,16 +141,21 @@ pub fn pop(shard: &Rc<Shard>, request: RemotingCommand) -> Handled {
                     );
                 }
             }
-            let [a, b] = &signals;
+            let retry_wait = async {
+                match (&retry_signal, seen.1) {
+                    (Some(s), Some(g)) => s.wait_past(g).await,
+                    _ => std::future::pending().await,
+                }
+            };
             futures_lite::future::or(
-                futures_lite::future::or(a.wait_past(seen[0]), b.wait_past(seen[1])),
+                futures_lite::future::or(topic_signal.wait_past(seen.0), retry_wait),
                 async {
                     glommio::timer::sleep(left).await;
                 },
             )
             .await;
         };
-        (!request.is_oneway()).then(|| Outgoing::command(reply))
+        Some(Outgoing::command(reply))
     }))
 }
 
@@ -238,8 +258,11 @@ async fn pop_once(
         .iter()
         .map(|q| (h.topic.as_str(), *q, false))
         .collect();
+    // Advances on every attempt, so the retry topic comes first one
+    // attempt in five whatever queues the pops name.
+    let n = shard.pop_round.get();
+    shard.pop_round.set(n.wrapping_add(1));
     if shard.topics.get(&params.retry_topic).is_some() {
-        let n = shard.next_pop_queue.get();
         let at = if n.is_multiple_of(RETRY_FIRST_ONE_IN) {
             0
         } else {
@@ -258,15 +281,16 @@ async fn pop_once(
             ),
         ));
     }
-    let mut rest: u64 = 0;
-    // Taking is synchronous: no other pop runs between reading a queue's
-    // next offset and moving it.
+    // Every source's state first, so a refusal leaves nothing taken.
+    let store = &shard.store;
+    let mut starts = Vec::with_capacity(sources.len());
     for (topic, queue_id, retry) in sources {
         let key: PopKey = (group.clone(), topic.to_string(), queue_id);
-        let store = &shard.store;
+        let mut initialised = false;
         let next = shard
             .pop
             .next_offset(&key, || {
+                initialised = true;
                 let min = store.min_queue_offset(topic, queue_id).0;
                 let max = store.max_queue_offset(topic, queue_id).0;
                 match shard.offsets.get(group, topic, queue_id) {
@@ -277,12 +301,24 @@ async fn pop_once(
                     _ => max,
                 }
             })
-            .map_err(|e| match e {
-                PopRefused::InflightFull | PopRefused::QueuesFull => (
+            .map_err(|e| {
+                (
                     ResponseCode::POLLING_FULL,
                     format!("pop state full on this shard: {e:?}"),
-                ),
+                )
             })?;
+        if initialised {
+            // Where a new group starts is its progress from now on, also
+            // across a restart before its first message.
+            record_commit(shard, &key, next);
+        }
+        starts.push((topic, queue_id, retry, key, next));
+    }
+    let mut rest: u64 = 0;
+    let mut bytes_left = PULL_BYTES_MAX;
+    // Taking is synchronous: no other pop runs between reading a queue's
+    // next offset and moving it.
+    for (topic, queue_id, retry, key, next) in starts {
         let max = store.max_queue_offset(topic, queue_id).0;
         if want == 0 {
             rest += max.saturating_sub(next);
@@ -293,12 +329,15 @@ async fn pop_once(
         let mut offsets = Vec::new();
         let mut scanned_to = first.0;
         for (i, e) in entries.iter().enumerate() {
-            if offsets.len() >= want {
+            let first_message = taken.is_empty() && offsets.is_empty();
+            let fits = u64::from(e.size_bytes) <= bytes_left || first_message;
+            if offsets.len() >= want || (!fits && params.filter.accepts(e.tags_code)) {
                 break;
             }
             scanned_to = first.0 + i as u64 + 1;
             if params.filter.accepts(e.tags_code) {
                 offsets.push((first.0 + i as u64, e.commit_log_offset.0));
+                bytes_left = bytes_left.saturating_sub(u64::from(e.size_bytes));
             }
         }
         if scanned_to != next || !offsets.is_empty() {
@@ -335,17 +374,10 @@ async fn pop_once(
         for &(offset, _) in &t.offsets {
             let record = records.next().expect("one read per offset");
             match record {
-                Ok(bytes)
-                    if body.len() as u64 + bytes.len() as u64 <= PULL_BYTES_MAX
-                        || body.is_empty() =>
-                {
+                // Sized by the queue entries when taken: within the bound.
+                Ok(bytes) => {
                     body.extend_from_slice(&bytes);
                     returned.push(offset);
-                }
-                Ok(_) => {
-                    // Over the reply's size bound: revived at once, so it
-                    // comes back through the retry topic.
-                    shard.pop.change_deadline(&t.key, offset, pop_time);
                 }
                 Err(e) => {
                     tracing::warn!(shard = shard.id, topic = %t.key.1, offset, error = %e, "popped message unreadable; revived at its deadline");
@@ -464,7 +496,23 @@ pub fn batch_ack(shard: &Rc<Shard>, request: RemotingCommand) -> Handled {
                 ),
             );
         };
-        ack_offsets(shard, &(a.c.clone(), topic, a.q), a.offsets());
+        // Cost bounded by what is in flight, not by the bitmap's size.
+        let key = (a.c.clone(), topic, a.q);
+        let Ok(from) = u64::try_from(a.so) else {
+            continue;
+        };
+        let to = from.saturating_add(a.b.len() as u64 * 8);
+        let acked: Vec<i64> = shard
+            .pop
+            .inflight_in(&key, from, to)
+            .into_iter()
+            .filter(|o| {
+                let bit = (o - from) as usize;
+                a.b[bit / 8] & (1 << (bit % 8)) != 0
+            })
+            .map(|o| o as i64)
+            .collect();
+        ack_offsets(shard, &key, acked.into_iter());
     }
     now(&request, success(&request))
 }
@@ -478,6 +526,12 @@ pub fn change_invisible_time(shard: &Rc<Shard>, request: RemotingCommand) -> Han
         return refused;
     }
     if !(INVISIBLE_MS_MIN..=INVISIBLE_MS_MAX).contains(&h.invisible_time) || h.offset < 0 {
+        // With the header: the client decodes it before the code.
+        let header = ChangeInvisibleTimeResponseHeader {
+            pop_time: now_ms(),
+            invisible_time: h.invisible_time,
+            revive_qid: REVIVE_QID,
+        };
         return now(
             &request,
             error(
@@ -487,7 +541,8 @@ pub fn change_invisible_time(shard: &Rc<Shard>, request: RemotingCommand) -> Han
                     "invisibleTime {} ms outside {INVISIBLE_MS_MIN}..={INVISIBLE_MS_MAX}, or offset {} negative",
                     h.invisible_time, h.offset
                 ),
-            ),
+            )
+            .with_ext_fields(header.to_ext_fields()),
         );
     }
     let pop_time = now_ms();

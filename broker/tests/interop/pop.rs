@@ -179,14 +179,19 @@ fn pop_raw(
     )
 }
 
-/// Bodies and topics of a pop reply's records.
-fn popped(r: &ringmq_net::RemotingCommand) -> Vec<(String, String)> {
+/// A popped record: body, topic, queue id, queue offset.
+type Popped = (String, String, i32, i64);
+
+/// The records of a pop reply.
+fn popped(r: &ringmq_net::RemotingCommand) -> Vec<Popped> {
     iter_stored(&r.body)
         .map(|rec| {
             let rec = rec.expect("record parses");
             (
                 String::from_utf8_lossy(rec.body).into_owned(),
                 String::from_utf8_lossy(rec.topic).into_owned(),
+                rec.queue_id,
+                rec.queue_offset,
             )
         })
         .collect()
@@ -220,16 +225,22 @@ async fn unacknowledged_pop_is_redelivered_after_its_invisible_time() {
     assert_eq!(r.code, ResponseCode::POLLING_TIMEOUT, "{:?}", r.remark);
     assert!(r.ext_field("popTime").is_some());
 
-    // Acknowledge one (the first) and leave the rest.
+    // Acknowledge the topic-creating message and leave the rest.
+    let (_, _, queue, offset) = first
+        .iter()
+        .find(|(b, ..)| *b == format!("body-{}", usize::MAX))
+        .expect("the topic-creating message")
+        .clone();
+    let (queue, offset) = (queue.to_string(), offset.to_string());
     let ack = admin_call(
         &shard,
         RequestCode::ACK_MESSAGE,
         &[
             ("consumerGroup", group),
             ("topic", topic),
-            ("queueId", "0"),
+            ("queueId", &queue),
             ("extraInfo", "0 0 2000 0 0 x 0 0"),
-            ("offset", "0"),
+            ("offset", &offset),
         ],
         Vec::new(),
     );
@@ -250,10 +261,13 @@ async fn unacknowledged_pop_is_redelivered_after_its_invisible_time() {
             }
         }
     }
-    let mut bodies: Vec<_> = again.iter().map(|(b, _)| b.clone()).collect();
+    let mut bodies: Vec<_> = again.iter().map(|(b, ..)| b.clone()).collect();
     bodies.sort();
     assert_eq!(bodies, vec!["body-0", "body-1", "body-2"], "{again:?}");
-    assert!(again.iter().all(|(_, t)| *t == retry_topic), "{again:?}");
+    assert!(
+        again.iter().all(|(_, t, ..)| *t == retry_topic),
+        "{again:?}"
+    );
 
     // Bad input is refused with a reason.
     let r = pop_raw(&shard, topic, group, "10");
