@@ -142,6 +142,9 @@ pub struct BrokerConfig {
     pub timer_wheel_enable: bool,
     /// `timerMaxDelaySec`: the furthest ahead a timer message may be due.
     pub timer_max_delay_sec: u64,
+    /// `enablePropertyFilter`: accept SQL92 subscriptions (off by
+    /// default, as in RocketMQ).
+    pub enable_property_filter: bool,
     /// `transactionTimeOut`: how old a half message is before its producer
     /// is asked for the outcome (ms).
     pub transaction_timeout_ms: u64,
@@ -200,6 +203,7 @@ impl Default for BrokerConfig {
             message_delay_level: DelayLevels::default(),
             timer_wheel_enable: true,
             timer_max_delay_sec: crate::timer::TIMER_MAX_DELAY_SEC_DEFAULT,
+            enable_property_filter: false,
             transaction_timeout_ms: 6_000,
             transaction_check_max: 15,
             transaction_check_interval_ms: 30_000,
@@ -394,6 +398,7 @@ impl BrokerConfig {
                 }
                 self.timer_max_delay_sec = n;
             }
+            "enablePropertyFilter" => self.enable_property_filter = parse_bool(key, value)?,
             "transactionTimeOut" => {
                 let n: u64 = parse_num(key, value)?;
                 if !(100..=86_400_000).contains(&n) {

@@ -18,6 +18,7 @@ mod register;
 pub mod request_modes;
 pub mod schedule;
 pub mod shard;
+pub mod sql92;
 pub mod timer;
 pub mod topics;
 pub mod transaction;

@@ -120,6 +120,9 @@ pub struct Shard {
     pub next_pop_queue: Cell<u32>,
     /// Pop attempts so far (which one reads the retry topic first).
     pub pop_round: Cell<u32>,
+    /// Compiled SQL92 filters by expression, at most
+    /// [`crate::sql92::SQL_FILTERS_CACHED_MAX`].
+    pub sql_filters: RefCell<std::collections::HashMap<String, Rc<crate::sql92::SqlFilter>>>,
     /// Unresolved half messages (`crate::transaction`).
     pub transactions: crate::transaction::TransactionState,
 }
@@ -322,6 +325,7 @@ pub async fn run_shard(setup: ShardSetup) {
         next_pop_queue: Cell::new(0),
         pop_round: Cell::new(0),
         transactions: Default::default(),
+        sql_filters: Default::default(),
     });
     let local_stop = Rc::new(Cell::new(false));
     let background = glommio::spawn_local(ringmq_engine::background::run_background(

@@ -7,6 +7,8 @@
 
 #![recursion_limit = "512"]
 
+#[path = "interop/filter.rs"]
+mod filter;
 #[path = "interop/pop.rs"]
 mod pop;
 #[path = "interop/replication.rs"]

@@ -69,24 +69,20 @@ pub fn handle(shard: &Rc<Shard>, request: RemotingCommand) -> Handled {
     if let Err((code, remark)) = group_may_consume(shard, &h.consumer_group) {
         return fail(code, remark);
     }
-    let filter = if h.sys_flag & pull_sys_flag::SUBSCRIPTION != 0 {
-        let expression_type = h.expression_type.as_deref().unwrap_or("TAG");
-        if !expression_type.eq_ignore_ascii_case("TAG") {
-            return fail(
-                ResponseCode::SUBSCRIPTION_PARSE_FAILED,
-                format!("expression type {expression_type} is not supported; use TAG"),
-            );
-        }
-        match TagFilter::parse(h.subscription.as_deref().unwrap_or("*")) {
-            Ok(f) => f,
-            Err(e) => return fail(ResponseCode::SUBSCRIPTION_PARSE_FAILED, e),
-        }
+    // The subscription: from the pull when it carries one, else from the
+    // group's heartbeat. TAG filters by the queue's tag hashes; SQL92 by
+    // the stored properties (`crate::sql92`).
+    let (expression_type, expression) = if h.sys_flag & pull_sys_flag::SUBSCRIPTION != 0 {
+        (
+            h.expression_type.clone().unwrap_or_else(|| "TAG".into()),
+            Subscribed::Text(h.subscription.clone().unwrap_or_else(|| "*".into())),
+        )
     } else {
         match shard.clients.subscription(&h.consumer_group, &h.topic) {
-            Some(sub) => match TagFilter::from_subscription(&sub) {
-                Ok(f) => f,
-                Err(e) => return fail(ResponseCode::SUBSCRIPTION_PARSE_FAILED, e),
-            },
+            Some(sub) => (
+                sub.expression_type.clone().unwrap_or_else(|| "TAG".into()),
+                Subscribed::Data(sub),
+            ),
             None => {
                 return fail(
                     ResponseCode::SUBSCRIPTION_NOT_EXIST,
@@ -97,6 +93,36 @@ pub fn handle(shard: &Rc<Shard>, request: RemotingCommand) -> Handled {
                 )
             }
         }
+    };
+    let (filter, sql) = if expression_type.eq_ignore_ascii_case("TAG") {
+        let tags = match &expression {
+            Subscribed::Text(t) => TagFilter::parse(t),
+            Subscribed::Data(sub) => TagFilter::from_subscription(sub),
+        };
+        match tags {
+            Ok(f) => (f, None),
+            Err(e) => return fail(ResponseCode::SUBSCRIPTION_PARSE_FAILED, e),
+        }
+    } else if expression_type.eq_ignore_ascii_case("SQL92") {
+        if !shard.config.enable_property_filter {
+            return fail(
+                ResponseCode::SYSTEM_ERROR,
+                "The broker does not support consumer to filter message by SQL92 (enablePropertyFilter=false)".into(),
+            );
+        }
+        let text = match &expression {
+            Subscribed::Text(t) => t.as_str(),
+            Subscribed::Data(sub) => sub.sub_string.as_str(),
+        };
+        match crate::sql92::compiled(shard, text) {
+            Ok(f) => (TagFilter::parse("*").expect("* parses"), Some(f)),
+            Err(e) => return fail(ResponseCode::SUBSCRIPTION_PARSE_FAILED, e),
+        }
+    } else {
+        return fail(
+            ResponseCode::SUBSCRIPTION_PARSE_FAILED,
+            format!("expression type {expression_type} is not supported; use TAG or SQL92"),
+        );
     };
     if h.sys_flag & pull_sys_flag::COMMIT_OFFSET != 0 && h.commit_offset >= 0 {
         shard
@@ -115,6 +141,9 @@ pub fn handle(shard: &Rc<Shard>, request: RemotingCommand) -> Handled {
         filter,
     });
     let first = params.read(shard, &h);
+    if let Some(sql) = sql {
+        return sql_pull(shard, request, h, params, first, sql);
+    }
     if steer_to_master(shard, &first) && first.status != ReadStatus::Found {
         // A slave with a live master sends consumers of hot data back.
         let out = reply(shard, &request, &h, first);
@@ -175,6 +204,109 @@ pub(super) fn group_may_consume(shard: &Shard, group: &str) -> Result<(), (i32, 
         )),
         Err(e) => Err((ResponseCode::SYSTEM_ERROR, e.to_string())),
     }
+}
+
+/// Where a pull's subscription came from.
+enum Subscribed {
+    Text(String),
+    Data(crate::clients::SubscriptionData),
+}
+
+/// A pull filtered by SQL92: the records are read and matched against
+/// their properties, and the reply is built from memory. Long polling as
+/// for TAG pulls.
+fn sql_pull(
+    shard: &Rc<Shard>,
+    request: RemotingCommand,
+    h: PullMessageRequestHeader,
+    params: Rc<PullParams>,
+    first: QueueRead<ringmq_engine::disk::glommio_disk::GlommioFile>,
+    sql: Rc<crate::sql92::SqlFilter>,
+) -> Handled {
+    let suspend = h.sys_flag & pull_sys_flag::SUSPEND != 0 && !steer_to_master(shard, &first);
+    let hold_ms = if !suspend {
+        0
+    } else if shard.config.long_polling_enable {
+        (h.suspend_timeout_millis.max(0) as u64).min(SUSPEND_MS_MAX)
+    } else {
+        SHORT_POLLING_MS
+    };
+    let shard = shard.clone();
+    Handled::Later(Box::pin(async move {
+        let deadline = Instant::now() + Duration::from_millis(hold_ms);
+        let signal = shard.signals.get(&h.topic, h.queue_id);
+        let mut result = Some(first);
+        loop {
+            let seen = signal.generation();
+            let read = match result.take() {
+                Some(r) => r,
+                None => params.read(&shard, &h),
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !is_not_found(&read, h.queue_offset) || left.is_zero() {
+                let out = matching(&shard, &request, &h, read, &sql).await;
+                return (!request.is_oneway()).then_some(out);
+            }
+            futures_lite::future::or(signal.wait_past(seen), async {
+                glommio::timer::sleep(left).await;
+            })
+            .await;
+        }
+    }))
+}
+
+/// The reply to a SQL92 pull: the found records that match, from memory;
+/// none matching is `PULL_RETRY_IMMEDIATELY` past them, as for tags.
+async fn matching(
+    shard: &Shard,
+    request: &RemotingCommand,
+    h: &PullMessageRequestHeader,
+    mut read: QueueRead<ringmq_engine::disk::glommio_disk::GlommioFile>,
+    sql: &crate::sql92::SqlFilter,
+) -> Outgoing {
+    if read.status != ReadStatus::Found {
+        return reply(shard, request, h, read);
+    }
+    let mut bytes = Vec::with_capacity(read.bytes as usize);
+    for r in &read.ranges {
+        match shard.store.read_range(r).await {
+            Ok(b) => bytes.extend_from_slice(&b),
+            Err(e) => {
+                return Outgoing::command(error(request, ResponseCode::SYSTEM_ERROR, e.to_string()))
+            }
+        }
+    }
+    bytes.extend_from_slice(&read.memory_tail);
+    let mut body = Vec::with_capacity(bytes.len());
+    let mut count = 0u32;
+    let mut at = 0usize;
+    while let Some(head) = bytes.get(at..at + 4) {
+        let size = u32::from_be_bytes(head.try_into().expect("4 bytes")) as usize;
+        let Some(record) = bytes.get(at..at + size.max(4)) else {
+            break;
+        };
+        at += size.max(4);
+        let Some(parsed) = ringmq_net::message::stored::parse_stored(record) else {
+            continue;
+        };
+        let props = std::str::from_utf8(parsed.properties).unwrap_or_default();
+        let get = |name: &str| ringmq_net::message::properties::property_value(props, name);
+        if sql.matches(&get) {
+            body.extend_from_slice(record);
+            count += 1;
+        }
+    }
+    read.ranges.clear();
+    read.memory_tail.clear();
+    read.message_count = count;
+    read.bytes = body.len() as u64;
+    if count == 0 {
+        read.status = ReadStatus::NoMatchedMessage;
+        return reply(shard, request, h, read);
+    }
+    let mut out = reply(shard, request, h, read);
+    out.trailer = body.into();
+    out
 }
 
 struct PullParams {
