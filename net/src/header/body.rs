@@ -214,12 +214,12 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
 }
 
 impl BatchAck {
-    /// The acknowledged offsets, ascending.
+    /// The acknowledged offsets, ascending (none past `i64::MAX`).
     pub fn offsets(&self) -> impl Iterator<Item = i64> + '_ {
         self.b.iter().enumerate().flat_map(move |(i, byte)| {
             (0..8)
                 .filter(move |bit| byte & (1 << bit) != 0)
-                .map(move |bit| self.so + (i * 8 + bit) as i64)
+                .filter_map(move |bit| self.so.checked_add((i * 8 + bit) as i64))
         })
     }
 }
