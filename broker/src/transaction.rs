@@ -23,7 +23,7 @@
 //! starts them again (RocketMQ writes a renewed half copy per check).
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -37,6 +37,7 @@ use ringmq_net::{CommandHeader, RemotingCommand, RequestCode};
 
 use crate::schedule::{read_records, rewrite_properties, Stopping};
 use crate::shard::{now_ms, Shard, ShardStats};
+use crate::topics::{PERM_READ, PERM_WRITE};
 
 pub const HALF_TOPIC: &str = "RMQ_SYS_TRANS_HALF_TOPIC";
 pub const OP_TOPIC: &str = "RMQ_SYS_TRANS_OP_HALF_TOPIC";
@@ -49,6 +50,10 @@ const OP_TAG: &str = "d";
 pub const HALF_PENDING_MAX: usize = 1_000_000;
 /// Entries read per step of a scan.
 const SCAN_BATCH: usize = 1_024;
+/// Most record bytes one step of a scan reads.
+const READ_BYTES_MAX: u64 = 16 << 20;
+/// Half messages checked per read.
+const CHECK_BATCH: usize = 256;
 
 #[derive(Debug, Clone, Copy)]
 struct Half {
@@ -63,13 +68,18 @@ struct Inner {
     loaded: bool,
     /// Next half-queue offset the scan reads.
     scanned: u64,
-    /// Unresolved half messages below `scanned`.
+    /// Unresolved half messages below `scanned` (also those being
+    /// resolved: they stay until their outcome is durable).
     pending: BTreeMap<u64, Half>,
-    /// Half offsets at or above the progress resolved, with their op's
-    /// offset.
+    /// Half offsets at or above the progress resolved durably, with their
+    /// op's offset.
     resolved: BTreeMap<u64, u64>,
-    /// Being resolved right now (their write is in flight).
-    resolving: BTreeSet<u64>,
+    /// Being resolved: None until the outcome is appended, then its op.
+    /// One appended is never resolved again (its op is in the log).
+    resolving: BTreeMap<u64, Option<u64>>,
+    /// Op offsets referenced by `resolved` and `resolving`, with counts:
+    /// the op progress is the lowest.
+    ops: BTreeMap<u64, u32>,
     /// Op-queue offset past the last op seen.
     op_end: u64,
 }
@@ -85,13 +95,31 @@ impl Inner {
     }
 
     fn op_progress(&self) -> u64 {
-        self.resolved.values().min().copied().unwrap_or(self.op_end)
+        self.ops.keys().next().copied().unwrap_or(self.op_end)
+    }
+
+    fn add_op(&mut self, op: u64) {
+        *self.ops.entry(op).or_default() += 1;
+        self.op_end = self.op_end.max(op + 1);
+    }
+
+    fn drop_op(&mut self, op: u64) {
+        if let Some(n) = self.ops.get_mut(&op) {
+            *n -= 1;
+            if *n == 0 {
+                self.ops.remove(&op);
+            }
+        }
     }
 
     /// Drops what the progress has passed.
     fn compact(&mut self) {
         let p = self.half_progress();
-        self.resolved = self.resolved.split_off(&p);
+        let kept = self.resolved.split_off(&p);
+        let passed = std::mem::replace(&mut self.resolved, kept);
+        for op in passed.into_values() {
+            self.drop_op(op);
+        }
     }
 }
 
@@ -121,27 +149,39 @@ impl TransactionState {
         }
         let done = (h < s.scanned && !s.pending.contains_key(&h))
             || s.resolved.contains_key(&h)
-            || s.resolving.contains(&h);
+            || s.resolving.contains_key(&h);
         if done {
             return Begin::AlreadyDone;
         }
-        s.resolving.insert(h);
+        s.resolving.insert(h, None);
         Begin::Go
     }
 
-    /// The write for `h` failed: it may be tried again.
-    pub fn abort(&self, h: u64) {
-        self.inner.borrow_mut().resolving.remove(&h);
+    /// The outcome of `h` is in the log as op `op` (not yet durable).
+    pub fn appended(&self, h: u64, op: u64) {
+        let mut s = self.inner.borrow_mut();
+        s.resolving.insert(h, Some(op));
+        s.add_op(op);
     }
 
-    /// `h` is resolved by the op at `op_offset`. Records the progress.
-    pub fn resolved(&self, shard: &Shard, h: u64, op_offset: u64) {
+    /// Appending the outcome of `h` failed: it may be tried again. One
+    /// already appended stays claimed (its op will be read back).
+    pub fn abort(&self, h: u64) {
+        let mut s = self.inner.borrow_mut();
+        if s.resolving.get(&h) == Some(&None) {
+            s.resolving.remove(&h);
+        }
+    }
+
+    /// The outcome of `h` is durable. Records the progress.
+    pub fn resolved(&self, shard: &Shard, h: u64) {
         {
             let mut s = self.inner.borrow_mut();
-            s.resolving.remove(&h);
+            let Some(Some(op)) = s.resolving.remove(&h) else {
+                return;
+            };
             s.pending.remove(&h);
-            s.resolved.insert(h, op_offset);
-            s.op_end = s.op_end.max(op_offset + 1);
+            s.resolved.insert(h, op);
             s.compact();
         }
         self.record_progress(shard);
@@ -219,14 +259,22 @@ pub enum Outcome {
     Discard,
 }
 
+/// An outcome in the log (not yet durable).
+pub struct Written {
+    pub end: CommitLogOffset,
+    /// The real queue a commit went to: its consumers are woken once the
+    /// write is durable.
+    pub committed_to: Option<(String, i32)>,
+}
+
 /// Writes the outcome of half message `half` (its record) in one log
-/// write: the committed or discarded copy, then the op. Returns the end
-/// to wait for and the op's queue offset, or why not.
+/// write: the committed or discarded copy, then the op, and marks the
+/// half appended. Returns the end to wait for, or why not.
 pub async fn write_outcome(
     shard: &Shard,
     half: &RecordView<'_>,
     outcome: Outcome,
-) -> Result<(CommitLogOffset, u64), String> {
+) -> Result<Written, String> {
     let props = std::str::from_utf8(half.properties).unwrap_or_default();
     let op_body = format!("{},", half.queue_offset);
     let op_props = op_properties();
@@ -273,19 +321,26 @@ pub async fn write_outcome(
                 prepared_transaction_offset: half.physical_offset,
             });
         }
-        Outcome::Discard => msgs.push(MessageIn {
-            topic: CHECK_MAX_TIME_TOPIC,
-            queue_id: 0,
-            flag: half.flag,
-            body: half.body,
-            properties: half.properties,
-            sys_flag: half.sys_flag,
-            born_timestamp_ms: half.born_timestamp_ms,
-            born_host: half.born_host,
-            store_host: shard.store_host,
-            reconsume_times: half.reconsume_times,
-            prepared_transaction_offset: half.physical_offset,
-        }),
+        Outcome::Discard => {
+            // Readable by operators, as RocketMQ creates it.
+            shard
+                .topics
+                .get_or_create(CHECK_MAX_TIME_TOPIC, 1, PERM_READ | PERM_WRITE)
+                .map_err(|e| e.to_string())?;
+            msgs.push(MessageIn {
+                topic: CHECK_MAX_TIME_TOPIC,
+                queue_id: 0,
+                flag: half.flag,
+                body: half.body,
+                properties: half.properties,
+                sys_flag: half.sys_flag,
+                born_timestamp_ms: half.born_timestamp_ms,
+                born_host: half.born_host,
+                store_host: shard.store_host,
+                reconsume_times: half.reconsume_times,
+                prepared_transaction_offset: half.physical_offset,
+            })
+        }
         Outcome::Rollback => {}
     }
     msgs.push(op_message(shard, op_body.as_bytes(), &op_props));
@@ -296,10 +351,11 @@ pub async fn write_outcome(
         .await
         .map_err(|e| e.to_string())?;
     let op = placed.last().expect("the op was placed").queue_offset.0;
-    if outcome == Outcome::Commit {
-        shard.signals.fire(real_topic, real_qid);
-    }
-    Ok((end, op))
+    shard.transactions.appended(half.queue_offset as u64, op);
+    Ok(Written {
+        end,
+        committed_to: (outcome == Outcome::Commit).then(|| (real_topic.to_string(), real_qid)),
+    })
 }
 
 /// Reads the ops back and scans the half queue, then checks unresolved
@@ -372,8 +428,11 @@ async fn load(shard: &Shard) {
     {
         let mut s = shard.transactions.inner.borrow_mut();
         s.scanned = progress;
+        for op in resolved.values() {
+            s.add_op(*op);
+        }
         s.resolved = resolved;
-        s.op_end = op_at;
+        s.op_end = s.op_end.max(op_at);
         s.loaded = true;
     }
     tracing::info!(
@@ -384,7 +443,8 @@ async fn load(shard: &Shard) {
     );
 }
 
-/// Reads new half messages into `pending`.
+/// Reads new half messages into `pending`. Stops at one it cannot read
+/// (tried again next time), so none is passed over.
 async fn scan(shard: &Shard) {
     let timeout_ms = shard.config.transaction_timeout_ms as i64;
     loop {
@@ -395,7 +455,7 @@ async fn scan(shard: &Shard) {
         if room == 0 {
             return;
         }
-        let (first, entries) =
+        let (first, mut entries) =
             shard
                 .store
                 .queue_entries(HALF_TOPIC, 0, QueueOffset(from), SCAN_BATCH.min(room));
@@ -407,24 +467,39 @@ async fn scan(shard: &Shard) {
             }
             return;
         }
+        // Bounded in bytes too: the records are read whole.
+        let mut bytes = 0u64;
+        let keep = entries
+            .iter()
+            .take_while(|e| {
+                bytes += u64::from(e.size_bytes);
+                bytes <= READ_BYTES_MAX
+            })
+            .count()
+            .max(1);
+        entries.truncate(keep);
         let offsets: Vec<CommitLogOffset> = entries.iter().map(|e| e.commit_log_offset).collect();
         let records = read_records(shard, &offsets).await;
+        let mut stopped = false;
         {
             let mut s = shard.transactions.inner.borrow_mut();
+            let mut next = first.0;
             for (i, record) in records.into_iter().enumerate() {
                 let h = first.0 + i as u64;
-                if s.resolved.contains_key(&h) || s.resolving.contains(&h) {
+                if s.resolved.contains_key(&h) {
+                    next = h + 1;
                     continue;
                 }
                 let store_ms = match record.as_deref().map(RecordView::parse) {
                     Ok(Ok(view)) => view.store_timestamp_ms,
                     _ => {
-                        tracing::error!(
+                        tracing::warn!(
                             shard = shard.id,
                             half_offset = h,
-                            "half message unreadable; it cannot be checked"
+                            "half message unreadable; scanning again later"
                         );
-                        continue;
+                        stopped = true;
+                        break;
                     }
                 };
                 s.pending.insert(
@@ -435,75 +510,124 @@ async fn scan(shard: &Shard) {
                         next_check_ms: store_ms + timeout_ms,
                     },
                 );
+                next = h + 1;
             }
-            s.scanned = first.0 + entries.len() as u64;
+            s.scanned = s.scanned.max(next);
             s.compact();
         }
         shard.transactions.record_progress(shard);
+        if stopped {
+            return;
+        }
     }
 }
 
 /// Asks producers about the half messages due a check; discards those
-/// checked `transactionCheckMax` times.
+/// checked `transactionCheckMax` times. A chunk at a time.
 async fn check(shard: &Shard) {
     let now = now_ms();
-    let due: Vec<(u64, Half)> = shard
-        .transactions
-        .inner
-        .borrow()
-        .pending
-        .iter()
-        .filter(|(_, half)| half.next_check_ms <= now)
-        .map(|(h, half)| (*h, *half))
-        .collect();
-    if due.is_empty() {
-        return;
+    let due: Vec<u64> = {
+        let s = shard.transactions.inner.borrow();
+        s.pending
+            .iter()
+            .filter(|(h, half)| half.next_check_ms <= now && !s.resolving.contains_key(h))
+            .map(|(h, _)| *h)
+            .collect()
+    };
+    for chunk in due.chunks(CHECK_BATCH) {
+        check_chunk(shard, chunk, now).await;
     }
-    let offsets: Vec<CommitLogOffset> = due
+}
+
+async fn check_chunk(shard: &Shard, chunk: &[u64], now: i64) {
+    let halves: Vec<(u64, Half)> = {
+        let s = shard.transactions.inner.borrow();
+        chunk
+            .iter()
+            .filter_map(|h| Some((*h, *s.pending.get(h)?)))
+            .collect()
+    };
+    let offsets: Vec<CommitLogOffset> = halves
         .iter()
         .map(|(_, h)| CommitLogOffset(h.commit_log_offset))
         .collect();
     let records = read_records(shard, &offsets).await;
     let interval_ms = shard.config.transaction_check_interval_ms as i64;
-    for ((h, half), record) in due.into_iter().zip(records) {
-        let Ok(bytes) = record else { continue };
-        let Ok(view) = RecordView::parse(&bytes) else {
-            continue;
-        };
-        if half.checks >= shard.config.transaction_check_max {
-            if shard.transactions.begin(h) != Begin::Go {
+    let max = shard.config.transaction_check_max;
+    for ((h, half), record) in halves.into_iter().zip(records) {
+        let view = match record.as_deref().map(RecordView::parse) {
+            Ok(Ok(view)) => view,
+            _ => {
+                // Gone (retention) or unreadable: counted as a check, and
+                // given up at the limit so the progress moves on.
+                let gone = half.commit_log_offset < shard.store.min_commit_log_offset().0;
+                let mut s = shard.transactions.inner.borrow_mut();
+                if let Some(entry) = s.pending.get_mut(&h) {
+                    entry.checks += 1;
+                    entry.next_check_ms = now + interval_ms;
+                    if gone || entry.checks > max {
+                        s.pending.remove(&h);
+                        drop(s);
+                        shard.transactions.record_progress(shard);
+                        tracing::error!(
+                            shard = shard.id,
+                            half_offset = h,
+                            gone,
+                            "half message unreadable; given up"
+                        );
+                    }
+                }
                 continue;
             }
-            match write_outcome(shard, &view, Outcome::Discard).await {
-                Ok((end, op)) => match shard.store.wait_acked(end).await {
-                    Ok(()) => {
-                        shard.transactions.resolved(shard, h, op);
-                        ShardStats::add(&shard.my_stats().transactions_discarded, 1);
-                        tracing::warn!(shard = shard.id, half_offset = h, checks = half.checks, "half message checked transactionCheckMax times; discarded to {CHECK_MAX_TIME_TOPIC}");
-                    }
-                    Err(e) => {
-                        shard.transactions.abort(h);
-                        tracing::error!(shard = shard.id, error = %e, "discarding a half message failed");
-                    }
-                },
-                Err(e) => {
-                    shard.transactions.abort(h);
-                    tracing::error!(shard = shard.id, error = %e, "discarding a half message failed");
-                }
-            }
+        };
+        if half.checks >= max {
+            discard(shard, h, &view, half.checks).await;
             continue;
         }
-        if let Some(entry) = shard.transactions.inner.borrow_mut().pending.get_mut(&h) {
+        // Resolved while the records were read: nothing to ask.
+        let checks = {
+            let mut s = shard.transactions.inner.borrow_mut();
+            if s.resolving.contains_key(&h) {
+                continue;
+            }
+            let Some(entry) = s.pending.get_mut(&h) else {
+                continue;
+            };
             entry.checks += 1;
             entry.next_check_ms = now + interval_ms;
+            entry.checks
+        };
+        send_check(shard, &view, checks);
+    }
+}
+
+async fn discard(shard: &Shard, h: u64, view: &RecordView<'_>, checks: u32) {
+    if shard.transactions.begin(h) != Begin::Go {
+        return;
+    }
+    let written = match write_outcome(shard, view, Outcome::Discard).await {
+        Ok(w) => w,
+        Err(e) => {
+            shard.transactions.abort(h);
+            tracing::error!(shard = shard.id, error = %e, "discarding a half message failed");
+            return;
         }
-        send_check(shard, &view);
+    };
+    match shard.store.wait_acked(written.end).await {
+        Ok(()) => {
+            shard.transactions.resolved(shard, h);
+            ShardStats::add(&shard.my_stats().transactions_discarded, 1);
+            tracing::warn!(shard = shard.id, half_offset = h, checks, "half message checked transactionCheckMax times; discarded to {CHECK_MAX_TIME_TOPIC}");
+        }
+        Err(e) => {
+            tracing::error!(shard = shard.id, error = %e, "discarding a half message failed after its write")
+        }
     }
 }
 
 /// CHECK_TRANSACTION_STATE to one live producer of the half message's
 /// group: the message with its real topic and queue, as RocketMQ sends it.
-fn send_check(shard: &Shard, view: &RecordView<'_>) {
+fn send_check(shard: &Shard, view: &RecordView<'_>, checks: u32) {
     let props = std::str::from_utf8(view.properties).unwrap_or_default();
     let Some(group) = property_value(props, property::PRODUCER_GROUP) else {
         return;
@@ -522,12 +646,19 @@ fn send_check(shard: &Shard, view: &RecordView<'_>) {
     let real_qid = property_value(props, property::REAL_QUEUE_ID)
         .and_then(|q| q.parse().ok())
         .unwrap_or(0);
+    // The count of checks so far, as RocketMQ's producers may read it.
+    let checks = checks.to_string();
+    let props_with_checks = rewrite_properties(
+        props,
+        &[property::TRANSACTION_CHECK_TIMES],
+        &[(property::TRANSACTION_CHECK_TIMES, checks.as_str())],
+    );
     let msg = MessageIn {
         topic: real_topic,
         queue_id: real_qid,
         flag: view.flag,
         body: view.body,
-        properties: view.properties,
+        properties: props_with_checks.as_bytes(),
         sys_flag: view.sys_flag,
         born_timestamp_ms: view.born_timestamp_ms,
         born_host: view.born_host,
@@ -581,32 +712,85 @@ mod tests {
 
     #[test]
     fn progress_is_the_lowest_unresolved_half() {
-        let mut s = Inner {
-            loaded: true,
-            scanned: 10,
-            op_end: 5,
-            ..Default::default()
+        let t = TransactionState::default();
+        {
+            let mut s = t.inner.borrow_mut();
+            s.loaded = true;
+            s.scanned = 10;
+            s.op_end = 5;
+            let half = Half {
+                commit_log_offset: 0,
+                checks: 0,
+                next_check_ms: 0,
+            };
+            s.pending.insert(4, half);
+            s.pending.insert(7, half);
+        }
+        let resolve = |h: u64, op: u64| {
+            assert_eq!(t.begin(h), Begin::Go);
+            t.appended(h, op);
+            let mut s = t.inner.borrow_mut();
+            let op = s.resolving.remove(&h).flatten().unwrap();
+            s.pending.remove(&h);
+            s.resolved.insert(h, op);
+            s.compact();
         };
-        let half = Half {
-            commit_log_offset: 0,
-            checks: 0,
-            next_check_ms: 0,
+        let progress = || {
+            let s = t.inner.borrow();
+            (s.half_progress(), s.op_progress())
         };
-        s.pending.insert(4, half);
-        s.pending.insert(7, half);
-        // Resolved early: 12 (not scanned yet) and 7.
-        s.resolved.insert(12, 5);
-        s.pending.remove(&7);
-        s.resolved.insert(7, 6);
-        s.compact();
-        assert_eq!((s.half_progress(), s.op_progress()), (4, 5));
-        s.pending.remove(&4);
-        s.resolved.insert(4, 7);
-        s.compact();
+        // 12 resolved before the scan reached it; 7 after.
+        resolve(12, 5);
+        resolve(7, 6);
+        assert_eq!(progress(), (4, 5));
+        assert_eq!(t.begin(7), Begin::AlreadyDone);
+        assert_eq!(
+            t.begin(3),
+            Begin::AlreadyDone,
+            "below the scan, not pending"
+        );
+        // An outcome appended but not durable holds the op progress.
+        assert_eq!(t.begin(4), Begin::Go);
+        t.appended(4, 2);
+        t.abort(4);
+        assert_eq!(
+            t.begin(4),
+            Begin::AlreadyDone,
+            "appended: never resolved twice"
+        );
+        assert_eq!(progress(), (4, 2));
+        {
+            let mut s = t.inner.borrow_mut();
+            s.resolving.remove(&4);
+            s.pending.remove(&4);
+            s.resolved.insert(4, 2);
+            s.compact();
+        }
         // Everything below the scan is resolved; 12's op is still needed.
-        assert_eq!(s.half_progress(), 10);
-        assert_eq!(s.resolved.keys().copied().collect::<Vec<_>>(), vec![12]);
-        assert_eq!(s.op_progress(), 5);
+        assert_eq!(t.inner.borrow().half_progress(), 10);
+        assert_eq!(
+            t.inner
+                .borrow()
+                .resolved
+                .keys()
+                .copied()
+                .collect::<Vec<_>>(),
+            vec![12]
+        );
+        assert_eq!(progress(), (10, 5));
+        // A failed append frees the half for another try.
+        t.inner.borrow_mut().pending.insert(
+            11,
+            Half {
+                commit_log_offset: 0,
+                checks: 0,
+                next_check_ms: 0,
+            },
+        );
+        t.inner.borrow_mut().scanned = 13;
+        assert_eq!(t.begin(11), Begin::Go);
+        t.abort(11);
+        assert_eq!(t.begin(11), Begin::Go);
     }
 
     #[test]

@@ -99,36 +99,38 @@ async fn end_transaction(
             ))
         }
     }
-    let written = async {
-        let (end, op) = write_outcome(shard, &half, outcome).await.map_err(system)?;
-        let props = std::str::from_utf8(half.properties).unwrap_or_default();
-        let (acked, _replicated) = wait_stored(shard, end, waits_for_slave(shard, props)).await;
-        acked.map_err(|e| (store_error_code(&e), e.to_string()))?;
-        Ok(op)
-    };
-    match written.await {
-        Ok(op) => {
-            shard.transactions.resolved(shard, half_offset, op);
-            let stats = shard.my_stats();
-            match outcome {
-                Outcome::Commit => {
-                    ShardStats::add(&stats.transactions_committed, 1);
-                    ShardStats::add(&stats.messages_in, 1);
-                }
-                _ => ShardStats::add(&stats.transactions_rolled_back, 1),
-            }
-            tracing::debug!(
-                shard = shard.id,
-                half_offset,
-                ?outcome,
-                from_check = h.from_transaction_check,
-                "transaction resolved"
-            );
-            Ok(String::new())
-        }
+    let written = match write_outcome(shard, &half, outcome).await {
+        Ok(w) => w,
         Err(e) => {
             shard.transactions.abort(half_offset);
-            Err(e)
+            return Err(system(e));
         }
+    };
+    let props = std::str::from_utf8(half.properties).unwrap_or_default();
+    let (acked, _replicated) = wait_stored(shard, written.end, waits_for_slave(shard, props)).await;
+    if let Err(e) = acked {
+        // In the log but not known durable: not resolved again; after a
+        // restart its op is read back if it survived.
+        return Err((store_error_code(&e), e.to_string()));
     }
+    shard.transactions.resolved(shard, half_offset);
+    if let Some((topic, queue_id)) = &written.committed_to {
+        shard.signals.fire(topic, *queue_id);
+    }
+    let stats = shard.my_stats();
+    match outcome {
+        Outcome::Commit => {
+            ShardStats::add(&stats.transactions_committed, 1);
+            ShardStats::add(&stats.messages_in, 1);
+        }
+        _ => ShardStats::add(&stats.transactions_rolled_back, 1),
+    }
+    tracing::debug!(
+        shard = shard.id,
+        half_offset,
+        ?outcome,
+        from_check = h.from_transaction_check,
+        "transaction resolved"
+    );
+    Ok(String::new())
 }
