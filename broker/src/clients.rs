@@ -35,6 +35,8 @@ pub struct SubscriptionData {
     pub code_set: BTreeSet<i32>,
     pub expression_type: Option<String>,
     pub sub_string: String,
+    /// A number from Java and Rust clients, a string from the C++ one.
+    #[serde(deserialize_with = "number_or_text")]
     pub sub_version: i64,
     pub tags_set: BTreeSet<String>,
     pub topic: String,
@@ -44,11 +46,68 @@ pub struct SubscriptionData {
 #[serde(rename_all = "camelCase", default)]
 pub struct ConsumerData {
     pub group_name: String,
+    // Enum names from Java and Rust clients; the C++ client (inside PyPI
+    // `rocketmq`) sends the ordinals, which are the same enums' orders.
+    #[serde(deserialize_with = "consume_type_name")]
     pub consume_type: String,
+    #[serde(deserialize_with = "message_model_name")]
     pub message_model: String,
+    #[serde(deserialize_with = "consume_from_where_name")]
     pub consume_from_where: String,
     pub subscription_data_set: Vec<SubscriptionData>,
     pub unit_mode: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NameOrOrdinal {
+    Name(String),
+    Ordinal(i64),
+}
+
+fn enum_name<'de, D: serde::Deserializer<'de>>(d: D, names: &[&str]) -> Result<String, D::Error> {
+    use serde::de::Error;
+    match NameOrOrdinal::deserialize(d)? {
+        NameOrOrdinal::Name(n) => Ok(n),
+        NameOrOrdinal::Ordinal(i) => usize::try_from(i)
+            .ok()
+            .and_then(|i| names.get(i))
+            .map(|n| n.to_string())
+            .ok_or_else(|| D::Error::custom(format!("enum ordinal {i} out of range"))),
+    }
+}
+
+fn consume_type_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    enum_name(d, &["CONSUME_ACTIVELY", "CONSUME_PASSIVELY", "CONSUME_POP"])
+}
+
+fn message_model_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    enum_name(d, &["BROADCASTING", "CLUSTERING"])
+}
+
+fn consume_from_where_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    enum_name(
+        d,
+        &[
+            "CONSUME_FROM_LAST_OFFSET",
+            "CONSUME_FROM_LAST_OFFSET_AND_FROM_MIN_WHEN_BOOT_FIRST",
+            "CONSUME_FROM_MIN_OFFSET",
+            "CONSUME_FROM_MAX_OFFSET",
+            "CONSUME_FROM_FIRST_OFFSET",
+            "CONSUME_FROM_TIMESTAMP",
+        ],
+    )
+}
+
+fn number_or_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    use serde::de::Error;
+    match NameOrOrdinal::deserialize(d)? {
+        NameOrOrdinal::Ordinal(n) => Ok(n),
+        NameOrOrdinal::Name(t) => t
+            .trim()
+            .parse()
+            .map_err(|_| D::Error::custom(format!("{t:?} is not a number"))),
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -22,6 +22,9 @@ pub fn heartbeat(shard: &Rc<Shard>, request: &RemotingCommand, peer: &Rc<Peer>) 
     let data: HeartbeatData = match serde_json::from_slice(&request.body) {
         Ok(d) => d,
         Err(e) => {
+            let head =
+                String::from_utf8_lossy(&request.body[..request.body.len().min(512)]).into_owned();
+            tracing::warn!(shard = shard.id, peer = %peer.addr, error = %e, body = %head, "heartbeat refused");
             return now(
                 request,
                 error(
@@ -29,7 +32,7 @@ pub fn heartbeat(shard: &Rc<Shard>, request: &RemotingCommand, peer: &Rc<Peer>) 
                     ResponseCode::INVALID_PARAMETER,
                     format!("heartbeat body: {e}"),
                 ),
-            )
+            );
         }
     };
     if data.client_id.is_empty() {

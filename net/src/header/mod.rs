@@ -7,7 +7,7 @@
 //!
 //! Field typing follows the Java classes: a field of type `T` is required
 //! (`@CFNotNull`), `Option<T>` is nullable. Integers travel as decimal text,
-//! booleans as `true`/`false`. Decoding guarantees: a missing required field or
+//! booleans as `true`/`false` (`1`/`0` accepted). Decoding guarantees: a missing required field or
 //! an unparsable value is a [`HeaderError`] naming the field; unknown keys (the
 //! 5.x generic `ns`, `nsd`, `oway`, `lo`, ACL fields, ...) are ignored; nothing
 //! panics. Encoding writes every required field and every `Some` optional one.
@@ -135,14 +135,15 @@ impl HeaderScalar for i64 {
 }
 
 impl HeaderScalar for bool {
-    const EXPECTED: &'static str = "boolean (true/false)";
-    // Java's Boolean.parseBoolean reads anything but "true" as false; real
-    // clients only send true/false, so other text is reported rather than
-    // silently read as false.
+    const EXPECTED: &'static str = "boolean (true/false, or 1/0)";
+    // Java's Boolean.parseBoolean reads anything but "true" as false. The
+    // C++ client (rocketmq-client-cpp, inside PyPI `rocketmq`) sends some
+    // flags as `0`/`1` (`unitMode=0`), read here as their integer meaning;
+    // other text is reported rather than silently read as false.
     fn parse(text: &str) -> Option<Self> {
-        if text.eq_ignore_ascii_case("true") {
+        if text.eq_ignore_ascii_case("true") || text == "1" {
             Some(true)
-        } else if text.eq_ignore_ascii_case("false") {
+        } else if text.eq_ignore_ascii_case("false") || text == "0" {
             Some(false)
         } else {
             None
