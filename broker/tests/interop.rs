@@ -11,6 +11,8 @@
 mod filter;
 #[path = "interop/pop.rs"]
 mod pop;
+#[path = "interop/python.rs"]
+mod python;
 #[path = "interop/replication.rs"]
 mod replication;
 #[path = "interop/schedule.rs"]
