@@ -821,3 +821,56 @@ async fn direct_io_commit_log_serves_tailing_and_recovered_reads() {
     );
     broker.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcasting_members_each_get_every_message() {
+    let broker = BrokerProcess::start(2, Flush::Async);
+    let ns = broker.namesrv();
+    let topic = "BroadcastTopic";
+    let mut p = producer(&ns, "pg-bc").await;
+    const COUNT: usize = 20;
+    for i in 0..COUNT {
+        p.send(message(topic, "B", i)).await.expect("send");
+    }
+    let mut members = Vec::new();
+    let mut sinks = Vec::new();
+    for _ in 0..2 {
+        let sink: Collected = Arc::default();
+        let s = sink.clone();
+        let mut c = DefaultMQPushConsumer::builder(client_runtime("cg-bc"))
+            .consumer_group("cg-bc")
+            .name_server_addr(&ns)
+            .message_model(MessageModel::Broadcasting)
+            .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
+            .build();
+        c.subscribe(topic, "B").await.expect("subscribe");
+        c.register_message_listener_concurrently(
+            move |msgs: &[&MessageExt], _ctx: &ConsumeConcurrentlyContext| {
+                let mut v = s.lock().unwrap();
+                for m in msgs {
+                    v.push(seen(m));
+                }
+                Ok(ConsumeConcurrentlyStatus::ConsumeSuccess)
+            },
+        );
+        c.start().await.expect("broadcast consumer start");
+        members.push(c);
+        sinks.push(sink);
+    }
+    let want: HashSet<String> = (0..COUNT).map(|i| format!("body-{i}")).collect();
+    eventually(
+        "every member got every message",
+        Duration::from_secs(60),
+        || {
+            sinks
+                .iter()
+                .all(|s| distinct_bodies(&s.lock().unwrap()) == want)
+        },
+    )
+    .await;
+    for mut c in members {
+        c.shutdown().await;
+    }
+    p.shutdown().await;
+    broker.stop();
+}

@@ -11,7 +11,6 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
 
 use super::schedule::create_topic;
 use super::support::{BrokerProcess, Flush};
