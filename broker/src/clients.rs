@@ -342,6 +342,26 @@ impl Clients {
         (!live.is_empty()).then(|| live[pick % live.len()].clone())
     }
 
+    /// The live connection of client `client_id` (a requester waiting for
+    /// replies), from its producer or consumer heartbeats.
+    pub fn peer_of_client(&self, client_id: &str) -> Option<Rc<Peer>> {
+        let from_producers = self
+            .producers
+            .borrow()
+            .values()
+            .filter_map(|members| members.get(client_id))
+            .map(|(p, _)| p.clone())
+            .find(|p| !p.is_closed());
+        from_producers.or_else(|| {
+            self.groups
+                .borrow()
+                .values()
+                .filter_map(|g| g.members.get(client_id))
+                .map(|m| m.peer.clone())
+                .find(|p| !p.is_closed())
+        })
+    }
+
     /// The connection closed: drop the members it carried.
     pub fn connection_closed(&self, peer: &Rc<Peer>) {
         for members in self.producers.borrow_mut().values_mut() {

@@ -103,6 +103,8 @@ impl Broker {
             config.broker_name.clone(),
         ];
         system_names.extend((0..config.shards).map(|s| config.shard_broker_name(s)));
+        // Where responders send replies (request-reply), as RocketMQ creates it.
+        system_names.push(format!("{}_REPLY_TOPIC", config.broker_cluster_name));
         let topics = Arc::new(
             TopicTable::open(
                 &config.store_path_root_dir,

@@ -15,6 +15,8 @@ mod pop;
 mod python;
 #[path = "interop/replication.rs"]
 mod replication;
+#[path = "interop/reply.rs"]
+mod reply;
 #[path = "interop/schedule.rs"]
 mod schedule;
 mod support;

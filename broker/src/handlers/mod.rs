@@ -12,6 +12,7 @@ mod offset;
 mod pop;
 mod pull;
 mod query;
+mod reply;
 mod send;
 mod send_back;
 mod transaction;
@@ -95,6 +96,9 @@ async fn dispatch(shard: &Rc<Shard>, request: RemotingCommand, peer: Rc<Peer>) -
             &request,
             success(&request).with_body(shard.timers.checkpoint_json()),
         ),
+        C::SEND_REPLY_MESSAGE | C::SEND_REPLY_MESSAGE_V2 => {
+            reply::handle(shard, request, &peer).await
+        }
         C::CONSUMER_SEND_MSG_BACK => send_back::handle(shard, request, &peer),
         C::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP => group::update(shard, &request),
         C::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => group::all(shard, &request),
