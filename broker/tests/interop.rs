@@ -9,6 +9,8 @@
 
 #[path = "interop/filter.rs"]
 mod filter;
+#[path = "interop/ons.rs"]
+mod ons;
 #[path = "interop/pop.rs"]
 mod pop;
 #[path = "interop/python.rs"]
