@@ -102,6 +102,40 @@ async fn sql92_subscriptions_filter_on_the_broker() {
     assert_eq!(distinct_bodies(&got), want);
     assert_eq!(got.len(), want.len(), "each once");
 
+    // A lite pull consumer (another group) filters by SQL92 too.
+    let lite = DefaultLitePullConsumer::builder(client_runtime("cg-sql-lite"))
+        .consumer_group("cg-sql-lite")
+        .name_server_addr(ns.as_str())
+        .pull_batch_size(16)
+        .poll_timeout_millis(500)
+        .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
+        .build()
+        .expect("lite consumer");
+    lite.subscribe_with_selector(
+        topic,
+        Some(MessageSelector::by_sql("level >= 17 OR level = 1")),
+    )
+    .await
+    .expect("lite subscribe by SQL92");
+    lite.start().await.expect("lite start");
+    let want_lite: HashSet<String> = [1, 17, 18, 19]
+        .iter()
+        .map(|i| format!("body-{i}"))
+        .collect();
+    let mut pulled: Vec<Seen> = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while distinct_bodies(&pulled) != want_lite && std::time::Instant::now() < deadline {
+        for m in lite.poll_with_timeout(500).await {
+            pulled.push(seen(&m));
+        }
+    }
+    for m in lite.poll_with_timeout(1_000).await {
+        pulled.push(seen(&m));
+    }
+    lite.shutdown().await;
+    assert_eq!(distinct_bodies(&pulled), want_lite, "lite pull by SQL92");
+    assert_eq!(pulled.len(), want_lite.len(), "each once");
+
     // Raw pulls: a bad expression says why; an unknown type is refused.
     let shard = broker.shard_addr(0);
     let r = pull_with(&shard, topic, "SQL92", "level BETWEEN 4");

@@ -347,6 +347,33 @@ async fn async_master_slave_catches_up_after_restart() {
     )
     .await;
 
+    // And transactions: the committed halves' progress (CID_RMQ_SYS_TRANS
+    // offsets) reaches the slave with the log.
+    let mut tp = super::transaction::transaction_producer(&ns.addr, "pg-ha-tx", topic).await;
+    let tx: Vec<String> = (0..2).map(|i| format!("commit-ha-{i}")).collect();
+    super::transaction::send_all(&mut tp, topic, &tx).await;
+    tp.shutdown().await;
+    let half_progress = |b: &BrokerProcess| -> i64 {
+        b.shard_config_files("consumerOffset.json")
+            .iter()
+            .filter_map(|f| {
+                f["offsetTable"]["RMQ_SYS_TRANS_HALF_TOPIC@CID_RMQ_SYS_TRANS"]["0"].as_i64()
+            })
+            .sum()
+    };
+    eventually(
+        "transactions resolved on the master",
+        Duration::from_secs(20),
+        || half_progress(&m) == tx.len() as i64,
+    )
+    .await;
+    eventually(
+        "transaction progress copied to the slave",
+        Duration::from_secs(30),
+        || half_progress(&s) == tx.len() as i64,
+    )
+    .await;
+
     p.shutdown().await;
     let (mut m, mut s) = (m, s);
     m.stop_cleanly();

@@ -15,7 +15,7 @@ use super::*;
 /// Decides by body: `commit-*` and `rollback-*` at once; the rest answer
 /// unknown first, then at the check `never-*` stays unknown and every
 /// other commits.
-struct ByBody;
+pub(super) struct ByBody;
 
 fn body_of(body: Option<bytes::Bytes>) -> String {
     String::from_utf8_lossy(&body.unwrap_or_default()).into_owned()
@@ -46,7 +46,11 @@ impl TransactionListener for ByBody {
     }
 }
 
-async fn transaction_producer(ns: &str, group: &str, topic: &str) -> TransactionMQProducer {
+pub(super) async fn transaction_producer(
+    ns: &str,
+    group: &str,
+    topic: &str,
+) -> TransactionMQProducer {
     let mut p = TransactionMQProducer::builder(client_runtime(group))
         .producer_group(group.to_string())
         .name_server_addr(ns.to_string())
@@ -57,7 +61,7 @@ async fn transaction_producer(ns: &str, group: &str, topic: &str) -> Transaction
     p
 }
 
-async fn send_all(p: &mut TransactionMQProducer, topic: &str, bodies: &[String]) {
+pub(super) async fn send_all(p: &mut TransactionMQProducer, topic: &str, bodies: &[String]) {
     for b in bodies {
         let msg = Message::builder()
             .topic(topic)
