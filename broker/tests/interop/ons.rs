@@ -27,58 +27,38 @@ fn ons_client() -> Result<PathBuf, String> {
         return Ok(modules);
     }
     std::fs::create_dir_all(&dir).expect("client dir");
-    let out = Command::new("npm")
-        .args([
-            "install",
-            "--no-audit",
-            "--no-fund",
-            "--no-save",
-            "--prefix",
-        ])
-        .arg(&dir)
-        .args(PACKAGES)
-        .output()
-        .expect("npm runs (the machine has Node.js and npm)");
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr).into_owned();
-        let unreachable = [
+    super::support::install_client(
+        Command::new("npm")
+            .args([
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--no-save",
+                "--prefix",
+            ])
+            .arg(&dir)
+            .args(PACKAGES),
+        &format!("npm install {PACKAGES:?}"),
+        &[
             "ENOTFOUND",
             "ECONNREFUSED",
             "ETIMEDOUT",
             "EAI_AGAIN",
             "ENETUNREACH",
-        ]
-        .iter()
-        .any(|m| err.contains(m));
-        assert!(unreachable, "npm install {PACKAGES:?} failed:\n{err}");
-        return Err(format!(
-            "npm registry unreachable: {}",
-            err.lines().last().unwrap_or_default()
-        ));
-    }
+        ],
+    )?;
     Ok(modules)
 }
 
 fn run_node(modules: &PathBuf, args: &[&str]) -> serde_json::Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/ons_client.js");
-    let out = Command::new("node")
-        .arg(script)
-        .args(args)
-        .env("NODE_PATH", modules)
-        .output()
-        .expect("run ons_client.js");
-    assert!(
-        out.status.success(),
-        "ons_client.js {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "ons_client.js {args:?} printed no JSON ({e}):\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
+    super::support::run_json_script(
+        Command::new("node")
+            .arg(script)
+            .args(args)
+            .env("NODE_PATH", modules),
+        &format!("ons_client.js {args:?}"),
+    )
 }
 
 fn ta_bodies(prefix: &str) -> BTreeSet<String> {

@@ -38,33 +38,23 @@ fn python_client() -> Result<PathBuf, String> {
         .status()
         .expect("python3 runs (the machine has CPython 3.11)");
     assert!(made.success(), "python3 -m venv failed");
-    let out = Command::new(venv.join("bin/pip"))
-        .args([
+    super::support::install_client(
+        Command::new(venv.join("bin/pip")).args([
             "install",
             "--quiet",
             "--disable-pip-version-check",
             PY_PACKAGE,
-        ])
-        .output()
-        .expect("pip runs");
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr).into_owned();
-        let unreachable = [
+        ]),
+        &format!("pip install {PY_PACKAGE}"),
+        &[
             "NewConnectionError",
             "Temporary failure in name resolution",
             "Network is unreachable",
             "ConnectTimeoutError",
             "Connection refused",
             "ProxyError",
-        ]
-        .iter()
-        .any(|m| err.contains(m));
-        assert!(unreachable, "pip install {PY_PACKAGE} failed:\n{err}");
-        return Err(format!(
-            "PyPI unreachable: {}",
-            err.lines().last().unwrap_or_default()
-        ));
-    }
+        ],
+    )?;
     assert!(
         importable(&python),
         "{PY_PACKAGE} installed but does not import"
@@ -74,22 +64,10 @@ fn python_client() -> Result<PathBuf, String> {
 
 fn run_py(python: &PathBuf, args: &[&str]) -> serde_json::Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/py_client.py");
-    let out = Command::new(python)
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("run py_client.py");
-    assert!(
-        out.status.success(),
-        "py_client.py {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "py_client.py {args:?} printed no JSON ({e}):\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
+    super::support::run_json_script(
+        Command::new(python).arg(script).args(args),
+        &format!("py_client.py {args:?}"),
+    )
 }
 
 /// The bodies a `TA` subscriber should get from one `produce` run.

@@ -531,3 +531,45 @@ impl Drop for CuttableProxy {
         self.cut();
     }
 }
+
+/// Runs a package manager's install; Err with the reason when it failed
+/// because its registry cannot be reached (one of `unreachable` in its
+/// output: the only reason a test may skip), panics on any other failure.
+pub fn install_client(
+    install: &mut std::process::Command,
+    what: &str,
+    unreachable: &[&str],
+) -> Result<(), String> {
+    let out = install
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run the installer: {e}"));
+    if out.status.success() {
+        return Ok(());
+    }
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        unreachable.iter().any(|m| err.contains(m)),
+        "{what} failed:\n{err}"
+    );
+    Err(format!(
+        "registry unreachable for {what}: {}",
+        err.lines().last().unwrap_or_default()
+    ))
+}
+
+/// Runs a client script that prints one JSON object; the object.
+pub fn run_json_script(cmd: &mut std::process::Command, what: &str) -> serde_json::Value {
+    let out = cmd.output().unwrap_or_else(|e| panic!("run {what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{what} printed no JSON ({e}):\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
