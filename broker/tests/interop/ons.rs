@@ -84,8 +84,14 @@ fn produce(modules: &PathBuf, ns: &str, topic: &str, prefix: &str) -> Vec<serde_
             "a message id for {s}"
         );
     }
-    // No queue check for the sharding-key sends: ali-ons 3.12 maps a key
-    // to a queue id on any broker, and ignores it when that id is 0.
+    // One sharding key, one queue id (ali-ons 3.12 maps a key to a queue
+    // id on whichever broker is next, so not to one queue).
+    let order_queue_ids: BTreeSet<String> = sent
+        .iter()
+        .filter(|s| s["body"].as_str().unwrap().contains("-order-"))
+        .map(|s| s["queue"].to_string())
+        .collect();
+    assert_eq!(order_queue_ids.len(), 1, "{sent:?}");
     sent
 }
 

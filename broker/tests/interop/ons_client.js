@@ -37,7 +37,12 @@ async function produce(ns, topic, prefix) {
     sent.push({ body, tag, status: r.sendStatus, id: r.msgId, queue: r.messageQueue.queueId, broker: r.messageQueue.brokerName, before_ms: before });
   };
   for (let i = 0; i < 6; i++) await one(i % 2 === 0 ? 'TA' : 'TB', `${prefix}-sync-${i}`);
-  for (let i = 0; i < 4; i++) await one('TA', `${prefix}-order-${i}`, m => { m.shardingKey = 'order-key'; });
+  // ali-ons 3.12 maps a sharding key to a queue id (md5 % queue ids) and
+  // ignores the key when that id is 0: pick a key that maps elsewhere.
+  const crypto = require('crypto');
+  let key = 0;
+  while (crypto.createHash('md5').update('order-' + key).digest().readUInt32BE() % 4 === 0) key++;
+  for (let i = 0; i < 4; i++) await one('TA', `${prefix}-order-${i}`, m => { m.shardingKey = 'order-' + key; });
   await one('TA', `${prefix}-delay`, m => { m.delayTimeLevel = 2; });
   await one('TA', `${prefix}-retry`);
   await p.close();
