@@ -168,6 +168,37 @@ impl Signal {
     }
 }
 
+thread_local! {
+    /// Pulls held on this shard's thread.
+    pub static PULL_HELD: Cell<usize> = const { Cell::new(0) };
+    /// Pops held on this shard's thread.
+    pub static POP_HELD: Cell<usize> = const { Cell::new(0) };
+}
+
+/// One held request counted against a per-shard maximum while it lives.
+pub struct HoldSlot(&'static std::thread::LocalKey<Cell<usize>>);
+
+impl HoldSlot {
+    /// A slot, or None when `max` are held.
+    pub fn try_new(
+        count: &'static std::thread::LocalKey<Cell<usize>>,
+        max: usize,
+    ) -> Option<HoldSlot> {
+        count.with(|c| {
+            (c.get() < max).then(|| {
+                c.set(c.get() + 1);
+                HoldSlot(count)
+            })
+        })
+    }
+}
+
+impl Drop for HoldSlot {
+    fn drop(&mut self) {
+        self.0.with(|c| c.set(c.get() - 1));
+    }
+}
+
 /// The signal of a topic fired for a message on any of its queues (a pop
 /// waits on all of them); never a real queue id.
 pub const ANY_QUEUE: i32 = -1;

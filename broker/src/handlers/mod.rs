@@ -64,7 +64,7 @@ async fn dispatch(shard: &Rc<Shard>, request: RemotingCommand, peer: Rc<Peer>) -
         C::SEND_MESSAGE | C::SEND_MESSAGE_V2 | C::SEND_BATCH_MESSAGE => {
             send::handle(shard, request, &peer).await
         }
-        C::PULL_MESSAGE | C::LITE_PULL_MESSAGE => pull::handle(shard, request),
+        C::PULL_MESSAGE | C::LITE_PULL_MESSAGE => pull::handle(shard, request, &peer),
         C::QUERY_CONSUMER_OFFSET => offset::query_consumer_offset(shard, &request),
         C::UPDATE_CONSUMER_OFFSET => offset::update_consumer_offset(shard, request),
         C::GET_MAX_OFFSET => offset::max_offset(shard, &request),

@@ -15,7 +15,6 @@
 //! started and which offsets it returned (`startOffsetInfo`,
 //! `msgOffsetInfo`); the client builds each message's `POP_CK` from them.
 
-use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -36,7 +35,7 @@ use crate::pop::{
 use crate::schedule::read_records;
 use crate::shard::{now_ms, Shard, ShardStats};
 use crate::topics::PERM_READ;
-use crate::waiters::ANY_QUEUE;
+use crate::waiters::{HoldSlot, ANY_QUEUE, POP_HELD};
 
 /// Most queue entries one pop looks at in one queue (tag-filtered ones
 /// included).
@@ -48,30 +47,6 @@ pub const POP_HELD_MAX: usize = 10_000;
 const REVIVE_QID: i32 = 0;
 /// One pop in this many reads the retry topic first.
 const RETRY_FIRST_ONE_IN: u32 = 5;
-
-thread_local! {
-    static HELD: Cell<usize> = const { Cell::new(0) };
-}
-
-/// Counts a held pop while it lives.
-struct Held;
-
-impl Held {
-    fn try_new() -> Option<Held> {
-        HELD.with(|h| {
-            (h.get() < POP_HELD_MAX).then(|| {
-                h.set(h.get() + 1);
-                Held
-            })
-        })
-    }
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        HELD.with(|h| h.set(h.get() - 1));
-    }
-}
 
 type Refusal = (i32, String);
 
@@ -131,7 +106,7 @@ pub fn pop(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> Hand
                 );
             }
             if held.is_none() {
-                held = Held::try_new();
+                held = HoldSlot::try_new(&POP_HELD, POP_HELD_MAX);
                 if held.is_none() {
                     break not_found(
                         &request,

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use ringmq_engine::{QueueOffset, QueueRead, ReadStatus};
 use ringmq_net::header::{pull_sys_flag, PullMessageRequestHeader, PullMessageResponseHeader};
-use ringmq_net::server::{FileSlice, Handled, Outgoing};
+use ringmq_net::server::{FileSlice, Handled, Outgoing, Peer};
 use ringmq_net::{CommandHeader, RemotingCommand, ResponseCode};
 
 use super::{error, now, parse};
@@ -20,17 +20,20 @@ use crate::clients::TagFilter;
 use crate::groups::WHICH_BROKER_WHEN_CONSUME_SLOWLY_DEFAULT;
 use crate::shard::{Shard, ShardStats};
 use crate::topics::PERM_READ;
+use crate::waiters::{HoldSlot, PULL_HELD};
 
 /// Most messages and bytes one pull returns. The bytes bound keeps a reply
 /// well inside the clients' 16 MiB frame limit.
 pub const PULL_MESSAGES_MAX: u32 = 1024;
 pub const PULL_BYTES_MAX: u64 = 4 << 20;
+/// Most pulls one shard holds waiting for messages.
+pub const PULL_HELD_MAX: usize = 10_000;
 /// Longest a pull is held, whatever the client asks.
 pub const SUSPEND_MS_MAX: u64 = 60_000;
 /// Hold time when `longPollingEnable=false` (`shortPollingTimeMills`).
 const SHORT_POLLING_MS: u64 = 1_000;
 
-pub fn handle(shard: &Rc<Shard>, request: RemotingCommand) -> Handled {
+pub fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> Handled {
     let h: PullMessageRequestHeader = match parse(&request) {
         Ok(h) => h,
         Err(reply) => return reply,
@@ -141,34 +144,48 @@ pub fn handle(shard: &Rc<Shard>, request: RemotingCommand) -> Handled {
         filter,
     });
     let first = params.read(shard, &h);
-    if let Some(sql) = sql {
-        return sql_pull(shard, request, h, params, first, sql);
-    }
-    if steer_to_master(shard, &first) && first.status != ReadStatus::Found {
-        // A slave with a live master sends consumers of hot data back.
-        let out = reply(shard, &request, &h, first);
-        return Handled::Now((!request.is_oneway()).then_some(out));
-    }
+    let steer = steer_to_master(shard, &first);
     let suspend = h.sys_flag & pull_sys_flag::SUSPEND != 0;
-    if !suspend || !is_not_found(&first, h.queue_offset) {
+    // Held: a pull that may be suspended and found nothing new, unless a
+    // slave sends it back to its master (hot data).
+    let hold = suspend && !steer && is_not_found(&first, h.queue_offset);
+    if sql.is_none() && !hold {
         let out = reply(shard, &request, &h, first);
         return Handled::Now((!request.is_oneway()).then_some(out));
     }
-    let hold_ms = if shard.config.long_polling_enable {
+    let hold_ms = if !hold {
+        0
+    } else if shard.config.long_polling_enable {
         (h.suspend_timeout_millis.max(0) as u64).min(SUSPEND_MS_MAX)
     } else {
         SHORT_POLLING_MS
     };
     let shard = shard.clone();
+    let peer = peer.clone();
     Handled::Later(Box::pin(async move {
         let deadline = Instant::now() + Duration::from_millis(hold_ms);
         let signal = shard.signals.get(&h.topic, h.queue_id);
+        let mut slot = None;
+        let mut result = Some(first);
         loop {
             let seen = signal.generation();
-            let result = params.read(&shard, &h);
+            let read = result.take().unwrap_or_else(|| params.read(&shard, &h));
             let left = deadline.saturating_duration_since(Instant::now());
-            if !is_not_found(&result, h.queue_offset) || left.is_zero() {
-                return (!request.is_oneway()).then(|| reply(&shard, &request, &h, result));
+            // Held no longer than the connection lives, and at most
+            // PULL_HELD_MAX at once on a shard (past it: answered now,
+            // the client pulls again).
+            if slot.is_none() && !left.is_zero() {
+                slot = HoldSlot::try_new(&PULL_HELD, PULL_HELD_MAX);
+            }
+            let done = !is_not_found(&read, h.queue_offset) || left.is_zero() || slot.is_none();
+            if done || peer.is_closed() {
+                if request.is_oneway() || peer.is_closed() {
+                    return None;
+                }
+                return Some(match &sql {
+                    Some(f) => matching(&shard, &request, &h, read, f).await,
+                    None => reply(&shard, &request, &h, read),
+                });
             }
             futures_lite::future::or(signal.wait_past(seen), async {
                 glommio::timer::sleep(left).await;
@@ -210,49 +227,6 @@ pub(super) fn group_may_consume(shard: &Shard, group: &str) -> Result<(), (i32, 
 enum Subscribed {
     Text(String),
     Data(crate::clients::SubscriptionData),
-}
-
-/// A pull filtered by SQL92: the records are read and matched against
-/// their properties, and the reply is built from memory. Long polling as
-/// for TAG pulls.
-fn sql_pull(
-    shard: &Rc<Shard>,
-    request: RemotingCommand,
-    h: PullMessageRequestHeader,
-    params: Rc<PullParams>,
-    first: QueueRead<ringmq_engine::disk::glommio_disk::GlommioFile>,
-    sql: Rc<crate::sql92::SqlFilter>,
-) -> Handled {
-    let suspend = h.sys_flag & pull_sys_flag::SUSPEND != 0 && !steer_to_master(shard, &first);
-    let hold_ms = if !suspend {
-        0
-    } else if shard.config.long_polling_enable {
-        (h.suspend_timeout_millis.max(0) as u64).min(SUSPEND_MS_MAX)
-    } else {
-        SHORT_POLLING_MS
-    };
-    let shard = shard.clone();
-    Handled::Later(Box::pin(async move {
-        let deadline = Instant::now() + Duration::from_millis(hold_ms);
-        let signal = shard.signals.get(&h.topic, h.queue_id);
-        let mut result = Some(first);
-        loop {
-            let seen = signal.generation();
-            let read = match result.take() {
-                Some(r) => r,
-                None => params.read(&shard, &h),
-            };
-            let left = deadline.saturating_duration_since(Instant::now());
-            if !is_not_found(&read, h.queue_offset) || left.is_zero() {
-                let out = matching(&shard, &request, &h, read, &sql).await;
-                return (!request.is_oneway()).then_some(out);
-            }
-            futures_lite::future::or(signal.wait_past(seen), async {
-                glommio::timer::sleep(left).await;
-            })
-            .await;
-        }
-    }))
 }
 
 /// The reply to a SQL92 pull: the found records that match, from memory;
