@@ -629,6 +629,21 @@ async fn malformed_input_is_refused_and_other_clients_keep_working() {
         .unwrap();
     assert_eq!(r.code, ResponseCode::INVALID_PARAMETER);
     assert!(r.remark.unwrap_or_default().contains("queueId"));
+    // Heartbeats: a group name outside RocketMQ's rule, and an overlong
+    // client id, are refused with the reason.
+    for body in [
+        r#"{"clientID":"c1","consumerDataSet":[{"groupName":"bad group/../x","subscriptionDataSet":[]}],"producerDataSet":[]}"#.to_string(),
+        format!(r#"{{"clientID":"{}","consumerDataSet":[],"producerDataSet":[]}}"#, "c".repeat(1_000)),
+    ] {
+        let r = c
+            .invoke(
+                RemotingCommand::request(RequestCode::HEART_BEAT, ExtFields::new())
+                    .with_body(body.into_bytes()),
+                Duration::from_secs(5),
+            )
+            .unwrap();
+        assert_eq!(r.code, ResponseCode::INVALID_PARAMETER, "{:?}", r.remark);
+    }
     let r = c
         .invoke(
             RemotingCommand::request(RequestCode::GET_BROKER_RUNTIME_INFO, ExtFields::new()),

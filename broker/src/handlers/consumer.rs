@@ -18,6 +18,9 @@ use crate::clients::HeartbeatData;
 use crate::shard::Shard;
 use crate::topics::{PERM_READ, PERM_WRITE, RETRY_GROUP_TOPIC_PREFIX};
 
+/// Longest client id a heartbeat may carry.
+pub const CLIENT_ID_BYTES_MAX: usize = 256;
+
 pub fn heartbeat(shard: &Rc<Shard>, request: &RemotingCommand, peer: &Rc<Peer>) -> Handled {
     let data: HeartbeatData = match serde_json::from_slice(&request.body) {
         Ok(d) => d,
@@ -35,6 +38,31 @@ pub fn heartbeat(shard: &Rc<Shard>, request: &RemotingCommand, peer: &Rc<Peer>) 
             );
         }
     };
+    // Group names follow RocketMQ's rule (its clients check it too); client
+    // ids (`ip@instance`) only have a length bound.
+    let bad_group = data
+        .consumer_data_set
+        .iter()
+        .map(|c| c.group_name.as_str())
+        .chain(data.producer_data_set.iter().map(|p| p.group_name.as_str()))
+        .find_map(|g| crate::groups::validate_group_name(g).err());
+    if let Some(e) = bad_group {
+        tracing::warn!(shard = shard.id, peer = %peer.addr, error = %e, "heartbeat refused");
+        return now(
+            request,
+            error(request, ResponseCode::INVALID_PARAMETER, e.to_string()),
+        );
+    }
+    if data.client_id.len() > CLIENT_ID_BYTES_MAX {
+        return now(
+            request,
+            error(
+                request,
+                ResponseCode::INVALID_PARAMETER,
+                format!("clientID longer than {CLIENT_ID_BYTES_MAX} bytes"),
+            ),
+        );
+    }
     if data.client_id.is_empty() {
         return now(
             request,
