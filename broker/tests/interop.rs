@@ -847,6 +847,8 @@ async fn broadcasting_members_each_get_every_message() {
     let ns = broker.namesrv();
     let topic = "BroadcastTopic";
     let mut p = producer(&ns, "pg-bc").await;
+    // Routed to both shards before any consumer fetches the route.
+    schedule::create_topic(&p, &ns, topic, 2).await;
     const COUNT: usize = 20;
     for i in 0..COUNT {
         p.send(message(topic, "B", i)).await.expect("send");
@@ -877,16 +879,29 @@ async fn broadcasting_members_each_get_every_message() {
         sinks.push(sink);
     }
     let want: HashSet<String> = (0..COUNT).map(|i| format!("body-{i}")).collect();
-    eventually(
-        "every member got every message",
-        Duration::from_secs(60),
-        || {
-            sinks
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while !sinks
+        .iter()
+        .all(|s| distinct_bodies(&s.lock().unwrap()) == want)
+    {
+        if std::time::Instant::now() > deadline {
+            let got: Vec<Vec<(String, String)>> = sinks
                 .iter()
-                .all(|s| distinct_bodies(&s.lock().unwrap()) == want)
-        },
-    )
-    .await;
+                .map(|s| {
+                    let mut v: Vec<(String, String)> = s
+                        .lock()
+                        .unwrap()
+                        .iter()
+                        .map(|x| (x.body.clone(), format!("{:?}", x.queue)))
+                        .collect();
+                    v.sort();
+                    v
+                })
+                .collect();
+            panic!("not every member got every message: {got:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     for mut c in members {
         c.shutdown().await;
     }
