@@ -34,7 +34,7 @@ use ringmq_engine::{AppendedRecord, CommitLogOffset, MessageIn, StoreError};
 use ringmq_net::message::property;
 
 use crate::schedule::{read_records, rewrite_properties, Stopping};
-use crate::shard::{now_ms, Shard, ShardStats};
+use crate::shard::{now_ms, Shard};
 use crate::topics::{DLQ_GROUP_TOPIC_PREFIX, PERM_READ, PERM_WRITE, RETRY_GROUP_TOPIC_PREFIX};
 use crate::waiters::VersionWaiters;
 
@@ -458,16 +458,7 @@ async fn revive_one(shard: &Rc<Shard>, d: &Due, bytes: &[u8]) -> Result<(), Revi
         .await
         .map_err(|e| Revive::Later(e.to_string()))?;
     let stats = shard.my_stats();
-    ShardStats::add(&stats.messages_in, 1);
-    ShardStats::add(&stats.bytes_in, original.body.len() as u64);
-    ShardStats::add(
-        if to_dlq {
-            &stats.dead_lettered
-        } else {
-            &stats.pop_revived
-        },
-        1,
-    );
+    stats.count_redelivery(original.body.len(), to_dlq, &stats.pop_revived);
     shard.signals.fire(&target, queue_id);
     tracing::debug!(shard = shard.id, group = %group, from = %topic, to = %target, reconsume_times = reconsume_times + 1, "popped message revived");
     Ok(())

@@ -80,6 +80,21 @@ impl ShardStats {
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }
+
+    /// One message stored again for another delivery: into a dead-letter
+    /// topic, or counted by `redelivered` (a send-back, a POP revival).
+    pub fn count_redelivery(&self, body_bytes: usize, to_dlq: bool, redelivered: &AtomicU64) {
+        Self::add(&self.messages_in, 1);
+        Self::add(&self.bytes_in, body_bytes as u64);
+        Self::add(
+            if to_dlq {
+                &self.dead_lettered
+            } else {
+                redelivered
+            },
+            1,
+        );
+    }
 }
 
 /// Everything a shard owns. Lives on the shard's executor; reached by

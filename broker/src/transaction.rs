@@ -31,7 +31,7 @@ use ringmq_engine::record::{encode_record, record_size, Assigned, RecordView};
 use ringmq_engine::{AppendedRecord, CommitLogOffset, MessageIn, QueueOffset};
 use ringmq_net::header::CheckTransactionStateRequestHeader;
 use ringmq_net::message::id::OffsetMessageId;
-use ringmq_net::message::properties::{property_value, NAME_VALUE_SEPARATOR, PROPERTY_SEPARATOR};
+use ringmq_net::message::properties::property_value;
 use ringmq_net::message::{property, sys_flag};
 use ringmq_net::{CommandHeader, RemotingCommand, RequestCode};
 
@@ -244,10 +244,7 @@ fn op_message<'a>(shard: &Shard, body: &'a [u8], props: &'a str) -> MessageIn<'a
 }
 
 fn op_properties() -> String {
-    format!(
-        "{}{NAME_VALUE_SEPARATOR}{OP_TAG}{PROPERTY_SEPARATOR}",
-        property::TAGS
-    )
+    rewrite_properties("", &[], &[(property::TAGS, OP_TAG)])
 }
 
 /// What END_TRANSACTION or the checker does with a half message.
@@ -709,6 +706,7 @@ fn send_check(shard: &Shard, view: &RecordView<'_>, checks: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ringmq_net::message::properties::{NAME_VALUE_SEPARATOR, PROPERTY_SEPARATOR};
 
     #[test]
     fn progress_is_the_lowest_unresolved_half() {

@@ -473,19 +473,16 @@ pub fn batch_ack(shard: &Rc<Shard>, request: RemotingCommand) -> Handled {
         };
         // Cost bounded by what is in flight, not by the bitmap's size.
         let key = (a.c.clone(), topic, a.q);
-        let Ok(from) = u64::try_from(a.so) else {
+        let span = a.span();
+        let (Ok(from), Ok(to)) = (u64::try_from(span.start), u64::try_from(span.end)) else {
             continue;
         };
-        let to = from.saturating_add(a.b.len() as u64 * 8);
         let acked: Vec<i64> = shard
             .pop
             .inflight_in(&key, from, to)
             .into_iter()
-            .filter(|o| {
-                let bit = (o - from) as usize;
-                a.b[bit / 8] & (1 << (bit % 8)) != 0
-            })
             .map(|o| o as i64)
+            .filter(|o| a.acks(*o))
             .collect();
         ack_offsets(shard, &key, acked.into_iter());
     }

@@ -38,12 +38,11 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
             format!("push reply message fail, channel of <{client}> not found"),
         );
     };
-    let push_props = format!(
-        "{props}{}{}{}{}",
-        property::PUSH_REPLY_TIME,
-        ringmq_net::message::properties::NAME_VALUE_SEPARATOR,
-        now_ms(),
-        ringmq_net::message::properties::PROPERTY_SEPARATOR
+    let pushed_at = now_ms().to_string();
+    let push_props = crate::schedule::rewrite_properties(
+        &props,
+        &[property::PUSH_REPLY_TIME],
+        &[(property::PUSH_REPLY_TIME, pushed_at.as_str())],
     );
     let mut ext = ExtFields::new();
     for (k, v) in [

@@ -24,7 +24,7 @@ use super::send::{store_error_code, wait_stored, waits_for_slave};
 use super::{error, now, parse, refuse_on_slave, success};
 use crate::ha::Replicated;
 use crate::schedule::{rewrite_properties, SCHEDULE_TOPIC};
-use crate::shard::{Shard, ShardStats};
+use crate::shard::Shard;
 use crate::topics::{
     validate_topic_name, DLQ_GROUP_TOPIC_PREFIX, PERM_READ, PERM_WRITE, RETRY_GROUP_TOPIC_PREFIX,
 };
@@ -207,16 +207,7 @@ async fn send_back(
     let (acked, replicated) = wait_stored(shard, end, wait_for_slave).await;
     acked.map_err(|e| (store_error_code(&e), e.to_string()))?;
     let stats = shard.my_stats();
-    ShardStats::add(&stats.messages_in, 1);
-    ShardStats::add(&stats.bytes_in, original.body.len() as u64);
-    ShardStats::add(
-        if to_dlq {
-            &stats.dead_lettered
-        } else {
-            &stats.sent_back
-        },
-        1,
-    );
+    stats.count_redelivery(original.body.len(), to_dlq, &stats.sent_back);
     shard.signals.fire(&store_topic, store_queue);
     tracing::debug!(
         shard = shard.id,

@@ -214,6 +214,24 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
 }
 
 impl BatchAck {
+    /// Whether the bitmap acknowledges `offset`.
+    pub fn acks(&self, offset: i64) -> bool {
+        let Some(bit) = offset
+            .checked_sub(self.so)
+            .and_then(|b| usize::try_from(b).ok())
+        else {
+            return false;
+        };
+        self.b
+            .get(bit / 8)
+            .is_some_and(|byte| byte & (1 << (bit % 8)) != 0)
+    }
+
+    /// The offsets it covers: `so` up to the bitmap's last bit (exclusive).
+    pub fn span(&self) -> std::ops::Range<i64> {
+        self.so..self.so.saturating_add(self.b.len() as i64 * 8)
+    }
+
     /// The acknowledged offsets, ascending (none past `i64::MAX`).
     pub fn offsets(&self) -> impl Iterator<Item = i64> + '_ {
         self.b.iter().enumerate().flat_map(move |(i, byte)| {
@@ -269,6 +287,10 @@ mod pop_body_tests {
             let b = BatchAckMessageRequestBody::from_json(body).unwrap();
             assert_eq!(b.acks[0].offsets().collect::<Vec<_>>(), vec![100, 102, 109]);
         }
+        let b = BatchAckMessageRequestBody::from_json(rust).unwrap();
+        let a = &b.acks[0];
+        assert_eq!(a.span(), 100..164);
+        assert!(a.acks(100) && a.acks(109) && !a.acks(101) && !a.acks(99) && !a.acks(164));
         let signed = br#"{"acks":[{"so":0,"b":[-128]}]}"#;
         let b = BatchAckMessageRequestBody::from_json(signed).unwrap();
         assert_eq!(b.acks[0].offsets().collect::<Vec<_>>(), vec![7]);
