@@ -79,7 +79,27 @@ impl TopicConfig {
     pub fn queue_count(&self) -> i32 {
         self.read_queue_nums.max(self.write_queue_nums)
     }
+
+    /// What every table entry keeps to, whoever wrote it (an admin
+    /// request, the master's copy, the file on disk).
+    pub fn validate(&self) -> Result<(), TopicError> {
+        validate_topic_name(&self.topic_name)?;
+        for n in [self.read_queue_nums, self.write_queue_nums] {
+            if !(1..=QUEUES_PER_TOPIC_MAX).contains(&n) {
+                return Err(TopicError::QueueCount(n));
+            }
+        }
+        if !TOPIC_FILTER_TYPES.contains(&self.topic_filter_type.as_str()) {
+            return Err(TopicError::FilterType(
+                self.topic_filter_type.chars().take(64).collect(),
+            ));
+        }
+        Ok(())
+    }
 }
+
+/// RocketMQ's `TopicFilterType` values.
+pub const TOPIC_FILTER_TYPES: [&str; 2] = ["SINGLE_TAG", "MULTI_TAG"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum TopicError {
@@ -89,6 +109,8 @@ pub enum TopicError {
     NotExist(String),
     #[error("queue count {0} outside 1..={QUEUES_PER_TOPIC_MAX}")]
     QueueCount(i32),
+    #[error("topicFilterType {0:?} is neither SINGLE_TAG nor MULTI_TAG")]
+    FilterType(String),
     #[error("the topic table is full ({TOPICS_MAX} topics)")]
     TableFull,
     #[error("saving the topic table to {path}: {source}")]
@@ -149,6 +171,14 @@ impl TopicTable {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
             Err(e) => return Err(e),
         };
+        for (name, config) in &topics {
+            if let Err(e) = config.validate() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{}: topic {name:?}: {e}", path.display()),
+                ));
+            }
+        }
         let template_perm = if auto_create_topic_enable {
             PERM_READ | PERM_WRITE | PERM_INHERIT
         } else {
@@ -198,12 +228,7 @@ impl TopicTable {
 
     /// Creates or replaces a topic and saves the table.
     pub fn put(&self, config: TopicConfig) -> Result<(), TopicError> {
-        validate_topic_name(&config.topic_name)?;
-        for n in [config.read_queue_nums, config.write_queue_nums] {
-            if !(1..=QUEUES_PER_TOPIC_MAX).contains(&n) {
-                return Err(TopicError::QueueCount(n));
-            }
-        }
+        config.validate()?;
         let mut topics = self.topics.write().expect("topic lock");
         if topics.len() >= TOPICS_MAX && !topics.contains_key(&config.topic_name) {
             return Err(TopicError::TableFull);
@@ -246,6 +271,15 @@ impl TopicTable {
         }
         if table.len() > TOPICS_MAX {
             return Err(TopicError::TableFull);
+        }
+        // The master's table is checked as a local request would be: a
+        // zero queue count would divide by zero on the next send, a name
+        // with a path in it would build one.
+        for (name, config) in &table {
+            config.validate()?;
+            if *name != config.topic_name {
+                return Err(TopicError::InvalidName(name.chars().take(64).collect()));
+            }
         }
         self.save(&table)?;
         *topics = table;
@@ -343,5 +377,49 @@ mod tests {
         );
         assert!(t.delete("Orders").unwrap());
         assert!(t.get("Orders").is_none());
+    }
+
+    #[test]
+    fn a_masters_table_is_checked_like_local_requests() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = TopicTable::open(dir.path(), true, 4, &[]).unwrap();
+        let good = t.all();
+        let with = |config: TopicConfig| {
+            let mut table = good.clone();
+            table.insert(config.topic_name.clone(), config);
+            table
+        };
+        let mut zero_write = TopicConfig::new("T", 4, 6);
+        zero_write.write_queue_nums = 0;
+        let mut filter = TopicConfig::new("T", 4, 6);
+        filter.topic_filter_type = "x".repeat(1 << 20);
+        for table in [
+            with(zero_write),
+            with(TopicConfig::new("../../etc", 1, 6)),
+            with(filter),
+        ] {
+            assert!(t.replace_from_master(table).is_err());
+        }
+        let mut renamed = good.clone();
+        renamed.insert("Other".into(), TopicConfig::new("T", 1, 6));
+        assert!(t.replace_from_master(renamed).is_err());
+        assert_eq!(t.all(), good, "a refused table changes nothing");
+        assert!(t
+            .replace_from_master(with(TopicConfig::new("T", 2, 6)))
+            .unwrap());
+
+        // A hand-edited file with a zero queue count is refused at open.
+        drop(t);
+        let path = dir.path().join("config").join("topics.json");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(
+            &path,
+            text.replace("\"writeQueueNums\": 2", "\"writeQueueNums\": 0"),
+        )
+        .unwrap();
+        let e = TopicTable::open(dir.path(), true, 4, &[])
+            .err()
+            .expect("refused");
+        assert!(e.to_string().contains("queue count 0"), "{e}");
     }
 }

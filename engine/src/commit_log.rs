@@ -680,6 +680,9 @@ impl<D: Disk> CommitLog<D> {
     /// whole block, so the write after it can go out while it is in flight.
     fn issuable_bytes(&self, s: &LogState<D>) -> Option<usize> {
         let chunk = s.pending.front()?;
+        if self.starts_segment_before_previous_is_durable(s, chunk) {
+            return None;
+        }
         if let Some(last) = s.flights.back() {
             if s.flights.len() >= self.flights_max || last.ends_in_partial_block {
                 return None;
@@ -700,6 +703,28 @@ impl<D: Disk> CommitLog<D> {
         } else {
             all
         })
+    }
+
+    /// Roll barrier: the first write into a segment waits until every
+    /// byte before it is durable. So a segment holding data implies that
+    /// all segments before it are whole, which is what lets recovery tell a
+    /// torn tail (only ever in the last segment holding data) from a bad
+    /// record in the middle of the log (refused, nothing deleted). It
+    /// costs one fdatasync per segment roll (none with durable writes:
+    /// there it only waits for the writes in flight).
+    fn starts_segment_before_previous_is_durable(&self, s: &LogState<D>, chunk: &Chunk) -> bool {
+        self.segment_base(chunk.pos) == chunk.pos && s.durable < chunk.pos
+    }
+
+    /// The next write waits only for a flush at a segment roll (see
+    /// [`CommitLog::starts_segment_before_previous_is_durable`]): nothing is in
+    /// flight and everything before the new segment is written.
+    pub fn roll_waits_for_flush(&self) -> bool {
+        let s = self.state.borrow();
+        s.flights.is_empty()
+            && s.pending
+                .front()
+                .is_some_and(|chunk| self.starts_segment_before_previous_is_durable(&s, chunk))
     }
 
     /// Issues the next write if one may go out now
@@ -1343,6 +1368,14 @@ impl<D: Disk> CommitLog<D> {
         file.read_at(file_pos, len)
             .await
             .map_err(|e| StoreError::io("read commit log", file.path(), e))
+    }
+
+    /// Whether the segment starting at `base` holds anything at its start
+    /// (a segment past the log's end is all zeros: pre-written, or
+    /// preallocated).
+    pub(crate) async fn segment_starts_with_data(&self, base: u64) -> Result<bool> {
+        let head = self.read_file(base, BLANK_SIZE_BYTES).await?;
+        Ok(head.iter().any(|&b| b != 0))
     }
 
     /// The segment file and position holding `[pos, pos + len)`.

@@ -139,6 +139,32 @@ impl ConsumeQueue {
     /// Dispatch: records the entry for `offset`. Idempotent for offsets it
     /// already has (re-dispatch after recovery); an empty queue adopts the
     /// offset as its start (queue created after old data expired).
+    /// Whether [`ConsumeQueue::put`] takes an entry at `offset`: the next
+    /// offset, an offset it already holds (a no-op), or any offset for a
+    /// queue with no entries and no file yet. Recovery and replication
+    /// check records they did not number with this; the append path
+    /// numbers its own.
+    pub fn check_next(&self, offset: QueueOffset) -> Result<(), String> {
+        if self.entries.is_empty() && offset.0 != self.base {
+            return if !self.file_started || offset.0 >= self.base {
+                Ok(())
+            } else {
+                Err(format!(
+                    "queue {}:{} offset {} is below its first offset {}",
+                    self.topic, self.queue_id, offset.0, self.base
+                ))
+            };
+        }
+        let max = self.max_offset().0;
+        if offset.0 > max {
+            return Err(format!(
+                "queue {}:{} offset gap: got {}, expected {max}",
+                self.topic, self.queue_id, offset.0
+            ));
+        }
+        Ok(())
+    }
+
     pub fn put(&mut self, offset: QueueOffset, entry: CqEntry) {
         if self.entries.is_empty() && offset.0 != self.base {
             assert!(!self.file_started || offset.0 >= self.base);
@@ -213,6 +239,17 @@ impl ConsumeQueues {
 
     pub fn get(&self, topic: &str, queue_id: i32) -> Option<&ConsumeQueue> {
         self.topics.get(topic)?.get(&queue_id)
+    }
+
+    /// [`ConsumeQueue::check_next`] for a queue that may not exist yet.
+    pub fn check_next(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        offset: QueueOffset,
+    ) -> Result<(), String> {
+        self.get(topic, queue_id)
+            .map_or(Ok(()), |q| q.check_next(offset))
     }
 
     pub fn get_or_create(&mut self, topic: &str, queue_id: i32) -> &mut ConsumeQueue {

@@ -154,6 +154,34 @@ pub enum RecordError {
     /// them (a zeroed length field shows as a size mismatch).
     #[error("topic or properties end with a zero byte: the record's tail was never written")]
     ZeroTail,
+    #[error("topic {0:?} is not a topic name (RocketMQ's characters only)")]
+    BadTopicName(String),
+    #[error("negative queue id {0}")]
+    NegativeQueueId(i32),
+}
+
+/// Whether a topic name keeps to RocketMQ's characters (`[%|a-zA-Z0-9_-]`),
+/// which also keeps it safe as a directory name under `consumequeue/`.
+pub fn is_topic_name(topic: &str) -> bool {
+    !topic.is_empty()
+        && topic
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'%' || b == b'|')
+}
+
+/// Checks what a record's consume-queue entry would be built from: recovery
+/// and replication dispatch records this shard did not encode, and a topic
+/// such as `../x` would name a directory outside the store.
+pub fn check_placement(view: &RecordView<'_>) -> Result<(), RecordError> {
+    if !is_topic_name(view.topic) {
+        return Err(RecordError::BadTopicName(
+            view.topic.chars().take(64).collect(),
+        ));
+    }
+    if view.queue_id < 0 {
+        return Err(RecordError::NegativeQueueId(view.queue_id));
+    }
+    Ok(())
 }
 
 /// CRC the way RocketMQ stores it: IEEE CRC-32 masked to 31 bits.

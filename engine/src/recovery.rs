@@ -11,8 +11,11 @@
 //! | `D` past log end  | any       | refuse to start: files are missing, guessing would lose data |
 //!
 //! The scan validates each record by TOTALSIZE, magic, body CRC, field
-//! lengths and its own PHYSICALOFFSET; a BLANK moves to the next segment;
-//! the first invalid record is the end of the log. Consume-queue and index
+//! lengths, its own PHYSICALOFFSET, a topic name safe as a directory and a
+//! queue offset that follows its queue's last; a BLANK moves to the next
+//! segment; the first invalid record is the end of the log, unless a later
+//! segment holds data: then the bad record is in the middle of the log and
+//! the store refuses to open, deleting nothing. Consume-queue and index
 //! entries at or past the checkpoint are dropped at load and rebuilt by the
 //! same dispatch step the append path uses. The recovered end is made
 //! durable before the store accepts writes.
@@ -25,8 +28,11 @@ use crate::disk::Disk;
 use crate::dispatch::dispatch;
 use crate::error::{Result, StoreError};
 use crate::flush_gate::FlushGate;
+use crate::ids::QueueOffset;
 use crate::key_index::KeyIndex;
-use crate::record::{read_head, Head, RecordView, BLANK_SIZE_BYTES, RECORD_SIZE_BYTES_MAX};
+use crate::record::{
+    check_placement, read_head, Head, RecordView, BLANK_SIZE_BYTES, RECORD_SIZE_BYTES_MAX,
+};
 use crate::store::{Clock, ShardStore};
 
 /// Bytes read at a time while scanning the log.
@@ -105,8 +111,13 @@ pub(crate) async fn open<D: Disk>(
         q.drop_below(log_min);
     }
 
-    let (end, scanned_last_ts) =
-        scan(&log, start, &mut queues, &mut index, config.index_enable).await?;
+    let scanned = scan(&log, start, &mut queues, &mut index, config.index_enable).await?;
+    refuse_if_data_follows(&log, &config, &scanned).await?;
+    let Scanned {
+        end,
+        last_store_timestamp_ms: scanned_last_ts,
+        ..
+    } = scanned;
     for q in queues.queues_mut() {
         q.truncate_from(end);
     }
@@ -128,22 +139,33 @@ pub(crate) async fn open<D: Disk>(
     Ok(store)
 }
 
-/// Re-reads the log from `start`, dispatching each valid record. Returns the
-/// end of the valid log and the last store timestamp seen.
+/// Where a scan of the log stopped.
+struct Scanned {
+    /// End of the valid log.
+    end: u64,
+    /// Last store timestamp seen.
+    last_store_timestamp_ms: i64,
+    /// Why the record at `end` was not taken; `None` where the log simply
+    /// ends (zeros, or no further segment).
+    stopped_by: Option<String>,
+}
+
+/// Re-reads the log from `start`, dispatching each valid record, up to the
+/// first position that does not hold one.
 async fn scan<D: Disk>(
     log: &CommitLog<D>,
     start: u64,
     queues: &mut ConsumeQueues,
     index: &mut KeyIndex,
     index_enable: bool,
-) -> Result<(u64, i64)> {
+) -> Result<Scanned> {
     let seg = log.segment_size_bytes();
     let mut pos = start;
     let mut last_ts = 0;
-    'segments: loop {
+    let stopped_by = 'segments: loop {
         let base = log.segment_base(pos);
         if !log.has_segment(base) {
-            break;
+            break None;
         }
         let mut buf = log.read(pos, SCAN_READ_BYTES).await?;
         let mut buf_start = pos;
@@ -157,28 +179,96 @@ async fn scan<D: Disk>(
                 continue;
             }
             if buf.len() - at < BLANK_SIZE_BYTES {
-                break 'segments; // a segment always ends with a record or BLANK
+                // A segment always ends with a record or BLANK.
+                break 'segments Some("the segment ends without a BLANK".to_string());
             }
             match read_head(&buf[at..]) {
                 Ok(Head::Blank) => {
                     pos = base + seg;
                     continue 'segments;
                 }
-                Ok(Head::Empty) | Err(_) => break 'segments,
+                Ok(Head::Empty) => break 'segments None,
+                Err(e) => break 'segments Some(e.to_string()),
                 Ok(Head::Record { .. }) => {}
             }
-            let Ok(view) = RecordView::parse(&buf[at..]) else {
-                break 'segments;
+            let view = match RecordView::parse(&buf[at..]) {
+                Ok(view) => view,
+                Err(e) => break 'segments Some(e.to_string()),
             };
-            if view.verify_crc().is_err() || view.physical_offset as u64 != pos {
-                break 'segments;
+            if let Err(problem) = check_scanned(&view, pos, queues) {
+                break 'segments Some(problem);
             }
             dispatch(&view, queues, index_enable.then_some(&mut *index));
             last_ts = last_ts.max(view.store_timestamp_ms);
             pos += view.size_bytes() as u64;
         }
+    };
+    Ok(Scanned {
+        end: pos,
+        last_store_timestamp_ms: last_ts,
+        stopped_by,
+    })
+}
+
+/// What recovery checks of a parsed record before it dispatches it.
+fn check_scanned(
+    view: &RecordView<'_>,
+    pos: u64,
+    queues: &ConsumeQueues,
+) -> std::result::Result<(), String> {
+    view.verify_crc().map_err(|e| e.to_string())?;
+    if view.physical_offset as u64 != pos {
+        return Err(format!("the record says it is at {}", view.physical_offset));
     }
-    Ok((pos, last_ts))
+    check_placement(view).map_err(|e| e.to_string())?;
+    if view.takes_queue_offset() {
+        queues.check_next(
+            view.topic,
+            view.queue_id,
+            QueueOffset(view.queue_offset as u64),
+        )?;
+    }
+    Ok(())
+}
+
+/// The scan stops at the first position without a valid record. That is
+/// the log's end only if nothing follows it: the log never writes into a
+/// segment before every byte ahead of it is durable (the roll barrier in
+/// `CommitLog`), so a torn tail can only be in the last segment holding
+/// data. A later segment that holds data means the bad record is in the
+/// middle of the log: refuse to start, and delete nothing.
+async fn refuse_if_data_follows<D: Disk>(
+    log: &CommitLog<D>,
+    config: &StoreConfig,
+    scanned: &Scanned,
+) -> Result<()> {
+    let end_base = log.segment_base(scanned.end);
+    let mut holding = Vec::new();
+    for base in log.segment_bases().into_iter().filter(|&b| b > end_base) {
+        if log.segment_starts_with_data(base).await? {
+            holding.push(crate::ids::file_name_for_offset(base));
+        }
+    }
+    if holding.is_empty() {
+        return Ok(());
+    }
+    let why = scanned
+        .stopped_by
+        .as_deref()
+        .unwrap_or("no record where one should start (zeros, or a missing segment)");
+    Err(StoreError::Corrupt {
+        what: "commit log",
+        path: config.commit_log_dir(),
+        detail: format!(
+            "the log is unreadable at offset {} ({why}), but later segments hold data: {}. \
+             Nothing was truncated or deleted. Restore the damaged segment ({}), or move the \
+             later segments out of the directory to start with the log ending at {}",
+            scanned.end,
+            holding.join(", "),
+            crate::ids::file_name_for_offset(end_base),
+            scanned.end
+        ),
+    })
 }
 
 /// Whether the record starting at `buf` claims more bytes than `buf` holds.

@@ -14,11 +14,17 @@
 //! or a stop, recovery ends the log at the last complete record and the
 //! master resends the rest.
 
+use std::collections::HashMap;
+
 use crate::commit_log::Blocked;
+use crate::consume_queue::ConsumeQueues;
 use crate::disk::Disk;
 use crate::dispatch::dispatch;
 use crate::error::{Result, StoreError};
-use crate::record::{read_head, Head, RecordView, BLANK_SIZE_BYTES, RECORD_SIZE_BYTES_MAX};
+use crate::ids::QueueOffset;
+use crate::record::{
+    check_placement, read_head, Head, RecordView, BLANK_SIZE_BYTES, RECORD_SIZE_BYTES_MAX,
+};
 use crate::store::ShardStore;
 
 /// What has arrived beyond the last dispatched record.
@@ -152,6 +158,9 @@ impl<D: Disk> ShardStore<D> {
         }
         tail.carry.extend_from_slice(new);
         let mut found = Vec::new();
+        let queues = self.queues.borrow();
+        // Next queue offset of each queue this packet has records for.
+        let mut next_in_packet: HashMap<String, HashMap<i32, u64>> = HashMap::new();
         let mut pos = boundary;
         let mut i = 0;
         let result = loop {
@@ -180,17 +189,7 @@ impl<D: Disk> ShardStore<D> {
                     }
                     let checked = RecordView::parse(&left[..size_bytes])
                         .map_err(|e| e.to_string())
-                        .and_then(|v| v.verify_crc().map(|()| v).map_err(|e| e.to_string()))
-                        .and_then(|v| {
-                            if v.physical_offset as u64 == pos {
-                                Ok(())
-                            } else {
-                                Err(format!(
-                                    "record at {pos} says it is at {}",
-                                    v.physical_offset
-                                ))
-                            }
-                        });
+                        .and_then(|v| check_replicated(&v, pos, &queues, &mut next_in_packet));
                     if let Err(e) = checked {
                         break Err(format!("record at {pos}: {e}"));
                     }
@@ -250,4 +249,44 @@ impl<D: Disk> ShardStore<D> {
         let appended = self.log.appended();
         self.replica.borrow().boundary.map(|b| b.min(appended))
     }
+}
+
+/// What a slave checks of a replicated record before it takes it: intact,
+/// where the master says, a topic name safe as a directory, and a queue
+/// offset that follows the queue's last (within the packet, the packet's
+/// last). A master that sends otherwise is refused, never obeyed.
+fn check_replicated(
+    view: &RecordView<'_>,
+    pos: u64,
+    queues: &ConsumeQueues,
+    next_in_packet: &mut HashMap<String, HashMap<i32, u64>>,
+) -> Result<(), String> {
+    view.verify_crc().map_err(|e| e.to_string())?;
+    if view.physical_offset as u64 != pos {
+        return Err(format!("the record says it is at {}", view.physical_offset));
+    }
+    check_placement(view).map_err(|e| e.to_string())?;
+    if !view.takes_queue_offset() {
+        return Ok(());
+    }
+    let offset = view.queue_offset as u64;
+    let expected = next_in_packet
+        .get(view.topic)
+        .and_then(|q| q.get(&view.queue_id))
+        .copied();
+    match expected {
+        Some(next) if offset != next => {
+            return Err(format!(
+                "queue {}:{} offset gap: got {offset}, expected {next}",
+                view.topic, view.queue_id
+            ))
+        }
+        Some(_) => {}
+        None => queues.check_next(view.topic, view.queue_id, QueueOffset(offset))?,
+    }
+    next_in_packet
+        .entry(view.topic.to_string())
+        .or_default()
+        .insert(view.queue_id, offset + 1);
+    Ok(())
 }

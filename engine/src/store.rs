@@ -133,6 +133,11 @@ pub struct ShardStore<D: Disk> {
     pub(crate) checkpoint_sequence: Cell<u64>,
     pub(crate) clock: Clock,
     flusher: Role,
+    /// Held around [`CommitLog::flush`], which two tasks must not run at
+    /// once: the flusher's, and a write at a segment roll
+    /// ([`CommitLog::roll_waits_for_flush`]), which may run inside the
+    /// flusher's turn.
+    syncer: Role,
     preparer: Role,
     pub(crate) replica: RefCell<crate::replica::ReplicaTail>,
 }
@@ -192,10 +197,7 @@ fn validate_topic(topic: &str) -> Result<(), IllegalMessage> {
     // RocketMQ's topic charset; it also keeps topic names safe as directory
     // names under consumequeue/.
     // An empty topic is left to `record_size`, which reports its length.
-    let ok = topic
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'%' || b == b'|');
-    if ok {
+    if topic.is_empty() || crate::record::is_topic_name(topic) {
         Ok(())
     } else {
         Err(IllegalMessage::TopicCharacters {
@@ -223,6 +225,7 @@ impl<D: Disk> ShardStore<D> {
             checkpoint_sequence: Cell::new(checkpoint_sequence),
             clock,
             flusher: Role::default(),
+            syncer: Role::default(),
             preparer: Role::default(),
             replica: RefCell::default(),
         }
@@ -379,6 +382,14 @@ impl<D: Disk> ShardStore<D> {
         if let Some(e) = self.log.poisoned() {
             return Err(e);
         }
+        if self.log.roll_waits_for_flush() {
+            let _sync = self.syncer.take().await;
+            if self.log.roll_waits_for_flush() {
+                self.log.flush().await?;
+            }
+            self.log.write_ends.bump();
+            return Ok(());
+        }
         if !self.log.can_issue() {
             self.log.write_ends.next_bump().await;
             return Ok(());
@@ -417,6 +428,7 @@ impl<D: Disk> ShardStore<D> {
                 continue;
             };
             self.ensure_written(self.log.appended()).await?;
+            let _sync = self.syncer.take().await;
             self.log.flush().await?;
         }
     }

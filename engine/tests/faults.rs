@@ -128,6 +128,64 @@ fn torn_tail_is_truncated_and_overwritten() {
 }
 
 #[test]
+fn bad_record_mid_log_refuses_to_open_and_deletes_nothing() {
+    let disk = SimDisk::new(1 << 30);
+    let config = sim_config(FlushMode::Async, 4096);
+    let (clock, _) = manual_clock(1);
+    let store = open_sim(&disk, &config, clock.clone());
+    let mut last = None;
+    for i in 0..120 {
+        last = Some(block_on(store.append(&msg(i).as_in())).unwrap());
+    }
+    block_on(store.wait_acked(last.unwrap().end())).unwrap();
+    assert!(
+        store.appended_offset().0 > 2 * 4096,
+        "the log spans three segments"
+    );
+    drop(store);
+    disk.kill();
+    // A byte of the second record rots.
+    let first = std::path::Path::new("/store/commitlog/00000000000000000000");
+    let body_at = 100;
+    disk.flip_byte(first, body_at);
+    let files_before: Vec<_> = (0..3)
+        .map(|i| disk.file_bytes(&segment_path(i * 4096)).expect("segment"))
+        .collect();
+
+    let refused = block_on(ringmq_engine::ShardStore::open(
+        disk.clone(),
+        config.clone(),
+        ringmq_engine::FlushGate::new(),
+        clock.clone(),
+    ));
+    let Err(err) = refused else {
+        panic!("a store with a bad record before intact segments opened");
+    };
+    let text = err.to_string();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{text}");
+    assert!(
+        text.contains("later segments hold data") && text.contains("unreadable at offset"),
+        "the error says where and why: {text}"
+    );
+    for (i, before) in files_before.iter().enumerate() {
+        assert_eq!(
+            disk.file_bytes(&segment_path(i as u64 * 4096)).as_ref(),
+            Some(before),
+            "segment {i} is untouched"
+        );
+    }
+
+    // Restored, the store opens with every message.
+    disk.flip_byte(first, body_at);
+    let store = open_sim(&disk, &config, clock);
+    assert_eq!(read_all(&store, "T", 0).len(), 120);
+}
+
+fn segment_path(base: u64) -> std::path::PathBuf {
+    std::path::Path::new("/store/commitlog").join(ringmq_engine::ids::file_name_for_offset(base))
+}
+
+#[test]
 fn disk_full_refuses_writes_and_keeps_serving_reads() {
     let disk = SimDisk::new(1 << 30);
     let config = sim_config(FlushMode::Sync, 4096);

@@ -229,6 +229,59 @@ fn corrupt_record_is_refused_and_nothing_appended() {
     assert_eq!(read_all(&slave, "T", 1), read_all(&master, "T", 1));
 }
 
+/// Records as a master would send them, numbered by the test.
+fn records(list: &[(&str, i32, u64)]) -> Vec<u8> {
+    use ringmq_engine::record::{encode_record, record_size, Assigned};
+    let mut out = Vec::new();
+    for &(topic, queue_id, queue_offset) in list {
+        let msg = Msg::new(topic, queue_id, b"x".to_vec(), None, None);
+        let size = record_size(&msg.as_in()).unwrap();
+        let at = Assigned {
+            queue_offset,
+            physical_offset: out.len() as u64,
+            store_timestamp_ms: 1,
+        };
+        encode_record(&msg.as_in(), size, at, &mut out);
+    }
+    out
+}
+
+#[test]
+fn record_with_a_path_for_a_topic_is_refused() {
+    let slave = open(&SimDisk::new(1 << 30), FlushMode::Sync);
+    for (topic, queue_id) in [("../../etc", 0), ("a/b", 0), ("T", -1)] {
+        let bytes = records(&[(topic, queue_id, 0)]);
+        let e = block_on(slave.append_replica(0, &bytes)).unwrap_err();
+        assert!(matches!(e, StoreError::Replication { .. }), "{e}");
+        assert!(
+            e.to_string().contains("topic name") || e.to_string().contains("queue id"),
+            "{e}"
+        );
+        assert_eq!(slave.appended_offset().0, 0);
+    }
+    let bytes = records(&[("T", 0, 0)]);
+    block_on(slave.append_replica(0, &bytes)).unwrap();
+}
+
+#[test]
+fn queue_offset_gap_is_refused() {
+    let slave = open(&SimDisk::new(1 << 30), FlushMode::Sync);
+    // Within one packet.
+    let bytes = records(&[("T", 0, 0), ("T", 0, 2)]);
+    let e = block_on(slave.append_replica(0, &bytes)).unwrap_err();
+    assert!(e.to_string().contains("offset gap"), "{e}");
+    assert_eq!(slave.appended_offset().0, 0);
+    // Across packets: the first record is taken, the second is refused.
+    let first_len = records(&[("T", 0, 0)]).len();
+    block_on(slave.append_replica(0, &bytes[..first_len])).unwrap();
+    let e = block_on(slave.append_replica(first_len as u64, &bytes[first_len..])).unwrap_err();
+    assert!(e.to_string().contains("offset gap"), "{e}");
+    assert_eq!(slave.appended_offset().0, first_len as u64);
+    // Another queue may start anywhere (a slave that joins late).
+    let other = records(&[("T", 0, 0), ("U", 1, 7)]);
+    block_on(slave.append_replica(first_len as u64, &other[first_len..])).unwrap();
+}
+
 #[test]
 fn empty_slave_starts_at_a_later_segment() {
     let messages: Vec<(i32, usize)> = (0..30).map(|i| (i % QUEUES, 300)).collect();

@@ -200,6 +200,17 @@ impl SimDisk {
         copy
     }
 
+    /// Bit rot: flips every bit of one byte of a file, on disk and in the
+    /// page cache.
+    pub fn flip_byte(&self, path: &Path, pos: usize) {
+        let state = self.state.borrow();
+        let mut f = state.files.get(path).expect("file exists").borrow_mut();
+        f.current[pos] ^= 0xFF;
+        if pos < f.durable.len() {
+            f.durable[pos] ^= 0xFF;
+        }
+    }
+
     /// Current bytes of a file, for assertions.
     pub fn file_bytes(&self, path: &Path) -> Option<Vec<u8>> {
         let state = self.state.borrow();
