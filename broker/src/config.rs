@@ -3,7 +3,7 @@
 //! start-up and shared read-only by every shard.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use ringmq_engine::FlushMode;
@@ -65,8 +65,23 @@ pub struct BrokerConfig {
     /// pull or send-back creates its subscription group.
     pub auto_create_subscription_group: bool,
     pub default_topic_queue_nums: i32,
-    /// Address advertised to clients (`brokerIP1`).
+    /// Address advertised to clients (`brokerIP1`); defaults to
+    /// `bindAddress` when that names one interface.
     pub broker_ip1: IpAddr,
+    pub broker_ip1_set: bool,
+    /// `bindAddress` (RocketMQ's `NettyServerConfig`): the address every
+    /// listener binds: main, shard and HA ports, and the embedded name
+    /// server. Default `0.0.0.0`, every interface, as RocketMQ.
+    pub bind_address: IpAddr,
+    /// `serverChannelMaxIdleTimeSeconds`: a client connection that sends
+    /// nothing for this long is closed (RocketMQ: 120).
+    pub server_channel_max_idle_time_seconds: u64,
+    /// RingMQ: `serverChannelWriteTimeoutSeconds`: a client that takes no
+    /// reply bytes for this long is disconnected.
+    pub server_channel_write_timeout_seconds: u64,
+    /// RingMQ: `shardConnectionsMax`: client connections one shard holds;
+    /// past it new ones are closed at once, with a log line.
+    pub shard_connections_max: usize,
     /// RingMQ: shards (one pinned executor each). Fixed when the store is
     /// created; default one per core.
     pub shards: u16,
@@ -177,6 +192,11 @@ impl Default for BrokerConfig {
             auto_create_subscription_group: true,
             default_topic_queue_nums: 8,
             broker_ip1: IpAddr::from([127, 0, 0, 1]),
+            broker_ip1_set: false,
+            bind_address: IpAddr::from([0, 0, 0, 0]),
+            server_channel_max_idle_time_seconds: 120,
+            server_channel_write_timeout_seconds: 30,
+            shard_connections_max: 8192,
             shards: std::thread::available_parallelism().map_or(1, |n| n.get() as u16),
             mapped_file_size_commit_log: 1 << 30,
             flush_interval_commit_log: 500,
@@ -243,6 +263,18 @@ fn parse_num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigEr
     value
         .parse()
         .map_err(|_| invalid(key, value, "not a number"))
+}
+
+fn parse_positive<T: std::str::FromStr + Default + PartialOrd>(
+    key: &str,
+    value: &str,
+) -> Result<T, ConfigError> {
+    let n: T = parse_num(key, value)?;
+    if n > T::default() {
+        Ok(n)
+    } else {
+        Err(invalid(key, value, "must be above 0"))
+    }
 }
 
 fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
@@ -320,8 +352,21 @@ impl BrokerConfig {
             "brokerIP1" => {
                 self.broker_ip1 = value
                     .parse()
+                    .map_err(|_| invalid(key, value, "not an IP address"))?;
+                self.broker_ip1_set = true;
+            }
+            "bindAddress" => {
+                self.bind_address = value
+                    .parse()
                     .map_err(|_| invalid(key, value, "not an IP address"))?
             }
+            "serverChannelMaxIdleTimeSeconds" => {
+                self.server_channel_max_idle_time_seconds = parse_positive(key, value)?
+            }
+            "serverChannelWriteTimeoutSeconds" => {
+                self.server_channel_write_timeout_seconds = parse_positive(key, value)?
+            }
+            "shardConnectionsMax" => self.shard_connections_max = parse_positive(key, value)?,
             "shards" => {
                 let n: u16 = parse_num(key, value)?;
                 if !(1..=256).contains(&n) {
@@ -490,6 +535,9 @@ impl BrokerConfig {
             );
             self.ha_listen_port = moved;
         }
+        if !self.broker_ip1_set && !self.bind_address.is_unspecified() {
+            self.broker_ip1 = self.bind_address;
+        }
         let ha_ports = range(self.ha_listen_port, self.shards);
         let main = range(self.listen_port, 1);
         if overlaps(&shard_ports, &ha_ports)
@@ -535,7 +583,25 @@ impl BrokerConfig {
                 .filter(|a| !a.is_empty())
                 .map(String::from)
                 .collect(),
-            None => vec![format!("127.0.0.1:{}", self.embedded_namesrv_port)],
+            None => {
+                let host = if self.bind_address.is_unspecified() {
+                    IpAddr::from([127, 0, 0, 1])
+                } else {
+                    self.bind_address
+                };
+                vec![SocketAddr::new(host, self.embedded_namesrv_port).to_string()]
+            }
+        }
+    }
+
+    /// Bounds of each client connection.
+    pub fn connection_limits(&self) -> ringmq_net::server::ConnectionLimits {
+        ringmq_net::server::ConnectionLimits {
+            idle_timeout: std::time::Duration::from_secs(self.server_channel_max_idle_time_seconds),
+            write_timeout: std::time::Duration::from_secs(
+                self.server_channel_write_timeout_seconds,
+            ),
+            ..Default::default()
         }
     }
 }

@@ -138,7 +138,7 @@ impl Broker {
             None => {
                 let port = config.embedded_namesrv_port;
                 Some(
-                    NameServer::start(([0, 0, 0, 0], port).into())
+                    NameServer::start(std::net::SocketAddr::new(config.bind_address, port))
                         .map_err(|source| StartError::NameServer { port, source })?,
                 )
             }

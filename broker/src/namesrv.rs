@@ -25,6 +25,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub const NAMESRV_CONNECTIONS_MAX: usize = 1024;
+/// A connection that sends nothing for this long is closed (RocketMQ's
+/// `serverChannelMaxIdleTimeSeconds`; brokers register every 30 s,
+/// clients fetch routes every 30 s).
+pub const NAMESRV_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// A peer that takes no reply bytes for this long is closed.
+pub const NAMESRV_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default broker liveness timeout (`heartbeatTimeoutMillis`).
 pub const BROKER_TIMEOUT_MS_DEFAULT: u64 = 120_000;
 /// How often silent brokers are looked for (`scanNotActiveBrokerInterval`).
@@ -352,6 +358,8 @@ impl NameServer {
 fn serve_connection(mut stream: TcpStream, id: u64, table: &Mutex<RouteTable>, stop: &AtomicBool) {
     let _ = stream.set_nodelay(true);
     let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    let _ = stream.set_write_timeout(Some(NAMESRV_WRITE_TIMEOUT));
+    let mut last_read = Instant::now();
     let decoder = FrameDecoder::default();
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let mut chunk = vec![0u8; 64 * 1024];
@@ -391,12 +399,21 @@ fn serve_connection(mut stream: TcpStream, id: u64, table: &Mutex<RouteTable>, s
         }
         match stream.read(&mut chunk) {
             Ok(0) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                last_read = Instant::now();
+            }
             Err(e)
                 if matches!(
                     e.kind(),
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
+                ) =>
+            {
+                if last_read.elapsed() >= NAMESRV_IDLE_TIMEOUT {
+                    tracing::info!(connection = id, "name server: idle connection; closing");
+                    return;
+                }
+            }
             Err(_) => return,
         }
     }

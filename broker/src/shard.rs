@@ -43,6 +43,8 @@ pub struct ShardStats {
     /// a client following routes never causes one.
     pub cross_shard_requests: AtomicU64,
     pub connections: AtomicU64,
+    /// Connections closed at accept: the shard held `shardConnectionsMax`.
+    pub connections_refused: AtomicU64,
     /// Master: slaves connected; slave: 1 while connected to the master.
     pub ha_slaves: AtomicU64,
     /// Master: highest offset a slave reported; slave: the master's
@@ -260,7 +262,7 @@ pub async fn run_shard(setup: ShardSetup) {
             return;
         }
     };
-    let bind = |port: u16| TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], port)));
+    let bind = |port: u16| TcpListener::bind(SocketAddr::new(config.bind_address, port));
     let shard_listener = match bind(config.shard_port(id)) {
         Ok(l) => l,
         Err(e) => {
@@ -415,7 +417,9 @@ pub async fn run_shard(setup: ShardSetup) {
         ))
         .detach();
     }
-    let limits = ConnectionLimits::default();
+    let limits: ConnectionLimits = config.connection_limits();
+    let connections_max = config.shard_connections_max;
+    let refusing = Rc::new(Cell::new(false));
     let next_peer = Rc::new(Cell::new(1u64));
     let acceptors: Vec<_> = [Some(shard_listener), main_listener]
         .into_iter()
@@ -426,6 +430,7 @@ pub async fn run_shard(setup: ShardSetup) {
             let next_peer = next_peer.clone();
             let local_stop = local_stop.clone();
             let shard = shard.clone();
+            let refusing = refusing.clone();
             glommio::spawn_local(async move {
                 while !local_stop.get() {
                     let stream = match listener.accept().await {
@@ -436,6 +441,22 @@ pub async fn run_shard(setup: ShardSetup) {
                             continue;
                         }
                     };
+                    let held = shard.my_stats().connections.load(Ordering::Relaxed);
+                    if held >= connections_max as u64 {
+                        if !refusing.replace(true) {
+                            tracing::warn!(
+                                shard = shard.id,
+                                connections = held,
+                                "shardConnectionsMax reached; closing new connections until some end"
+                            );
+                        }
+                        ShardStats::add(&shard.my_stats().connections_refused, 1);
+                        drop(stream);
+                        continue;
+                    }
+                    if refusing.replace(false) {
+                        tracing::info!(shard = shard.id, "accepting connections again");
+                    }
                     let peer_id = next_peer.get();
                     next_peer.set(peer_id + 1);
                     let handler = handler.clone();

@@ -9,6 +9,8 @@
 
 #[path = "interop/filter.rs"]
 mod filter;
+#[path = "interop/hardening.rs"]
+mod hardening;
 #[path = "interop/ons.rs"]
 mod ons;
 #[path = "interop/pop.rs"]

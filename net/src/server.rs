@@ -31,6 +31,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
@@ -103,6 +104,13 @@ pub struct ConnectionLimits {
     pub outbox_replies_max: u64,
     /// Bytes the writer gathers into one socket write.
     pub write_batch_bytes_max: usize,
+    /// A connection that sends nothing for this long is closed
+    /// (RocketMQ's `serverChannelMaxIdleTimeSeconds`, 120 s; clients
+    /// heartbeat every 30 s).
+    pub idle_timeout: Duration,
+    /// A peer whose socket takes no bytes for this long (it stopped
+    /// reading its replies) is closed, with everything queued for it.
+    pub write_timeout: Duration,
 }
 
 impl Default for ConnectionLimits {
@@ -112,12 +120,18 @@ impl Default for ConnectionLimits {
             requests_in_flight_max: 1024,
             outbox_replies_max: 1024,
             write_batch_bytes_max: 256 * 1024,
+            idle_timeout: Duration::from_secs(120),
+            write_timeout: Duration::from_secs(30),
         }
     }
 }
 
-/// Read buffer growth step.
+/// Read buffer growth step: the buffer starts at [`READ_START_BYTES`] (an
+/// idle connection holds no more) and grows by this much at a time, as
+/// bytes arrive, never by a frame's declared length.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// A new connection's read buffer.
+const READ_START_BYTES: usize = 4 * 1024;
 
 /// The replies waiting for the writer task.
 struct Outbox {
@@ -220,7 +234,15 @@ pub async fn serve<H: Handler>(
         Err(_) => return,
     };
     let _ = stream.set_nodelay(true);
+    // Both fail only for a zero duration, which the config refuses.
+    let _ = stream.set_read_timeout(Some(limits.idle_timeout));
+    let _ = stream.set_write_timeout(Some(limits.write_timeout));
     let socket_fd = stream.as_raw_fd();
+    // Zero-copy sends block in a kernel worker; this bounds them.
+    if let Err(error) = crate::splice::set_send_timeout(socket_fd, limits.write_timeout) {
+        tracing::warn!(%error, "no send timeout on a client socket; closing it");
+        return;
+    }
     let peer = Rc::new(Peer {
         id: peer_id,
         addr,
@@ -251,7 +273,7 @@ async fn read_loop<H: Handler>(
 ) -> &'static str {
     let decoder = FrameDecoder::new(limits.frame_size_bytes_max);
     let in_flight = Rc::new(Semaphore::new(limits.requests_in_flight_max));
-    let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut buf = BytesMut::with_capacity(READ_START_BYTES);
     loop {
         loop {
             let frame = match decoder.decode(&mut buf) {
@@ -296,7 +318,10 @@ async fn read_loop<H: Handler>(
                 }
             }
         }
-        if buf.capacity() - buf.len() < READ_CHUNK_BYTES / 4 {
+        if buf.is_empty() && buf.capacity() > READ_CHUNK_BYTES {
+            // Between requests: give back what a large frame grew.
+            buf = BytesMut::with_capacity(READ_START_BYTES);
+        } else if buf.capacity() - buf.len() < READ_START_BYTES {
             buf.reserve(READ_CHUNK_BYTES);
         }
         let start = buf.len();
@@ -312,6 +337,11 @@ async fn read_loop<H: Handler>(
                 };
             }
             Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                buf.truncate(start);
+                tracing::info!(peer = %peer.addr, idle = ?limits.idle_timeout, "idle connection; closing");
+                return "idle";
+            }
             Err(_) => {
                 buf.truncate(start);
                 return "read error";
@@ -328,7 +358,9 @@ async fn write_loop(
     limits: ConnectionLimits,
     splicer: Rc<Splicer>,
 ) {
-    let mut buf = BytesMut::with_capacity(limits.write_batch_bytes_max);
+    // Grows to what the replies need (about a batch) on first use: an
+    // idle connection holds none of it.
+    let mut buf = BytesMut::new();
     let mut pipe = None;
     loop {
         let batch = peer.next_batch().await;
@@ -383,7 +415,7 @@ async fn write_batch(
         }
         if !from_files {
             if buf.len() + out.command.body.len() > limits.write_batch_bytes_max {
-                if !flush(writer, buf).await || writer.write_all(&out.command.body).await.is_err() {
+                if !flush(writer, buf).await || !write_logged(writer, &out.command.body).await {
                     return false;
                 }
             } else {
@@ -455,7 +487,21 @@ async fn flush(writer: &mut futures_lite::io::WriteHalf<TcpStream>, buf: &mut By
     if buf.is_empty() {
         return true;
     }
-    let ok = writer.write_all(buf).await.is_ok();
+    let ok = write_logged(writer, buf).await;
     buf.clear();
     ok
+}
+
+/// Writes all of `bytes`; false (and a log line for a stalled peer) when
+/// the connection cannot take them.
+async fn write_logged(writer: &mut futures_lite::io::WriteHalf<TcpStream>, bytes: &[u8]) -> bool {
+    match writer.write_all(bytes).await {
+        Ok(()) => true,
+        Err(e) => {
+            if e.kind() == std::io::ErrorKind::TimedOut {
+                tracing::warn!("a client took no reply bytes within the write timeout; closing it");
+            }
+            false
+        }
+    }
 }

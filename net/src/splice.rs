@@ -22,6 +22,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::rc::{Rc, Weak};
 use std::task::{Poll, Waker};
+use std::time::Duration;
 
 use io_uring::{opcode, types, IoUring};
 
@@ -104,6 +105,9 @@ impl Splicer {
 
     /// Sends `slice` to `socket` through `pipe`; returns once every byte has
     /// been handed to the socket.
+    /// `socket` is a blocking socket with a send timeout
+    /// ([`set_send_timeout`]): a socket that takes nothing for that long
+    /// (a peer that stopped reading) fails the send with `TimedOut`.
     pub async fn send_file(&self, slice: &FileSlice, socket: RawFd, pipe: &Pipe) -> io::Result<()> {
         let mut offset = slice.offset;
         let mut left = slice.len as usize;
@@ -129,6 +133,8 @@ impl Splicer {
             }
             let mut in_pipe = filled;
             while in_pipe > 0 {
+                // The ring runs splices in a kernel worker, which blocks
+                // until the socket takes bytes or its SO_SNDTIMEO passes.
                 let sent = self
                     .run(
                         opcode::Splice::new(
@@ -145,10 +151,10 @@ impl Splicer {
                     Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                     Ok(n) => in_pipe -= n,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        self.run(
-                            opcode::PollAdd::new(types::Fd(socket), libc::POLLOUT as u32).build(),
-                        )
-                        .await?;
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "the socket took no bytes within the write timeout (its SO_SNDTIMEO)",
+                        ));
                     }
                     Err(e) => return Err(e),
                 }
@@ -178,6 +184,11 @@ impl Splicer {
             }
             ring.submit()?;
         }
+        self.completion(id).await
+    }
+
+    /// Waits for the completion of the operation submitted as `id`.
+    async fn completion(&self, id: u64) -> io::Result<usize> {
         let result = futures_lite::future::poll_fn(|cx| {
             if let Some(result) = self.results.borrow_mut().remove(&id) {
                 return Poll::Ready(result);
@@ -220,5 +231,29 @@ async fn reap(splicer: Weak<Splicer>, event_file: glommio::io::BufferedFile) {
             tracing::error!("splice ring eventfd read failed; zero-copy sends stop");
             return;
         }
+    }
+}
+
+/// Bounds how long a blocking send on `socket` waits for room (SO_SNDTIMEO),
+/// which is what ends a splice to a peer that stopped reading.
+pub fn set_send_timeout(socket: RawFd, timeout: Duration) -> io::Result<()> {
+    let tv = libc::timeval {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_usec: timeout.subsec_micros() as libc::suseconds_t,
+    };
+    // SAFETY: `tv` is a valid timeval for the length given.
+    let r = unsafe {
+        libc::setsockopt(
+            socket,
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }

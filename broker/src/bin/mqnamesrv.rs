@@ -13,6 +13,10 @@ struct Args {
     /// Port to listen on.
     #[arg(short = 'p', long = "listenPort", default_value_t = 9876)]
     listen_port: u16,
+    /// Address to bind (RocketMQ's `bindAddress`); the default, every
+    /// interface, is what RocketMQ's name server does.
+    #[arg(short = 'b', long = "bindAddress", default_value = "0.0.0.0")]
+    bind_address: std::net::IpAddr,
 }
 
 fn main() {
@@ -33,10 +37,11 @@ fn main() {
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
         set
     };
-    let server = match NameServer::start(([0, 0, 0, 0], args.listen_port).into()) {
+    let bind = std::net::SocketAddr::new(args.bind_address, args.listen_port);
+    let server = match NameServer::start(bind) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("mqnamesrv: port {}: {e}", args.listen_port);
+            eprintln!("mqnamesrv: {bind}: {e}");
             std::process::exit(1);
         }
     };

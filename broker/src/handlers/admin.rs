@@ -251,6 +251,8 @@ pub fn runtime_info(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
             ("TransactionRolledBackTotal", &s.transactions_rolled_back),
             ("TransactionCheckedTotal", &s.transactions_checked),
             ("TransactionDiscardedTotal", &s.transactions_discarded),
+            ("Connections", &s.connections),
+            ("ConnectionsRefusedTotal", &s.connections_refused),
         ] {
             put(
                 &format!("ringmqShard{i}{name}"),

@@ -90,6 +90,8 @@ pub struct BrokerProcess {
     pub flush: Flush,
     /// The name server this broker registers with.
     pub namesrv_addr: String,
+    /// Where its listeners are: `bindAddress` when a test sets one.
+    pub host: String,
 }
 
 impl BrokerProcess {
@@ -115,9 +117,13 @@ impl BrokerProcess {
             shards,
             flush,
             namesrv_addr: String::new(),
+            host: "127.0.0.1".into(),
         };
         b.base = free_base();
-        b.namesrv_addr = format!("127.0.0.1:{}", b.base);
+        if let Some((_, host)) = settings.iter().find(|(k, _)| *k == "bindAddress") {
+            b.host = host.to_string();
+        }
+        b.namesrv_addr = format!("{}:{}", b.host, b.base);
         b.spawn();
         b
     }
@@ -177,6 +183,7 @@ impl BrokerProcess {
             shards,
             flush,
             namesrv_addr: namesrv.to_string(),
+            host: "127.0.0.1".into(),
         };
         b.spawn();
         b
@@ -184,7 +191,7 @@ impl BrokerProcess {
 
     /// The HA port of a shard (`haListenPort + shard`).
     pub fn ha_addr(&self, shard: u16) -> String {
-        format!("127.0.0.1:{}", self.base + HA_PORT_OFFSET + shard)
+        format!("{}:{}", self.host, self.base + HA_PORT_OFFSET + shard)
     }
 
     /// The commit-log segment files of a shard, in offset order.
@@ -219,6 +226,7 @@ impl BrokerProcess {
             shards,
             flush: Flush::Async,
             namesrv_addr: format!("127.0.0.1:{base}"),
+            host: "127.0.0.1".into(),
         };
         b.spawn();
         b
@@ -233,11 +241,11 @@ impl BrokerProcess {
     }
 
     pub fn main_addr(&self) -> String {
-        format!("127.0.0.1:{}", self.base + 1)
+        format!("{}:{}", self.host, self.base + 1)
     }
 
     pub fn shard_addr(&self, shard: u16) -> String {
-        format!("127.0.0.1:{}", self.base + 2 + shard)
+        format!("{}:{}", self.host, self.base + 2 + shard)
     }
 
     fn log_path(&self) -> PathBuf {

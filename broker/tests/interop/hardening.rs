@@ -1,0 +1,258 @@
+//! Adversarial peers against a real `mqbroker` over raw TCP: listeners
+//! bound to one address, a connection cap, idle connections, and a client
+//! that never reads its replies. For each, the broker's memory stays
+//! bounded and a well-behaved client keeps sending.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use ringmq_net::header::PullMessageRequestHeader;
+use ringmq_net::{CommandHeader, RemotingCommand, RequestCode};
+
+use crate::support::{BrokerProcess, Flush};
+use crate::{message, producer};
+
+/// The broker's resident memory, from `/proc`.
+fn rss_bytes(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS");
+    kib * 1024
+}
+
+/// One shard counter from GET_BROKER_RUNTIME_INFO.
+fn shard_counter(broker: &BrokerProcess, name: &str) -> u64 {
+    let v = broker.runtime_info(&broker.main_addr());
+    v["table"][format!("ringmqShard0{name}")]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{name} in runtime info: {v}"))
+}
+
+/// Whether the broker closed `s` (EOF or reset) within `limit`.
+fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
+    s.set_read_timeout(Some(limit)).unwrap();
+    let mut buf = [0u8; 64];
+    matches!(s.read(&mut buf), Ok(0))
+        || matches!(s.read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bind_address_keeps_every_listener_on_one_address() {
+    let broker =
+        BrokerProcess::start_with_settings(1, Flush::Async, &[("bindAddress", "127.0.0.2")]);
+    let ports = [
+        broker.base,     // embedded name server
+        broker.base + 1, // main port
+        broker.base + 2, // shard 0
+        broker.base + crate::support::HA_PORT_OFFSET,
+    ];
+    for port in ports {
+        assert!(
+            TcpStream::connect(("127.0.0.2", port)).is_ok(),
+            "port {port} is on 127.0.0.2"
+        );
+        assert!(
+            TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "port {port} is not on 127.0.0.1"
+        );
+    }
+    // The address advertised (brokerIP1) follows bindAddress, so a client
+    // that knows only the name server reaches the broker.
+    let p = producer(&broker.namesrv(), "pg-bind").await;
+    let sent = p
+        .send(message("BindTopic", "T", 0))
+        .await
+        .expect("send through a route that names 127.0.0.2");
+    assert!(sent.is_some());
+    let mut p = p;
+    p.shutdown().await;
+    broker.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_cap_and_idle_close_bound_memory() {
+    const CAP: usize = 4000;
+    const OPENED: usize = 5000;
+    let broker = BrokerProcess::start_with_settings(
+        1,
+        Flush::Async,
+        &[
+            ("shardConnectionsMax", "4000"),
+            ("serverChannelMaxIdleTimeSeconds", "4"),
+        ],
+    );
+    let p = producer(&broker.namesrv(), "pg-idle").await;
+    p.send(message("IdleTopic", "T", 0)).await.expect("send");
+    let rss_before = rss_bytes(broker.pid());
+
+    let addr = broker.shard_addr(0);
+    let mut idle: Vec<TcpStream> = (0..OPENED)
+        .map(|_| TcpStream::connect(&addr).expect("connect"))
+        .collect();
+    // Past the cap (the producer holds one or two), connections are closed
+    // at once.
+    let mut closed = 0;
+    for s in idle.iter_mut().rev().take(OPENED - CAP) {
+        if closed_within(s, Duration::from_secs(5)) {
+            closed += 1;
+        }
+    }
+    assert!(
+        closed >= OPENED - CAP - 2,
+        "{closed} of the {} connections past the cap were closed",
+        OPENED - CAP
+    );
+    let rss_held = rss_bytes(broker.pid());
+    // Stated bound: 4,000 idle connections cost under 64 KiB each.
+    let per_connection = rss_held.saturating_sub(rss_before) / CAP as u64;
+    assert!(
+        per_connection < 64 << 10,
+        "{per_connection} bytes of RSS per idle connection (before {rss_before}, with them {rss_held})"
+    );
+    // The producer still sends while the shard is full: its connection
+    // was there first.
+    p.send(message("IdleTopic", "T", 1))
+        .await
+        .expect("send with the shard at its connection cap");
+
+    // Idle ones are closed after serverChannelMaxIdleTimeSeconds.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut still_open = idle.len();
+    while Instant::now() < deadline {
+        still_open = idle
+            .iter_mut()
+            .take(CAP)
+            .map(|s| closed_within(s, Duration::from_millis(1)))
+            .filter(|closed| !closed)
+            .count();
+        if still_open == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(
+        still_open, 0,
+        "idle connections left open past the idle timeout"
+    );
+    drop(idle);
+    assert!(shard_counter(&broker, "ConnectionsRefusedTotal") >= (OPENED - CAP - 2) as u64);
+    assert!(broker.log().contains("shardConnectionsMax reached"));
+    let mut p = p;
+    p.shutdown().await;
+    broker.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_disconnected() {
+    let broker = BrokerProcess::start_with_settings(
+        1,
+        Flush::Async,
+        &[("serverChannelWriteTimeoutSeconds", "2")],
+    );
+    let p = producer(&broker.namesrv(), "pg-stall").await;
+    // 16 messages of 256 KiB, incompressible (the client compresses bodies
+    // over 4 KiB): pull replies carry a message or more each.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..16 {
+        let body: Vec<u8> = (0..256 << 10)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let m = rocketmq_model::common::message::message_single::Message::builder()
+            .topic("StallTopic")
+            .body_slice(&body)
+            .build_unchecked();
+        p.send(m).await.expect("send");
+    }
+    let rss_before = rss_bytes(broker.pid());
+
+    // Pipelined pulls, none of whose replies is ever read: at least 150 MiB
+    // of replies against a few MiB of socket buffers.
+    let mut stalled = TcpStream::connect(broker.shard_addr(0)).unwrap();
+    let header = PullMessageRequestHeader {
+        consumer_group: "stall".into(),
+        topic: "StallTopic".into(),
+        queue_id: 0,
+        queue_offset: 0,
+        max_msg_nums: 32,
+        sys_flag: 0x04, // the subscription comes with the request
+        commit_offset: 0,
+        suspend_timeout_millis: 0,
+        subscription: Some("*".into()),
+        sub_version: 0,
+        expression_type: Some("TAG".into()),
+        max_msg_bytes: None,
+        request_source: None,
+        proxy_forward_client_id: None,
+        broker_name: Some("ringmq-0".into()),
+    };
+    let mut requests = Vec::new();
+    for opaque in 0..600 {
+        let header = PullMessageRequestHeader {
+            queue_id: opaque % 4,
+            ..header.clone()
+        };
+        let request = RemotingCommand::request(RequestCode::PULL_MESSAGE, header.to_ext_fields())
+            .with_opaque(opaque);
+        requests.extend_from_slice(&request.encode().unwrap());
+    }
+    stalled.write_all(&requests).unwrap();
+
+    // Meanwhile, another client's sends go through.
+    let started = Instant::now();
+    for i in 0..20 {
+        p.send(message("OtherTopic", "T", i))
+            .await
+            .expect("send beside a stalled client");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "sends beside a stalled client took {:?}",
+        started.elapsed()
+    );
+
+    // The broker gives up on it after the write timeout.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !broker.log().contains("within the write timeout") {
+        assert!(
+            Instant::now() < deadline,
+            "no write timeout logged; log:\n{}",
+            broker.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let rss_after = rss_bytes(broker.pid());
+    // Stated bound: what the stalled client's replies hold is under 64 MiB
+    // (the outbox holds at most 1,024 replies; file-backed replies hold no
+    // copies).
+    assert!(
+        rss_after.saturating_sub(rss_before) < 64 << 20,
+        "RSS grew from {rss_before} to {rss_after}"
+    );
+    // It is closed: reading drains what the kernel held, then ends.
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut sink = vec![0u8; 1 << 20];
+    let ended = loop {
+        match stalled.read(&mut sink) {
+            Ok(0) => break true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+            Err(_) => break false,
+        }
+    };
+    assert!(ended, "the stalled connection was not closed");
+    let mut p = p;
+    p.shutdown().await;
+    broker.stop();
+}
