@@ -6,7 +6,7 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
@@ -55,22 +55,23 @@ pub enum Flush {
 /// 6), then one HA port per shard from [`HA_PORT_OFFSET`].
 const PORTS_PER_BROKER: u16 = 16;
 pub const HA_PORT_OFFSET: u16 = 8;
-static NEXT_BASE: AtomicU16 = AtomicU16::new(0);
+/// Port blocks handed out so far by this test binary.
+static NEXT_BLOCK: AtomicU32 = AtomicU32::new(0);
+/// Test ports stay in `[PORTS_START, PORTS_END)`, below the kernel's
+/// ephemeral range (32768 up), which client sockets use: a test that opens
+/// thousands of connections cannot push the search onto them, and no block
+/// ever wraps to port 0 ("any port").
+const PORTS_START: u32 = 20_000;
+const PORTS_END: u32 = 32_000;
 
 fn free_base() -> u16 {
     // Spread processes by pid so parallel test binaries do not collide,
     // then check every port of the block is free.
-    if NEXT_BASE.load(Ordering::Relaxed) == 0 {
-        let start = 20_000 + (std::process::id() % 1_000) as u16 * 32;
-        let _ = NEXT_BASE.compare_exchange(0, start, Ordering::Relaxed, Ordering::Relaxed);
-    }
+    let blocks = (PORTS_END - PORTS_START) / PORTS_PER_BROKER as u32;
+    let offset = std::process::id() % blocks;
     loop {
-        let base = NEXT_BASE.fetch_add(PORTS_PER_BROKER, Ordering::Relaxed);
-        let base = if base > 60_000 {
-            20_000 + base % 40_000
-        } else {
-            base
-        };
+        let n = NEXT_BLOCK.fetch_add(1, Ordering::Relaxed);
+        let base = (PORTS_START + (offset + n) % blocks * PORTS_PER_BROKER as u32) as u16;
         if (base..base + PORTS_PER_BROKER).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok()) {
             return base;
         }
