@@ -82,6 +82,12 @@ pub struct BrokerConfig {
     /// RingMQ: `shardConnectionsMax`: client connections one shard holds;
     /// past it new ones are closed at once, with a log line.
     pub shard_connections_max: usize,
+    /// `aclEnable`: check every request against the ACL file
+    /// ([`crate::acl`]); off by default, as RocketMQ.
+    pub acl_enable: bool,
+    /// RingMQ: `plainAclFile`: the ACL file (RocketMQ 4.x's
+    /// `plain_acl.yml` format); default `<storePathRootDir>/config/plain_acl.yml`.
+    pub plain_acl_file: Option<PathBuf>,
     /// RingMQ: shards (one pinned executor each). Fixed when the store is
     /// created; default one per core.
     pub shards: u16,
@@ -197,6 +203,8 @@ impl Default for BrokerConfig {
             server_channel_max_idle_time_seconds: 120,
             server_channel_write_timeout_seconds: 30,
             shard_connections_max: 8192,
+            acl_enable: false,
+            plain_acl_file: None,
             shards: std::thread::available_parallelism().map_or(1, |n| n.get() as u16),
             mapped_file_size_commit_log: 1 << 30,
             flush_interval_commit_log: 500,
@@ -367,6 +375,8 @@ impl BrokerConfig {
                 self.server_channel_write_timeout_seconds = parse_positive(key, value)?
             }
             "shardConnectionsMax" => self.shard_connections_max = parse_positive(key, value)?,
+            "aclEnable" => self.acl_enable = parse_bool(key, value)?,
+            "plainAclFile" => self.plain_acl_file = Some(PathBuf::from(value)),
             "shards" => {
                 let n: u16 = parse_num(key, value)?;
                 if !(1..=256).contains(&n) {
@@ -592,6 +602,15 @@ impl BrokerConfig {
                 vec![SocketAddr::new(host, self.embedded_namesrv_port).to_string()]
             }
         }
+    }
+
+    /// Where the ACL file is read from.
+    pub fn acl_file(&self) -> PathBuf {
+        self.plain_acl_file.clone().unwrap_or_else(|| {
+            self.store_path_root_dir
+                .join("config")
+                .join("plain_acl.yml")
+        })
     }
 
     /// Bounds of each client connection.

@@ -6,6 +6,7 @@
 //! [`Broker::start`] returns once every shard has recovered its store and
 //! bound its port; [`Broker::stop`] flushes and checkpoints every shard.
 
+pub mod acl;
 pub mod clients;
 pub mod config;
 pub mod groups;
@@ -49,6 +50,8 @@ pub enum StartError {
     Config(#[from] config::ConfigError),
     #[error("starting shard {shard}: {reason}")]
     Shard { shard: u16, reason: String },
+    #[error("ACL (aclEnable=true): {0}")]
+    Acl(String),
 }
 
 /// A running broker.
@@ -59,6 +62,7 @@ pub struct Broker {
     registrar: Option<register::Registrar>,
     namesrv: Option<NameServer>,
     stats: Arc<Vec<ShardStats>>,
+    acl: Option<Arc<acl::Acl>>,
 }
 
 /// The shard count is a property of the store: fixed when it is created.
@@ -125,6 +129,16 @@ impl Broker {
                 }
             })?,
         );
+        let acl = match config.acl_enable {
+            true => {
+                let acl = acl::Acl::open(&config.acl_file()).map_err(StartError::Acl)?;
+                acl.watch()
+                    .map_err(|e| StartError::Acl(format!("starting the reload thread: {e}")))?;
+                tracing::info!(path = %config.acl_file().display(), "ACL on");
+                Some(acl)
+            }
+            false => None,
+        };
         let request_modes = Arc::new(
             request_modes::RequestModes::open(&config.store_path_root_dir).map_err(|source| {
                 StartError::Store {
@@ -164,6 +178,7 @@ impl Broker {
                 topics: topics.clone(),
                 groups: groups.clone(),
                 request_modes: request_modes.clone(),
+                acl: acl.clone(),
                 gate: gate.clone(),
                 stats: stats.clone(),
                 stop: stop.clone(),
@@ -217,6 +232,9 @@ impl Broker {
             if let Some(n) = namesrv {
                 n.stop();
             }
+            if let Some(acl) = &acl {
+                acl.stop();
+            }
             return Err(e);
         }
         let registrar = register::Registrar::start(config.clone(), topics, master_info);
@@ -235,6 +253,7 @@ impl Broker {
             registrar: Some(registrar),
             namesrv,
             stats,
+            acl,
         })
     }
 
@@ -263,6 +282,9 @@ impl Broker {
         }
         if let Some(n) = self.namesrv.take() {
             n.stop();
+        }
+        if let Some(acl) = &self.acl {
+            acl.stop();
         }
         tracing::info!("broker stopped");
     }

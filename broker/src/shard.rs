@@ -45,6 +45,8 @@ pub struct ShardStats {
     pub connections: AtomicU64,
     /// Connections closed at accept: the shard held `shardConnectionsMax`.
     pub connections_refused: AtomicU64,
+    /// Requests refused by the ACL.
+    pub acl_refused: AtomicU64,
     /// Master: slaves connected; slave: 1 while connected to the master.
     pub ha_slaves: AtomicU64,
     /// Master: highest offset a slave reported; slave: the master's
@@ -113,6 +115,8 @@ pub struct Shard {
     pub groups: Arc<SubscriptionGroups>,
     /// Broker-wide: which groups POP which topics.
     pub request_modes: Arc<crate::request_modes::RequestModes>,
+    /// This shard's view of the ACL, when `aclEnable=true`.
+    pub acl: Option<crate::acl::ShardAcl>,
     pub offsets: Rc<ConsumerOffsets>,
     pub clients: Clients,
     pub signals: QueueSignals,
@@ -191,6 +195,8 @@ pub struct ShardSetup {
     pub topics: Arc<TopicTable>,
     pub groups: Arc<SubscriptionGroups>,
     pub request_modes: Arc<crate::request_modes::RequestModes>,
+    /// The ACL in force when `aclEnable=true`.
+    pub acl: Option<Arc<crate::acl::Acl>>,
     pub gate: FlushGate,
     pub stats: Arc<Vec<ShardStats>>,
     pub stop: Arc<AtomicBool>,
@@ -224,6 +230,7 @@ pub async fn run_shard(setup: ShardSetup) {
         topics,
         groups,
         request_modes,
+        acl,
         gate,
         stats,
         stop,
@@ -318,6 +325,7 @@ pub async fn run_shard(setup: ShardSetup) {
         topics,
         groups,
         request_modes,
+        acl: acl.map(crate::acl::ShardAcl::new),
         offsets: offsets.clone(),
         clients: Clients::default(),
         signals: QueueSignals::default(),

@@ -7,6 +7,8 @@
 
 #![recursion_limit = "512"]
 
+#[path = "interop/acl.rs"]
+mod acl;
 #[path = "interop/filter.rs"]
 mod filter;
 #[path = "interop/hardening.rs"]

@@ -253,6 +253,7 @@ pub fn runtime_info(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
             ("TransactionDiscardedTotal", &s.transactions_discarded),
             ("Connections", &s.connections),
             ("ConnectionsRefusedTotal", &s.connections_refused),
+            ("AclRefusedTotal", &s.acl_refused),
         ] {
             put(
                 &format!("ringmqShard{i}{name}"),

@@ -47,6 +47,13 @@ impl Handler for ShardHandler {
 async fn dispatch(shard: &Rc<Shard>, request: RemotingCommand, peer: Rc<Peer>) -> Handled {
     ShardStats::add(&shard.my_stats().requests, 1);
     tracing::debug!(shard = shard.id, code = request.code, peer = %peer.addr, fields = ?request.ext_fields, "request");
+    if let Some(acl) = &shard.acl {
+        if let Err(why) = acl.check(peer.addr.ip(), &request) {
+            tracing::warn!(shard = shard.id, peer = %peer.addr, code = request.code, %why, "request refused by ACL");
+            ShardStats::add(&shard.my_stats().acl_refused, 1);
+            return now(&request, error(&request, ResponseCode::NO_PERMISSION, why));
+        }
+    }
     if let Some(other) = request
         .ext_field("bname")
         .or_else(|| {
