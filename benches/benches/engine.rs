@@ -7,6 +7,7 @@
 //! beside it, as in the broker, and 8 appenders (connections) run
 //! concurrently, each waiting for its acknowledgement before the next send,
 //! so group commit has something to group.
+#![allow(clippy::unwrap_used)] // tests and benchmarks: a failed unwrap is a failed run
 
 use std::cell::Cell;
 use std::net::SocketAddr;

@@ -6,6 +6,7 @@
 //! the glommio writes' size (default 256 KiB). `RINGMQ_BENCH_WRITE_BYTES`
 //! sets the glommio writes' size (default 256 KiB).
 //! `cargo run --release -p ringmq-benches --example direct_write`
+#![allow(clippy::unwrap_used)] // tests and benchmarks: a failed unwrap is a failed run
 
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::time::Instant;

@@ -2,6 +2,7 @@
 //! a plain pwrite, at the write sizes the commit log issues. This is the
 //! measurement behind the engine's write coalescing (see README).
 //! `cargo run --release -p ringmq-benches --example raw_write`
+#![allow(clippy::unwrap_used)] // tests and benchmarks: a failed unwrap is a failed run
 
 use glommio::io::OpenOptions;
 use glommio::{LocalExecutorBuilder, Placement};

@@ -17,6 +17,7 @@
 //! `RINGMQ_BENCH_WRITES_IN_FLIGHT` sets the direct-I/O writes in flight at
 //! once (default 2; 1 = one at a time); the result line gives the most seen.
 //! `cargo run --release -p ringmq-benches --example sustained_append -- 4096 async`
+#![allow(clippy::unwrap_used)] // tests and benchmarks: a failed unwrap is a failed run
 
 use std::cell::Cell;
 use std::net::SocketAddr;

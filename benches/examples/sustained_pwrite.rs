@@ -5,6 +5,7 @@
 //! writers are throttled to what writeback sustains. This is the ceiling
 //! for any buffered commit log here, whatever the engine does.
 //! `cargo run --release -p ringmq-benches --example sustained_pwrite -- 8192`
+#![allow(clippy::unwrap_used)] // tests and benchmarks: a failed unwrap is a failed run
 
 use std::os::unix::fs::FileExt;
 use std::time::Instant;

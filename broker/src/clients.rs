@@ -209,13 +209,18 @@ pub struct GroupView {
     pub subscriptions: Vec<SubscriptionData>,
 }
 
+/// Producer group → client id → its connection and last heartbeat.
+type ProducerPeers = HashMap<String, BTreeMap<String, (Rc<Peer>, Instant)>>;
+/// (group, topic, queue id) → the client id holding the lock, and when it
+/// last renewed it.
+type QueueLocks = HashMap<(String, String, i32), (String, Instant)>;
+
 #[derive(Default)]
 pub struct Clients {
     groups: RefCell<HashMap<String, ConsumerGroup>>,
-    /// Producer group → client id → its connection and last heartbeat
-    /// (transaction checks go to one of them).
-    producers: RefCell<HashMap<String, BTreeMap<String, (Rc<Peer>, Instant)>>>,
-    locks: RefCell<HashMap<(String, String, i32), (String, Instant)>>,
+    /// Transaction checks go to one of a group's producers.
+    producers: RefCell<ProducerPeers>,
+    locks: RefCell<QueueLocks>,
 }
 
 #[derive(Debug, thiserror::Error)]

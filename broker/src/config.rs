@@ -386,7 +386,7 @@ impl BrokerConfig {
             }
             "mappedFileSizeCommitLog" => {
                 let n: u64 = parse_num(key, value)?;
-                if n < 64 * 1024 || n % 4096 != 0 {
+                if n < 64 * 1024 || !n.is_multiple_of(4096) {
                     return Err(invalid(
                         key,
                         value,
@@ -626,6 +626,7 @@ impl BrokerConfig {
 }
 
 #[cfg(test)]
+#[allow(clippy::field_reassign_with_default)] // settings one at a time, as a file sets them
 mod tests {
     use super::*;
 

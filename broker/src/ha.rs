@@ -10,7 +10,7 @@
 //!   releases every `SYNC_MASTER` send it covers.
 //! * Slave: connects to the master's HA address (configured, or from the
 //!   name server's answer to registration), reports its log end, appends
-//!   what arrives with [`ShardStore::append_replica`] and reports again
+//!   what arrives with [`ringmq_engine::store::ShardStore::append_replica`] and reports again
 //!   once the bytes are written (`ASYNC_FLUSH`) or fdatasync'd
 //!   (`SYNC_FLUSH`). A dropped or silent connection is reopened after
 //!   [`RECONNECT_DELAY`] and resumes at the slave's end: no gap, no
@@ -433,7 +433,7 @@ pub async fn run_slave(shard: Rc<Shard>, stop: Rc<Cell<bool>>) {
                 }
                 Err(e) => {
                     // Once a minute while the master stays away.
-                    if failed_connects % 60 == 0 {
+                    if failed_connects.is_multiple_of(60) {
                         tracing::warn!(shard = shard.id, master = %addr, error = %e, attempts = failed_connects + 1, "cannot reach the master's HA port");
                     }
                     failed_connects += 1;
@@ -614,7 +614,7 @@ pub async fn run_metadata_sync(shard: Rc<Shard>, stop: Rc<Cell<bool>>) {
                 wait = METADATA_SYNC_INTERVAL;
             }
             Err(e) => {
-                if failures % 12 == 0 {
+                if failures.is_multiple_of(12) {
                     tracing::warn!(shard = shard.id, master = %master, error = %e, "metadata sync failed");
                 }
                 failures += 1;

@@ -66,8 +66,8 @@ pub struct ConsumerOffsets {
 impl ConsumerOffsets {
     pub fn open(shard_root: &Path) -> std::io::Result<ConsumerOffsets> {
         let path = shard_root.join("config").join("consumerOffset.json");
-        let table = crate::topics::read_config_file(&path, |bytes| parse_offset_table(bytes))?
-            .unwrap_or_else(|| HashMap::new());
+        let table = crate::topics::read_config_file(&path, parse_offset_table)?
+            .unwrap_or_else(HashMap::new);
         Ok(ConsumerOffsets {
             path,
             table: RefCell::new(table),

@@ -240,8 +240,8 @@ fn parse_delay_offsets(bytes: &[u8]) -> Result<BTreeMap<i32, u64>, String> {
 impl DelayOffsets {
     pub fn open(shard_root: &Path) -> std::io::Result<DelayOffsets> {
         let path = shard_root.join("config").join("delayOffset.json");
-        let table = crate::topics::read_config_file(&path, |bytes| parse_delay_offsets(bytes))?
-            .unwrap_or_else(|| BTreeMap::new());
+        let table = crate::topics::read_config_file(&path, parse_delay_offsets)?
+            .unwrap_or_else(BTreeMap::new);
         Ok(DelayOffsets {
             path,
             table: RefCell::new(table),

@@ -322,7 +322,7 @@ impl TimerWheel {
     }
 
     /// What a restart needs. With more late entries than
-    /// [`LATE_LISTED_MAX`], the watermark falls back to the first waiting
+    /// `LATE_LISTED_MAX`, the watermark falls back to the first waiting
     /// slot's start instead of listing them: nothing is lost, more may be
     /// delivered twice after a crash.
     pub fn checkpoint(&self) -> TimerCheckpoint {
@@ -372,8 +372,8 @@ impl Timers {
         max_delay_ms: i64,
     ) -> std::io::Result<Timers> {
         let path = shard_root.join("config").join("timerCheckpoint.json");
-        let checkpoint = crate::topics::read_config_file(&path, |bytes| parse_checkpoint(bytes))?
-            .unwrap_or_else(|| TimerCheckpoint::default());
+        let checkpoint = crate::topics::read_config_file(&path, parse_checkpoint)?
+            .unwrap_or_else(TimerCheckpoint::default);
         // Streamed a chunk at a time: memory follows the timers waiting,
         // not the timer queue retention keeps.
         let mut from = QueueOffset(0);
@@ -581,7 +581,7 @@ async fn deliver_first_slot(shard: &Shard) -> Result<(), StoreError> {
     }
 }
 
-/// Writes the checkpoint within [`CHECKPOINT_INTERVAL_MS`] of a change
+/// Writes the checkpoint within `CHECKPOINT_INTERVAL_MS` of a change
 /// until `stop`; the shard's stop writes the last one after its tasks end.
 pub async fn run_checkpointer(timers: Rc<Timers>, stop: Rc<Cell<bool>>) {
     while !stop.get() {

@@ -6,6 +6,7 @@
 //! directory and stops (or kills) it before returning.
 
 #![recursion_limit = "512"]
+#![allow(clippy::unwrap_used)] // tests and benchmarks: a failed unwrap is a failed run
 
 #[path = "interop/acl.rs"]
 mod acl;

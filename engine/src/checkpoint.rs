@@ -57,14 +57,20 @@ impl Checkpoint {
         if &b[..8] != MAGIC {
             return None;
         }
-        let crc = u32::from_be_bytes(b[36..40].try_into().unwrap());
+        let crc = u32::from_be_bytes(b[36..40].try_into().expect("a slice of the array's length"));
         if crc32fast::hash(&b[..36]) != crc || b[32] > 1 {
             return None;
         }
         Some(Checkpoint {
-            sequence: u64::from_be_bytes(b[8..16].try_into().unwrap()),
-            dispatched_offset: u64::from_be_bytes(b[16..24].try_into().unwrap()),
-            last_store_timestamp_ms: i64::from_be_bytes(b[24..32].try_into().unwrap()),
+            sequence: u64::from_be_bytes(
+                b[8..16].try_into().expect("a slice of the array's length"),
+            ),
+            dispatched_offset: u64::from_be_bytes(
+                b[16..24].try_into().expect("a slice of the array's length"),
+            ),
+            last_store_timestamp_ms: i64::from_be_bytes(
+                b[24..32].try_into().expect("a slice of the array's length"),
+            ),
             clean: b[32] == 1,
         })
     }

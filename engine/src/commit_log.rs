@@ -626,7 +626,10 @@ impl<D: Disk> CommitLog<D> {
     /// segments are not replicated.
     pub fn start_empty_log_at(&self, offset: u64) -> bool {
         let mut s = self.state.borrow_mut();
-        if !s.segments.is_empty() || s.appended != 0 || offset % self.segment_size_bytes != 0 {
+        if !s.segments.is_empty()
+            || s.appended != 0
+            || !offset.is_multiple_of(self.segment_size_bytes)
+        {
             return false;
         }
         assert!(s.flights.is_empty() && s.pending.is_empty());
@@ -717,7 +720,7 @@ impl<D: Disk> CommitLog<D> {
     }
 
     /// The next write waits only for a flush at a segment roll (see
-    /// [`CommitLog::starts_segment_before_previous_is_durable`]): nothing is in
+    /// `CommitLog::starts_segment_before_previous_is_durable`): nothing is in
     /// flight and everything before the new segment is written.
     pub fn roll_waits_for_flush(&self) -> bool {
         let s = self.state.borrow();
@@ -835,7 +838,7 @@ impl<D: Disk> CommitLog<D> {
             file: file.clone(),
             ends_in_partial_block: self.direct
                 && chunk.end == data_end
-                && data_end % DIRECT_IO_ALIGN_BYTES != 0,
+                && !data_end.is_multiple_of(DIRECT_IO_ALIGN_BYTES),
             done: None,
         });
         s.flights_peak = s.flights_peak.max(s.flights.len());
@@ -1203,7 +1206,7 @@ impl<D: Disk> CommitLog<D> {
     }
 
     /// Background: zero-fills the segment after the active one, paced by
-    /// the active one's use ([`PREWRITE_PACE_THIRDS`]), writing at most
+    /// the active one's use (`PREWRITE_PACE_THIRDS`), writing at most
     /// `budget_bytes` per call; registers the segment
     /// when it is full. Filled all at once, a 1 GiB fill took the disk from
     /// buffered `SYNC_FLUSH` appends for ~3 s at every segment roll (the

@@ -68,9 +68,10 @@ pub fn decode_slot(buf: &[u8]) -> CqSlot {
     let Some(b) = buf.get(..CQ_ENTRY_BYTES) else {
         return CqSlot::Invalid;
     };
-    let offset = i64::from_be_bytes(b[0..8].try_into().unwrap());
-    let size = i32::from_be_bytes(b[8..12].try_into().unwrap());
-    let tags_code = i64::from_be_bytes(b[12..20].try_into().unwrap());
+    let offset = i64::from_be_bytes(b[0..8].try_into().expect("a slice of the array's length"));
+    let size = i32::from_be_bytes(b[8..12].try_into().expect("a slice of the array's length"));
+    let tags_code =
+        i64::from_be_bytes(b[12..20].try_into().expect("a slice of the array's length"));
     if offset == 0 && size == i32::MAX && tags_code == 0 {
         return CqSlot::Filler;
     }

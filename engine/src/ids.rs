@@ -38,7 +38,8 @@ position_type!(
 );
 
 impl CommitLogOffset {
-    pub fn add(self, bytes: u64) -> CommitLogOffset {
+    /// The offset `bytes` further on.
+    pub fn plus(self, bytes: u64) -> CommitLogOffset {
         CommitLogOffset(self.0 + bytes)
     }
 }

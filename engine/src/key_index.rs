@@ -62,18 +62,23 @@ impl IndexEntry {
     /// `None` for fewer than 24 bytes or a CRC mismatch.
     pub fn decode(buf: &[u8]) -> Option<IndexEntry> {
         let b = buf.get(..INDEX_ENTRY_BYTES)?;
-        let crc = u32::from_be_bytes(b[20..24].try_into().unwrap());
+        let crc = u32::from_be_bytes(b[20..24].try_into().expect("a slice of the array's length"));
         if crc32fast::hash(&b[..20]) != crc {
             return None;
         }
-        let offset = i64::from_be_bytes(b[4..12].try_into().unwrap());
+        let offset =
+            i64::from_be_bytes(b[4..12].try_into().expect("a slice of the array's length"));
         if offset < 0 {
             return None;
         }
         Some(IndexEntry {
-            key_hash: i32::from_be_bytes(b[0..4].try_into().unwrap()),
+            key_hash: i32::from_be_bytes(
+                b[0..4].try_into().expect("a slice of the array's length"),
+            ),
             commit_log_offset: offset as u64,
-            store_timestamp_ms: i64::from_be_bytes(b[12..20].try_into().unwrap()),
+            store_timestamp_ms: i64::from_be_bytes(
+                b[12..20].try_into().expect("a slice of the array's length"),
+            ),
         })
     }
 }

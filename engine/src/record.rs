@@ -368,8 +368,8 @@ pub fn read_head(buf: &[u8]) -> Result<Head, RecordError> {
             available: buf.len(),
         });
     }
-    let size = i32::from_be_bytes(buf[0..4].try_into().unwrap());
-    let magic = u32::from_be_bytes(buf[4..8].try_into().unwrap());
+    let size = i32::from_be_bytes(buf[0..4].try_into().expect("a slice of the array's length"));
+    let magic = u32::from_be_bytes(buf[4..8].try_into().expect("a slice of the array's length"));
     match magic {
         MAGIC_BLANK => Ok(Head::Blank),
         MAGIC_V1 | MAGIC_V2 => {
@@ -428,23 +428,45 @@ impl<'a> Cursor<'a> {
         }
     }
     fn i16(&mut self) -> Result<i16, RecordError> {
-        Ok(i16::from_be_bytes(self.take(2)?.try_into().unwrap()))
+        Ok(i16::from_be_bytes(
+            self.take(2)?
+                .try_into()
+                .expect("a slice of the array's length"),
+        ))
     }
     fn i32(&mut self) -> Result<i32, RecordError> {
-        Ok(i32::from_be_bytes(self.take(4)?.try_into().unwrap()))
+        Ok(i32::from_be_bytes(
+            self.take(4)?
+                .try_into()
+                .expect("a slice of the array's length"),
+        ))
     }
     fn u32(&mut self) -> Result<u32, RecordError> {
-        Ok(u32::from_be_bytes(self.take(4)?.try_into().unwrap()))
+        Ok(u32::from_be_bytes(
+            self.take(4)?
+                .try_into()
+                .expect("a slice of the array's length"),
+        ))
     }
     fn i64(&mut self) -> Result<i64, RecordError> {
-        Ok(i64::from_be_bytes(self.take(8)?.try_into().unwrap()))
+        Ok(i64::from_be_bytes(
+            self.take(8)?
+                .try_into()
+                .expect("a slice of the array's length"),
+        ))
     }
     fn host(&mut self, v6: bool) -> Result<SocketAddr, RecordError> {
         let ip = if v6 {
-            let o: [u8; 16] = self.take(16)?.try_into().unwrap();
+            let o: [u8; 16] = self
+                .take(16)?
+                .try_into()
+                .expect("a slice of the array's length");
             IpAddr::V6(Ipv6Addr::from(o))
         } else {
-            let o: [u8; 4] = self.take(4)?.try_into().unwrap();
+            let o: [u8; 4] = self
+                .take(4)?
+                .try_into()
+                .expect("a slice of the array's length");
             IpAddr::V4(Ipv4Addr::from(o))
         };
         let port = self.i32()?;
@@ -467,7 +489,11 @@ impl<'a> RecordView<'a> {
         let size_bytes = match read_head(buf)? {
             Head::Record { size_bytes } => size_bytes,
             Head::Blank | Head::Empty => {
-                let magic = u32::from_be_bytes(buf[POS_MAGIC..8].try_into().unwrap());
+                let magic = u32::from_be_bytes(
+                    buf[POS_MAGIC..8]
+                        .try_into()
+                        .expect("a slice of the array's length"),
+                );
                 return Err(RecordError::BadMagic(magic));
             }
         };

@@ -48,7 +48,11 @@ pub(crate) async fn open<D: Disk>(
     disk.create_dir_all(&config.root)
         .await
         .map_err(|e| StoreError::io("create store directory", &config.root, e))?;
-    if config.direct_io && config.segment_size_bytes % crate::disk::DIRECT_IO_ALIGN_BYTES != 0 {
+    if config.direct_io
+        && !config
+            .segment_size_bytes
+            .is_multiple_of(crate::disk::DIRECT_IO_ALIGN_BYTES)
+    {
         return Err(StoreError::Corrupt {
             what: "configuration",
             path: config.root.clone(),

@@ -46,7 +46,7 @@ pub struct AppendedRecord {
 
 impl AppendedRecord {
     pub fn end(&self) -> CommitLogOffset {
-        self.physical_offset.add(self.size_bytes as u64)
+        self.physical_offset.plus(self.size_bytes as u64)
     }
 }
 
@@ -734,7 +734,7 @@ impl<D: Disk> ShardStore<D> {
         // Right after the last range, in the same segment (records never
         // span segments): extend it, the common case for a queue written
         // in batches.
-        if *last_end == Some(start) && start % self.log.segment_size_bytes() != 0 {
+        if *last_end == Some(start) && !start.is_multiple_of(self.log.segment_size_bytes()) {
             if let Some(last) = ranges.last_mut() {
                 last.len += (file_end - start) as u32;
                 *last_end = Some(file_end);

@@ -4,6 +4,7 @@
 //! the number of messages, only with the number of write rounds (one write
 //! buffer and the disk's per-write bookkeeping). Alone in its binary so no
 //! other test allocates meanwhile.
+#![allow(clippy::unwrap_used)] // tests and benchmarks: a failed unwrap is a failed run
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Fault injection on the simulated disk: failed write, failed fdatasync,
 //! torn tail, disk full.
+#![allow(clippy::unwrap_used)] // tests and benchmarks: a failed unwrap is a failed run
 
 mod common;
 

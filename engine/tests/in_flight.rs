@@ -8,6 +8,7 @@
 //! must keep every message that was acknowledged, return nothing that was
 //! not appended, and keep each queue's order. One seed reproduces a run; a
 //! failure names it.
+#![allow(clippy::unwrap_used)] // tests and benchmarks: a failed unwrap is a failed run
 
 mod common;
 

@@ -8,6 +8,7 @@
 //! returned that was never appended; queue and commit-log offsets never go
 //! backwards. A failure prints the minimal op sequence; the crash seeds in
 //! it reproduce the run exactly.
+#![allow(clippy::unwrap_used)] // tests and benchmarks: a failed unwrap is a failed run
 
 mod common;
 

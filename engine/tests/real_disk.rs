@@ -1,5 +1,6 @@
 //! The store on the real disk through glommio (io_uring), including a
 //! `kill -9` of a process in the middle of `SYNC_FLUSH` appends.
+#![allow(clippy::unwrap_used)] // tests and benchmarks: a failed unwrap is a failed run
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;

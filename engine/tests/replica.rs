@@ -2,6 +2,7 @@
 //! random pieces, are appended at the same offsets while the slave crashes,
 //! is killed or restarts. At the end both logs are byte-identical and the
 //! slave's consume queues and key index answer like the master's.
+#![allow(clippy::unwrap_used)] // tests and benchmarks: a failed unwrap is a failed run
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Functional tests of the store on the simulated disk.
+#![allow(clippy::unwrap_used)] // tests and benchmarks: a failed unwrap is a failed run
 
 mod common;
 

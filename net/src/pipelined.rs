@@ -86,6 +86,7 @@ impl PipelinedClient {
     }
 
     /// Sends a oneway request; nothing comes back.
+    #[allow(clippy::await_holding_refcell_ref)] // the writer, under `write_lock`
     pub async fn send_oneway(&self, mut request: RemotingCommand) -> Result<(), String> {
         let conn = self.connection().await?;
         request.opaque = self.next_opaque.get();
@@ -96,6 +97,7 @@ impl PipelinedClient {
             .acquire_permit(1)
             .await
             .map_err(|e| e.to_string())?;
+        // `write_lock` makes this the only user of the writer meanwhile.
         let written = conn.writer.borrow_mut().write_all(&frame).await;
         written.map_err(|e| {
             conn.fail_all(&format!("writing to {}: {e}", self.addr));
@@ -106,6 +108,7 @@ impl PipelinedClient {
     /// Sends `request` (its opaque replaced) and returns the response with
     /// the caller's opaque restored. Cancelling drops the response when it
     /// comes.
+    #[allow(clippy::await_holding_refcell_ref)] // the writer, under `write_lock`
     pub async fn invoke(&self, mut request: RemotingCommand) -> Result<RemotingCommand, String> {
         let _room = self
             .room
@@ -126,6 +129,7 @@ impl PipelinedClient {
                 .acquire_permit(1)
                 .await
                 .map_err(|e| e.to_string())?;
+            // `write_lock` makes this the only user of the writer meanwhile.
             let written = conn.writer.borrow_mut().write_all(&frame).await;
             if let Err(e) = written {
                 conn.fail_all(&format!("writing to {}: {e}", self.addr));

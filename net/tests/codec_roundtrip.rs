@@ -3,6 +3,7 @@
 //!
 //! A failing case is shrunk and printed by proptest and its seed saved under
 //! `proptest-regressions/`, so a failure replays exactly.
+#![allow(clippy::unwrap_used)] // tests and benchmarks: a failed unwrap is a failed run
 
 use bytes::{Bytes, BytesMut};
 use proptest::collection::{btree_map, vec};

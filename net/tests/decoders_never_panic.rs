@@ -4,6 +4,7 @@
 //!
 //! Besides uniformly random bytes, each test also mutates a valid encoding,
 //! which reaches far deeper into the decoder than noise does.
+#![allow(clippy::unwrap_used)] // tests and benchmarks: a failed unwrap is a failed run
 
 use bytes::{Bytes, BytesMut};
 use proptest::collection::vec;

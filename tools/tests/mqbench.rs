@@ -1,5 +1,6 @@
 //! mqbench against a real RingMQ broker started in this process: its
 //! command line, its JSON, and `--verify` catching nothing lost.
+#![allow(clippy::unwrap_used, clippy::field_reassign_with_default)] // tests and benchmarks: a failed unwrap is a failed run
 
 use std::net::TcpListener;
 use std::process::Command;

@@ -194,6 +194,9 @@ pub fn refuse_on_slave(shard: &Shard, request: &RemotingCommand, what: &str) -> 
 }
 
 /// A required ext field, or the INVALID_PARAMETER reply naming it.
+// The error is the reply itself, built once per refused request: boxing it
+// would only add an allocation.
+#[allow(clippy::result_large_err)]
 pub fn required<'r>(request: &'r RemotingCommand, key: &str) -> Result<&'r str, Handled> {
     request.ext_field(key).ok_or_else(|| {
         now(
@@ -208,6 +211,7 @@ pub fn required<'r>(request: &'r RemotingCommand, key: &str) -> Result<&'r str, 
 }
 
 /// Parses a typed header or builds the error reply that says why not.
+#[allow(clippy::result_large_err)] // as `required`
 pub fn parse<H: CommandHeader>(request: &RemotingCommand) -> Result<H, Handled> {
     H::from_ext_fields(&request.ext_fields).map_err(|e: HeaderError| {
         now(
