@@ -10,7 +10,7 @@
 #   * 4 KiB O_DIRECT|O_DSYNC writes (what one durable write costs beyond
 #     its bytes: mostly the device cache flush).
 #
-# The engine's sustained runs (README, "Storage engine") compare against
+# The engine's sustained runs (docs/perf-log.md) compare against
 # these rows. Uses PERF_DIR (default ./target) for a file of PERF_FILE_MIB
 # (default 2048) and removes it at the end.
 #

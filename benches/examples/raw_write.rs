@@ -1,6 +1,6 @@
 //! Measures what one buffered write costs through glommio's io_uring versus
 //! a plain pwrite, at the write sizes the commit log issues. This is the
-//! measurement behind the engine's write coalescing (see README).
+//! measurement behind the engine's write coalescing (see docs/decisions.md, "Buffered appends by `pwrite`").
 //! `cargo run --release -p ringmq-benches --example raw_write`
 #![allow(clippy::unwrap_used)] // tests and benchmarks: a failed unwrap is a failed run
 

@@ -88,6 +88,11 @@ pub struct BrokerConfig {
     /// RingMQ: `plainAclFile`: the ACL file (RocketMQ 4.x's
     /// `plain_acl.yml` format); default `<storePathRootDir>/config/plain_acl.yml`.
     pub plain_acl_file: Option<PathBuf>,
+    /// `metricsExporterType`: `DISABLE` (default, as RocketMQ) or `PROM`
+    /// (a Prometheus endpoint, [`crate::metrics`]).
+    pub metrics_prom: bool,
+    /// `metricsPromExporterPort` (RocketMQ's default 5557).
+    pub metrics_prom_exporter_port: u16,
     /// RingMQ: shards (one pinned executor each). Fixed when the store is
     /// created; default one per core.
     pub shards: u16,
@@ -205,6 +210,8 @@ impl Default for BrokerConfig {
             shard_connections_max: 8192,
             acl_enable: false,
             plain_acl_file: None,
+            metrics_prom: false,
+            metrics_prom_exporter_port: 5557,
             shards: std::thread::available_parallelism().map_or(1, |n| n.get() as u16),
             mapped_file_size_commit_log: 1 << 30,
             flush_interval_commit_log: 500,
@@ -377,6 +384,20 @@ impl BrokerConfig {
             "shardConnectionsMax" => self.shard_connections_max = parse_positive(key, value)?,
             "aclEnable" => self.acl_enable = parse_bool(key, value)?,
             "plainAclFile" => self.plain_acl_file = Some(PathBuf::from(value)),
+            "metricsExporterType" => {
+                self.metrics_prom = match value {
+                    "PROM" => true,
+                    "DISABLE" => false,
+                    _ => {
+                        return Err(invalid(
+                            key,
+                            value,
+                            "PROM or DISABLE (OTLP_GRPC and LOG are not built)",
+                        ))
+                    }
+                }
+            }
+            "metricsPromExporterPort" => self.metrics_prom_exporter_port = parse_num(key, value)?,
             "shards" => {
                 let n: u16 = parse_num(key, value)?;
                 if !(1..=256).contains(&n) {

@@ -12,6 +12,7 @@ pub mod config;
 pub mod groups;
 pub mod ha;
 mod handlers;
+pub mod metrics;
 pub mod namesrv;
 pub mod offsets;
 pub mod pop;
@@ -52,6 +53,11 @@ pub enum StartError {
     Shard { shard: u16, reason: String },
     #[error("ACL (aclEnable=true): {0}")]
     Acl(String),
+    #[error("Prometheus exporter on {addr}: {source}")]
+    Metrics {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// A running broker.
@@ -63,6 +69,7 @@ pub struct Broker {
     namesrv: Option<NameServer>,
     stats: Arc<Vec<ShardStats>>,
     acl: Option<Arc<acl::Acl>>,
+    metrics: Option<metrics::Exporter>,
 }
 
 /// The shard count is a property of the store: fixed when it is created.
@@ -167,6 +174,9 @@ impl Broker {
                 .map(|_| ha::MasterInfo::default())
                 .collect(),
         );
+        let published = config
+            .metrics_prom
+            .then(|| metrics::Published::new(config.shards));
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let mut threads = Vec::new();
@@ -179,6 +189,7 @@ impl Broker {
                 groups: groups.clone(),
                 request_modes: request_modes.clone(),
                 acl: acl.clone(),
+                published: published.clone(),
                 gate: gate.clone(),
                 stats: stats.clone(),
                 stop: stop.clone(),
@@ -224,6 +235,23 @@ impl Broker {
                 }
             }
         }
+        let mut exporter = None;
+        if let (None, Some(published)) = (&failure, &published) {
+            let addr =
+                std::net::SocketAddr::new(config.bind_address, config.metrics_prom_exporter_port);
+            match std::net::TcpListener::bind(addr).and_then(|listener| {
+                metrics::Exporter::start(
+                    listener,
+                    config.broker_cluster_name.clone(),
+                    config.broker_name.clone(),
+                    published.clone(),
+                    stats.clone(),
+                )
+            }) {
+                Ok(e) => exporter = Some(e),
+                Err(e) => failure = Some(StartError::Metrics { addr, source: e }),
+            }
+        }
         if let Some(e) = failure {
             stop.store(true, Ordering::Release);
             for t in threads {
@@ -254,6 +282,7 @@ impl Broker {
             namesrv,
             stats,
             acl,
+            metrics: exporter,
         })
     }
 
@@ -285,6 +314,9 @@ impl Broker {
         }
         if let Some(acl) = &self.acl {
             acl.stop();
+        }
+        if let Some(m) = self.metrics.take() {
+            m.stop();
         }
         tracing::info!("broker stopped");
     }

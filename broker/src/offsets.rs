@@ -132,6 +132,13 @@ impl ConsumerOffsets {
         Some(self.changed.get())
     }
 
+    /// Calls `f(group, topic, queue, offset)` for every committed offset.
+    pub fn for_each(&self, mut f: impl FnMut(&str, &str, i32, i64)) {
+        for ((group, topic, queue), offset) in self.table.borrow().iter() {
+            f(group, topic, *queue, *offset);
+        }
+    }
+
     /// Offsets of one group on this shard, for consume stats.
     pub fn of_group(&self, group: &str) -> Vec<(String, i32, i64)> {
         self.table

@@ -117,6 +117,8 @@ pub struct Shard {
     pub request_modes: Arc<crate::request_modes::RequestModes>,
     /// This shard's view of the ACL, when `aclEnable=true`.
     pub acl: Option<crate::acl::ShardAcl>,
+    /// Per-topic and per-group traffic, for the metrics exporter.
+    pub traffic: crate::metrics::Traffic,
     pub offsets: Rc<ConsumerOffsets>,
     pub clients: Clients,
     pub signals: QueueSignals,
@@ -197,6 +199,8 @@ pub struct ShardSetup {
     pub request_modes: Arc<crate::request_modes::RequestModes>,
     /// The ACL in force when `aclEnable=true`.
     pub acl: Option<Arc<crate::acl::Acl>>,
+    /// Where this shard publishes its metrics (`metricsExporterType=PROM`).
+    pub published: Option<Arc<crate::metrics::Published>>,
     pub gate: FlushGate,
     pub stats: Arc<Vec<ShardStats>>,
     pub stop: Arc<AtomicBool>,
@@ -231,6 +235,7 @@ pub async fn run_shard(setup: ShardSetup) {
         groups,
         request_modes,
         acl,
+        published,
         gate,
         stats,
         stop,
@@ -326,6 +331,7 @@ pub async fn run_shard(setup: ShardSetup) {
         groups,
         request_modes,
         acl: acl.map(crate::acl::ShardAcl::new),
+        traffic: Default::default(),
         offsets: offsets.clone(),
         clients: Clients::default(),
         signals: QueueSignals::default(),
@@ -418,6 +424,14 @@ pub async fn run_shard(setup: ShardSetup) {
     }
     .detach();
     glommio::spawn_local(crate::ha::run_lag_log(shard.clone(), local_stop.clone())).detach();
+    if let Some(published) = published {
+        glommio::spawn_local(run_metrics_publisher(
+            shard.clone(),
+            published,
+            local_stop.clone(),
+        ))
+        .detach();
+    }
     if config.is_slave() {
         glommio::spawn_local(crate::ha::run_metadata_sync(
             shard.clone(),
@@ -516,4 +530,52 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Publishes this shard's per-topic traffic, consumer lag and storage
+/// gauges for the Prometheus exporter every [`crate::metrics::PUBLISH_INTERVAL`].
+async fn run_metrics_publisher(
+    shard: Rc<Shard>,
+    published: Arc<crate::metrics::Published>,
+    stop: Rc<Cell<bool>>,
+) {
+    use crate::metrics::sample;
+    while !stop.get() {
+        let mut samples = Vec::new();
+        shard.traffic.samples(&mut samples);
+        // Lag per (group, topic): what the queues hold past each committed
+        // offset.
+        let mut lag: std::collections::BTreeMap<(String, String), i64> = Default::default();
+        shard.offsets.for_each(|group, topic, queue, offset| {
+            let max = shard.store.max_queue_offset(topic, queue).0 as i64;
+            *lag.entry((group.to_string(), topic.to_string()))
+                .or_default() += (max - offset).max(0);
+        });
+        for ((group, topic), messages) in lag {
+            samples.push(sample(
+                "rocketmq_consumer_lag_messages",
+                vec![("topic", topic), ("consumer_group", group)],
+                messages as f64,
+            ));
+        }
+        let store = &shard.store;
+        let written = store.written_offset().0;
+        samples.push(sample(
+            "rocketmq_storage_size",
+            vec![],
+            written.saturating_sub(store.min_commit_log_offset().0) as f64,
+        ));
+        samples.push(sample(
+            "rocketmq_storage_flush_behind_bytes",
+            vec![],
+            written.saturating_sub(store.durable_offset().0) as f64,
+        ));
+        samples.push(sample(
+            "ringmq_store_poisoned",
+            vec![],
+            if store.poisoned().is_some() { 1.0 } else { 0.0 },
+        ));
+        published.publish(shard.id, samples);
+        glommio::timer::sleep(crate::metrics::PUBLISH_INTERVAL).await;
+    }
 }

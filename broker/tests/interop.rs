@@ -14,6 +14,8 @@ mod acl;
 mod filter;
 #[path = "interop/hardening.rs"]
 mod hardening;
+#[path = "interop/metrics.rs"]
+mod metrics;
 #[path = "interop/ons.rs"]
 mod ons;
 #[path = "interop/pop.rs"]

@@ -70,6 +70,7 @@ pub fn delete_topic(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
             shard.offsets.remove_topic(&h.topic);
             shard.signals.remove_topic(&h.topic);
             shard.pop.forget_topic(&h.topic);
+            shard.traffic.remove_topic(&h.topic);
             now(request, success(request))
         }
         Err(e) => now(

@@ -376,6 +376,9 @@ async fn pop_once(
     let stats = shard.my_stats();
     ShardStats::add(&stats.messages_out, count);
     ShardStats::add(&stats.bytes_out, body.len() as u64);
+    shard
+        .traffic
+        .count_out(&h.topic, group, count, body.len() as u64);
     let header = PopMessageResponseHeader {
         pop_time,
         invisible_time: params.invisible_ms,

@@ -382,6 +382,12 @@ fn reply<F: ringmq_engine::disk::DiskFile + 'static>(
     let stats = shard.my_stats();
     ShardStats::add(&stats.messages_out, read.message_count as u64);
     ShardStats::add(&stats.bytes_out, read.bytes);
+    shard.traffic.count_out(
+        &h.topic,
+        &h.consumer_group,
+        read.message_count as u64,
+        read.bytes,
+    );
     let files = read
         .ranges
         .into_iter()

@@ -313,6 +313,7 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
         let stats = shard.my_stats();
         ShardStats::add(&stats.messages_in, count);
         ShardStats::add(&stats.bytes_in, bytes_in);
+        shard.traffic.count_in(&topic_name, count, bytes_in);
         if topic_name.starts_with(DLQ_GROUP_TOPIC_PREFIX) {
             ShardStats::add(&stats.dead_lettered, count);
         }

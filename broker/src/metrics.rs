@@ -1,0 +1,469 @@
+//! Prometheus exporter (`metricsExporterType=PROM`): the broker's metrics
+//! in Prometheus text format on `metricsPromExporterPort` (default 5557),
+//! at `/metrics`.
+//!
+//! Names follow RocketMQ 5's broker metrics where one exists
+//! (`rocketmq_messages_in_total`, `rocketmq_throughput_in_total`,
+//! `rocketmq_consumer_lag_messages`, `rocketmq_storage_size`, ...); RingMQ's
+//! own start with `ringmq_`. Every series carries `cluster`, `node_id`
+//! (the broker name) and `shard`.
+//!
+//! Nothing here touches a shard's hot path. Shard-wide counters are the
+//! [`ShardStats`] atomics, read by the scrape. Per-topic and per-group
+//! traffic is counted by each shard in its own [`Traffic`] (a `RefCell`
+//! map, no atomics), and each shard publishes a snapshot of it, with its
+//! consumer lag and storage gauges, every [`PUBLISH_INTERVAL`] into its
+//! slot of [`Published`]. A scrape reads the slots and the atomics; it never
+//! waits for a shard.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::shard::ShardStats;
+
+/// How often a shard publishes its per-topic snapshot.
+pub const PUBLISH_INTERVAL: Duration = Duration::from_secs(1);
+/// Largest HTTP request head the exporter reads.
+const REQUEST_BYTES_MAX: usize = 8 * 1024;
+/// A scraper that sends nothing, or takes nothing, for this long is dropped.
+const SCRAPE_IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a metric family is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    Counter,
+    Gauge,
+}
+
+/// One sample a shard published: family name, labels beyond the common
+/// ones, value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    pub family: &'static str,
+    pub labels: Vec<(&'static str, String)>,
+    pub value: f64,
+}
+
+/// Every family the exporter writes, with its help text.
+pub const FAMILIES: &[(&str, Kind, &str)] = &[
+    (
+        "rocketmq_messages_in_total",
+        Kind::Counter,
+        "Messages stored, by topic.",
+    ),
+    (
+        "rocketmq_throughput_in_total",
+        Kind::Counter,
+        "Message body bytes stored, by topic.",
+    ),
+    (
+        "rocketmq_messages_out_total",
+        Kind::Counter,
+        "Messages delivered to consumers, by topic and group.",
+    ),
+    (
+        "rocketmq_throughput_out_total",
+        Kind::Counter,
+        "Message bytes delivered to consumers, by topic and group.",
+    ),
+    (
+        "rocketmq_consumer_lag_messages",
+        Kind::Gauge,
+        "Messages stored and not yet committed by the group, by topic and group.",
+    ),
+    (
+        "rocketmq_storage_size",
+        Kind::Gauge,
+        "Bytes the shard's commit log spans on disk.",
+    ),
+    (
+        "rocketmq_storage_flush_behind_bytes",
+        Kind::Gauge,
+        "Commit-log bytes written and not yet fdatasync'd.",
+    ),
+    (
+        "ringmq_store_poisoned",
+        Kind::Gauge,
+        "1 when the shard's commit log refuses writes after a failed write or fdatasync.",
+    ),
+    ("ringmq_requests_total", Kind::Counter, "Requests served."),
+    (
+        "ringmq_cross_shard_requests_total",
+        Kind::Counter,
+        "Requests that named another shard's queue and were forwarded.",
+    ),
+    (
+        "ringmq_connections",
+        Kind::Gauge,
+        "Client connections held.",
+    ),
+    (
+        "ringmq_connections_refused_total",
+        Kind::Counter,
+        "Connections closed at accept: shardConnectionsMax reached.",
+    ),
+    (
+        "ringmq_acl_refused_total",
+        Kind::Counter,
+        "Requests refused by the ACL.",
+    ),
+    (
+        "ringmq_replication_peers",
+        Kind::Gauge,
+        "Master: slaves connected; slave: 1 while connected to its master.",
+    ),
+    (
+        "ringmq_replication_lag_bytes",
+        Kind::Gauge,
+        "Master: bytes written and not yet reported by any slave.",
+    ),
+    (
+        "ringmq_replication_lag_ms",
+        Kind::Gauge,
+        "Master: how long the best slave has not been caught up.",
+    ),
+    (
+        "ringmq_sent_back_total",
+        Kind::Counter,
+        "Consumer send-backs stored to a retry topic.",
+    ),
+    (
+        "ringmq_dead_lettered_total",
+        Kind::Counter,
+        "Messages stored to a dead-letter topic.",
+    ),
+    (
+        "ringmq_pop_acked_total",
+        Kind::Counter,
+        "Popped messages acknowledged.",
+    ),
+    (
+        "ringmq_pop_revived_total",
+        Kind::Counter,
+        "Popped messages not acknowledged in time and redelivered.",
+    ),
+    (
+        "ringmq_transactions_committed_total",
+        Kind::Counter,
+        "Half messages committed.",
+    ),
+    (
+        "ringmq_transactions_rolled_back_total",
+        Kind::Counter,
+        "Half messages rolled back.",
+    ),
+];
+
+/// The latest snapshot of each shard, written by the shard, read by scrapes.
+pub struct Published {
+    slots: Vec<Mutex<Vec<Sample>>>,
+}
+
+impl Published {
+    pub fn new(shards: u16) -> Arc<Published> {
+        Arc::new(Published {
+            slots: (0..shards).map(|_| Mutex::new(Vec::new())).collect(),
+        })
+    }
+
+    pub fn publish(&self, shard: u16, samples: Vec<Sample>) {
+        *self.slots[shard as usize].lock().expect("metrics slot") = samples;
+    }
+}
+
+/// One shard's per-topic traffic, counted on the shard.
+#[derive(Default)]
+pub struct Traffic {
+    /// Topic → (messages, body bytes) stored.
+    stored: RefCell<HashMap<String, (u64, u64)>>,
+    /// (topic, group) → (messages, bytes) delivered.
+    delivered: RefCell<HashMap<(String, String), (u64, u64)>>,
+}
+
+impl Traffic {
+    pub fn count_in(&self, topic: &str, messages: u64, bytes: u64) {
+        let mut stored = self.stored.borrow_mut();
+        let entry = match stored.get_mut(topic) {
+            Some(e) => e,
+            None => stored.entry(topic.to_string()).or_default(),
+        };
+        entry.0 += messages;
+        entry.1 += bytes;
+    }
+
+    pub fn count_out(&self, topic: &str, group: &str, messages: u64, bytes: u64) {
+        let mut delivered = self.delivered.borrow_mut();
+        let key = (topic.to_string(), group.to_string());
+        let entry = delivered.entry(key).or_default();
+        entry.0 += messages;
+        entry.1 += bytes;
+    }
+
+    /// Forgets a deleted topic's counters.
+    pub fn remove_topic(&self, topic: &str) {
+        self.stored.borrow_mut().remove(topic);
+        self.delivered.borrow_mut().retain(|(t, _), _| t != topic);
+    }
+
+    /// The samples of this traffic.
+    pub fn samples(&self, out: &mut Vec<Sample>) {
+        for (topic, (messages, bytes)) in self.stored.borrow().iter() {
+            let labels = vec![("topic", topic.clone())];
+            out.push(sample(
+                "rocketmq_messages_in_total",
+                labels.clone(),
+                *messages as f64,
+            ));
+            out.push(sample(
+                "rocketmq_throughput_in_total",
+                labels,
+                *bytes as f64,
+            ));
+        }
+        for ((topic, group), (messages, bytes)) in self.delivered.borrow().iter() {
+            let labels = vec![("topic", topic.clone()), ("consumer_group", group.clone())];
+            out.push(sample(
+                "rocketmq_messages_out_total",
+                labels.clone(),
+                *messages as f64,
+            ));
+            out.push(sample(
+                "rocketmq_throughput_out_total",
+                labels,
+                *bytes as f64,
+            ));
+        }
+    }
+}
+
+pub fn sample(family: &'static str, labels: Vec<(&'static str, String)>, value: f64) -> Sample {
+    Sample {
+        family,
+        labels,
+        value,
+    }
+}
+
+/// Prometheus label-value escaping: backslash, quote, newline.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The whole exposition: every family once, its HELP and TYPE, then its
+/// samples from every shard.
+pub fn render(cluster: &str, node_id: &str, published: &Published, stats: &[ShardStats]) -> String {
+    let mut by_family: BTreeMap<&str, Vec<(String, f64)>> = BTreeMap::new();
+    let common = |shard: usize| {
+        format!(
+            "cluster=\"{}\",node_id=\"{}\",shard=\"{shard}\"",
+            escape(cluster),
+            escape(node_id)
+        )
+    };
+    for (shard, slot) in published.slots.iter().enumerate() {
+        for s in slot.lock().expect("metrics slot").iter() {
+            let mut labels = common(shard);
+            for (k, v) in &s.labels {
+                let _ = write!(labels, ",{k}=\"{}\"", escape(v));
+            }
+            by_family
+                .entry(s.family)
+                .or_default()
+                .push((labels, s.value));
+        }
+    }
+    for (shard, s) in stats.iter().enumerate() {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
+        for (family, value) in [
+            ("ringmq_requests_total", load(&s.requests)),
+            (
+                "ringmq_cross_shard_requests_total",
+                load(&s.cross_shard_requests),
+            ),
+            ("ringmq_connections", load(&s.connections)),
+            (
+                "ringmq_connections_refused_total",
+                load(&s.connections_refused),
+            ),
+            ("ringmq_acl_refused_total", load(&s.acl_refused)),
+            ("ringmq_replication_peers", load(&s.ha_slaves)),
+            ("ringmq_replication_lag_bytes", load(&s.ha_lag_bytes)),
+            ("ringmq_replication_lag_ms", load(&s.ha_lag_ms)),
+            ("ringmq_sent_back_total", load(&s.sent_back)),
+            ("ringmq_dead_lettered_total", load(&s.dead_lettered)),
+            ("ringmq_pop_acked_total", load(&s.pop_acked)),
+            ("ringmq_pop_revived_total", load(&s.pop_revived)),
+            (
+                "ringmq_transactions_committed_total",
+                load(&s.transactions_committed),
+            ),
+            (
+                "ringmq_transactions_rolled_back_total",
+                load(&s.transactions_rolled_back),
+            ),
+        ] {
+            by_family
+                .entry(family)
+                .or_default()
+                .push((common(shard), value));
+        }
+    }
+    let mut out = String::new();
+    for (family, kind, help) in FAMILIES {
+        let Some(samples) = by_family.get(family) else {
+            continue;
+        };
+        let kind = match kind {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+        };
+        let _ = writeln!(out, "# HELP {family} {help}");
+        let _ = writeln!(out, "# TYPE {family} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{family}{{{labels}}} {value}");
+        }
+    }
+    out
+}
+
+/// The running exporter.
+pub struct Exporter {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    addr: std::net::SocketAddr,
+}
+
+impl Exporter {
+    /// Binds and serves scrapes on a thread of its own, one at a time.
+    pub fn start(
+        listener: TcpListener,
+        cluster: String,
+        node_id: String,
+        published: Arc<Published>,
+        stats: Arc<Vec<ShardStats>>,
+    ) -> std::io::Result<Exporter> {
+        let addr = listener.local_addr()?;
+        listener.set_nonblocking(true)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("metrics".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Acquire) {
+                        match listener.accept() {
+                            Ok((stream, _)) => {
+                                let body = || render(&cluster, &node_id, &published, &stats);
+                                if let Err(e) = answer(stream, body) {
+                                    tracing::debug!(error = %e, "metrics scrape failed");
+                                }
+                            }
+                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                                std::thread::sleep(Duration::from_millis(50));
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "metrics accept failed");
+                                std::thread::sleep(Duration::from_millis(50));
+                            }
+                        }
+                    }
+                })?
+        };
+        tracing::info!(%addr, "Prometheus metrics at /metrics");
+        Ok(Exporter {
+            stop,
+            thread: Some(thread),
+            addr,
+        })
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Reads one request head (bounded) and answers it.
+fn answer(mut stream: TcpStream, body: impl FnOnce() -> String) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(SCRAPE_IO_TIMEOUT))?;
+    stream.set_write_timeout(Some(SCRAPE_IO_TIMEOUT))?;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        head.extend_from_slice(&buf[..n]);
+        if head.len() > REQUEST_BYTES_MAX {
+            return respond(&mut stream, "431 Request Header Fields Too Large", "");
+        }
+    }
+    let line = String::from_utf8_lossy(&head);
+    let mut parts = line.split_whitespace();
+    match (parts.next(), parts.next()) {
+        (Some("GET"), Some(path)) if path == "/metrics" || path.starts_with("/metrics?") => {
+            respond(&mut stream, "200 OK", &body())
+        }
+        (Some("GET"), Some(_)) => respond(&mut stream, "404 Not Found", "see /metrics\n"),
+        _ => respond(&mut stream, "405 Method Not Allowed", ""),
+    }
+}
+
+fn respond(stream: &mut TcpStream, status: &str, body: &str) -> std::io::Result<()> {
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body.as_bytes())?;
+    stream.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_are_grouped_and_labels_escaped() {
+        let published = Published::new(2);
+        let traffic = Traffic::default();
+        traffic.count_in("T", 3, 30);
+        traffic.count_in("T", 1, 10);
+        traffic.count_out("T", "g\"1", 2, 20);
+        let mut samples = Vec::new();
+        traffic.samples(&mut samples);
+        published.publish(1, samples);
+        published.publish(0, vec![sample("rocketmq_storage_size", vec![], 42.0)]);
+        let stats: Vec<ShardStats> = (0..2).map(|_| ShardStats::default()).collect();
+        stats[1].requests.store(7, Ordering::Relaxed);
+        let text = render("C", "b", &published, &stats);
+        assert!(text.contains(
+            "rocketmq_messages_in_total{cluster=\"C\",node_id=\"b\",shard=\"1\",topic=\"T\"} 4\n"
+        ));
+        assert!(text.contains("consumer_group=\"g\\\"1\"} 2\n"), "{text}");
+        assert!(text.contains("ringmq_requests_total{cluster=\"C\",node_id=\"b\",shard=\"1\"} 7\n"));
+        // Each family's HELP and TYPE appear once, before its samples.
+        for (family, _, _) in FAMILIES {
+            assert!(text.matches(&format!("# TYPE {family} ")).count() <= 1);
+        }
+        let first_sample = text.find("ringmq_requests_total{").unwrap();
+        assert!(text.find("# TYPE ringmq_requests_total counter").unwrap() < first_sample);
+    }
+}
