@@ -13,6 +13,11 @@ pub const PROPERTY_KEYS: &str = "KEYS";
 pub const PROPERTY_UNIQ_KEY: &str = "UNIQ_KEY";
 /// `MessageConst.KEY_SEPARATOR`.
 pub const KEY_SEPARATOR: char = ' ';
+/// Keys of one message's `KEYS` the key index takes (RocketMQ has no
+/// limit): a 32 KiB property of short keys would otherwise add thousands of
+/// index entries for one message. Keys past it are stored with the message
+/// but not found by `QUERY_MESSAGE`.
+pub const KEYS_INDEXED_PER_MESSAGE_MAX: usize = 64;
 
 /// Where timer messages wait for their delivery time (RocketMQ 5's
 /// `TimerMessageStore.TIMER_TOPIC`).
@@ -95,7 +100,10 @@ pub fn dispatch_to_queue(
         add(uniq);
     }
     if let Some(keys) = view.property(PROPERTY_KEYS) {
-        keys.split(KEY_SEPARATOR).for_each(&mut add);
+        keys.split(KEY_SEPARATOR)
+            .filter(|k| !k.is_empty())
+            .take(KEYS_INDEXED_PER_MESSAGE_MAX)
+            .for_each(&mut add);
     }
 }
 

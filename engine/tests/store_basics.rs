@@ -304,3 +304,27 @@ fn next_segment_fill_completes_before_the_log_needs_it() {
     assert!(store.appended_offset().0 > SEG);
     assert_eq!(read_all(&store, "FillTopic", 0).len(), 4201);
 }
+
+#[test]
+fn key_index_takes_a_bounded_number_of_keys_per_message() {
+    use ringmq_engine::dispatch::KEYS_INDEXED_PER_MESSAGE_MAX;
+    let disk = SimDisk::new(1 << 30);
+    let store = open_sim(
+        &disk,
+        &sim_config(FlushMode::Sync, 1 << 20),
+        manual_clock(1).0,
+    );
+    let keys: Vec<String> = (0..5_000).map(|i| format!("k{i}")).collect();
+    let m = Msg::new("T", 0, b"many keys".to_vec(), None, Some(&keys.join(" ")));
+    let r = block_on(store.append(&m.as_in())).unwrap();
+    block_on(store.wait_acked(r.end())).unwrap();
+    let find = |key: &str| {
+        block_on(store.query_by_key("T", key, 4, 0, i64::MAX))
+            .unwrap()
+            .len()
+    };
+    assert_eq!(find("k0"), 1);
+    assert_eq!(find(&format!("k{}", KEYS_INDEXED_PER_MESSAGE_MAX - 1)), 1);
+    assert_eq!(find(&format!("k{KEYS_INDEXED_PER_MESSAGE_MAX}")), 0);
+    assert_eq!(find("k4999"), 0);
+}

@@ -412,6 +412,28 @@ fn find_or_create_topic(
     if let Some(t) = shard.topics.get(name) {
         return Ok(t);
     }
+    // A retry or dead-letter topic belongs to a group: as RocketMQ, it is
+    // created only for a group that exists (or that
+    // `autoCreateSubscriptionGroup` creates now), so a client cannot make
+    // topics for groups nobody configured.
+    if let Some(group) = name
+        .strip_prefix(RETRY_GROUP_TOPIC_PREFIX)
+        .or_else(|| name.strip_prefix(DLQ_GROUP_TOPIC_PREFIX))
+    {
+        match shard
+            .groups
+            .policy(group, shard.config.auto_create_subscription_group)
+        {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return Err((
+                    ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST,
+                    format!("subscription group {group} does not exist, so {name} is not created"),
+                ))
+            }
+            Err(e) => return Err((ResponseCode::INVALID_PARAMETER, e.to_string())),
+        }
+    }
     let created = if name.starts_with(RETRY_GROUP_TOPIC_PREFIX) {
         shard.topics.get_or_create(name, 1, PERM_READ | PERM_WRITE)
     } else if name.starts_with(DLQ_GROUP_TOPIC_PREFIX) {

@@ -256,3 +256,41 @@ async fn a_client_that_never_reads_is_disconnected() {
     p.shutdown().await;
     broker.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_and_dlq_topics_need_their_group() {
+    let broker = BrokerProcess::start_with_settings(
+        1,
+        Flush::Async,
+        &[("autoCreateSubscriptionGroup", "false")],
+    );
+    let p = producer(&broker.namesrv(), "pg-retry-spam").await;
+    for topic in ["%RETRY%nobody", "%DLQ%nobody"] {
+        let sent = p.send(message(topic, "T", 0)).await;
+        assert!(sent.is_err(), "a send created {topic}: {sent:?}");
+    }
+    // Not in the broker's topic table either.
+    let mut c =
+        ringmq_net::client::BlockingClient::connect(&broker.main_addr(), Duration::from_secs(2))
+            .unwrap();
+    let r = c
+        .invoke(
+            RemotingCommand::request(RequestCode::GET_ALL_TOPIC_CONFIG, Default::default()),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+    let table: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let names: Vec<&String> = table["topicConfigTable"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert!(names.iter().any(|n| n.as_str() == "TBW102"), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.ends_with("nobody")),
+        "topics were created: {names:?}"
+    );
+    let mut p = p;
+    p.shutdown().await;
+    broker.stop();
+}
