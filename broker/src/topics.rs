@@ -7,13 +7,16 @@
 //! Persisted as `<storePathRootDir>/config/topics.json`, written to a temp
 //! file, fdatasync'd and renamed over the old one, so a crash leaves either
 //! the old or the new table. Creation is rare; the write blocks the
-//! creating shard's thread for one small fsync.
+//! creating shard's thread for one small fsync, but never under the lock
+//! every send reads: a change is made and versioned under the write lock,
+//! then the latest version is written under a lock of its own, so a save
+//! never goes back to an older table.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -146,6 +149,8 @@ pub struct TopicTable {
     path: PathBuf,
     topics: RwLock<BTreeMap<String, TopicConfig>>,
     version: AtomicU64,
+    /// The version last written to the file; held while writing.
+    saved: Mutex<u64>,
 }
 
 impl TopicTable {
@@ -202,6 +207,7 @@ impl TopicTable {
             path,
             topics: RwLock::new(topics),
             version: AtomicU64::new(1),
+            saved: Mutex::new(1),
         })
     }
 
@@ -237,9 +243,9 @@ impl TopicTable {
             return Ok(());
         }
         topics.insert(config.topic_name.clone(), config);
-        self.save(&topics)?;
         self.version.fetch_add(1, Ordering::AcqRel);
-        Ok(())
+        drop(topics);
+        self.persist()
     }
 
     /// Returns the topic, creating it with `queues` queues when missing.
@@ -267,6 +273,9 @@ impl TopicTable {
     ) -> Result<bool, TopicError> {
         let mut topics = self.topics.write().expect("topic lock");
         if *topics == table {
+            drop(topics);
+            // Unchanged, but a failed save of it may be owed.
+            self.persist()?;
             return Ok(false);
         }
         if table.len() > TOPICS_MAX {
@@ -281,9 +290,10 @@ impl TopicTable {
                 return Err(TopicError::InvalidName(name.chars().take(64).collect()));
             }
         }
-        self.save(&table)?;
         *topics = table;
         self.version.fetch_add(1, Ordering::AcqRel);
+        drop(topics);
+        self.persist()?;
         Ok(true)
     }
 
@@ -292,14 +302,34 @@ impl TopicTable {
         if topics.remove(name).is_none() {
             return Ok(false);
         }
-        self.save(&topics)?;
         self.version.fetch_add(1, Ordering::AcqRel);
+        drop(topics);
+        self.persist()?;
         Ok(true)
     }
 
-    fn save(&self, topics: &BTreeMap<String, TopicConfig>) -> Result<(), TopicError> {
+    /// Writes the table if the file is behind it. A change is versioned
+    /// under the table's write lock; this snapshots the latest version under
+    /// a read lock and writes it holding only `saved`, so sends (which read
+    /// the table) never wait for the fsync and two writers never put an
+    /// older table over a newer one.
+    fn persist(&self) -> Result<(), TopicError> {
+        let mut saved = self.saved.lock().expect("topic save lock");
+        let (version, snapshot) = {
+            let topics = self.topics.read().expect("topic lock");
+            (self.version(), topics.clone())
+        };
+        if version <= *saved {
+            return Ok(());
+        }
+        self.save(snapshot)?;
+        *saved = version;
+        Ok(())
+    }
+
+    fn save(&self, topics: BTreeMap<String, TopicConfig>) -> Result<(), TopicError> {
         let file = TopicFile {
-            topic_config_table: topics.clone(),
+            topic_config_table: topics,
         };
         let bytes = serde_json::to_vec_pretty(&file).expect("topic table serializes");
         write_durably(&self.path, &bytes).map_err(|source| TopicError::Save {
@@ -377,6 +407,33 @@ mod tests {
         );
         assert!(t.delete("Orders").unwrap());
         assert!(t.get("Orders").is_none());
+    }
+
+    #[test]
+    fn concurrent_creations_all_reach_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = std::sync::Arc::new(TopicTable::open(dir.path(), true, 4, &[]).unwrap());
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let t = t.clone();
+                std::thread::spawn(move || {
+                    for i in 0..50 {
+                        t.get_or_create(&format!("T{w}-{i}"), 1, PERM_READ | PERM_WRITE)
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        drop(t);
+        let t = TopicTable::open(dir.path(), true, 4, &[]).unwrap();
+        for w in 0..4 {
+            for i in 0..50 {
+                assert!(t.get(&format!("T{w}-{i}")).is_some(), "T{w}-{i} lost");
+            }
+        }
     }
 
     #[test]
