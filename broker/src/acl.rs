@@ -280,6 +280,57 @@ impl AclConfig {
         })
     }
 
+    /// Whether `peer` is in `globalWhiteRemoteAddresses`.
+    pub fn is_white(&self, peer: IpAddr) -> bool {
+        self.global_white_remote_addresses
+            .iter()
+            .any(|p| p.matches(peer))
+    }
+
+    /// The keys of the first admin account (by access key), which brokers
+    /// sign their name-server registrations with.
+    pub fn admin_keys(&self) -> Option<(String, String)> {
+        self.accounts
+            .iter()
+            .filter(|(_, a)| a.admin)
+            .min_by(|a, b| a.0.cmp(b.0))
+            .map(|(ak, a)| (ak.clone(), a.secret_key.clone()))
+    }
+
+    /// For what only brokers of the cluster may do (register or unregister
+    /// with the name server, change its KV config, replicate): a peer in
+    /// `globalWhiteRemoteAddresses`, or a request signed by an admin
+    /// account.
+    pub fn check_cluster_member(
+        &self,
+        peer: IpAddr,
+        request: &RemotingCommand,
+    ) -> Result<(), String> {
+        if self.is_white(peer) {
+            return Ok(());
+        }
+        let access_key = request
+            .ext_field(ACCESS_KEY)
+            .ok_or("only brokers of the cluster may do this: the peer is not in globalWhiteRemoteAddresses and the request is not signed")?;
+        let account = self
+            .accounts
+            .get(access_key)
+            .filter(|a| a.admin)
+            .ok_or_else(|| format!("AccessKey {access_key:?} is not an admin account"))?;
+        let given = request
+            .ext_field(SIGNATURE)
+            .ok_or("the request has no Signature")?;
+        if !same_bytes(
+            given.as_bytes(),
+            signature(&account.secret_key, request).as_bytes(),
+        ) {
+            return Err(format!(
+                "the Signature does not match AccessKey {access_key:?}'s secret"
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether `request`, from `peer`, may be served; the reason if not.
     pub fn check(&self, peer: IpAddr, request: &RemotingCommand) -> Result<(), String> {
         if self
@@ -458,6 +509,16 @@ pub fn signature(secret_key: &str, request: &RemotingCommand) -> String {
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
+/// Signs `request` as RocketMQ's clients do.
+pub fn sign(request: &mut RemotingCommand, access_key: &str, secret_key: &str) {
+    request.ext_fields.remove(SIGNATURE);
+    request
+        .ext_fields
+        .insert(ACCESS_KEY.to_string(), access_key.to_string());
+    let s = signature(secret_key, request);
+    request.ext_fields.insert(SIGNATURE.to_string(), s);
+}
+
 /// Compares without stopping at the first difference.
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -559,12 +620,20 @@ impl ShardAcl {
     }
 
     pub fn check(&self, peer: IpAddr, request: &RemotingCommand) -> Result<(), String> {
+        self.config().check(peer, request)
+    }
+
+    /// See [`AclConfig::is_white`].
+    pub fn is_white(&self, peer: IpAddr) -> bool {
+        self.config().is_white(peer)
+    }
+
+    fn config(&self) -> Arc<AclConfig> {
         let version = self.acl.version();
         if self.seen.borrow().0 != version {
             *self.seen.borrow_mut() = (version, self.acl.current());
         }
-        let config = self.seen.borrow().1.clone();
-        config.check(peer, request)
+        self.seen.borrow().1.clone()
     }
 }
 
@@ -707,6 +776,29 @@ accounts:
         assert!(acl
             .check("192.168.0.3".parse().unwrap(), &unsigned)
             .is_err());
+    }
+
+    #[test]
+    fn cluster_membership_needs_the_white_list_or_an_admin_signature() {
+        let acl = AclConfig::parse(FILE).unwrap();
+        let outsider: IpAddr = "127.0.0.1".parse().unwrap();
+        let register = || RemotingCommand::request(RequestCode::REGISTER_BROKER, ExtFields::new());
+        assert!(acl.check_cluster_member(outsider, &register()).is_err());
+        assert_eq!(
+            acl.check_cluster_member("10.10.103.9".parse().unwrap(), &register()),
+            Ok(())
+        );
+        let (ak, sk) = acl.admin_keys().unwrap();
+        assert_eq!(ak, "admin-key");
+        let mut signed = register();
+        sign(&mut signed, &ak, &sk);
+        assert_eq!(acl.check_cluster_member(outsider, &signed), Ok(()));
+        let mut by_user = register();
+        sign(&mut by_user, "writer-key", "12345678");
+        assert!(acl
+            .check_cluster_member(outsider, &by_user)
+            .unwrap_err()
+            .contains("admin"));
     }
 
     #[test]

@@ -188,6 +188,20 @@ pub async fn run_master(shard: Rc<Shard>, listener: TcpListener, stop: Rc<Cell<b
                 continue;
             }
         };
+        // With ACL on, only brokers of the cluster replicate: the HA
+        // protocol carries no credentials, so the peer must be in
+        // `globalWhiteRemoteAddresses`.
+        if let Some(acl) = &shard.acl {
+            let peer = stream.peer_addr().ok();
+            if !peer.is_some_and(|p| acl.is_white(p.ip())) {
+                tracing::warn!(
+                    shard = shard.id,
+                    ?peer,
+                    "HA connection refused by ACL: the peer is not in globalWhiteRemoteAddresses"
+                );
+                continue;
+            }
+        }
         if open.get() >= HA_CONNECTIONS_MAX {
             tracing::warn!(
                 shard = shard.id,

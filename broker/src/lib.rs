@@ -159,8 +159,11 @@ impl Broker {
             None => {
                 let port = config.embedded_namesrv_port;
                 Some(
-                    NameServer::start(std::net::SocketAddr::new(config.bind_address, port))
-                        .map_err(|source| StartError::NameServer { port, source })?,
+                    NameServer::start(
+                        std::net::SocketAddr::new(config.bind_address, port),
+                        acl.clone(),
+                    )
+                    .map_err(|source| StartError::NameServer { port, source })?,
                 )
             }
         };
@@ -265,7 +268,8 @@ impl Broker {
             }
             return Err(e);
         }
-        let registrar = register::Registrar::start(config.clone(), topics, master_info);
+        let registrar =
+            register::Registrar::start(config.clone(), topics, master_info, acl.clone());
         tracing::info!(
             cluster = %config.broker_cluster_name,
             broker = %config.broker_name,

@@ -273,7 +273,13 @@ pub struct NameServer {
 }
 
 impl NameServer {
-    pub fn start(bind: SocketAddr) -> std::io::Result<NameServer> {
+    /// With `acl` (a broker's embedded name server under `aclEnable`),
+    /// registration, unregistration and KV changes are taken only from
+    /// brokers of the cluster ([`crate::acl::AclConfig::check_cluster_member`]).
+    pub fn start(
+        bind: SocketAddr,
+        acl: Option<Arc<crate::acl::Acl>>,
+    ) -> std::io::Result<NameServer> {
         let listener = TcpListener::bind(bind)?;
         let addr = listener.local_addr()?;
         let table = Arc::new(Mutex::new(RouteTable::default()));
@@ -295,13 +301,17 @@ impl NameServer {
                             continue;
                         }
                         connections.fetch_add(1, Ordering::AcqRel);
-                        let (table, stop, connections) =
-                            (table.clone(), stop.clone(), connections.clone());
+                        let (table, stop, connections, acl) = (
+                            table.clone(),
+                            stop.clone(),
+                            connections.clone(),
+                            acl.clone(),
+                        );
                         let id = next_connection.fetch_add(1, Ordering::Relaxed);
                         let spawned = std::thread::Builder::new()
                             .name("namesrv-conn".into())
                             .spawn(move || {
-                                serve_connection(stream, id, &table, &stop);
+                                serve_connection(stream, id, &table, &stop, acl.as_deref());
                                 table
                                     .lock()
                                     .expect("route lock")
@@ -355,7 +365,14 @@ impl NameServer {
     }
 }
 
-fn serve_connection(mut stream: TcpStream, id: u64, table: &Mutex<RouteTable>, stop: &AtomicBool) {
+fn serve_connection(
+    mut stream: TcpStream,
+    id: u64,
+    table: &Mutex<RouteTable>,
+    stop: &AtomicBool,
+    acl: Option<&crate::acl::Acl>,
+) {
+    let peer = stream.peer_addr().map(|a| a.ip()).ok();
     let _ = stream.set_nodelay(true);
     let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
     let _ = stream.set_write_timeout(Some(NAMESRV_WRITE_TIMEOUT));
@@ -383,7 +400,27 @@ fn serve_connection(mut stream: TcpStream, id: u64, table: &Mutex<RouteTable>, s
             if request.is_response() {
                 continue;
             }
-            let response = handle(&request, id, table);
+            let refused = match (acl, request.code) {
+                (
+                    Some(acl),
+                    RequestCode::REGISTER_BROKER
+                    | RequestCode::UNREGISTER_BROKER
+                    | RequestCode::PUT_KV_CONFIG
+                    | RequestCode::DELETE_KV_CONFIG,
+                ) => peer
+                    .ok_or_else(|| "no peer address".to_string())
+                    .and_then(|ip| acl.current().check_cluster_member(ip, &request))
+                    .err(),
+                _ => None,
+            };
+            let response = match refused {
+                Some(why) => {
+                    tracing::warn!(connection = id, ?peer, code = request.code, %why, "name server request refused by ACL");
+                    RemotingCommand::response_to(&request, ResponseCode::NO_PERMISSION)
+                        .with_remark(why)
+                }
+                None => handle(&request, id, table),
+            };
             if request.is_oneway() {
                 continue;
             }

@@ -37,15 +37,27 @@ impl Registrar {
         config: Arc<BrokerConfig>,
         topics: Arc<TopicTable>,
         masters: MasterInfos,
+        acl: Option<Arc<crate::acl::Acl>>,
     ) -> Registrar {
         let mut clients = HashMap::new();
-        let first_ok = register_all(&config, &topics, &masters, &mut clients);
+        let signer = Signer(acl);
+        let first_ok = register_all(&config, &topics, &masters, &mut clients, &signer);
         let first_version = if first_ok { topics.version() } else { 0 };
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
         let thread = std::thread::Builder::new()
             .name("namesrv-register".into())
-            .spawn(move || run(&config, &topics, &masters, &s, clients, first_version))
+            .spawn(move || {
+                run(
+                    &config,
+                    &topics,
+                    &masters,
+                    &s,
+                    clients,
+                    first_version,
+                    &signer,
+                )
+            })
             .expect("start the registration thread");
         Registrar { stop, thread }
     }
@@ -63,13 +75,14 @@ fn run(
     stop: &AtomicBool,
     mut clients: HashMap<String, BlockingClient>,
     mut registered_version: u64,
+    signer: &Signer,
 ) {
     let mut last = Instant::now();
     let period = Duration::from_millis(config.register_name_server_period);
     while !stop.load(Ordering::Acquire) {
         let version = topics.version();
         if version != registered_version || last.elapsed() >= period {
-            let ok = register_all(config, topics, masters, &mut clients);
+            let ok = register_all(config, topics, masters, &mut clients, signer);
             last = Instant::now();
             if ok {
                 registered_version = version;
@@ -91,13 +104,29 @@ fn run(
                 cluster_name: config.broker_cluster_name.clone(),
                 broker_id: config.broker_id,
             };
-            let request =
-                RemotingCommand::request(RequestCode::UNREGISTER_BROKER, header.to_ext_fields());
+            let request = signer.sign(RemotingCommand::request(
+                RequestCode::UNREGISTER_BROKER,
+                header.to_ext_fields(),
+            ));
             if let Err(e) = client.invoke(request, Duration::from_millis(RPC_TIMEOUT_MS)) {
                 tracing::warn!(namesrv = %addr, error = %e, "unregistering failed");
                 break;
             }
         }
+    }
+}
+
+/// With ACL on, registrations are signed by the ACL file's first admin
+/// account, so a name server that checks them (the embedded one) knows a
+/// broker of the cluster from a peer that would hijack its routes.
+struct Signer(Option<Arc<crate::acl::Acl>>);
+
+impl Signer {
+    fn sign(&self, mut request: RemotingCommand) -> RemotingCommand {
+        if let Some((ak, sk)) = self.0.as_ref().and_then(|acl| acl.current().admin_keys()) {
+            crate::acl::sign(&mut request, &ak, &sk);
+        }
+        request
     }
 }
 
@@ -124,6 +153,7 @@ fn register_all(
     topics: &TopicTable,
     masters: &MasterInfos,
     clients: &mut HashMap<String, BlockingClient>,
+    signer: &Signer,
 ) -> bool {
     let body = serde_json::to_vec(&serde_json::json!({
         "topicConfigSerializeWrapper": {
@@ -152,9 +182,10 @@ fn register_all(
                 compressed: Some(false),
                 body_crc32: Some(crc),
             };
-            let request =
+            let request = signer.sign(
                 RemotingCommand::request(RequestCode::REGISTER_BROKER, header.to_ext_fields())
-                    .with_body(body.clone());
+                    .with_body(body.clone()),
+            );
             match client.invoke(request, Duration::from_millis(RPC_TIMEOUT_MS)) {
                 Ok(r) if r.code == ResponseCode::SUCCESS => {
                     // A slave learns its master from the answer (RocketMQ's

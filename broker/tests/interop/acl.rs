@@ -36,6 +36,9 @@ accounts:
       - AclTopic={reader_topic_perm}
     groupPerms:
       - acl-readers=SUB
+  - accessKey: cluster-admin
+    secretKey: cluster-secret
+    admin: true
 "#
     )
 }
@@ -130,6 +133,45 @@ async fn acl_accounts_produce_consume_and_are_refused_by_rocketmq_client_rust() 
         p.shutdown().await;
     }
     assert!(broker.log().contains("request refused by ACL"));
+
+    // The broker registered with its embedded name server by signing with
+    // the admin account (it is routable, above); a peer that is neither
+    // white-listed nor signed cannot register, so cannot hijack a route,
+    // and cannot open a replication connection.
+    {
+        use ringmq_net::client::BlockingClient;
+        use ringmq_net::{ExtFields, RemotingCommand, RequestCode, ResponseCode};
+        let mut c = BlockingClient::connect(&ns, Duration::from_secs(2)).unwrap();
+        let mut fields = ExtFields::new();
+        for (k, v) in [
+            ("brokerName", "ringmq-0"),
+            ("brokerAddr", "127.0.0.1:1"),
+            ("clusterName", "DefaultCluster"),
+            ("haServerAddr", "127.0.0.1:2"),
+            ("brokerId", "0"),
+        ] {
+            fields.insert(k.into(), v.into());
+        }
+        let r = c
+            .invoke(
+                RemotingCommand::request(RequestCode::REGISTER_BROKER, fields),
+                Duration::from_secs(5),
+            )
+            .unwrap();
+        assert_eq!(r.code, ResponseCode::NO_PERMISSION, "{:?}", r.remark);
+        assert!(broker.log().contains("name server request refused by ACL"));
+        let mut ha = std::net::TcpStream::connect(broker.ha_addr(0)).unwrap();
+        ha.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 8];
+        use std::io::Read;
+        let closed = match ha.read(&mut buf) {
+            Ok(0) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+            Ok(_) => false,
+        };
+        assert!(closed, "an HA connection was kept");
+        assert!(broker.log().contains("HA connection refused by ACL"));
+    }
 
     // The reader account consumes; the writer account, without SUB on
     // the topic or the group, gets nothing.
