@@ -12,10 +12,11 @@
 //! | request                                   | needs                        |
 //! |-------------------------------------------|------------------------------|
 //! | sends, reply sends                        | topic PUB                    |
-//! | pulls, pops, acks, offsets, `QUERY_MESSAGE` | topic SUB and group SUB   |
+//! | pulls, pops, acks (batch acks by body), offsets, assignment | topic SUB and group SUB |
+//! | `QUERY_MESSAGE`                           | topic SUB                    |
 //! | heartbeat                                 | each consumer group SUB and each subscribed topic SUB |
 //! | send-back, consumer list, locks, unregister | group SUB                  |
-//! | topic and group create/delete, broker config, offset reset | an admin account |
+//! | topic and group create/delete, broker config, offset reset, view by id | an admin account |
 //! | anything else                             | a valid signature            |
 //!
 //! A retry or DLQ topic (`%RETRY%g`, `%DLQ%g`) is checked as group `g`, as
@@ -31,8 +32,13 @@
 //!
 //! Differences from RocketMQ: refusals answer `NO_PERMISSION` (16) with the
 //! reason in the remark (RocketMQ 4.x answers `SYSTEM_ERROR` with the
-//! exception's text). Address patterns: `*`, exact addresses, and per IPv4
-//! part `*`, `n-m` or (last part) `{a,b,c}`.
+//! exception's text). `VIEW_MESSAGE_BY_ID` needs an admin account. An
+//! account's `whiteRemoteAddress` restricts where it may connect from; it
+//! does not replace the signature. Address patterns: `*`, exact addresses,
+//! and per IPv4 part `*`, `n-m` or (last part) `{a,b,c}`. Not checked
+//! beyond the signature, as in RocketMQ 4.x: `END_TRANSACTION` (a half
+//! message of another producer group) and the topic of the message a
+//! `CONSUMER_SEND_MSG_BACK` names by offset.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -451,9 +457,24 @@ fn needs(request: &RemotingCommand) -> Result<Vec<Need>, String> {
         | C::UPDATE_CONSUMER_OFFSET
         | C::POP_MESSAGE
         | C::ACK_MESSAGE
-        | C::CHANGE_MESSAGE_INVISIBLETIME
-        | C::QUERY_ASSIGNMENT => vec![topic("topic", Action::Subscribe), group("consumerGroup")],
+        | C::CHANGE_MESSAGE_INVISIBLETIME => vec![topic("topic", Action::Subscribe), group("consumerGroup")],
         C::QUERY_MESSAGE => vec![topic("topic", Action::Subscribe)],
+        C::QUERY_ASSIGNMENT => {
+            let body = ringmq_net::header::QueryAssignmentRequestBody::from_json(&request.body)
+                .map_err(|e| e.to_string())?;
+            vec![
+                Some(Need::Topic(body.topic, Action::Subscribe)),
+                Some(Need::Group(body.consumer_group)),
+            ]
+        }
+        C::BATCH_ACK_MESSAGE => {
+            let body = ringmq_net::header::BatchAckMessageRequestBody::from_json(&request.body)
+                .map_err(|e| e.to_string())?;
+            body.acks
+                .into_iter()
+                .flat_map(|a| [Some(Need::Topic(a.t, Action::Subscribe)), Some(Need::Group(a.c))])
+                .collect()
+        }
         C::CONSUMER_SEND_MSG_BACK => vec![group("group")],
         C::GET_CONSUMER_LIST_BY_GROUP | C::UNREGISTER_CLIENT => vec![group("consumerGroup")],
         C::LOCK_BATCH_MQ | C::UNLOCK_BATCH_MQ => {
@@ -488,7 +509,11 @@ fn needs(request: &RemotingCommand) -> Result<Vec<Need>, String> {
         | C::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP_LIST
         | C::DELETE_SUBSCRIPTIONGROUP
         | C::INVOKE_BROKER_TO_RESET_OFFSET
-        | C::SET_MESSAGE_REQUEST_MODE => vec![Some(Need::Admin(request.code))],
+        | C::SET_MESSAGE_REQUEST_MODE
+        // A message id is a commit-log offset: reading one by id would
+        // bypass topic SUB, so only admin accounts (dashboards, mqadmin)
+        // may. RocketMQ 4.x does not check it.
+        | C::VIEW_MESSAGE_BY_ID => vec![Some(Need::Admin(request.code))],
         _ => Vec::new(),
     };
     Ok(needs.into_iter().flatten().collect())
@@ -620,20 +645,23 @@ impl ShardAcl {
     }
 
     pub fn check(&self, peer: IpAddr, request: &RemotingCommand) -> Result<(), String> {
-        self.config().check(peer, request)
+        self.refresh();
+        self.seen.borrow().1.check(peer, request)
     }
 
     /// See [`AclConfig::is_white`].
     pub fn is_white(&self, peer: IpAddr) -> bool {
-        self.config().is_white(peer)
+        self.refresh();
+        self.seen.borrow().1.is_white(peer)
     }
 
-    fn config(&self) -> Arc<AclConfig> {
+    /// Takes the reloaded accounts if there are newer ones: one atomic
+    /// load per request, no shared reference count touched.
+    fn refresh(&self) {
         let version = self.acl.version();
         if self.seen.borrow().0 != version {
             *self.seen.borrow_mut() = (version, self.acl.current());
         }
-        self.seen.borrow().1.clone()
     }
 }
 

@@ -615,12 +615,7 @@ impl BrokerConfig {
                 .map(String::from)
                 .collect(),
             None => {
-                let host = if self.bind_address.is_unspecified() {
-                    IpAddr::from([127, 0, 0, 1])
-                } else {
-                    self.bind_address
-                };
-                vec![SocketAddr::new(host, self.embedded_namesrv_port).to_string()]
+                vec![SocketAddr::new(self.local_address(), self.embedded_namesrv_port).to_string()]
             }
         }
     }
@@ -632,6 +627,16 @@ impl BrokerConfig {
                 .join("config")
                 .join("plain_acl.yml")
         })
+    }
+
+    /// The address this process reaches its own listeners at: `bindAddress`,
+    /// or loopback when that is every interface.
+    pub fn local_address(&self) -> IpAddr {
+        if self.bind_address.is_unspecified() {
+            IpAddr::from([127, 0, 0, 1])
+        } else {
+            self.bind_address
+        }
     }
 
     /// Bounds of each client connection.

@@ -177,18 +177,34 @@ impl Published {
     }
 }
 
-/// One shard's per-topic traffic, counted on the shard.
+/// Messages and bytes.
+type Counts = (u64, u64);
+
+/// One shard's per-topic traffic, counted on the shard when the exporter
+/// is on (nothing is counted, or allocated, otherwise).
 #[derive(Default)]
 pub struct Traffic {
+    enabled: bool,
     /// Topic → (messages, body bytes) stored.
-    stored: RefCell<HashMap<String, (u64, u64)>>,
-    /// (topic, group) → (messages, bytes) delivered.
-    delivered: RefCell<HashMap<(String, String), (u64, u64)>>,
+    stored: RefCell<HashMap<String, Counts>>,
+    /// Topic → group → (messages, bytes) delivered.
+    delivered: RefCell<HashMap<String, HashMap<String, Counts>>>,
 }
 
 impl Traffic {
+    pub fn new(enabled: bool) -> Traffic {
+        Traffic {
+            enabled,
+            ..Default::default()
+        }
+    }
+
     pub fn count_in(&self, topic: &str, messages: u64, bytes: u64) {
+        if !self.enabled {
+            return;
+        }
         let mut stored = self.stored.borrow_mut();
+        // Allocates only for a topic's first message.
         let entry = match stored.get_mut(topic) {
             Some(e) => e,
             None => stored.entry(topic.to_string()).or_default(),
@@ -198,9 +214,18 @@ impl Traffic {
     }
 
     pub fn count_out(&self, topic: &str, group: &str, messages: u64, bytes: u64) {
+        if !self.enabled {
+            return;
+        }
         let mut delivered = self.delivered.borrow_mut();
-        let key = (topic.to_string(), group.to_string());
-        let entry = delivered.entry(key).or_default();
+        let groups = match delivered.get_mut(topic) {
+            Some(g) => g,
+            None => delivered.entry(topic.to_string()).or_default(),
+        };
+        let entry = match groups.get_mut(group) {
+            Some(e) => e,
+            None => groups.entry(group.to_string()).or_default(),
+        };
         entry.0 += messages;
         entry.1 += bytes;
     }
@@ -208,7 +233,7 @@ impl Traffic {
     /// Forgets a deleted topic's counters.
     pub fn remove_topic(&self, topic: &str) {
         self.stored.borrow_mut().remove(topic);
-        self.delivered.borrow_mut().retain(|(t, _), _| t != topic);
+        self.delivered.borrow_mut().remove(topic);
     }
 
     /// The samples of this traffic.
@@ -226,18 +251,20 @@ impl Traffic {
                 *bytes as f64,
             ));
         }
-        for ((topic, group), (messages, bytes)) in self.delivered.borrow().iter() {
-            let labels = vec![("topic", topic.clone()), ("consumer_group", group.clone())];
-            out.push(sample(
-                "rocketmq_messages_out_total",
-                labels.clone(),
-                *messages as f64,
-            ));
-            out.push(sample(
-                "rocketmq_throughput_out_total",
-                labels,
-                *bytes as f64,
-            ));
+        for (topic, groups) in self.delivered.borrow().iter() {
+            for (group, (messages, bytes)) in groups {
+                let labels = vec![("topic", topic.clone()), ("consumer_group", group.clone())];
+                out.push(sample(
+                    "rocketmq_messages_out_total",
+                    labels.clone(),
+                    *messages as f64,
+                ));
+                out.push(sample(
+                    "rocketmq_throughput_out_total",
+                    labels,
+                    *bytes as f64,
+                ));
+            }
         }
     }
 }
@@ -270,7 +297,9 @@ pub fn render(cluster: &str, node_id: &str, published: &Published, stats: &[Shar
         )
     };
     for (shard, slot) in published.slots.iter().enumerate() {
-        for s in slot.lock().expect("metrics slot").iter() {
+        // Copied out, so a shard publishing never waits for the formatting.
+        let samples = slot.lock().expect("metrics slot").clone();
+        for s in &samples {
             let mut labels = common(shard);
             for (k, v) in &s.labels {
                 let _ = write!(labels, ",{k}=\"{}\"", escape(v));
@@ -401,11 +430,18 @@ impl Exporter {
 /// Reads one request head (bounded) and answers it.
 fn answer(mut stream: TcpStream, body: impl FnOnce() -> String) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(SCRAPE_IO_TIMEOUT))?;
     stream.set_write_timeout(Some(SCRAPE_IO_TIMEOUT))?;
+    // One deadline for the whole request head: a scraper trickling bytes
+    // cannot hold the exporter (which serves one scrape at a time).
+    let deadline = std::time::Instant::now() + SCRAPE_IO_TIMEOUT;
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        stream.set_read_timeout(Some(left))?;
         let n = stream.read(&mut buf)?;
         if n == 0 {
             return Ok(());
@@ -443,7 +479,7 @@ mod tests {
     #[test]
     fn families_are_grouped_and_labels_escaped() {
         let published = Published::new(2);
-        let traffic = Traffic::default();
+        let traffic = Traffic::new(true);
         traffic.count_in("T", 3, 30);
         traffic.count_in("T", 1, 10);
         traffic.count_out("T", "g\"1", 2, 20);

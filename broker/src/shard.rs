@@ -331,7 +331,7 @@ pub async fn run_shard(setup: ShardSetup) {
         groups,
         request_modes,
         acl: acl.map(crate::acl::ShardAcl::new),
-        traffic: Default::default(),
+        traffic: crate::metrics::Traffic::new(config.metrics_prom),
         offsets: offsets.clone(),
         clients: Clients::default(),
         signals: QueueSignals::default(),
@@ -341,10 +341,9 @@ pub async fn run_shard(setup: ShardSetup) {
         started_ms: now_ms(),
         forwarders: (0..config.shards)
             .map(|s| {
-                ringmq_net::pipelined::PipelinedClient::new(format!(
-                    "127.0.0.1:{}",
-                    config.shard_port(s)
-                ))
+                ringmq_net::pipelined::PipelinedClient::new(
+                    SocketAddr::new(config.local_address(), config.shard_port(s)).to_string(),
+                )
             })
             .collect(),
         ha_master: HaMaster::default(),
@@ -484,8 +483,10 @@ pub async fn run_shard(setup: ShardSetup) {
                     let handler = handler.clone();
                     let splicer = splicer.clone();
                     let shard = shard.clone();
+                    // Counted here, not in the task: a burst of queued
+                    // connections is accepted before any task runs.
+                    ShardStats::add(&shard.my_stats().connections, 1);
                     glommio::spawn_local(async move {
-                        ShardStats::add(&shard.my_stats().connections, 1);
                         serve(stream, peer_id, handler, limits, splicer).await;
                         shard.my_stats().connections.fetch_sub(1, Ordering::Relaxed);
                     })

@@ -315,6 +315,9 @@ impl TopicTable {
     /// older table over a newer one.
     fn persist(&self) -> Result<(), TopicError> {
         let mut saved = self.saved.lock().expect("topic save lock");
+        if self.version() <= *saved {
+            return Ok(());
+        }
         let (version, snapshot) = {
             let topics = self.topics.read().expect("topic lock");
             (self.version(), topics.clone())

@@ -1373,6 +1373,11 @@ impl<D: Disk> CommitLog<D> {
             .map_err(|e| StoreError::io("read commit log", file.path(), e))
     }
 
+    /// The file of the segment starting at `base`.
+    pub fn segment_path(&self, base: u64) -> PathBuf {
+        self.dir.join(file_name_for_offset(base))
+    }
+
     /// Whether the segment starting at `base` holds anything at its start
     /// (a segment past the log's end is all zeros: pre-written, or
     /// preallocated).

@@ -137,15 +137,12 @@ impl ConsumeQueue {
         QueueOffset(self.base + n as u64)
     }
 
-    /// Dispatch: records the entry for `offset`. Idempotent for offsets it
-    /// already has (re-dispatch after recovery); an empty queue adopts the
-    /// offset as its start (queue created after old data expired).
     /// Whether [`ConsumeQueue::put`] takes an entry at `offset`: the next
-    /// offset, an offset it already holds (a no-op), or any offset for a
-    /// queue with no entries and no file yet. Recovery and replication
-    /// check records they did not number with this; the append path
-    /// numbers its own.
-    pub fn check_next(&self, offset: QueueOffset) -> Result<(), String> {
+    /// offset, an offset it already holds (a no-op, when `repeat_ok`: a
+    /// re-dispatch at recovery), or any offset for a queue with no entries
+    /// and no file yet. Recovery and replication check records they did not
+    /// number with this; the append path numbers its own.
+    pub fn check_next(&self, offset: QueueOffset, repeat_ok: bool) -> Result<(), String> {
         if self.entries.is_empty() && offset.0 != self.base {
             return if !self.file_started || offset.0 >= self.base {
                 Ok(())
@@ -163,9 +160,18 @@ impl ConsumeQueue {
                 self.topic, self.queue_id, offset.0
             ));
         }
+        if offset.0 < max && !repeat_ok {
+            return Err(format!(
+                "queue {}:{} offset {} is already taken (next is {max})",
+                self.topic, self.queue_id, offset.0
+            ));
+        }
         Ok(())
     }
 
+    /// Dispatch: records the entry for `offset`. Idempotent for offsets it
+    /// already has (re-dispatch after recovery); an empty queue adopts the
+    /// offset as its start (queue created after old data expired).
     pub fn put(&mut self, offset: QueueOffset, entry: CqEntry) {
         if self.entries.is_empty() && offset.0 != self.base {
             assert!(!self.file_started || offset.0 >= self.base);
@@ -248,9 +254,10 @@ impl ConsumeQueues {
         topic: &str,
         queue_id: i32,
         offset: QueueOffset,
+        repeat_ok: bool,
     ) -> Result<(), String> {
         self.get(topic, queue_id)
-            .map_or(Ok(()), |q| q.check_next(offset))
+            .map_or(Ok(()), |q| q.check_next(offset, repeat_ok))
     }
 
     pub fn get_or_create(&mut self, topic: &str, queue_id: i32) -> &mut ConsumeQueue {

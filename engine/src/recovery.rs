@@ -199,8 +199,22 @@ async fn scan<D: Disk>(
                 Ok(view) => view,
                 Err(e) => break 'segments Some(e.to_string()),
             };
-            if let Err(problem) = check_scanned(&view, pos, queues) {
-                break 'segments Some(problem);
+            match check_scanned(&view, pos, queues) {
+                Ok(()) => {}
+                Err(Bad::Torn(problem)) => break 'segments Some(problem),
+                // An intact record that cannot be placed: the log or the
+                // consume queues are damaged, not torn. Truncating here
+                // would zero acknowledged records after it.
+                Err(Bad::Corrupt(problem)) => {
+                    return Err(StoreError::Corrupt {
+                        what: "commit log",
+                        path: log.segment_path(base),
+                        detail: format!(
+                            "the intact record at offset {pos} cannot be placed ({problem}). \
+                             Nothing was truncated or deleted."
+                        ),
+                    })
+                }
             }
             dispatch(&view, queues, index_enable.then_some(&mut *index));
             last_ts = last_ts.max(view.store_timestamp_ms);
@@ -214,23 +228,35 @@ async fn scan<D: Disk>(
     })
 }
 
+/// Why recovery did not take a record.
+enum Bad {
+    /// Not whole: where a crash cut a write short (or bit rot); the log
+    /// may end here.
+    Torn(String),
+    /// Whole (CRC and position check out) but it cannot be placed: damage
+    /// the store must not truncate over.
+    Corrupt(String),
+}
+
 /// What recovery checks of a parsed record before it dispatches it.
 fn check_scanned(
     view: &RecordView<'_>,
     pos: u64,
     queues: &ConsumeQueues,
-) -> std::result::Result<(), String> {
-    view.verify_crc().map_err(|e| e.to_string())?;
+) -> std::result::Result<(), Bad> {
+    view.verify_crc().map_err(|e| Bad::Torn(e.to_string()))?;
     if view.physical_offset as u64 != pos {
-        return Err(format!("the record says it is at {}", view.physical_offset));
+        return Err(Bad::Torn(format!(
+            "the record says it is at {}",
+            view.physical_offset
+        )));
     }
-    check_placement(view).map_err(|e| e.to_string())?;
+    check_placement(view).map_err(|e| Bad::Corrupt(e.to_string()))?;
     if view.takes_queue_offset() {
-        queues.check_next(
-            view.topic,
-            view.queue_id,
-            QueueOffset(view.queue_offset as u64),
-        )?;
+        let offset = QueueOffset(view.queue_offset as u64);
+        queues
+            .check_next(view.topic, view.queue_id, offset, true)
+            .map_err(Bad::Corrupt)?;
     }
     Ok(())
 }

@@ -282,7 +282,9 @@ fn check_replicated(
             ))
         }
         Some(_) => {}
-        None => queues.check_next(view.topic, view.queue_id, QueueOffset(offset))?,
+        // A slave never takes a record twice (positions only grow): a
+        // queue offset it already has is a master's error.
+        None => queues.check_next(view.topic, view.queue_id, QueueOffset(offset), false)?,
     }
     next_in_packet
         .entry(view.topic.to_string())

@@ -182,6 +182,47 @@ fn bad_record_mid_log_refuses_to_open_and_deletes_nothing() {
     assert_eq!(read_all(&store, "T", 0).len(), 120);
 }
 
+#[test]
+fn an_intact_record_with_a_queue_gap_refuses_to_open_and_truncates_nothing() {
+    let disk = SimDisk::new(1 << 30);
+    let config = sim_config(FlushMode::Sync, 1 << 16);
+    let (clock, _) = manual_clock(1);
+    let store = open_sim(&disk, &config, clock.clone());
+    let mut starts = Vec::new();
+    let mut end = None;
+    for i in 0..10 {
+        let r = block_on(store.append(&msg(i).as_in())).unwrap();
+        starts.push(end.map_or(0, |e: ringmq_engine::CommitLogOffset| e.0));
+        end = Some(r.end());
+    }
+    block_on(store.wait_acked(end.unwrap())).unwrap();
+    drop(store);
+    disk.kill();
+    // The body CRC does not cover QUEUEOFFSET (bytes 20..28): record 5
+    // stays intact but now claims queue offset 250.
+    disk.flip_byte(&segment_path(0), starts[5] as usize + 27);
+    let before = disk.file_bytes(&segment_path(0)).unwrap();
+    let refused = block_on(ringmq_engine::ShardStore::open(
+        disk.clone(),
+        config.clone(),
+        ringmq_engine::FlushGate::new(),
+        clock,
+    ));
+    let Err(err) = refused else {
+        panic!("a store with a queue gap in an intact record opened");
+    };
+    let text = err.to_string();
+    assert!(
+        text.contains("cannot be placed") && text.contains("offset gap"),
+        "{text}"
+    );
+    assert_eq!(
+        disk.file_bytes(&segment_path(0)).unwrap(),
+        before,
+        "the records after it were not truncated"
+    );
+}
+
 fn segment_path(base: u64) -> std::path::PathBuf {
     std::path::Path::new("/store/commitlog").join(ringmq_engine::ids::file_name_for_offset(base))
 }

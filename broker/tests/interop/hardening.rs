@@ -44,7 +44,7 @@ fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bind_address_keeps_every_listener_on_one_address() {
     let broker =
-        BrokerProcess::start_with_settings(1, Flush::Async, &[("bindAddress", "127.0.0.2")]);
+        BrokerProcess::start_with_settings(2, Flush::Async, &[("bindAddress", "127.0.0.2")]);
     let ports = [
         broker.base,     // embedded name server
         broker.base + 1, // main port
@@ -69,6 +69,26 @@ async fn bind_address_keeps_every_listener_on_one_address() {
         .await
         .expect("send through a route that names 127.0.0.2");
     assert!(sent.is_some());
+    // A request on the main port for shard 1's queue is forwarded to
+    // shard 1, which listens on 127.0.0.2 too.
+    let mut c =
+        ringmq_net::client::BlockingClient::connect(&broker.main_addr(), Duration::from_secs(2))
+            .unwrap();
+    let mut fields = ringmq_net::ExtFields::new();
+    for (k, v) in [
+        ("topic", "BindTopic"),
+        ("queueId", "0"),
+        ("bname", "ringmq-1"),
+    ] {
+        fields.insert(k.into(), v.into());
+    }
+    let r = c
+        .invoke(
+            RemotingCommand::request(RequestCode::GET_MAX_OFFSET, fields),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+    assert_eq!(r.code, ringmq_net::ResponseCode::SUCCESS, "{:?}", r.remark);
     let mut p = p;
     p.shutdown().await;
     broker.stop();
@@ -269,10 +289,36 @@ async fn retry_and_dlq_topics_need_their_group() {
         let sent = p.send(message(topic, "T", 0)).await;
         assert!(sent.is_err(), "a send created {topic}: {sent:?}");
     }
-    // Not in the broker's topic table either.
+    // The refusal is the one RocketMQ gives, with the reason.
     let mut c =
         ringmq_net::client::BlockingClient::connect(&broker.main_addr(), Duration::from_secs(2))
             .unwrap();
+    let mut fields = ringmq_net::ExtFields::new();
+    for (k, v) in [
+        ("producerGroup", "pg"),
+        ("topic", "%RETRY%nobody"),
+        ("defaultTopic", "TBW102"),
+        ("defaultTopicQueueNums", "4"),
+        ("queueId", "0"),
+        ("sysFlag", "0"),
+        ("bornTimestamp", "0"),
+        ("flag", "0"),
+    ] {
+        fields.insert(k.into(), v.into());
+    }
+    let r = c
+        .invoke(
+            RemotingCommand::request(RequestCode::SEND_MESSAGE, fields).with_body(&b"x"[..]),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+    assert_eq!(
+        r.code,
+        ringmq_net::ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST,
+        "{:?}",
+        r.remark
+    );
+    // Not in the broker's topic table either.
     let r = c
         .invoke(
             RemotingCommand::request(RequestCode::GET_ALL_TOPIC_CONFIG, Default::default()),
