@@ -15,6 +15,7 @@
 //! The byte-exact reference is `shared/spec/remoting-protocol.md`; section
 //! numbers in comments (`§2`, `§10.5`, ...) point there.
 
+pub mod acl;
 pub mod client;
 pub mod code;
 pub mod command;

@@ -36,6 +36,7 @@ pub const TIMEOUT_ERROR: i32 = -2;
 /// `invoke` with [`REQUEST_TIMEOUT`]; `Err(code)` on transport failure or
 /// timeout.
 async fn invoke(conn: &PipelinedClient, request: RemotingCommand) -> Result<RemotingCommand, i32> {
+    let request = crate::auth::signed(request);
     let call = async { conn.invoke(request).await.map_err(|_| TRANSPORT_ERROR) };
     let timeout = async {
         glommio::timer::sleep(REQUEST_TIMEOUT).await;

@@ -20,7 +20,7 @@ pub struct QueueRef {
 
 fn invoke(addr: &str, request: RemotingCommand) -> Result<RemotingCommand> {
     let mut c = BlockingClient::connect(addr, RPC_TIMEOUT)?;
-    Ok(c.invoke(request, RPC_TIMEOUT)?)
+    Ok(c.invoke(crate::auth::signed(request), RPC_TIMEOUT)?)
 }
 
 /// Quotes bare numeric object keys (`{0:"a"}`), which Java name servers

@@ -98,6 +98,12 @@ struct Common {
     /// OpenMessaging Benchmark workload file; overrides the matching flags.
     #[arg(long)]
     workload: Option<PathBuf>,
+    /// ACL account to sign every request with (a broker with
+    /// `aclEnable=true`); needs `--secret-key`.
+    #[arg(long = "access-key", requires = "secret_key")]
+    access_key: Option<String>,
+    #[arg(long = "secret-key", requires = "access_key")]
+    secret_key: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -345,6 +351,9 @@ fn main() {
 
 /// Runs the plan; false when `--verify` found a difference.
 fn run(plan: &Plan) -> Result<bool> {
+    if let (Some(ak), Some(sk)) = (&plan.common.access_key, &plan.common.secret_key) {
+        ringmq_tools::auth::set_credentials(ak.clone(), sk.clone());
+    }
     let ns = &plan.common.namesrv;
     let mut routes = Vec::new();
     for topic in &plan.topics {

@@ -1,0 +1,21 @@
+//! ACL credentials mqbench signs every request with (`--access-key`,
+//! `--secret-key`), as RocketMQ clients do with `SessionCredentials`.
+
+use std::sync::OnceLock;
+
+use ringmq_net::RemotingCommand;
+
+static CREDENTIALS: OnceLock<(String, String)> = OnceLock::new();
+
+/// Signs every later request with these keys. The first call wins.
+pub fn set_credentials(access_key: String, secret_key: String) {
+    let _ = CREDENTIALS.set((access_key, secret_key));
+}
+
+/// `request`, signed when credentials are set.
+pub fn signed(mut request: RemotingCommand) -> RemotingCommand {
+    if let Some((ak, sk)) = CREDENTIALS.get() {
+        ringmq_net::acl::sign(&mut request, ak, sk);
+    }
+    request
+}
