@@ -143,9 +143,15 @@ pub fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> H
         max_bytes,
         filter,
     });
+    let suspend = h.sys_flag & pull_sys_flag::SUSPEND != 0;
+    // The queue's signal generation is taken before the first read: a
+    // message stored between that read and the held pull's first wait
+    // then still wakes it (taken after, that wake-up was lost and the
+    // pull slept its whole suspend time).
+    let signal = suspend.then(|| shard.signals.get(&h.topic, h.queue_id));
+    let first_seen = signal.as_ref().map(|s| s.generation());
     let first = params.read(shard, &h);
     let steer = steer_to_master(shard, &first);
-    let suspend = h.sys_flag & pull_sys_flag::SUSPEND != 0;
     // Held: a pull that may be suspended and found nothing new, unless a
     // slave sends it back to its master (hot data).
     let hold = suspend && !steer && is_not_found(&first, h.queue_offset);
@@ -164,11 +170,18 @@ pub fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> H
     let peer = peer.clone();
     Handled::Later(Box::pin(async move {
         let deadline = Instant::now() + Duration::from_millis(hold_ms);
-        let signal = shard.signals.get(&h.topic, h.queue_id);
+        let signal = signal.unwrap_or_else(|| shard.signals.get(&h.topic, h.queue_id));
         let mut slot = None;
         let mut result = Some(first);
+        let mut seen_before_result = first_seen;
         loop {
-            let seen = signal.generation();
+            // With `first`, the generation seen before it was read.
+            let seen = match result.is_some() {
+                true => seen_before_result
+                    .take()
+                    .unwrap_or_else(|| signal.generation()),
+                false => signal.generation(),
+            };
             let read = result.take().unwrap_or_else(|| params.read(&shard, &h));
             let left = deadline.saturating_duration_since(Instant::now());
             // Held no longer than the connection lives, and at most
