@@ -320,18 +320,7 @@ impl AclConfig {
             .get(access_key)
             .filter(|a| a.admin)
             .ok_or_else(|| format!("AccessKey {access_key:?} is not an admin account"))?;
-        let given = request
-            .ext_field(SIGNATURE)
-            .ok_or("the request has no Signature")?;
-        if !same_bytes(
-            given.as_bytes(),
-            signature(&account.secret_key, request).as_bytes(),
-        ) {
-            return Err(format!(
-                "the Signature does not match AccessKey {access_key:?}'s secret"
-            ));
-        }
-        Ok(())
+        account.verify(access_key, request)
     }
 
     /// Whether `request`, from `peer`, may be served; the reason if not.
@@ -357,15 +346,7 @@ impl AclConfig {
                 ));
             }
         }
-        let given = request
-            .ext_field(SIGNATURE)
-            .ok_or("the request has no Signature")?;
-        let expected = signature(&account.secret_key, request);
-        if !same_bytes(given.as_bytes(), expected.as_bytes()) {
-            return Err(format!(
-                "the Signature does not match AccessKey {access_key:?}'s secret"
-            ));
-        }
+        account.verify(access_key, request)?;
         if account.admin {
             return Ok(());
         }
@@ -393,6 +374,21 @@ enum Action {
 }
 
 impl Account {
+    /// Whether `request` carries this account's signature.
+    fn verify(&self, access_key: &str, request: &RemotingCommand) -> Result<(), String> {
+        let given = request
+            .ext_field(SIGNATURE)
+            .ok_or("the request has no Signature")?;
+        let expected = signature(&self.secret_key, request);
+        if same_bytes(given.as_bytes(), expected.as_bytes()) {
+            Ok(())
+        } else {
+            Err(format!(
+                "the Signature does not match AccessKey {access_key:?}'s secret"
+            ))
+        }
+    }
+
     fn allows(&self, need: &Need) -> Result<(), String> {
         match need {
             Need::Admin(code) => Err(format!(

@@ -615,19 +615,7 @@ async fn malformed_input_is_refused_and_other_clients_keep_working() {
         .unwrap();
     assert_eq!(r.code, ResponseCode::REQUEST_CODE_NOT_SUPPORTED);
     // A header field of the wrong type: a clear error, connection kept.
-    let mut fields = ExtFields::new();
-    for (k, v) in [
-        ("producerGroup", "pg"),
-        ("topic", "MalformedTopic"),
-        ("defaultTopic", "TBW102"),
-        ("defaultTopicQueueNums", "4"),
-        ("queueId", "not-a-number"),
-        ("sysFlag", "0"),
-        ("bornTimestamp", "0"),
-        ("flag", "0"),
-    ] {
-        fields.insert(k.into(), v.into());
-    }
+    let fields = crate::support::send_fields("MalformedTopic", "not-a-number");
     let r = c
         .invoke(
             RemotingCommand::request(RequestCode::SEND_MESSAGE, fields).with_body(&b"x"[..]),

@@ -293,19 +293,7 @@ async fn retry_and_dlq_topics_need_their_group() {
     let mut c =
         ringmq_net::client::BlockingClient::connect(&broker.main_addr(), Duration::from_secs(2))
             .unwrap();
-    let mut fields = ringmq_net::ExtFields::new();
-    for (k, v) in [
-        ("producerGroup", "pg"),
-        ("topic", "%RETRY%nobody"),
-        ("defaultTopic", "TBW102"),
-        ("defaultTopicQueueNums", "4"),
-        ("queueId", "0"),
-        ("sysFlag", "0"),
-        ("bornTimestamp", "0"),
-        ("flag", "0"),
-    ] {
-        fields.insert(k.into(), v.into());
-    }
+    let fields = crate::support::send_fields("%RETRY%nobody", "0");
     let r = c
         .invoke(
             RemotingCommand::request(RequestCode::SEND_MESSAGE, fields).with_body(&b"x"[..]),

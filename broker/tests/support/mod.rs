@@ -582,3 +582,21 @@ pub fn run_json_script(cmd: &mut std::process::Command, what: &str) -> serde_jso
         )
     })
 }
+
+/// The ext fields of a raw `SEND_MESSAGE` to `topic`, queue `queue_id`
+/// (a string, so a test can send a malformed one).
+pub fn send_fields(topic: &str, queue_id: &str) -> ExtFields {
+    [
+        ("producerGroup", "pg"),
+        ("topic", topic),
+        ("defaultTopic", "TBW102"),
+        ("defaultTopicQueueNums", "4"),
+        ("queueId", queue_id),
+        ("sysFlag", "0"),
+        ("bornTimestamp", "0"),
+        ("flag", "0"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
