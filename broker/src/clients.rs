@@ -200,9 +200,39 @@ struct ConsumerGroup {
     consume_from_where: String,
 }
 
+/// One client connection of a group, as admin views show it.
+pub struct Connection {
+    pub client_id: String,
+    pub client_addr: String,
+    pub language: &'static str,
+    pub version: i32,
+}
+
+impl Connection {
+    fn of(client_id: &str, peer: &Peer) -> Connection {
+        let (language, version) = peer.client_version();
+        Connection {
+            client_id: client_id.to_string(),
+            client_addr: peer.addr.to_string(),
+            language: language.name(),
+            version,
+        }
+    }
+
+    /// The `Connection` JSON RocketMQ's admin tools read.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "clientAddr": self.client_addr,
+            "clientId": self.client_id,
+            "language": self.language,
+            "version": self.version,
+        })
+    }
+}
+
 /// A consumer group's connection facts, for admin views.
 pub struct GroupView {
-    pub client_ids: Vec<(String, String)>,
+    pub connections: Vec<Connection>,
     pub consume_type: String,
     pub message_model: String,
     pub consume_from_where: String,
@@ -446,6 +476,21 @@ impl Clients {
             .is_some_and(|g| g.message_model == "BROADCASTING")
     }
 
+    /// The live connections of consumer group `group`'s members.
+    pub fn group_peers(&self, group: &str) -> Vec<Rc<Peer>> {
+        self.groups
+            .borrow()
+            .get(group)
+            .map(|g| {
+                g.members
+                    .values()
+                    .filter(|m| !m.peer.is_closed())
+                    .map(|m| m.peer.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     pub fn consumer_ids(&self, group: &str) -> Vec<String> {
         self.groups
             .borrow()
@@ -465,16 +510,29 @@ impl Clients {
         let groups = self.groups.borrow();
         let g = groups.get(group)?;
         Some(GroupView {
-            client_ids: g
+            connections: g
                 .members
                 .iter()
-                .map(|(id, m)| (id.clone(), m.peer.addr.to_string()))
+                .map(|(id, m)| Connection::of(id, &m.peer))
                 .collect(),
             consume_type: g.consume_type.clone(),
             message_model: g.message_model.clone(),
             consume_from_where: g.consume_from_where.clone(),
             subscriptions: g.subscriptions.values().cloned().collect(),
         })
+    }
+
+    /// The live connections of producer group `group`; None when the
+    /// group has none on this shard.
+    pub fn producer_connections(&self, group: &str) -> Option<Vec<Connection>> {
+        let producers = self.producers.borrow();
+        let live: Vec<Connection> = producers
+            .get(group)?
+            .iter()
+            .filter(|(_, (p, _))| !p.is_closed())
+            .map(|(id, (p, _))| Connection::of(id, p))
+            .collect();
+        (!live.is_empty()).then_some(live)
     }
 
     pub fn groups_subscribed_to(&self, topic: &str) -> Vec<String> {

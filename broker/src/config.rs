@@ -64,6 +64,15 @@ pub struct BrokerConfig {
     /// `autoCreateSubscriptionGroup`: a consumer group's first heartbeat,
     /// pull or send-back creates its subscription group.
     pub auto_create_subscription_group: bool,
+    /// `brokerPermission`: PERM_READ (4) | PERM_WRITE (2); a broker without
+    /// write refuses sends and registers its topics read-only.
+    pub broker_permission: i32,
+    /// The file the config was loaded from (`mqbroker -c`); live changes
+    /// are saved to it.
+    pub config_file: Option<PathBuf>,
+    /// What an operator may change while the broker runs; built by
+    /// `Broker::start` from the values above, shared by every shard.
+    pub live: std::sync::Arc<crate::live::LiveSettings>,
     pub default_topic_queue_nums: i32,
     /// Address advertised to clients (`brokerIP1`); defaults to
     /// `bindAddress` when that names one interface.
@@ -201,6 +210,9 @@ impl Default for BrokerConfig {
             embedded_namesrv_port: 9876,
             auto_create_topic_enable: true,
             auto_create_subscription_group: true,
+            broker_permission: 6,
+            config_file: None,
+            live: std::sync::Arc::new(crate::live::LiveSettings::placeholder()),
             default_topic_queue_nums: 8,
             broker_ip1: IpAddr::from([127, 0, 0, 1]),
             broker_ip1_set: false,
@@ -356,6 +368,13 @@ impl BrokerConfig {
             "autoCreateTopicEnable" => self.auto_create_topic_enable = parse_bool(key, value)?,
             "autoCreateSubscriptionGroup" => {
                 self.auto_create_subscription_group = parse_bool(key, value)?
+            }
+            "brokerPermission" => {
+                let p: i32 = parse_num(key, value)?;
+                if !(0..8).contains(&p) {
+                    return Err(invalid(key, value, "must be 0..=7"));
+                }
+                self.broker_permission = p;
             }
             "defaultTopicQueueNums" => {
                 let n: i32 = parse_num(key, value)?;
@@ -523,7 +542,9 @@ impl BrokerConfig {
             path: path.to_path_buf(),
             source,
         })?;
-        self.apply(&parse_properties(&text))
+        self.apply(&parse_properties(&text))?;
+        self.config_file = Some(path.to_path_buf());
+        Ok(())
     }
 
     /// The broker name shard `shard` is advertised under.

@@ -12,10 +12,12 @@ pub mod config;
 pub mod groups;
 pub mod ha;
 mod handlers;
+pub mod live;
 pub mod metrics;
 pub mod namesrv;
 pub mod offsets;
 pub mod pop;
+pub mod rates;
 mod register;
 pub mod request_modes;
 pub mod schedule;
@@ -105,6 +107,7 @@ fn settle_shard_count(config: &mut BrokerConfig) -> std::io::Result<()> {
 impl Broker {
     pub fn start(mut config: BrokerConfig) -> Result<Broker, StartError> {
         config.validate()?;
+        config.live = Arc::new(live::LiveSettings::new(&config));
         settle_shard_count(&mut config).map_err(|source| StartError::Store {
             path: config.store_path_root_dir.clone(),
             source,

@@ -89,7 +89,16 @@ pub struct RouteTable {
     topics: BTreeMap<String, BTreeMap<String, QueueData>>,
     live: HashMap<String, Live>,
     kv: BTreeMap<(String, String), String>,
+    /// Broker groups whose write permission an operator wiped
+    /// (`WIPE_WRITE_PERM_OF_BROKER`): their queues stay read-only in routes,
+    /// across re-registrations, until `ADD_WRITE_PERM_OF_BROKER`.
+    write_wiped: BTreeSet<String>,
+    /// This name server's settings, as `GET_NAMESRV_CONFIG` prints them.
+    config_text: String,
 }
+
+/// The write bit of a queue's `perm` (RocketMQ's `PermName.PERM_WRITE`).
+const PERM_WRITE: i32 = 2;
 
 impl RouteTable {
     fn register(
@@ -153,13 +162,15 @@ impl RouteTable {
         for queues in self.topics.values_mut() {
             queues.remove(&h.broker_name);
         }
+        let wiped = self.write_wiped.contains(&h.broker_name);
         for (name, t) in topics {
             let num = |k: &str| t.get(k).and_then(Value::as_i64).unwrap_or(0) as i32;
+            let perm = num("perm");
             self.topics.entry(name).or_default().insert(
                 h.broker_name.clone(),
                 QueueData {
                     broker_name: h.broker_name.clone(),
-                    perm: num("perm"),
+                    perm: if wiped { perm & !PERM_WRITE } else { perm },
                     read_queue_nums: num("readQueueNums"),
                     topic_sys_flag: num("topicSysFlag"),
                     write_queue_nums: num("writeQueueNums"),
@@ -259,6 +270,33 @@ impl RouteTable {
         .expect("cluster info serializes")
     }
 
+    /// Sets or clears the write bit of every queue of `broker_name`;
+    /// returns how many topics changed.
+    fn set_write_perm(&mut self, broker_name: &str, writable: bool) -> usize {
+        if writable {
+            self.write_wiped.remove(broker_name);
+        } else {
+            self.write_wiped.insert(broker_name.to_string());
+        }
+        let mut changed = 0;
+        for q in self
+            .topics
+            .values_mut()
+            .filter_map(|q| q.get_mut(broker_name))
+        {
+            let perm = if writable {
+                q.perm | PERM_WRITE
+            } else {
+                q.perm & !PERM_WRITE
+            };
+            if perm != q.perm {
+                q.perm = perm;
+                changed += 1;
+            }
+        }
+        changed
+    }
+
     fn topic_list(&self) -> Vec<u8> {
         let names: Vec<&String> = self.topics.keys().collect();
         serde_json::to_vec(&serde_json::json!({ "topicList": names })).expect("serializes")
@@ -282,7 +320,19 @@ impl NameServer {
     ) -> std::io::Result<NameServer> {
         let listener = TcpListener::bind(bind)?;
         let addr = listener.local_addr()?;
-        let table = Arc::new(Mutex::new(RouteTable::default()));
+        let config_text = format!(
+            "listenPort={}\nbindAddress={}\nscanNotActiveBrokerInterval={SCAN_INTERVAL_MS}\n\
+             brokerChannelExpiredMillis={BROKER_TIMEOUT_MS_DEFAULT}\nserverChannelMaxIdleTimeSeconds={}\n\
+             connectionsMax={NAMESRV_CONNECTIONS_MAX}\nkvEntriesMax={KV_ENTRIES_MAX}\naclEnable={}\n",
+            addr.port(),
+            addr.ip(),
+            NAMESRV_IDLE_TIMEOUT.as_secs(),
+            acl.is_some(),
+        );
+        let table = Arc::new(Mutex::new(RouteTable {
+            config_text,
+            ..RouteTable::default()
+        }));
         let stop = Arc::new(AtomicBool::new(false));
         let connections = Arc::new(AtomicUsize::new(0));
         let next_connection = Arc::new(AtomicU64::new(1));
@@ -406,7 +456,10 @@ fn serve_connection(
                     RequestCode::REGISTER_BROKER
                     | RequestCode::UNREGISTER_BROKER
                     | RequestCode::PUT_KV_CONFIG
-                    | RequestCode::DELETE_KV_CONFIG,
+                    | RequestCode::DELETE_KV_CONFIG
+                    | RequestCode::DELETE_TOPIC_IN_NAMESRV
+                    | RequestCode::WIPE_WRITE_PERM_OF_BROKER
+                    | RequestCode::ADD_WRITE_PERM_OF_BROKER,
                 ) => peer
                     .ok_or_else(|| "no peer address".to_string())
                     .and_then(|ip| acl.current().check_cluster_member(ip, &request))
@@ -536,6 +589,45 @@ fn handle(
         }
         RequestCode::GET_ALL_TOPIC_LIST_FROM_NAMESERVER => {
             reply(ResponseCode::SUCCESS, None).with_body(table.topic_list())
+        }
+        RequestCode::DELETE_TOPIC_IN_NAMESRV => match request.ext_field("topic") {
+            Some(topic) => {
+                // A broker that still has the topic puts it back at its next
+                // registration: mqadmin deletes it on the brokers first.
+                table.topics.remove(topic);
+                reply(ResponseCode::SUCCESS, None)
+            }
+            None => reply(
+                ResponseCode::INVALID_PARAMETER,
+                Some("topic is required".into()),
+            ),
+        },
+        RequestCode::WIPE_WRITE_PERM_OF_BROKER | RequestCode::ADD_WRITE_PERM_OF_BROKER => {
+            let Some(broker_name) = request.ext_field("brokerName") else {
+                return reply(
+                    ResponseCode::INVALID_PARAMETER,
+                    Some("brokerName is required".into()),
+                );
+            };
+            let wipe = request.code == RequestCode::WIPE_WRITE_PERM_OF_BROKER;
+            let changed = table.set_write_perm(broker_name, !wipe);
+            tracing::info!(
+                broker_name,
+                wipe,
+                topics = changed,
+                "write permission changed by an admin"
+            );
+            let mut r = reply(ResponseCode::SUCCESS, None);
+            let key = if wipe {
+                "wipeTopicCount"
+            } else {
+                "addTopicCount"
+            };
+            r.ext_fields.insert(key.into(), changed.to_string());
+            r
+        }
+        RequestCode::GET_NAMESRV_CONFIG => {
+            reply(ResponseCode::SUCCESS, None).with_body(table.config_text.clone())
         }
         RequestCode::GET_KV_CONFIG | RequestCode::PUT_KV_CONFIG | RequestCode::DELETE_KV_CONFIG => {
             let (Some(ns), Some(key)) = (request.ext_field("namespace"), request.ext_field("key"))

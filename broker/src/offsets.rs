@@ -58,6 +58,13 @@ fn parse_offset_table(bytes: &[u8]) -> Result<HashMap<Key, i64>, serde_json::Err
 pub struct ConsumerOffsets {
     path: PathBuf,
     table: RefCell<HashMap<Key, i64>>,
+    /// Offsets an operator reset (`INVOKE_BROKER_TO_RESET_OFFSET`) that the
+    /// group's next pull of the queue has not yet been told about (it is
+    /// answered `PULL_OFFSET_MOVED` to the reset offset). While an entry is
+    /// here, commits of that queue are ignored, so a consumer cannot write
+    /// its old position over the reset. In memory, as RocketMQ 5's
+    /// `resetOffsetTable`; at most [`OFFSET_ENTRIES_MAX`].
+    resets: RefCell<HashMap<Key, i64>>,
     changed: Cell<u64>,
     persisted: VersionWaiters,
     failed: RefCell<Option<String>>,
@@ -71,6 +78,7 @@ impl ConsumerOffsets {
         Ok(ConsumerOffsets {
             path,
             table: RefCell::new(table),
+            resets: RefCell::new(HashMap::new()),
             changed: Cell::new(0),
             persisted: VersionWaiters::default(),
             failed: RefCell::new(None),
@@ -130,6 +138,42 @@ impl ConsumerOffsets {
             self.persisted.poke();
         }
         Some(self.changed.get())
+    }
+
+    /// Sets an offset by an operator's reset: stored as [`Self::update`]
+    /// does, and held as pending until the group's next pull of the queue
+    /// takes it ([`Self::take_reset`]).
+    pub fn assign_reset(
+        &self,
+        group: &str,
+        topic: &str,
+        queue_id: i32,
+        offset: i64,
+    ) -> Option<u64> {
+        let version = self.update(group, topic, queue_id, offset)?;
+        let mut resets = self.resets.borrow_mut();
+        let key = (group.to_string(), topic.to_string(), queue_id);
+        if resets.len() >= OFFSET_ENTRIES_MAX && !resets.contains_key(&key) {
+            return None;
+        }
+        resets.insert(key, offset);
+        Some(version)
+    }
+
+    /// The pending reset of a queue for a group, removed.
+    pub fn take_reset(&self, group: &str, topic: &str, queue_id: i32) -> Option<i64> {
+        if self.resets.borrow().is_empty() {
+            return None;
+        }
+        self.resets
+            .borrow_mut()
+            .remove(&(group.to_string(), topic.to_string(), queue_id))
+    }
+
+    /// Whether a reset of the queue is pending (commits are then ignored).
+    pub fn reset_pending(&self, group: &str, topic: &str, queue_id: i32) -> bool {
+        let resets = self.resets.borrow();
+        !resets.is_empty() && resets.contains_key(&(group.to_string(), topic.to_string(), queue_id))
     }
 
     /// Calls `f(group, topic, queue, offset)` for every committed offset.

@@ -80,7 +80,8 @@ fn run(
     let mut last = Instant::now();
     let period = Duration::from_millis(config.register_name_server_period);
     while !stop.load(Ordering::Acquire) {
-        let version = topics.version();
+        // A live change of brokerPermission changes every topic's perm.
+        let version = topics.version().wrapping_add(config.live.version() << 32);
         if version != registered_version || last.elapsed() >= period {
             let ok = register_all(config, topics, masters, &mut clients, signer);
             last = Instant::now();
@@ -148,6 +149,17 @@ fn connect<'a>(
     clients.get_mut(addr)
 }
 
+/// The topic table as registered: each perm masked by `brokerPermission`,
+/// so a read-only broker is routed read-only, as RocketMQ registers it.
+fn registered_topics(config: &BrokerConfig, topics: &TopicTable) -> serde_json::Value {
+    let mask = config.live.broker_permission();
+    let mut all = topics.all();
+    for t in all.values_mut() {
+        t.perm &= mask;
+    }
+    serde_json::to_value(all).expect("topic table serializes")
+}
+
 fn register_all(
     config: &BrokerConfig,
     topics: &TopicTable,
@@ -157,7 +169,7 @@ fn register_all(
 ) -> bool {
     let body = serde_json::to_vec(&serde_json::json!({
         "topicConfigSerializeWrapper": {
-            "topicConfigTable": topics.all(),
+            "topicConfigTable": registered_topics(config, topics),
             "dataVersion": {"counter": topics.version(), "stateVersion": 0, "timestamp": crate::shard::now_ms()},
         },
         "filterServerList": [],

@@ -81,6 +81,14 @@ pub struct ShardStats {
 }
 
 impl ShardStats {
+    /// Messages stored and sent out so far, for [`crate::rates::Rates`].
+    pub fn counts(&self) -> crate::rates::Counts {
+        crate::rates::Counts {
+            put: self.messages_in.load(Ordering::Relaxed),
+            got: self.messages_out.load(Ordering::Relaxed),
+        }
+    }
+
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }
@@ -126,6 +134,8 @@ pub struct Shard {
     pub next_queue: Cell<u32>,
     pub uniq: RefCell<UniqKeyGenerator>,
     pub started_ms: i64,
+    /// This shard's message rates, sampled every 10 s.
+    pub rates: RefCell<crate::rates::Rates>,
     /// Connections to the other shards' ports, for requests that name
     /// their queues; opened on first use.
     pub forwarders: Vec<ringmq_net::pipelined::PipelinedClient>,
@@ -321,6 +331,7 @@ pub async fn run_shard(setup: ShardSetup) {
         }
     };
     let pid = std::process::id() as u16;
+    let initial_counts = stats[id as usize].counts();
     let shard = Rc::new(Shard {
         id,
         broker_name: config.shard_broker_name(id),
@@ -339,6 +350,10 @@ pub async fn run_shard(setup: ShardSetup) {
         next_queue: Cell::new(0),
         uniq: RefCell::new(UniqKeyGenerator::new(config.broker_ip1, pid, id as i32)),
         started_ms: now_ms(),
+        rates: RefCell::new(crate::rates::Rates::new(
+            std::time::Instant::now(),
+            initial_counts,
+        )),
         forwarders: (0..config.shards)
             .map(|s| {
                 ringmq_net::pipelined::PipelinedClient::new(
@@ -408,9 +423,16 @@ pub async fn run_shard(setup: ShardSetup) {
         let shard = shard.clone();
         let local_stop = local_stop.clone();
         glommio::spawn_local(async move {
+            // Both every 10 s: member expiry and the rate sample.
+            const _: () = assert!(crate::rates::SAMPLE_INTERVAL.as_secs() == 10);
             while !local_stop.get() {
-                glommio::timer::sleep(Duration::from_secs(10)).await;
+                glommio::timer::sleep(crate::rates::SAMPLE_INTERVAL).await;
                 shard.clients.expire();
+                let counts = shard.my_stats().counts();
+                shard
+                    .rates
+                    .borrow_mut()
+                    .sample(std::time::Instant::now(), counts);
             }
         })
         .detach();

@@ -272,6 +272,40 @@ pub mod version {
     pub const V5_3_3: i32 = 479;
     /// The ordinal RingMQ puts in every command it originates.
     pub const CURRENT: i32 = V5_3_3;
+
+    /// `V4_0_0_SNAPSHOT`: from here on `MQVersion` runs regularly, a
+    /// `_SNAPSHOT` then a release for each `major.minor.patch`, every digit
+    /// 0–9 (`V5_3_3` = 479).
+    const V4_0_0_SNAPSHOT: i32 = 212;
+
+    /// `MQVersion.getVersionDesc`: the enum constant's name for an ordinal
+    /// from 4.0.0 on; older (irregular) ordinals print as their number.
+    pub fn name(ordinal: i32) -> String {
+        if ordinal < V4_0_0_SNAPSHOT {
+            return ordinal.to_string();
+        }
+        let from_4 = ordinal - V4_0_0_SNAPSHOT;
+        let (index, snapshot) = (from_4 / 2, from_4 % 2 == 0);
+        let (major, minor, patch) = (4 + index / 100, (index / 10) % 10, index % 10);
+        let suffix = if snapshot { "_SNAPSHOT" } else { "" };
+        format!("V{major}_{minor}_{patch}{suffix}")
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn names_match_the_known_ordinals() {
+            assert_eq!(name(V5_3_3), "V5_3_3");
+            assert_eq!(name(V5_3_1), "V5_3_1");
+            assert_eq!(name(V5_0_0), "V5_0_0");
+            assert_eq!(name(V4_9_4), "V4_9_4");
+            assert_eq!(name(V4_5_2), "V4_5_2");
+            assert_eq!(name(V5_0_0 - 1), "V5_0_0_SNAPSHOT");
+            assert_eq!(name(V3_0_11), "37");
+        }
+    }
 }
 
 /// Sender language (§5.1). One byte in the binary header, the variant *name* in

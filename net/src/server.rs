@@ -38,6 +38,7 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use glommio::sync::Semaphore;
 
+use crate::code::LanguageCode;
 use crate::command::RemotingCommand;
 use crate::frame::FrameDecoder;
 use crate::splice::{Pipe, Splicer};
@@ -148,6 +149,9 @@ pub struct Peer {
     pub addr: SocketAddr,
     outbox: Outbox,
     next_opaque: Cell<i32>,
+    /// The client's language and version, from its last heartbeat (admin
+    /// views show them: `consumerConnection`, `producerConnection`).
+    client_version: Cell<(LanguageCode, i32)>,
 }
 
 impl Peer {
@@ -187,6 +191,16 @@ impl Peer {
         let opaque = self.next_opaque.get();
         self.next_opaque.set(opaque.wrapping_add(1));
         self.try_send(Outgoing::command(request.with_opaque(opaque).mark_oneway()))
+    }
+
+    /// Records the language and version the client's requests carry.
+    pub fn set_client_version(&self, language: LanguageCode, version: i32) {
+        self.client_version.set((language, version));
+    }
+
+    /// The language and version from [`Peer::set_client_version`].
+    pub fn client_version(&self) -> (LanguageCode, i32) {
+        self.client_version.get()
     }
 
     pub fn is_closed(&self) -> bool {
@@ -253,6 +267,7 @@ pub async fn serve<H: Handler>(
             closed: Cell::new(false),
         },
         next_opaque: Cell::new(1),
+        client_version: Cell::new((LanguageCode::Other, 0)),
     });
     let (reader, writer) = futures_lite::io::split(stream);
     let writer_task =

@@ -1,6 +1,7 @@
 //! RingMQ's operator tools. `mqbench` drives any RocketMQ-protocol broker
 //! (RingMQ, rocketmq-rust, Apache RocketMQ) through `ringmq-net`'s client.
 
+pub mod admin;
 pub mod auth;
 pub mod load;
 pub mod report;

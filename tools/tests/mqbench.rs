@@ -2,38 +2,10 @@
 //! command line, its JSON, and `--verify` catching nothing lost.
 #![allow(clippy::unwrap_used, clippy::field_reassign_with_default)] // tests and benchmarks: a failed unwrap is a failed run
 
-use std::net::TcpListener;
 use std::process::Command;
 
-use ringmq_broker::config::BrokerConfig;
-use ringmq_broker::Broker;
-
-static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
-
-fn free_ports(n: u16) -> u16 {
-    let start = 30_000 + (std::process::id() % 500) as u16 * 48;
-    loop {
-        let b = start + NEXT.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-        if (b..b + n).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok()) {
-            return b;
-        }
-    }
-}
-
-fn broker(dir: &std::path::Path) -> Broker {
-    let base = free_ports(16);
-    let mut c = BrokerConfig::default();
-    c.store_path_root_dir = dir.join("store");
-    c.embedded_namesrv_port = base;
-    c.listen_port = base + 1;
-    c.shard_listen_port = base + 2;
-    c.ha_listen_port = base + 8;
-    c.shards = 2;
-    c.mapped_file_size_commit_log = 8 << 20;
-    c.pin_shards = false;
-    c.io_memory_bytes = 2 << 20;
-    Broker::start(c).expect("broker starts")
-}
+mod support;
+use support::broker;
 
 fn mqbench(args: &[&str]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_mqbench"))

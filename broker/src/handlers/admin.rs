@@ -99,7 +99,7 @@ pub fn all_consumer_offsets(shard: &Rc<Shard>, request: &RemotingCommand) -> Han
 
 /// fastjson writes `Map<MessageQueue, _>` with object keys (§9.15), which
 /// RocketMQ's Java and Go tools parse; serde cannot, so this is written out.
-fn mq_key(broker_name: &str, topic: &str, queue_id: i32) -> String {
+pub(super) fn mq_key(broker_name: &str, topic: &str, queue_id: i32) -> String {
     format!(
         "{{\"brokerName\":{},\"queueId\":{queue_id},\"topic\":{}}}",
         serde_json::Value::from(broker_name),
@@ -193,6 +193,18 @@ pub fn runtime_info(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
         shard.store.durable_offset().0.to_string(),
     );
     put("ringmqShard", shard.id.to_string());
+    put("ringmqBrokerName", shard.config.broker_name.clone());
+    let (put_tps, get_tps) = shard
+        .rates
+        .borrow()
+        .runtime_values(std::time::Instant::now(), shard.my_stats().counts());
+    put("putTps", put_tps);
+    if let Some(ratio) = disk_used_ratio(&shard.config.store_path_root_dir) {
+        put("commitLogDiskRatio", format!("{ratio:.4}"));
+    }
+    // RocketMQ 5 spells it so; 4.x wrote `getTransferedTps`.
+    put("getTransferredTps", get_tps.clone());
+    put("getTransferedTps", get_tps);
     put("ringmqShards", shard.config.shards.to_string());
     let mut totals = [0u64; 5];
     for (i, s) in shard.stats.iter().enumerate() {
@@ -282,12 +294,28 @@ pub fn runtime_info(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
     now(request, success(request).with_body(json_body(&body)))
 }
 
+/// The used fraction of the file system holding `path` (RocketMQ's
+/// `commitLogDiskRatio`), from `statvfs`.
+fn disk_used_ratio(path: &std::path::Path) -> Option<f64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: `c_path` is a valid NUL-terminated string and `stat` a valid,
+    // writable statvfs that lives across the call.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) } != 0 || stat.f_blocks == 0 {
+        return None;
+    }
+    let total = stat.f_blocks as f64;
+    Some((total - stat.f_bavail as f64) / total)
+}
+
 pub fn broker_config(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
     let c = &shard.config;
     let text = format!(
         "brokerClusterName={}\nbrokerName={}\nbrokerId={}\nbrokerRole={}\nflushDiskType={:?}\n\
          storePathRootDir={}\nlistenPort={}\nshardListenPort={}\nshards={}\nautoCreateTopicEnable={}\n\
-         defaultTopicQueueNums={}\nbrokerIP1={}\nmessageDelayLevel={}\n",
+         defaultTopicQueueNums={}\nbrokerIP1={}\nmessageDelayLevel={}\nautoCreateSubscriptionGroup={}\n\
+         brokerPermission={}\n",
         c.broker_cluster_name,
         c.broker_name,
         c.broker_id,
@@ -297,10 +325,60 @@ pub fn broker_config(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
         c.listen_port,
         c.shard_listen_port,
         c.shards,
-        c.auto_create_topic_enable,
+        c.live.auto_create_topic_enable(),
         c.default_topic_queue_nums,
         c.broker_ip1,
-        c.message_delay_level.to_config_text()
+        c.message_delay_level.to_config_text(),
+        c.live.auto_create_subscription_group(),
+        c.live.broker_permission(),
     );
     now(request, success(request).with_body(text))
+}
+
+/// Largest `UPDATE_BROKER_CONFIG` body.
+const UPDATE_CONFIG_BYTES_MAX: usize = 64 * 1024;
+
+/// `UPDATE_BROKER_CONFIG` (25): a properties body of live keys
+/// ([`crate::live`]); all apply, for every shard, or none.
+pub fn update_broker_config(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
+    let fail = |code: i32, remark: String| now(request, error(request, code, remark));
+    if request.body.len() > UPDATE_CONFIG_BYTES_MAX {
+        return fail(
+            ResponseCode::INVALID_PARAMETER,
+            format!("config body over {UPDATE_CONFIG_BYTES_MAX} bytes"),
+        );
+    }
+    let Ok(text) = std::str::from_utf8(&request.body) else {
+        return fail(ResponseCode::SYSTEM_ERROR, "string2Properties error".into());
+    };
+    let pairs = crate::config::parse_properties(text);
+    if pairs.is_empty() {
+        return now(request, success(request));
+    }
+    match shard.config.live.update(&pairs) {
+        Ok(()) => {
+            tracing::info!(?pairs, "broker config changed by an admin");
+            now(request, success(request))
+        }
+        Err(e @ crate::live::LiveUpdateError::Save { .. }) => {
+            tracing::error!(error = %e, "broker config changed but not saved");
+            fail(ResponseCode::SYSTEM_ERROR, e.to_string())
+        }
+        Err(e) => fail(ResponseCode::NO_PERMISSION, e.to_string()),
+    }
+}
+
+/// `QUERY_TOPIC_CONSUME_BY_WHO` (300): the groups with offsets on the
+/// topic on this shard or subscribed to it by a connected consumer.
+pub fn topic_consumed_by(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
+    let topic = match required(request, "topic") {
+        Ok(v) => v,
+        Err(reply) => return reply,
+    };
+    let mut groups = shard.offsets.groups_of_topic(topic);
+    groups.extend(shard.clients.groups_subscribed_to(topic));
+    groups.sort();
+    groups.dedup();
+    let body = serde_json::json!({ "groupList": groups });
+    now(request, success(request).with_body(json_body(&body)))
 }

@@ -73,6 +73,7 @@ pub fn heartbeat(shard: &Rc<Shard>, request: &RemotingCommand, peer: &Rc<Peer>) 
             ),
         );
     }
+    peer.set_client_version(request.language, request.version);
     let groups = match shard.clients.heartbeat(peer, &data) {
         Ok(g) => g,
         Err(e) => {
@@ -88,7 +89,7 @@ pub fn heartbeat(shard: &Rc<Shard>, request: &RemotingCommand, peer: &Rc<Peer>) 
     for group in groups {
         let policy = match shard
             .groups
-            .policy(&group, shard.config.auto_create_subscription_group)
+            .policy(&group, shard.config.live.auto_create_subscription_group())
         {
             Ok(Some(p)) => p,
             Ok(None) => continue,
@@ -240,13 +241,8 @@ pub fn connection_list(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled 
             ),
         );
     };
-    let connections: Vec<serde_json::Value> = view
-        .client_ids
-        .iter()
-        .map(|(id, addr)| {
-            serde_json::json!({"clientAddr": addr, "clientId": id, "language": "OTHER", "version": 0})
-        })
-        .collect();
+    let connections: Vec<serde_json::Value> =
+        view.connections.iter().map(|c| c.to_json()).collect();
     let subscriptions: serde_json::Map<String, serde_json::Value> = view
         .subscriptions
         .iter()
@@ -264,5 +260,28 @@ pub fn connection_list(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled 
         "messageModel": view.message_model,
         "subscriptionTable": subscriptions,
     });
+    now(request, success(request).with_body(json_body(&body)))
+}
+
+/// `GET_PRODUCER_CONNECTION_LIST`: the producers of a group connected to
+/// this shard (a RocketMQ broker answers for the whole broker; each shard
+/// is its own broker in the routes, and mqadmin asks every one).
+pub fn producer_connection_list(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
+    let group = match required(request, "producerGroup") {
+        Ok(v) => v,
+        Err(reply) => return reply,
+    };
+    let Some(connections) = shard.clients.producer_connections(group) else {
+        return now(
+            request,
+            error(
+                request,
+                ResponseCode::SYSTEM_ERROR,
+                format!("the producer group[{group}] not exist"),
+            ),
+        );
+    };
+    let set: Vec<serde_json::Value> = connections.iter().map(|c| c.to_json()).collect();
+    let body = serde_json::json!({ "connectionSet": set });
     now(request, success(request).with_body(json_body(&body)))
 }

@@ -13,6 +13,7 @@ mod pop;
 mod pull;
 mod query;
 mod reply;
+mod reset;
 mod send;
 mod send_back;
 mod transaction;
@@ -108,6 +109,8 @@ async fn dispatch(shard: &Rc<Shard>, mut request: RemotingCommand, peer: Rc<Peer
         C::UNLOCK_BATCH_MQ => consumer::unlock(shard, &request),
         C::CHECK_CLIENT_CONFIG => consumer::check_client_config(&request),
         C::GET_CONSUMER_CONNECTION_LIST => consumer::connection_list(shard, &request),
+        C::INVOKE_BROKER_TO_RESET_OFFSET => reset::reset_offset(shard, request),
+        C::GET_PRODUCER_CONNECTION_LIST => consumer::producer_connection_list(shard, &request),
         C::VIEW_MESSAGE_BY_ID => query::view_by_id(shard, request),
         C::QUERY_MESSAGE => query::query_message(shard, request),
         C::UPDATE_AND_CREATE_TOPIC => admin::create_topic(shard, &request),
@@ -118,6 +121,8 @@ async fn dispatch(shard: &Rc<Shard>, mut request: RemotingCommand, peer: Rc<Peer
         C::GET_CONSUME_STATS => admin::consume_stats(shard, &request),
         C::GET_BROKER_RUNTIME_INFO => admin::runtime_info(shard, &request),
         C::GET_BROKER_CONFIG => admin::broker_config(shard, &request),
+        C::UPDATE_BROKER_CONFIG => admin::update_broker_config(shard, &request),
+        C::QUERY_TOPIC_CONSUME_BY_WHO => admin::topic_consumed_by(shard, &request),
         C::GET_ALL_DELAY_OFFSET => now(
             &request,
             success(&request).with_body(shard.schedule.to_json_bytes()),

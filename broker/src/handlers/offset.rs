@@ -74,6 +74,17 @@ pub fn update_consumer_offset(shard: &Rc<Shard>, request: RemotingCommand) -> Ha
             ),
         );
     }
+    if shard
+        .offsets
+        .reset_pending(&h.consumer_group, &h.topic, h.queue_id)
+    {
+        // The consumer has not pulled since an operator reset this queue:
+        // its position is stale. Acknowledged and ignored, as RocketMQ 5.
+        return now(
+            &request,
+            success(&request).with_remark("Offset has been previously reset"),
+        );
+    }
     let Some(version) =
         shard
             .offsets

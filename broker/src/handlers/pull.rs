@@ -48,6 +48,15 @@ pub fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> H
             ),
         );
     }
+    if !shard.config.live.readable() {
+        return fail(
+            ResponseCode::NO_PERMISSION,
+            format!(
+                "the broker[{}] pulling message is forbidden",
+                shard.broker_name
+            ),
+        );
+    }
     let Some(topic) = shard.topic_for_read(&h.topic) else {
         return fail(
             ResponseCode::TOPIC_NOT_EXIST,
@@ -127,6 +136,28 @@ pub fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> H
             format!("expression type {expression_type} is not supported; use TAG or SQL92"),
         );
     };
+    // An operator reset this queue's offset for the group: the pull is
+    // told where to continue (RocketMQ 5's server-side reset), and the
+    // offset it carries is not committed over the reset.
+    if let Some(reset) = shard
+        .offsets
+        .take_reset(&h.consumer_group, &h.topic, h.queue_id)
+    {
+        let header = PullMessageResponseHeader {
+            suggest_which_broker_id: 0,
+            next_begin_offset: reset,
+            min_offset: shard.store.min_queue_offset(&h.topic, h.queue_id).0 as i64,
+            max_offset: shard.store.max_queue_offset(&h.topic, h.queue_id).0 as i64,
+            offset_delta: None,
+            topic_sys_flag: None,
+            group_sys_flag: None,
+            forbidden_type: None,
+        };
+        let reply = RemotingCommand::response_to(&request, ResponseCode::PULL_OFFSET_MOVED)
+            .with_remark("the consumer offset was reset by an admin")
+            .with_ext_fields(header.to_ext_fields());
+        return now(&request, reply);
+    }
     if h.sys_flag & pull_sys_flag::COMMIT_OFFSET != 0 && h.commit_offset >= 0 {
         shard
             .offsets
@@ -211,7 +242,8 @@ pub fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> H
 /// The group's subscription-group settings, as RocketMQ's pull and pop
 /// processors check them: the refusal when it may not consume here.
 pub(super) fn group_may_consume(shard: &Shard, group: &str) -> Result<(), (i32, String)> {
-    let auto_create = shard.config.auto_create_subscription_group && !shard.config.is_slave();
+    let auto_create =
+        shard.config.live.auto_create_subscription_group() && !shard.config.is_slave();
     match shard.groups.policy(group, auto_create) {
         Ok(Some(policy)) if !policy.consume_enable => Err((
             ResponseCode::NO_PERMISSION,

@@ -87,6 +87,15 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
         Ok(t) => t,
         Err((code, remark)) => return fail(code, remark),
     };
+    if !shard.config.live.writable() {
+        return fail(
+            ResponseCode::NO_PERMISSION,
+            format!(
+                "the broker[{}] sending message is forbidden",
+                shard.broker_name
+            ),
+        );
+    }
     if topic.perm & PERM_WRITE == 0 {
         return fail(
             ResponseCode::NO_PERMISSION,
@@ -422,7 +431,7 @@ fn find_or_create_topic(
     {
         match shard
             .groups
-            .policy(group, shard.config.auto_create_subscription_group)
+            .policy(group, shard.config.live.auto_create_subscription_group())
         {
             Ok(Some(_)) => {}
             Ok(None) => {
@@ -443,7 +452,7 @@ fn find_or_create_topic(
         let template = shard
             .topics
             .get(&header.default_topic)
-            .filter(|t| shard.config.auto_create_topic_enable && t.perm & PERM_INHERIT != 0);
+            .filter(|t| shard.config.live.auto_create_topic_enable() && t.perm & PERM_INHERIT != 0);
         let Some(template) = template else {
             return Err((
                 ResponseCode::TOPIC_NOT_EXIST,

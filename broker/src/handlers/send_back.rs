@@ -100,7 +100,7 @@ async fn send_back(
     let props = std::str::from_utf8(original.properties).unwrap_or_default();
     // Stored from a producer's header: never trusted to be sane.
     let reconsume_times = original.reconsume_times.max(0);
-    let auto_create = shard.config.auto_create_subscription_group;
+    let auto_create = shard.config.live.auto_create_subscription_group();
     let policy = match shard.groups.policy(&header.group, auto_create) {
         Ok(Some(p)) => p,
         Ok(None) => {

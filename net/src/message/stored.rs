@@ -10,6 +10,8 @@
 //! propertiesLength i16 | properties
 //! ```
 
+use std::net::{IpAddr, SocketAddr};
+
 /// Host fields are 20 bytes instead of 8 when these sysFlag bits are set.
 const BORN_HOST_V6: i32 = 0x10;
 const STORE_HOST_V6: i32 = 0x20;
@@ -19,12 +21,20 @@ const MAGIC_V2: i32 = -626_843_477;
 /// The parts of one stored record a consumer reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoredRecord<'a> {
+    /// The record's whole length (`totalSize`).
+    pub store_size: i32,
+    pub body_crc: i32,
     pub queue_id: i32,
+    pub flag: i32,
     pub queue_offset: i64,
     pub physical_offset: i64,
     pub sys_flag: i32,
     pub born_timestamp_ms: i64,
     pub store_timestamp_ms: i64,
+    pub born_host: SocketAddr,
+    pub store_host: SocketAddr,
+    pub reconsume_times: i32,
+    pub prepared_transaction_offset: i64,
     pub body: &'a [u8],
     pub topic: &'a [u8],
     pub properties: &'a [u8],
@@ -35,6 +45,19 @@ pub struct StoredRecord<'a> {
 pub struct StoredRecordError {
     pub at: usize,
     pub reason: &'static str,
+}
+
+/// An address as stored: 4 or 16 address bytes, then the port as an i32.
+fn host(b: &[u8], at: usize, v6: bool) -> Option<SocketAddr> {
+    let (ip, port_at) = if v6 {
+        let octets: [u8; 16] = b.get(at..at + 16)?.try_into().ok()?;
+        (IpAddr::from(octets), at + 16)
+    } else {
+        let octets: [u8; 4] = b.get(at..at + 4)?.try_into().ok()?;
+        (IpAddr::from(octets), at + 4)
+    };
+    let port = u16::try_from(be_i32(b, port_at)?).ok()?;
+    Some(SocketAddr::new(ip, port))
 }
 
 fn be_i32(b: &[u8], at: usize) -> Option<i32> {
@@ -70,13 +93,21 @@ pub fn parse_stored(rec: &[u8]) -> Option<StoredRecord<'_>> {
     at += topic_len;
     let props_len = u16::from_be_bytes(rec.get(at..at + 2)?.try_into().ok()?) as usize;
     let properties = rec.get(at + 2..at + 2 + props_len)?;
+    let store_host_at = store_ts_at + 8;
     Some(StoredRecord {
+        store_size: be_i32(rec, 0)?,
+        body_crc: be_i32(rec, 8)?,
         queue_id: be_i32(rec, 12)?,
+        flag: be_i32(rec, 16)?,
         queue_offset: be_i64(rec, 20)?,
         physical_offset: be_i64(rec, 28)?,
         sys_flag,
         born_timestamp_ms: be_i64(rec, 40)?,
         store_timestamp_ms: be_i64(rec, store_ts_at)?,
+        born_host: host(rec, 48, born == 20)?,
+        store_host: host(rec, store_host_at, store == 20)?,
+        reconsume_times: be_i32(rec, store_host_at + store)?,
+        prepared_transaction_offset: be_i64(rec, store_host_at + store + 4)?,
         body,
         topic,
         properties,
@@ -162,6 +193,11 @@ mod tests {
         assert_eq!(recs[0].store_timestamp_ms, 12);
         assert_eq!(recs[0].properties, b"TAGS\x01a\x02");
         assert_eq!(recs[1].topic, b"Topic2");
+        assert_eq!(recs[0].born_host.to_string(), "127.0.0.1:1");
+        assert_eq!(recs[0].store_host.to_string(), "127.0.0.1:2");
+        assert_eq!(recs[0].queue_id, 3);
+        let first_len = record(b"hello", "T", b"TAGS\x01a\x02").len();
+        assert_eq!(recs[0].store_size as usize, first_len);
     }
 
     proptest! {

@@ -1,0 +1,192 @@
+//! `INVOKE_BROKER_TO_RESET_OFFSET` (222): an operator moves a consumer
+//! group's offsets on one topic to a point in time (`mqadmin
+//! resetOffsetByTime`), or one queue to an offset (`queueId` + `offset`).
+//!
+//! RocketMQ 5's server-side reset (its default, `useServerSideResetOffset`):
+//! per queue the new offset is the first message stored at or after
+//! `timestamp` (`-1`: the queue's end); it is stored durably before the
+//! answer and held as pending, so the group's next pull of the queue is
+//! answered `PULL_OFFSET_MOVED` to it and commits of the stale position
+//! are ignored until then ([`crate::offsets::ConsumerOffsets::assign_reset`]).
+//! This works whether the group is online or not and needs nothing from the
+//! client beyond handling `PULL_OFFSET_MOVED`. `isForce` is read and, as in
+//! RocketMQ 5, does not change the result. RocketMQ 4.x instead sent the
+//! table to online consumers (`RESET_CONSUMER_CLIENT_OFFSET`) and stored
+//! nothing; that path is not built.
+
+use std::rc::Rc;
+
+use ringmq_engine::TimeBoundary;
+use ringmq_net::server::{Handled, Outgoing};
+use ringmq_net::{RemotingCommand, ResponseCode};
+
+use super::admin::mq_key;
+use super::{error, now, success};
+use crate::shard::Shard;
+
+/// The header fields of a reset (RocketMQ's `ResetOffsetRequestHeader`).
+struct Reset {
+    topic: String,
+    group: String,
+    timestamp: i64,
+    force: bool,
+    /// 5.x: one queue to an exact offset.
+    queue_offset: Option<(i32, i64)>,
+}
+
+fn parse_reset(request: &RemotingCommand) -> Result<Reset, String> {
+    let topic = request.ext_field("topic").ok_or("topic is required")?;
+    let group = request.ext_field("group").ok_or("group is required")?;
+    let number = |k: &str| -> Result<Option<i64>, String> {
+        request
+            .ext_field(k)
+            .filter(|v| !v.is_empty())
+            .map(|v| {
+                v.trim()
+                    .parse::<i64>()
+                    .map_err(|_| format!("{k} {v:?} is not a number"))
+            })
+            .transpose()
+    };
+    let queue_id = number("queueId")?.filter(|q| *q >= 0);
+    let offset = number("offset")?.filter(|o| *o >= 0);
+    let timestamp = number("timestamp")?;
+    let queue_offset = match (queue_id, offset) {
+        (Some(q), Some(o)) => Some((i32::try_from(q).map_err(|_| "queueId out of range")?, o)),
+        _ => None,
+    };
+    if queue_offset.is_none() && timestamp.is_none() {
+        return Err("timestamp (or queueId and offset) is required".into());
+    }
+    Ok(Reset {
+        topic: topic.to_string(),
+        group: group.to_string(),
+        timestamp: timestamp.unwrap_or(-1),
+        force: request
+            .ext_field("isForce")
+            .is_none_or(|v| v.eq_ignore_ascii_case("true")),
+        queue_offset,
+    })
+}
+
+pub fn reset_offset(shard: &Rc<Shard>, request: RemotingCommand) -> Handled {
+    let reset = match parse_reset(&request) {
+        Ok(r) => r,
+        Err(why) => {
+            return now(
+                &request,
+                error(&request, ResponseCode::INVALID_PARAMETER, why),
+            )
+        }
+    };
+    if shard.config.is_slave() {
+        return now(
+            &request,
+            error(
+                &request,
+                ResponseCode::SYSTEM_ERROR,
+                "Can not reset offset in slave broker",
+            ),
+        );
+    }
+    let Some(config) = shard.topics.get(&reset.topic) else {
+        return now(
+            &request,
+            error(
+                &request,
+                ResponseCode::TOPIC_NOT_EXIST,
+                format!("Topic {} does not exist", reset.topic),
+            ),
+        );
+    };
+    let known = !shard.offsets.of_group(&reset.group).is_empty()
+        || shard.clients.group_view(&reset.group).is_some()
+        || shard.groups.get(&reset.group).is_some();
+    if !known {
+        return now(
+            &request,
+            error(
+                &request,
+                ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST,
+                format!("Group {} does not exist", reset.group),
+            ),
+        );
+    }
+    if let Some((q, _)) = reset.queue_offset {
+        if q >= config.read_queue_nums {
+            return now(
+                &request,
+                error(
+                    &request,
+                    ResponseCode::INVALID_PARAMETER,
+                    format!("queueId {q} is not a queue of {}", reset.topic),
+                ),
+            );
+        }
+    }
+    let queues = config.read_queue_nums;
+    let shard = shard.clone();
+    Handled::Later(Box::pin(async move {
+        let reply = match apply(&shard, &reset, queues).await {
+            Ok(table) => success(&request).with_body(table),
+            Err(why) => error(&request, ResponseCode::SYSTEM_ERROR, why),
+        };
+        (!request.is_oneway()).then(|| Outgoing::command(reply))
+    }))
+}
+
+/// Computes, stores (durably) and returns the new offsets as RocketMQ's
+/// `ResetOffsetBody` JSON.
+async fn apply(shard: &Rc<Shard>, reset: &Reset, queues: i32) -> Result<String, String> {
+    let mut chosen = Vec::new();
+    for q in 0..queues {
+        let target = match reset.queue_offset {
+            Some((only, offset)) if only == q => {
+                let min = shard.store.min_queue_offset(&reset.topic, q).0 as i64;
+                let max = shard.store.max_queue_offset(&reset.topic, q).0 as i64;
+                if !(min..=max).contains(&offset) {
+                    return Err(format!(
+                        "Target offset {offset} not in consume queue range [{min}-{max}]"
+                    ));
+                }
+                offset
+            }
+            Some(_) => continue,
+            None if reset.timestamp < 0 => shard.store.max_queue_offset(&reset.topic, q).0 as i64,
+            None => {
+                shard
+                    .store
+                    .offset_by_time(&reset.topic, q, reset.timestamp, TimeBoundary::Lower)
+                    .await
+                    .map_err(|e| format!("searching queue {q} by time: {e}"))?
+                    .0 as i64
+            }
+        };
+        chosen.push((q, target));
+    }
+    let mut version = None;
+    for &(q, offset) in &chosen {
+        version = Some(
+            shard
+                .offsets
+                .assign_reset(&reset.group, &reset.topic, q, offset)
+                .ok_or("consumer offset table is full")?,
+        );
+    }
+    if let Some(v) = version {
+        shard.offsets.wait_durable(v).await?;
+    }
+    tracing::info!(
+        topic = reset.topic,
+        group = reset.group,
+        timestamp = reset.timestamp,
+        force = reset.force,
+        ?chosen,
+        "consumer offsets reset by an admin"
+    );
+    let entries: Vec<String> = chosen
+        .iter()
+        .map(|(q, o)| format!("{}:{o}", mq_key(&shard.broker_name, &reset.topic, *q)))
+        .collect();
+    Ok(format!("{{\"offsetTable\":{{{}}}}}", entries.join(",")))
+}
