@@ -16,6 +16,8 @@ mod filter;
 mod hardening;
 #[path = "interop/metrics.rs"]
 mod metrics;
+#[path = "interop/mqadmin.rs"]
+mod mqadmin;
 #[path = "interop/ons.rs"]
 mod ons;
 #[path = "interop/pop.rs"]

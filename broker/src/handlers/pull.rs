@@ -143,20 +143,7 @@ pub fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> H
         .offsets
         .take_reset(&h.consumer_group, &h.topic, h.queue_id)
     {
-        let header = PullMessageResponseHeader {
-            suggest_which_broker_id: 0,
-            next_begin_offset: reset,
-            min_offset: shard.store.min_queue_offset(&h.topic, h.queue_id).0 as i64,
-            max_offset: shard.store.max_queue_offset(&h.topic, h.queue_id).0 as i64,
-            offset_delta: None,
-            topic_sys_flag: None,
-            group_sys_flag: None,
-            forbidden_type: None,
-        };
-        let reply = RemotingCommand::response_to(&request, ResponseCode::PULL_OFFSET_MOVED)
-            .with_remark("the consumer offset was reset by an admin")
-            .with_ext_fields(header.to_ext_fields());
-        return now(&request, reply);
+        return now(&request, reset_reply(shard, &request, &h, reset));
     }
     if h.sys_flag & pull_sys_flag::COMMIT_OFFSET != 0 && h.commit_offset >= 0 {
         shard
@@ -221,6 +208,18 @@ pub fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> H
             if slot.is_none() && !left.is_zero() {
                 slot = HoldSlot::try_new(&PULL_HELD, PULL_HELD_MAX);
             }
+            // An operator reset the group's offset while the pull was held:
+            // answered now, so the consumer moves without waiting out the
+            // suspend time (the reset fires the queue's signal).
+            if let Some(reset) = shard
+                .offsets
+                .take_reset(&h.consumer_group, &h.topic, h.queue_id)
+            {
+                if request.is_oneway() || peer.is_closed() {
+                    return None;
+                }
+                return Some(Outgoing::command(reset_reply(&shard, &request, &h, reset)));
+            }
             let done = !is_not_found(&read, h.queue_offset) || left.is_zero() || slot.is_none();
             if done || peer.is_closed() {
                 if request.is_oneway() || peer.is_closed() {
@@ -241,6 +240,28 @@ pub fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> H
 
 /// The group's subscription-group settings, as RocketMQ's pull and pop
 /// processors check them: the refusal when it may not consume here.
+/// `PULL_OFFSET_MOVED` to an operator's reset offset.
+fn reset_reply(
+    shard: &Shard,
+    request: &RemotingCommand,
+    h: &PullMessageRequestHeader,
+    reset: i64,
+) -> RemotingCommand {
+    let header = PullMessageResponseHeader {
+        suggest_which_broker_id: 0,
+        next_begin_offset: reset,
+        min_offset: shard.store.min_queue_offset(&h.topic, h.queue_id).0 as i64,
+        max_offset: shard.store.max_queue_offset(&h.topic, h.queue_id).0 as i64,
+        offset_delta: None,
+        topic_sys_flag: None,
+        group_sys_flag: None,
+        forbidden_type: None,
+    };
+    RemotingCommand::response_to(request, ResponseCode::PULL_OFFSET_MOVED)
+        .with_remark("the consumer offset was reset by an admin")
+        .with_ext_fields(header.to_ext_fields())
+}
+
 pub(super) fn group_may_consume(shard: &Shard, group: &str) -> Result<(), (i32, String)> {
     let auto_create =
         shard.config.live.auto_create_subscription_group() && !shard.config.is_slave();

@@ -176,6 +176,10 @@ async fn apply(shard: &Rc<Shard>, reset: &Reset, queues: i32) -> Result<String, 
     if let Some(v) = version {
         shard.offsets.wait_durable(v).await?;
     }
+    // Held pulls of these queues answer at once (`PULL_OFFSET_MOVED`).
+    for &(q, _) in &chosen {
+        shard.signals.fire(&reset.topic, q);
+    }
     tracing::info!(
         topic = reset.topic,
         group = reset.group,
