@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use ringmq_net::client::BlockingClient;
 use ringmq_net::header::{CreateTopicRequestHeader, GetRouteInfoRequestHeader};
 use ringmq_net::{CommandHeader, ExtFields, RemotingCommand, RequestCode, ResponseCode};
@@ -23,53 +23,8 @@ fn invoke(addr: &str, request: RemotingCommand) -> Result<RemotingCommand> {
     Ok(c.invoke(crate::auth::signed(request), RPC_TIMEOUT)?)
 }
 
-/// Quotes bare numeric object keys (`{0:"a"}`), which Java name servers
-/// write for old clients, so serde can read the body.
-fn quote_numeric_keys(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 16);
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    let mut in_string = false;
-    while i < bytes.len() {
-        let c = bytes[i] as char;
-        if in_string {
-            out.push(c);
-            if c == '\\' && i + 1 < bytes.len() {
-                out.push(bytes[i + 1] as char);
-                i += 1;
-            } else if c == '"' {
-                in_string = false;
-            }
-        } else if c == '"' {
-            in_string = true;
-            out.push(c);
-        } else if (c == '{' || c == ',') && i + 1 < bytes.len() && bytes[i + 1].is_ascii_digit() {
-            out.push(c);
-            let start = i + 1;
-            let mut j = start;
-            while j < bytes.len() && bytes[j].is_ascii_digit() {
-                j += 1;
-            }
-            if j < bytes.len() && bytes[j] == b':' {
-                out.push('"');
-                out.push_str(&text[start..j]);
-                out.push('"');
-                i = j;
-                continue;
-            }
-        } else {
-            out.push(c);
-        }
-        i += 1;
-    }
-    out
-}
-
 fn parse_json(body: &[u8]) -> Result<serde_json::Value> {
-    let text = String::from_utf8_lossy(body);
-    serde_json::from_str(&text)
-        .or_else(|_| serde_json::from_str(&quote_numeric_keys(&text)))
-        .context("route body is not JSON")
+    ringmq_net::fastjson::parse(body).map_err(|e| anyhow::anyhow!("route body: {e}"))
 }
 
 /// Write queues of `topic` on master brokers, in route order.
@@ -184,19 +139,5 @@ pub fn create_topic(namesrv: &str, topic: &str, queues: i32) -> Result<()> {
             );
         }
         std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bare_numeric_keys_are_quoted() {
-        let t = r#"{"brokerAddrs":{0:"127.0.0.1:1",1:"a:b"},"s":"{0:x}"}"#;
-        let v: serde_json::Value = serde_json::from_str(&quote_numeric_keys(t)).unwrap();
-        assert_eq!(v["brokerAddrs"]["0"], "127.0.0.1:1");
-        assert_eq!(v["brokerAddrs"]["1"], "a:b");
-        assert_eq!(v["s"], "{0:x}");
     }
 }

@@ -3,7 +3,7 @@
 //! the cluster, route and runtime bodies read into plain types.
 //!
 //! Works against any RocketMQ-protocol server: bodies are read with
-//! [`fastjson`](super::fastjson), which accepts Java's non-string map keys.
+//! [`fastjson`](ringmq_net::fastjson), which accepts Java's non-string map keys.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -13,7 +13,7 @@ use ringmq_net::client::BlockingClient;
 use ringmq_net::{ExtFields, RemotingCommand, RequestCode, ResponseCode};
 use serde_json::Value;
 
-use super::fastjson;
+use ringmq_net::fastjson;
 
 /// How long one request may take before the command gives up on it.
 pub const RPC_TIMEOUT: Duration = Duration::from_secs(10);

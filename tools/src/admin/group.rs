@@ -11,7 +11,8 @@ use serde_json::{json, Value};
 
 use super::client::{request, Admin, Refused};
 use super::progress::Progress;
-use super::{date_time, fastjson, front, Output};
+use super::{date_time, front, Output};
+use ringmq_net::fastjson;
 
 /// What `updateSubGroup` sets (RocketMQ's `SubscriptionGroupConfig`).
 #[derive(Clone, Debug)]

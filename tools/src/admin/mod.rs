@@ -10,7 +10,6 @@
 
 pub mod client;
 pub mod cluster;
-pub mod fastjson;
 pub mod group;
 pub mod message;
 pub mod progress;

@@ -8,7 +8,8 @@ use ringmq_net::RequestCode;
 use serde_json::{json, Value};
 
 use super::client::{request, Admin};
-use super::{fastjson, front, human_ms, perm_text, Output};
+use super::{front, human_ms, perm_text, Output};
+use ringmq_net::fastjson;
 
 /// What `updateTopic` creates or changes.
 #[derive(Clone, Debug)]

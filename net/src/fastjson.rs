@@ -3,8 +3,9 @@
 //! fastjson writes a `Map` whose key is not a string with the key as a bare
 //! value: `{0:"127.0.0.1:10911"}` for broker ids and
 //! `{{"brokerName":"b","queueId":0,"topic":"t"}:{...}}` for message queues
-//! (`TopicStatsTable`, `ConsumeStats`, `ResetOffsetBody`). RingMQ writes the
-//! same, so Java tools can read it. [`normalize`] rewrites every such key
+//! (`TopicStatsTable`, `ConsumeStats`, `ResetOffsetBody`), and name servers
+//! older than 4.9.4 write route data so. RingMQ writes the same, so Java
+//! tools can read it. [`normalize`] rewrites every such key
 //! into a JSON string holding the key's text, which `serde_json` then reads;
 //! [`parse_key`] reads the key back.
 //!
@@ -182,6 +183,7 @@ pub fn parse_key(key: &str) -> Option<serde_json::Value> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -227,5 +229,21 @@ mod tests {
         let v = parse(t.as_bytes()).unwrap();
         let (k, _) = v.as_object().unwrap().iter().next().unwrap();
         assert_eq!(parse_key(k).unwrap()["topic"], "a\"b");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_text_never_panics(text in "[{}\\[\\]:,\"\\\\a1 ]{0,40}|.{0,200}") {
+            let _ = parse(text.as_bytes());
+            if let Ok(normal) = normalize(&text) {
+                proptest::prop_assert_eq!(normalize(&normal).unwrap(), normal);
+            }
+        }
+
+        #[test]
+        fn standard_json_passes_unchanged(n in proptest::collection::btree_map("[a-z]{1,5}", 0i64..1000, 0..8)) {
+            let text = serde_json::to_string(&n).unwrap();
+            proptest::prop_assert_eq!(normalize(&text).unwrap(), text);
+        }
     }
 }
