@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod dashboard;
 pub mod load;
 pub mod report;
 pub mod route;

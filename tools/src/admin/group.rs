@@ -286,11 +286,24 @@ pub fn consumer_progress(
 
 /// `consumerProgress` without `-g`: every group that has a retry topic.
 fn all_groups_progress(admin: &Admin, out: &mut Output, cluster: Option<&str>) -> Result<()> {
-    let groups: Vec<String> = admin
+    // Groups with a retry topic (RocketMQ's list), and the subscription
+    // groups the masters hold (a group that only pulls has no retry topic).
+    let mut groups: std::collections::BTreeSet<String> = admin
         .topic_list()?
         .into_iter()
         .filter_map(|t| t.strip_prefix("%RETRY%").map(str::to_string))
         .collect();
+    for (_, addr) in admin.targets(None, cluster)? {
+        if let Ok(v) = admin.json(&addr, RequestCode::GET_ALL_SUBSCRIPTIONGROUP_CONFIG, &[]) {
+            let table = v["subscriptionGroupTable"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            groups.extend(table.into_iter().map(|(name, _)| name));
+        }
+    }
+    // The tools' own pull group is not a consumer worth listing.
+    groups.remove(super::message::TOOLS_CONSUMER);
     out.text(&format!(
         "{:<64}  {:<6}  {:<24} {:<5}  {:<14}  {:<7}  {}\n",
         "#Group", "#Count", "#Version", "#Type", "#Model", "#TPS", "#Diff Total"

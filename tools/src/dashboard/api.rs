@@ -1,0 +1,195 @@
+//! The dashboard's JSON API: each call runs an `mqadmin` command with
+//! `--json` output, so the page shows exactly what the CLI would.
+//!
+//! | method | path | runs |
+//! |---|---|---|
+//! | GET | `/api/cluster` | `clusterList` (grouped) and `clusterList --shards` |
+//! | GET | `/api/replication` | `brokerStatus` of every member: the `ringmqShard*Ha*` keys |
+//! | GET | `/api/topics` | `topicList` |
+//! | GET | `/api/topic?topic=` | `topicStatus` and `topicRoute` |
+//! | POST | `/api/topic` `{topic, queues, cluster}` | `updateTopic -c` |
+//! | GET | `/api/groups` | `consumerProgress` (every group) |
+//! | GET | `/api/group?group=` | `consumerProgress -g` |
+//! | POST | `/api/reset` `{group, topic, timestamp}` | `resetOffsetByTime` |
+//! | GET | `/api/message?topic=&id=` \| `&key=` \| `&broker=&queue=&offset=` | `queryMsgById`, `queryMsgByKey`, `queryMsgByOffset` |
+
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, Result};
+use serde_json::{json, Value};
+
+use super::http::{Request, Response};
+use crate::admin::{cluster, group, message, topic, Admin, Output};
+
+/// Runs one admin command with JSON output and returns its value.
+fn run(admin: &Admin, command: impl FnOnce(&Admin, &mut Output) -> Result<()>) -> Result<Value> {
+    let mut buf = Vec::new();
+    let mut out = Output {
+        json: true,
+        out: &mut buf,
+    };
+    command(admin, &mut out)?;
+    Ok(serde_json::from_slice(&buf)?)
+}
+
+fn param<'r>(request: &'r Request, key: &str) -> Result<&'r str> {
+    request
+        .query
+        .get(key)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| anyhow!("{key} is required"))
+}
+
+fn form(request: &Request) -> Result<Value> {
+    serde_json::from_slice(&request.body).map_err(|e| anyhow!("form body: {e}"))
+}
+
+fn text<'v>(v: &'v Value, key: &str) -> Result<&'v str> {
+    v[key]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| anyhow!("{key} is required"))
+}
+
+/// Names the dashboard accepts for topics and groups (RocketMQ's rule).
+fn valid_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 127
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"%|_-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(anyhow!(
+            "{name:?} is not a valid name ([%|a-zA-Z0-9_-], at most 127 characters)"
+        ))
+    }
+}
+
+fn replication(admin: &Admin) -> Result<Value> {
+    let info = admin.cluster_info()?;
+    let mut rows = Vec::new();
+    for (name, id, addr) in info.members(None) {
+        let kv = admin.runtime_info(&addr).unwrap_or_default();
+        let ha: BTreeMap<&String, &String> = kv.iter().filter(|(k, _)| k.contains("Ha")).collect();
+        rows.push(json!({
+            "brokerName": name, "brokerId": id, "addr": addr,
+            "role": kv.get("brokerRole"), "masterAddr": kv.get("masterAddr"),
+            "commitLogMaxOffset": kv.get("commitLogMaxOffset"), "ha": ha,
+        }));
+    }
+    Ok(Value::Array(rows))
+}
+
+fn routes(admin: &Admin, request: &Request) -> Result<Value> {
+    match (request.method.as_str(), request.path.as_str()) {
+        ("GET", "/api/cluster") => Ok(json!({
+            "brokers": run(admin, |a, o| cluster::cluster_list(a, o, None, false))?,
+            "shards": run(admin, |a, o| cluster::cluster_list(a, o, None, true))?,
+        })),
+        ("GET", "/api/replication") => replication(admin),
+        ("GET", "/api/topics") => run(admin, |a, o| topic::topic_list(a, o, false)),
+        ("GET", "/api/topic") => {
+            let t = param(request, "topic")?;
+            Ok(json!({
+                "status": run(admin, |a, o| topic::topic_status(a, o, t))?,
+                "route": run(admin, |a, o| topic::topic_route(a, o, t, false))?,
+            }))
+        }
+        ("POST", "/api/topic") => {
+            let f = form(request)?;
+            let name = text(&f, "topic")?;
+            valid_name(name)?;
+            let queues = f["queues"].as_i64().unwrap_or(8);
+            if !(1..=1024).contains(&queues) {
+                return Err(anyhow!("queues must be 1..=1024"));
+            }
+            let cluster = f["cluster"].as_str().unwrap_or("DefaultCluster");
+            let spec = topic::TopicSpec {
+                topic: name.to_string(),
+                read_queue_nums: queues as i32,
+                write_queue_nums: queues as i32,
+                perm: 6,
+                order: false,
+                sys_flag: 0,
+                attributes: None,
+            };
+            run(admin, |a, o| {
+                topic::update_topic(a, o, &spec, None, Some(cluster))
+            })
+        }
+        ("GET", "/api/groups") => run(admin, |a, o| {
+            group::consumer_progress(a, o, None, None, None)
+        }),
+        ("GET", "/api/group") => {
+            let g = param(request, "group")?;
+            run(admin, |a, o| {
+                group::consumer_progress(a, o, Some(g), None, None)
+            })
+        }
+        ("POST", "/api/reset") => {
+            let f = form(request)?;
+            let (g, t) = (text(&f, "group")?, text(&f, "topic")?);
+            valid_name(g)?;
+            valid_name(t)?;
+            let at = f["timestamp"]
+                .as_i64()
+                .ok_or_else(|| anyhow!("timestamp (ms) is required"))?;
+            run(admin, |a, o| {
+                group::reset_offset_by_time(a, o, g, t, &at.to_string(), at, true, None)
+            })
+        }
+        ("GET", "/api/message") => {
+            let t = param(request, "topic")?;
+            if let Ok(id) = param(request, "id") {
+                run(admin, |a, o| message::query_msg_by_id(a, o, t, id, false))
+            } else if let Ok(key) = param(request, "key") {
+                run(admin, |a, o| {
+                    message::query_msg_by_key(a, o, t, key, 0, i64::MAX, 64)
+                })
+            } else {
+                let broker = param(request, "broker")?;
+                let queue: i32 = param(request, "queue")?
+                    .parse()
+                    .map_err(|_| anyhow!("queue is a number"))?;
+                let offset: i64 = param(request, "offset")?
+                    .parse()
+                    .map_err(|_| anyhow!("offset is a number"))?;
+                run(admin, |a, o| {
+                    message::query_msg_by_offset(a, o, t, broker, queue, offset, true)
+                })
+            }
+        }
+        _ => Err(anyhow!("no such API: {} {}", request.method, request.path)),
+    }
+}
+
+/// Answers one request: a page asset or an API call.
+pub fn handle(admin: &Admin, request: &Request) -> Response {
+    let asset = |content_type, body: &str| Response {
+        status: 200,
+        content_type,
+        body: body.as_bytes().to_vec(),
+    };
+    match (request.method.as_str(), request.path.as_str()) {
+        ("GET", "/" | "/index.html") => asset("text/html; charset=utf-8", super::INDEX_HTML),
+        ("GET", "/app.js") => asset("text/javascript; charset=utf-8", super::APP_JS),
+        ("GET", "/style.css") => asset("text/css; charset=utf-8", super::STYLE_CSS),
+        (_, path) if path.starts_with("/api/") => match routes(admin, request) {
+            Ok(v) => Response::json(200, &v),
+            Err(e) => {
+                let status = if e.to_string().contains("required")
+                    || e.to_string().starts_with("no such API")
+                {
+                    400
+                } else {
+                    502
+                };
+                Response::error(status, &format!("{e:#}"))
+            }
+        },
+        _ => Response::error(404, "not found"),
+    }
+}
