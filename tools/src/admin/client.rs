@@ -3,7 +3,7 @@
 //! the cluster, route and runtime bodies read into plain types.
 //!
 //! Works against any RocketMQ-protocol server: bodies are read with
-//! [`fastjson`](ringmq_net::fastjson), which accepts Java's non-string map keys.
+//! [`fastjson`], which accepts Java's non-string map keys.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
