@@ -476,21 +476,6 @@ impl Clients {
             .is_some_and(|g| g.message_model == "BROADCASTING")
     }
 
-    /// The live connections of consumer group `group`'s members.
-    pub fn group_peers(&self, group: &str) -> Vec<Rc<Peer>> {
-        self.groups
-            .borrow()
-            .get(group)
-            .map(|g| {
-                g.members
-                    .values()
-                    .filter(|m| !m.peer.is_closed())
-                    .map(|m| m.peer.clone())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
     pub fn consumer_ids(&self, group: &str) -> Vec<String> {
         self.groups
             .borrow()

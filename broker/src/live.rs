@@ -2,7 +2,9 @@
 //! (`UPDATE_BROKER_CONFIG`, `mqadmin updateBrokerConfig`): one copy for the
 //! whole broker, read by every shard with relaxed atomics (a change shows
 //! at each shard's next request), and written back to the broker's config
-//! file (`-c`) so it survives a restart.
+//! file (`-c`) so it survives a restart. The save (a small file, fsync,
+//! rename, directory fsync) runs on the shard thread that took the request:
+//! an operator's change is rare, and it happens before the answer.
 //!
 //! Every other key needs a restart: the request names it and is refused
 //! (RocketMQ merges unknown keys silently; RingMQ says what it did not do).
@@ -13,6 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crate::config::BrokerConfig;
+use crate::topics::{PERM_READ, PERM_WRITE};
 
 /// The keys [`LiveSettings::update`] accepts.
 pub const LIVE_KEYS: [&str; 3] = [
@@ -20,10 +23,6 @@ pub const LIVE_KEYS: [&str; 3] = [
     "autoCreateSubscriptionGroup",
     "brokerPermission",
 ];
-
-/// RocketMQ's `PermName` bits for `brokerPermission`.
-const PERM_READ: i32 = 4;
-const PERM_WRITE: i32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LiveUpdateError {
@@ -181,7 +180,13 @@ impl LiveSettings {
 /// a temporary file, fsync, rename, so a crash leaves the old or the new.
 fn save(path: &Path, pairs: &BTreeMap<String, String>) -> std::io::Result<()> {
     use std::io::Write;
-    let old = std::fs::read_to_string(path).unwrap_or_default();
+    // Only a missing file reads as empty: any other failure (permissions,
+    // bytes that are not UTF-8) must not rewrite the file with less in it.
+    let old = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e),
+    };
     let mut written = std::collections::BTreeSet::new();
     let mut text = String::with_capacity(old.len() + 64);
     for line in old.lines() {
@@ -202,9 +207,18 @@ fn save(path: &Path, pairs: &BTreeMap<String, String>) -> std::io::Result<()> {
     }
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::File::create(&tmp)?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        f.set_permissions(meta.permissions())?;
+    }
     f.write_all(text.as_bytes())?;
     f.sync_all()?;
-    std::fs::rename(&tmp, path)
+    std::fs::rename(&tmp, path)?;
+    // The rename itself is durable once the directory is.
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

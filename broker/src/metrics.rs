@@ -25,6 +25,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ringmq_engine::histogram::{Histogram, HistogramSnapshot};
+
 use crate::shard::ShardStats;
 
 /// How often a shard publishes its per-topic snapshot.
@@ -39,6 +41,8 @@ const SCRAPE_IO_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum Kind {
     Counter,
     Gauge,
+    /// Published as `<name>_bucket` (with `le`), `<name>_sum`, `<name>_count`.
+    Histogram,
 }
 
 /// One sample a shard published: family name, labels beyond the common
@@ -52,6 +56,21 @@ pub struct Sample {
 
 /// Every family the exporter writes, with its help text.
 pub const FAMILIES: &[(&str, Kind, &str)] = &[
+    (
+        "rocketmq_rpc_latency",
+        Kind::Histogram,
+        "Time from a request's arrival to its answer, milliseconds, by request code (held pulls and pops include their wait).",
+    ),
+    (
+        "ringmq_flush_latency_seconds",
+        Kind::Histogram,
+        "Time of each fdatasync round of the commit log.",
+    ),
+    (
+        "ringmq_group_commit_bytes",
+        Kind::Histogram,
+        "Bytes made durable at once (one flush, or one durable direct-I/O write).",
+    ),
     (
         "rocketmq_messages_in_total",
         Kind::Counter,
@@ -175,6 +194,112 @@ impl Published {
     pub fn publish(&self, shard: u16, samples: Vec<Sample>) {
         *self.slots[shard as usize].lock().expect("metrics slot") = samples;
     }
+}
+
+/// Upper bounds of the request-latency buckets, milliseconds.
+pub const RPC_LATENCY_MS_BOUNDS: &[f64] = &[
+    0.1, 0.5, 1.0, 3.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1_000.0, 5_000.0, 30_000.0,
+];
+/// Request codes with their own latency histogram on a shard; later codes
+/// share the `other` one.
+pub const RPC_CODES_MAX: usize = 64;
+
+/// One shard's request latency by request code, counted on the shard when
+/// the exporter is on.
+#[derive(Default)]
+pub struct RpcLatency {
+    enabled: bool,
+    by_code: RefCell<BTreeMap<i32, Histogram>>,
+    other: RefCell<Option<Histogram>>,
+}
+
+impl RpcLatency {
+    pub fn new(enabled: bool) -> RpcLatency {
+        RpcLatency {
+            enabled,
+            ..Default::default()
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    pub fn record(&self, code: i32, elapsed: Duration) {
+        let ms = elapsed.as_secs_f64() * 1_000.0;
+        let mut by_code = self.by_code.borrow_mut();
+        if let Some(h) = by_code.get(&code) {
+            h.record(ms);
+        } else if by_code.len() < RPC_CODES_MAX {
+            let h = Histogram::new(RPC_LATENCY_MS_BOUNDS);
+            h.record(ms);
+            by_code.insert(code, h);
+        } else {
+            self.other
+                .borrow_mut()
+                .get_or_insert_with(|| Histogram::new(RPC_LATENCY_MS_BOUNDS))
+                .record(ms);
+        }
+    }
+
+    pub fn samples(&self, out: &mut Vec<Sample>) {
+        let base = || vec![("protocol_type", "remoting".to_string())];
+        for (code, h) in self.by_code.borrow().iter() {
+            let mut labels = base();
+            labels.push(("request_code", code.to_string()));
+            histogram_samples(RPC_LATENCY, labels, &h.snapshot(), out);
+        }
+        if let Some(h) = self.other.borrow().as_ref() {
+            let mut labels = base();
+            labels.push(("request_code", "other".to_string()));
+            histogram_samples(RPC_LATENCY, labels, &h.snapshot(), out);
+        }
+    }
+}
+
+/// The three series names of a histogram family.
+pub struct HistogramNames {
+    pub bucket: &'static str,
+    pub sum: &'static str,
+    pub count: &'static str,
+}
+
+pub const RPC_LATENCY: HistogramNames = HistogramNames {
+    bucket: "rocketmq_rpc_latency_bucket",
+    sum: "rocketmq_rpc_latency_sum",
+    count: "rocketmq_rpc_latency_count",
+};
+pub const FLUSH_LATENCY: HistogramNames = HistogramNames {
+    bucket: "ringmq_flush_latency_seconds_bucket",
+    sum: "ringmq_flush_latency_seconds_sum",
+    count: "ringmq_flush_latency_seconds_count",
+};
+pub const GROUP_COMMIT: HistogramNames = HistogramNames {
+    bucket: "ringmq_group_commit_bytes_bucket",
+    sum: "ringmq_group_commit_bytes_sum",
+    count: "ringmq_group_commit_bytes_count",
+};
+
+/// A histogram's samples: one cumulative bucket per bound and `+Inf`, the
+/// sum and the count.
+pub fn histogram_samples(
+    names: HistogramNames,
+    labels: Vec<(&'static str, String)>,
+    h: &HistogramSnapshot,
+    out: &mut Vec<Sample>,
+) {
+    let les = h
+        .bounds
+        .iter()
+        .map(|b| format!("{b}"))
+        .chain(std::iter::once("+Inf".to_string()));
+    for (le, count) in les.zip(&h.cumulative) {
+        let mut l = labels.clone();
+        l.push(("le", le));
+        out.push(sample(names.bucket, l, *count as f64));
+    }
+    out.push(sample(names.sum, labels.clone(), h.sum));
+    out.push(sample(names.count, labels, h.count as f64));
 }
 
 /// Messages and bytes.
@@ -348,17 +473,34 @@ pub fn render(cluster: &str, node_id: &str, published: &Published, stats: &[Shar
     }
     let mut out = String::new();
     for (family, kind, help) in FAMILIES {
-        let Some(samples) = by_family.get(family) else {
-            continue;
+        let series: Vec<(String, &Vec<(String, f64)>)> = match kind {
+            Kind::Histogram => ["_bucket", "_sum", "_count"]
+                .iter()
+                .filter_map(|suffix| {
+                    let name = format!("{family}{suffix}");
+                    let samples = by_family.get(name.as_str())?;
+                    Some((name, samples))
+                })
+                .collect(),
+            _ => by_family
+                .get(family)
+                .map(|s| vec![(family.to_string(), s)])
+                .unwrap_or_default(),
         };
+        if series.is_empty() {
+            continue;
+        }
         let kind = match kind {
             Kind::Counter => "counter",
             Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
         };
         let _ = writeln!(out, "# HELP {family} {help}");
         let _ = writeln!(out, "# TYPE {family} {kind}");
-        for (labels, value) in samples {
-            let _ = writeln!(out, "{family}{{{labels}}} {value}");
+        for (name, samples) in series {
+            for (labels, value) in samples {
+                let _ = writeln!(out, "{name}{{{labels}}} {value}");
+            }
         }
     }
     out

@@ -24,6 +24,8 @@ use ringmq_net::{CommandHeader, FrameDecoder, RemotingCommand, RequestCode, Resp
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::topics::PERM_WRITE;
+
 pub const NAMESRV_CONNECTIONS_MAX: usize = 1024;
 /// A connection that sends nothing for this long is closed (RocketMQ's
 /// `serverChannelMaxIdleTimeSeconds`; brokers register every 30 s,
@@ -96,9 +98,6 @@ pub struct RouteTable {
     /// This name server's settings, as `GET_NAMESRV_CONFIG` prints them.
     config_text: String,
 }
-
-/// The write bit of a queue's `perm` (RocketMQ's `PermName.PERM_WRITE`).
-const PERM_WRITE: i32 = 2;
 
 impl RouteTable {
     fn register(
@@ -192,6 +191,7 @@ impl RouteTable {
         }
         if gone {
             self.brokers.remove(broker_name);
+            self.write_wiped.remove(broker_name);
             if let Some(names) = self.clusters.get_mut(cluster) {
                 names.remove(broker_name);
                 if names.is_empty() {
@@ -275,7 +275,8 @@ impl RouteTable {
     fn set_write_perm(&mut self, broker_name: &str, writable: bool) -> usize {
         if writable {
             self.write_wiped.remove(broker_name);
-        } else {
+        } else if self.brokers.contains_key(broker_name) {
+            // Only registered brokers: the set stays as small as the table.
             self.write_wiped.insert(broker_name.to_string());
         }
         let mut changed = 0;
@@ -594,7 +595,23 @@ fn handle(
             Some(topic) => {
                 // A broker that still has the topic puts it back at its next
                 // registration: mqadmin deletes it on the brokers first.
-                table.topics.remove(topic);
+                // With `clusterName`, only that cluster's brokers lose it.
+                let cluster = request.ext_field("clusterName").filter(|c| !c.is_empty());
+                let in_cluster: Option<BTreeSet<String>> =
+                    cluster.map(|c| table.clusters.get(c).cloned().unwrap_or_default());
+                match in_cluster {
+                    None => {
+                        table.topics.remove(topic);
+                    }
+                    Some(names) => {
+                        if let Some(queues) = table.topics.get_mut(topic) {
+                            queues.retain(|broker, _| !names.contains(broker));
+                            if queues.is_empty() {
+                                table.topics.remove(topic);
+                            }
+                        }
+                    }
+                }
                 reply(ResponseCode::SUCCESS, None)
             }
             None => reply(

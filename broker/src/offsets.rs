@@ -150,13 +150,15 @@ impl ConsumerOffsets {
         queue_id: i32,
         offset: i64,
     ) -> Option<u64> {
-        let version = self.update(group, topic, queue_id, offset)?;
-        let mut resets = self.resets.borrow_mut();
         let key = (group.to_string(), topic.to_string(), queue_id);
-        if resets.len() >= OFFSET_ENTRIES_MAX && !resets.contains_key(&key) {
-            return None;
+        {
+            let resets = self.resets.borrow();
+            if resets.len() >= OFFSET_ENTRIES_MAX && !resets.contains_key(&key) {
+                return None;
+            }
         }
-        resets.insert(key, offset);
+        let version = self.update(group, topic, queue_id, offset)?;
+        self.resets.borrow_mut().insert(key, offset);
         Some(version)
     }
 
@@ -209,6 +211,7 @@ impl ConsumerOffsets {
     /// Drops every offset of a group (`DELETE_SUBSCRIPTIONGROUP` with
     /// `cleanOffset`); returns how many there were.
     pub fn remove_group(&self, group: &str) -> usize {
+        self.resets.borrow_mut().retain(|(g, _, _), _| g != group);
         let mut table = self.table.borrow_mut();
         let before = table.len();
         table.retain(|(g, _, _), _| g != group);
@@ -221,6 +224,7 @@ impl ConsumerOffsets {
     }
 
     pub fn remove_topic(&self, topic: &str) {
+        self.resets.borrow_mut().retain(|(_, t, _), _| t != topic);
         self.table.borrow_mut().retain(|(_, t, _), _| t != topic);
         self.changed.set(self.changed.get() + 1);
         self.persisted.poke();

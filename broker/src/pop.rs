@@ -283,6 +283,13 @@ impl PopState {
         self.forget(|k| k.0 == group);
     }
 
+    /// Forgets one queue's state (an operator reset its offset): the next
+    /// pop starts from the offset table, and what was in flight is no
+    /// longer revived.
+    pub fn forget_queue(&self, key: &PopKey) {
+        self.forget(|k| k == key);
+    }
+
     fn forget(&self, matches: impl Fn(&PopKey) -> bool) {
         let mut queues = self.queues.borrow_mut();
         let keys: Vec<PopKey> = queues.keys().filter(|k| matches(k)).cloned().collect();

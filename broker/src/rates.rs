@@ -47,14 +47,18 @@ impl Rates {
         self.samples.push_back((at, counts));
     }
 
-    /// (put, got) per second over the `window` ending at `now` with
-    /// `current` counts; a window longer than the history uses all of it.
+    /// (put, got) per second since the newest sample at least `window`
+    /// before `now`, with `current` counts; a window longer than the
+    /// history uses all of it.
     pub fn per_second(&self, window: Duration, now: Instant, current: Counts) -> (f64, f64) {
+        // The newest sample at least `window` old: the figure covers
+        // `window` to `window` + one sample interval, never a sliver.
         let start = self
             .samples
             .iter()
-            .find(|(at, _)| now.saturating_duration_since(*at) <= window)
-            .or_else(|| self.samples.back());
+            .rev()
+            .find(|(at, _)| now.saturating_duration_since(*at) >= window)
+            .or_else(|| self.samples.front());
         let Some((at, base)) = start else {
             return (0.0, 0.0);
         };
@@ -121,5 +125,18 @@ mod tests {
             r.per_second(WINDOWS[0], t0, Counts { put: 9, got: 0 }),
             (0.0, 0.0)
         );
+    }
+
+    #[test]
+    fn a_fresh_sample_does_not_shrink_the_window() {
+        let t0 = Instant::now();
+        let c = |put| Counts { put, got: 0 };
+        let mut r = Rates::new(t0, c(0));
+        r.sample(t0 + SAMPLE_INTERVAL, c(1_000));
+        // 1 ms after the second sample, 1 more message: the rate is over
+        // the last ~10 s, not over 1 ms.
+        let now = t0 + SAMPLE_INTERVAL + Duration::from_millis(1);
+        let (put, _) = r.per_second(WINDOWS[0], now, c(1_001));
+        assert!((put - 1_001.0 / 10.001).abs() < 1e-6, "{put}");
     }
 }

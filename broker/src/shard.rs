@@ -127,6 +127,8 @@ pub struct Shard {
     pub acl: Option<crate::acl::ShardAcl>,
     /// Per-topic and per-group traffic, for the metrics exporter.
     pub traffic: crate::metrics::Traffic,
+    /// Request latency by code, for the metrics exporter.
+    pub rpc_latency: crate::metrics::RpcLatency,
     pub offsets: Rc<ConsumerOffsets>,
     pub clients: Clients,
     pub signals: QueueSignals,
@@ -343,6 +345,7 @@ pub async fn run_shard(setup: ShardSetup) {
         request_modes,
         acl: acl.map(crate::acl::ShardAcl::new),
         traffic: crate::metrics::Traffic::new(config.metrics_prom),
+        rpc_latency: crate::metrics::RpcLatency::new(config.metrics_prom),
         offsets: offsets.clone(),
         clients: Clients::default(),
         signals: QueueSignals::default(),
@@ -593,6 +596,20 @@ async fn run_metrics_publisher(
             vec![],
             written.saturating_sub(store.durable_offset().0) as f64,
         ));
+        let (flush, group_commit) = store.durability_histograms();
+        crate::metrics::histogram_samples(
+            crate::metrics::FLUSH_LATENCY,
+            vec![],
+            &flush,
+            &mut samples,
+        );
+        crate::metrics::histogram_samples(
+            crate::metrics::GROUP_COMMIT,
+            vec![],
+            &group_commit,
+            &mut samples,
+        );
+        shard.rpc_latency.samples(&mut samples);
         samples.push(sample(
             "ringmq_store_poisoned",
             vec![],

@@ -246,6 +246,11 @@ pub struct CommitLog<D: Disk> {
     /// how many of them do ([`CommitLog::enter_gate`]).
     gate_permit: RefCell<Option<FlushPermit>>,
     gate_users: Cell<usize>,
+    /// Time of each fdatasync round of [`CommitLog::flush`] (seconds).
+    flush_seconds: crate::histogram::Histogram,
+    /// Bytes made durable at once: by one flush, or by one durable write
+    /// (direct I/O under `SYNC_FLUSH`): the group commit's size.
+    group_commit_bytes: crate::histogram::Histogram,
     /// A task of this log waits at the gate with the next write.
     gate_waiter: Cell<bool>,
     /// Counts what may let a new write go out (a write ended or failed, a
@@ -407,6 +412,10 @@ impl<D: Disk> CommitLog<D> {
             gate,
             gate_permit: RefCell::new(None),
             gate_users: Cell::new(0),
+            flush_seconds: crate::histogram::Histogram::new(crate::histogram::FLUSH_SECONDS_BOUNDS),
+            group_commit_bytes: crate::histogram::Histogram::new(
+                crate::histogram::GROUP_COMMIT_BYTES_BOUNDS,
+            ),
             gate_waiter: Cell::new(false),
             write_ends: PositionWaiters::default(),
             state: RefCell::new(LogState {
@@ -932,6 +941,8 @@ impl<D: Disk> CommitLog<D> {
             let flight = s.flights.pop_front().expect("not empty");
             let landed = flight.done.expect("completed");
             if self.sync_writes {
+                self.group_commit_bytes
+                    .record(flight.end.saturating_sub(s.durable) as f64);
                 s.durable = flight.end;
             } else if !s.unsynced.iter().any(|f| Rc::ptr_eq(f, &flight.file)) {
                 s.unsynced.push(flight.file);
@@ -1076,6 +1087,19 @@ impl<D: Disk> CommitLog<D> {
         false
     }
 
+    /// Flush latency and group-commit size so far (for metrics).
+    pub fn durability_histograms(
+        &self,
+    ) -> (
+        crate::histogram::HistogramSnapshot,
+        crate::histogram::HistogramSnapshot,
+    ) {
+        (
+            self.flush_seconds.snapshot(),
+            self.group_commit_bytes.snapshot(),
+        )
+    }
+
     /// fdatasyncs every segment written since the last flush, holding the
     /// disk's flush gate, then advances `durable` to what was written before
     /// the flush began. Never retried after a failure.
@@ -1092,6 +1116,7 @@ impl<D: Disk> CommitLog<D> {
             // the files go back on the list, so the next flush syncs them.
             let mut syncing = UnsyncedOnDrop { log: self, files };
             let _permit = self.gate.acquire().await;
+            let started = std::time::Instant::now();
             while let Some(file) = syncing.files.last().cloned() {
                 if let Err(e) = file.sync_data().await {
                     return Err(self.poison(format!(
@@ -1101,9 +1126,11 @@ impl<D: Disk> CommitLog<D> {
                 }
                 syncing.files.pop();
             }
+            self.flush_seconds.record(started.elapsed().as_secs_f64());
         }
         let mut s = self.state.borrow_mut();
         if target > s.durable {
+            self.group_commit_bytes.record((target - s.durable) as f64);
             s.durable = target;
             s.check_positions();
             drop(s);

@@ -15,6 +15,7 @@ pub mod disk;
 pub mod dispatch;
 pub mod error;
 pub mod flush_gate;
+pub mod histogram;
 pub mod ids;
 pub mod key_index;
 pub mod record;

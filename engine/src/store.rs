@@ -503,6 +503,17 @@ impl<D: Disk> ShardStore<D> {
         self.log.poisoned()
     }
 
+    /// The commit log's flush-latency (seconds) and group-commit-size
+    /// (bytes) histograms.
+    pub fn durability_histograms(
+        &self,
+    ) -> (
+        crate::histogram::HistogramSnapshot,
+        crate::histogram::HistogramSnapshot,
+    ) {
+        self.log.durability_histograms()
+    }
+
     /// Most commit-log writes that were in flight at once since the store
     /// was opened (direct I/O may have several).
     pub fn writes_in_flight_peak(&self) -> usize {

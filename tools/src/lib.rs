@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod dashboard;
 pub mod load;
+pub mod promtext;
 pub mod report;
 pub mod route;
 pub mod stats;

@@ -106,10 +106,7 @@ fn until(what: &str, mut f: impl FnMut() -> bool) {
 
 fn quiet<T>(f: impl FnOnce(&mut Output) -> T) -> T {
     let mut sink = Vec::new();
-    let mut out = Output {
-        json: false,
-        out: &mut sink,
-    };
+    let mut out = Output::new(false, &mut sink);
     f(&mut out)
 }
 
@@ -290,25 +287,46 @@ fn dashboard_api_refuses_bad_input() {
         let _ = s.read_to_string(&mut reply);
         reply
     };
-    let post = |path: &str, body: &str| {
+    let get = |path: &str| http(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n"));
+    let post_with = |path: &str, headers: &str, body: &str| {
         http(format!(
-            "POST {path} HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}",
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: {}\r\n\r\n{body}",
             body.len()
         ))
     };
-    assert!(http("GET / HTTP/1.1\r\n\r\n".into()).contains("RingMQ dashboard"));
-    assert!(http("GET /nope HTTP/1.1\r\n\r\n".into()).starts_with("HTTP/1.1 404"));
-    assert!(http("GET /api/topic HTTP/1.1\r\n\r\n".into()).starts_with("HTTP/1.1 400"));
+    let post = |path: &str, body: &str| post_with(path, "Content-Type: application/json\r\n", body);
+    assert!(get("/").contains("RingMQ dashboard"));
+    assert!(get("/nope").starts_with("HTTP/1.1 404"));
+    assert!(get("/api/topic").starts_with("HTTP/1.1 400"));
     let bad_name = post("/api/topic", r#"{"topic":"../x"}"#);
     assert!(bad_name.contains("not a valid name"), "{bad_name}");
     assert!(post("/api/topic", "not json").contains("form body"));
     let huge = format!(
-        "POST /api/topic HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+        "POST /api/topic HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n",
         1 << 20
     );
     assert!(http(huge).starts_with("HTTP/1.1 413"));
-    let long_head = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(20_000));
+    let long_head = format!(
+        "GET /{} HTTP/1.1\r\nHost: {addr}\r\n\r\n",
+        "a".repeat(20_000)
+    );
     assert!(http(long_head).starts_with("HTTP/1.1 413"));
+    // A page elsewhere cannot drive it: DNS rebinding (another Host), a
+    // form post (not JSON), a cross-origin fetch.
+    let rebound = http("GET /api/topics HTTP/1.1\r\nHost: evil.example:80\r\n\r\n".into());
+    assert!(rebound.starts_with("HTTP/1.1 403"), "{rebound}");
+    let form = post_with(
+        "/api/reset",
+        "Content-Type: text/plain\r\n",
+        r#"{"group":"g","topic":"t","timestamp":0}"#,
+    );
+    assert!(form.starts_with("HTTP/1.1 415"), "{form}");
+    let cross = post_with(
+        "/api/reset",
+        "Content-Type: application/json\r\nOrigin: http://evil.example\r\n",
+        r#"{"group":"g","topic":"t","timestamp":0}"#,
+    );
+    assert!(cross.starts_with("HTTP/1.1 403"), "{cross}");
     drop(dashboard);
     b.stop();
 }

@@ -198,3 +198,89 @@ fn delayed_and_timer_e2e_report_lateness_and_nothing_early() {
     assert!(!ok && text.contains("batched"), "{text}");
     b.stop();
 }
+
+/// The Prometheus exporter scraped while mqbench produces: every scrape
+/// parses strictly, the stored-message counter never falls, and after the
+/// run it equals what mqbench sent.
+#[test]
+fn metrics_scraped_during_a_run_rise_by_what_was_sent() {
+    use ringmq_tools::promtext::{parse_exposition, scrape, total};
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::free_ports(1);
+    let b = support::broker_with(
+        dir.path(),
+        &[
+            ("metricsExporterType", "PROM"),
+            ("metricsPromExporterPort", &port.to_string()),
+        ],
+    );
+    let ns = support::namesrv(&b);
+    let exporter = format!("127.0.0.1:{port}");
+    // At a fixed rate, so the run lasts ~4 s and scrapes (published every
+    // second) see it in progress.
+    const SENT: u64 = 32_000;
+    let mut run = Command::new(env!("CARGO_BIN_EXE_mqbench"))
+        .args([
+            "produce",
+            "-n",
+            &ns,
+            "-t",
+            "MetricsBench",
+            "--queues",
+            "2",
+            "-p",
+            "2",
+        ])
+        .args(["-s", "256", "-b", "16", "--mode", "async", "--rate", "8000"])
+        .args(["--messages", &SENT.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let topic = [("topic", "MetricsBench")];
+    let (mut during, mut last_seen) = (0, 0.0);
+    let finished = loop {
+        let text = scrape(&exporter).expect("scrape");
+        let series = parse_exposition(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let stored = total(&series, "rocketmq_messages_in_total", &topic).unwrap_or(0.0);
+        assert!(
+            stored >= last_seen,
+            "the counter fell from {last_seen} to {stored}"
+        );
+        last_seen = stored;
+        if let Some(status) = run.try_wait().unwrap() {
+            break status;
+        }
+        if stored > 0.0 {
+            during += 1;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let out = run.wait_with_output().unwrap();
+    assert!(
+        finished.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(during > 0, "no scrape saw the run's messages while it ran");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let series = parse_exposition(&scrape(&exporter).unwrap()).unwrap();
+        let stored = total(&series, "rocketmq_messages_in_total", &topic);
+        // mqbench's topic creation stores no message; every produced one is counted.
+        if stored == Some(SENT as f64) {
+            let bytes = total(&series, "rocketmq_throughput_in_total", &topic).unwrap();
+            assert!(
+                bytes >= (SENT * 256) as f64,
+                "{bytes} bytes for {SENT} messages of 256"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stored {stored:?}, sent {SENT}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    b.stop();
+}

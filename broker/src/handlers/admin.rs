@@ -364,7 +364,10 @@ pub fn update_broker_config(shard: &Rc<Shard>, request: &RemotingCommand) -> Han
             tracing::error!(error = %e, "broker config changed but not saved");
             fail(ResponseCode::SYSTEM_ERROR, e.to_string())
         }
-        Err(e) => fail(ResponseCode::NO_PERMISSION, e.to_string()),
+        Err(e @ crate::live::LiveUpdateError::NotLive { .. }) => {
+            fail(ResponseCode::NO_PERMISSION, e.to_string())
+        }
+        Err(e) => fail(ResponseCode::INVALID_PARAMETER, e.to_string()),
     }
 }
 

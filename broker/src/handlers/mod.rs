@@ -37,7 +37,27 @@ impl ShardHandler {
 
 impl Handler for ShardHandler {
     fn handle(self: Rc<Self>, request: RemotingCommand, peer: Rc<Peer>) -> LocalFuture<Handled> {
-        Box::pin(async move { dispatch(&self.shard, request, peer).await })
+        Box::pin(async move {
+            if !self.shard.rpc_latency.enabled() {
+                return dispatch(&self.shard, request, peer).await;
+            }
+            // Timed to the answer: a reply now, or the end of its task.
+            let (code, started) = (request.code, std::time::Instant::now());
+            match dispatch(&self.shard, request, peer).await {
+                Handled::Now(reply) => {
+                    self.shard.rpc_latency.record(code, started.elapsed());
+                    Handled::Now(reply)
+                }
+                Handled::Later(task) => {
+                    let shard = self.shard.clone();
+                    Handled::Later(Box::pin(async move {
+                        let reply = task.await;
+                        shard.rpc_latency.record(code, started.elapsed());
+                        reply
+                    }))
+                }
+            }
+        })
     }
 
     fn closed(&self, peer: &Rc<Peer>) {
@@ -203,6 +223,36 @@ pub fn now(request: &RemotingCommand, response: RemotingCommand) -> Handled {
     } else {
         Handled::Now(Some(Outgoing::command(response)))
     }
+}
+
+/// The refusal of a request the live `brokerPermission` forbids (`bit`:
+/// [`crate::topics::PERM_WRITE`] for writes, [`crate::topics::PERM_READ`]
+/// for reads), as
+/// RocketMQ's processors answer it; None when permitted.
+pub fn refuse_unless_permitted(
+    shard: &Shard,
+    request: &RemotingCommand,
+    bit: i32,
+) -> Option<Handled> {
+    if shard.config.live.broker_permission() & bit != 0 {
+        return None;
+    }
+    let what = if bit == crate::topics::PERM_WRITE {
+        "sending"
+    } else {
+        "pulling"
+    };
+    Some(now(
+        request,
+        error(
+            request,
+            ResponseCode::NO_PERMISSION,
+            format!(
+                "the broker[{}] {what} message is forbidden",
+                shard.broker_name
+            ),
+        ),
+    ))
 }
 
 /// On a slave, the refusal of a request that writes (`what`: "sends",

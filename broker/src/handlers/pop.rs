@@ -58,6 +58,10 @@ pub fn pop(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> Hand
     if let Some(refused) = refuse_on_slave(shard, &request, "pops") {
         return refused;
     }
+    if let Some(refused) = super::refuse_unless_permitted(shard, &request, crate::topics::PERM_READ)
+    {
+        return refused;
+    }
     if request.is_oneway() {
         // Nobody would receive what it takes.
         return Handled::Now(None);
@@ -261,6 +265,11 @@ async fn pop_once(
     let mut starts = Vec::with_capacity(sources.len());
     for (topic, queue_id, retry) in sources {
         let key: PopKey = (group.clone(), topic.to_string(), queue_id);
+        // An operator reset the group's offset here: pops start over from
+        // it (stored by the reset), as RocketMQ 5 clears its pop state.
+        if shard.offsets.take_reset(group, topic, queue_id).is_some() {
+            shard.pop.forget_queue(&key);
+        }
         let mut initialised = false;
         let next = shard
             .pop

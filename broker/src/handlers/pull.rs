@@ -48,14 +48,9 @@ pub fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> H
             ),
         );
     }
-    if !shard.config.live.readable() {
-        return fail(
-            ResponseCode::NO_PERMISSION,
-            format!(
-                "the broker[{}] pulling message is forbidden",
-                shard.broker_name
-            ),
-        );
+    if let Some(refused) = super::refuse_unless_permitted(shard, &request, crate::topics::PERM_READ)
+    {
+        return refused;
     }
     let Some(topic) = shard.topic_for_read(&h.topic) else {
         return fail(
@@ -211,14 +206,15 @@ pub fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> H
             // An operator reset the group's offset while the pull was held:
             // answered now, so the consumer moves without waiting out the
             // suspend time (the reset fires the queue's signal).
-            if let Some(reset) = shard
-                .offsets
-                .take_reset(&h.consumer_group, &h.topic, h.queue_id)
-            {
-                if request.is_oneway() || peer.is_closed() {
-                    return None;
+            // (Left pending when no one would hear the answer.)
+            if !request.is_oneway() && !peer.is_closed() {
+                if let Some(reset) =
+                    shard
+                        .offsets
+                        .take_reset(&h.consumer_group, &h.topic, h.queue_id)
+                {
+                    return Some(Outgoing::command(reset_reply(&shard, &request, &h, reset)));
                 }
-                return Some(Outgoing::command(reset_reply(&shard, &request, &h, reset)));
             }
             let done = !is_not_found(&read, h.queue_offset) || left.is_zero() || slot.is_none();
             if done || peer.is_closed() {
@@ -238,8 +234,6 @@ pub fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> H
     }))
 }
 
-/// The group's subscription-group settings, as RocketMQ's pull and pop
-/// processors check them: the refusal when it may not consume here.
 /// `PULL_OFFSET_MOVED` to an operator's reset offset.
 fn reset_reply(
     shard: &Shard,
@@ -262,6 +256,8 @@ fn reset_reply(
         .with_ext_fields(header.to_ext_fields())
 }
 
+/// The group's subscription-group settings, as RocketMQ's pull and pop
+/// processors check them: the refusal when it may not consume here.
 pub(super) fn group_may_consume(shard: &Shard, group: &str) -> Result<(), (i32, String)> {
     let auto_create =
         shard.config.live.auto_create_subscription_group() && !shard.config.is_slave();

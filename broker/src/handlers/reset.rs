@@ -30,8 +30,10 @@ struct Reset {
     group: String,
     timestamp: i64,
     force: bool,
-    /// 5.x: one queue to an exact offset.
-    queue_offset: Option<(i32, i64)>,
+    /// 5.x: only this queue (`queueId` ≥ 0), to `offset` when given, else
+    /// by `timestamp`.
+    queue: Option<i32>,
+    offset: Option<i64>,
 }
 
 fn parse_reset(request: &RemotingCommand) -> Result<Reset, String> {
@@ -51,11 +53,10 @@ fn parse_reset(request: &RemotingCommand) -> Result<Reset, String> {
     let queue_id = number("queueId")?.filter(|q| *q >= 0);
     let offset = number("offset")?.filter(|o| *o >= 0);
     let timestamp = number("timestamp")?;
-    let queue_offset = match (queue_id, offset) {
-        (Some(q), Some(o)) => Some((i32::try_from(q).map_err(|_| "queueId out of range")?, o)),
-        _ => None,
-    };
-    if queue_offset.is_none() && timestamp.is_none() {
+    let queue = queue_id
+        .map(|q| i32::try_from(q).map_err(|_| "queueId out of range"))
+        .transpose()?;
+    if offset.is_none() && timestamp.is_none() {
         return Err("timestamp (or queueId and offset) is required".into());
     }
     Ok(Reset {
@@ -65,7 +66,8 @@ fn parse_reset(request: &RemotingCommand) -> Result<Reset, String> {
         force: request
             .ext_field("isForce")
             .is_none_or(|v| v.eq_ignore_ascii_case("true")),
-        queue_offset,
+        queue,
+        offset: offset.filter(|_| queue.is_some()),
     })
 }
 
@@ -112,7 +114,7 @@ pub fn reset_offset(shard: &Rc<Shard>, request: RemotingCommand) -> Handled {
             ),
         );
     }
-    if let Some((q, _)) = reset.queue_offset {
+    if let Some(q) = reset.queue {
         if q >= config.read_queue_nums {
             return now(
                 &request,
@@ -140,8 +142,11 @@ pub fn reset_offset(shard: &Rc<Shard>, request: RemotingCommand) -> Handled {
 async fn apply(shard: &Rc<Shard>, reset: &Reset, queues: i32) -> Result<String, String> {
     let mut chosen = Vec::new();
     for q in 0..queues {
-        let target = match reset.queue_offset {
-            Some((only, offset)) if only == q => {
+        if reset.queue.is_some_and(|only| only != q) {
+            continue;
+        }
+        let target = match reset.offset {
+            Some(offset) => {
                 let min = shard.store.min_queue_offset(&reset.topic, q).0 as i64;
                 let max = shard.store.max_queue_offset(&reset.topic, q).0 as i64;
                 if !(min..=max).contains(&offset) {
@@ -151,7 +156,6 @@ async fn apply(shard: &Rc<Shard>, reset: &Reset, queues: i32) -> Result<String, 
                 }
                 offset
             }
-            Some(_) => continue,
             None if reset.timestamp < 0 => shard.store.max_queue_offset(&reset.topic, q).0 as i64,
             None => {
                 shard

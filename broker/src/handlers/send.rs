@@ -53,6 +53,9 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
     if let Some(refused) = refuse_on_slave(shard, &request, "sends") {
         return refused;
     }
+    if let Some(refused) = super::refuse_unless_permitted(shard, &request, PERM_WRITE) {
+        return refused;
+    }
     let fail = |code: i32, remark: String| now(&request, error(&request, code, remark));
     let mut topic_name = header.topic.clone();
     if let Err(e) = validate_topic_name(&topic_name) {
@@ -87,15 +90,6 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
         Ok(t) => t,
         Err((code, remark)) => return fail(code, remark),
     };
-    if !shard.config.live.writable() {
-        return fail(
-            ResponseCode::NO_PERMISSION,
-            format!(
-                "the broker[{}] sending message is forbidden",
-                shard.broker_name
-            ),
-        );
-    }
     if topic.perm & PERM_WRITE == 0 {
         return fail(
             ResponseCode::NO_PERMISSION,

@@ -42,6 +42,11 @@ pub fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> H
     if let Some(refused) = refuse_on_slave(shard, &request, "send-backs") {
         return refused;
     }
+    if let Some(refused) =
+        super::refuse_unless_permitted(shard, &request, crate::topics::PERM_WRITE)
+    {
+        return refused;
+    }
     let fail = |code: i32, remark: String| now(&request, error(&request, code, remark));
     let retry_topic = format!("{RETRY_GROUP_TOPIC_PREFIX}{}", header.group);
     if let Err(e) = validate_topic_name(&retry_topic) {

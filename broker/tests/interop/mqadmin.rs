@@ -11,24 +11,29 @@ use ringmq_tools::admin::{group, now_ms, topic, Admin, Output};
 use crate::support::{eventually, BrokerProcess, Flush};
 use crate::{message, producer, push_consumer, Collected};
 
-/// Runs an mqadmin command off the async runtime; returns (text, json).
+/// Runs a read-only mqadmin command off the async runtime, for its text
+/// and then for its JSON.
 async fn run(
     ns: &str,
     command: impl Fn(&Admin, &mut Output) -> anyhow::Result<()> + Send + Sync + Clone + 'static,
 ) -> (String, serde_json::Value) {
+    let text = run_once(ns, false, command.clone()).await;
+    let json = run_once(ns, true, command).await;
+    (text, serde_json::from_str(&json).unwrap())
+}
+
+/// Runs an mqadmin command once (commands that change state), text or JSON.
+async fn run_once(
+    ns: &str,
+    json: bool,
+    command: impl Fn(&Admin, &mut Output) -> anyhow::Result<()> + Send + Sync + 'static,
+) -> String {
     let ns = ns.to_string();
     tokio::task::spawn_blocking(move || {
         let admin = Admin::new(&ns, None);
-        let mut outputs = [Vec::new(), Vec::new()];
-        for (json, buf) in [false, true].into_iter().zip(outputs.iter_mut()) {
-            let mut out = Output { json, out: buf };
-            command(&admin, &mut out).expect("mqadmin command");
-        }
-        let [text, json] = outputs;
-        (
-            String::from_utf8(text).unwrap(),
-            serde_json::from_slice(&json).unwrap(),
-        )
+        let mut buf = Vec::new();
+        command(&admin, &mut Output::new(json, &mut buf)).expect("mqadmin command");
+        String::from_utf8(buf).unwrap()
     })
     .await
     .unwrap()
@@ -141,18 +146,27 @@ async fn admin_sees_clients_and_resets_a_running_consumer() {
     );
 
     // resetOffsetByTime to before the first send: the running consumer
-    // reads all 20 again, without a restart.
-    let (text, json) = run(&ns, move |a, o| {
+    // reads all 20 again, without a restart. Its pulls are held (nothing
+    // new to read), and the reset answers them at once: the re-read starts
+    // well before their 15 s suspend time would end them.
+    let reset_at = std::time::Instant::now();
+    let json = run_once(&ns, true, move |a, o| {
         group::reset_offset_by_time(a, o, "cg-admin", t, &before.to_string(), before, true, None)
     })
     .await;
-    assert!(
-        text.contains("#brokerName") && text.contains("#offset"),
-        "{text}"
-    );
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
     let offsets = json["offsets"].as_array().unwrap();
     assert_eq!(offsets.len(), 4);
     assert!(offsets.iter().all(|o| o["offset"] == 0), "{json}");
+    eventually("the re-read starts", Duration::from_secs(60), || {
+        got.lock().unwrap().len() > 20
+    })
+    .await;
+    let started = reset_at.elapsed();
+    assert!(
+        started < Duration::from_secs(8),
+        "the re-read took {started:?}: held pulls did not answer the reset"
+    );
     eventually(
         "every message consumed again",
         Duration::from_secs(60),

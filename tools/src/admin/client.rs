@@ -308,12 +308,19 @@ impl Admin {
         broker: Option<&str>,
         cluster: Option<&str>,
     ) -> Result<Vec<(String, String)>> {
-        if let Some(b) = broker {
-            return Ok(vec![(b.to_string(), b.to_string())]);
-        }
         let info = self
             .cluster_info()
             .context("reading the cluster from the name server")?;
+        if let Some(b) = broker {
+            // Named as the name server knows the address (the address
+            // itself when it is not registered).
+            let name = info
+                .brokers
+                .iter()
+                .find(|(_, g)| g.addrs.values().any(|a| a == b))
+                .map_or_else(|| b.to_string(), |(n, _)| n.clone());
+            return Ok(vec![(name, b.to_string())]);
+        }
         if let Some(c) = cluster {
             if !info.clusters.contains_key(c) {
                 bail!("cluster {c} is not known to the name server");

@@ -113,7 +113,7 @@ fn row_of(m: &Member) -> Row {
 
 fn shard_json(m: &Member) -> Value {
     json!({"brokerName": m.broker_name, "addr": m.addr, "shard": m.kv.get("ringmqShard"),
-        "putTps": m.number("putTps"), "getTransferredTps": m.number("getTransferredTps")})
+        "inTps": m.number("putTps"), "outTps": m.number("getTransferredTps")})
 }
 
 /// `clusterList [-c cluster] [--shards]`.
@@ -254,7 +254,7 @@ pub fn get_broker_config(
         if !info.clusters.contains_key(c) {
             bail!("cluster {c} is not known to the name server");
         }
-        for (name, group) in info.brokers.iter().filter(|(_, b)| b.cluster == c) {
+        for group in info.brokers.values().filter(|b| b.cluster == c) {
             let master = group.master().unwrap_or("NO_MASTER");
             if let Some(addr) = group.master() {
                 let props = fetch(addr)?;
@@ -274,7 +274,6 @@ pub fn get_broker_config(
                 out.text("\n")?;
                 all.insert(slave.clone(), props);
             }
-            let _ = name;
         }
     } else {
         bail!("give -b brokerAddr or -c clusterName");

@@ -410,20 +410,29 @@ pub fn producer_connection(
 ) -> Result<()> {
     let route = admin.topic_route(topic)?;
     let mut seen = BTreeMap::new();
+    let mut refused = None;
     for (_, addr) in route.masters() {
-        if let Ok(v) = admin.json(
+        match admin.json(
             &addr,
             RequestCode::GET_PRODUCER_CONNECTION_LIST,
             &[("producerGroup", group.to_string())],
         ) {
-            for c in v["connectionSet"].as_array().into_iter().flatten() {
-                let id = c["clientId"].as_str().unwrap_or_default().to_string();
-                seen.entry(id).or_insert_with(|| c.clone());
+            Ok(v) => {
+                for c in v["connectionSet"].as_array().into_iter().flatten() {
+                    let id = c["clientId"].as_str().unwrap_or_default().to_string();
+                    seen.entry(id).or_insert_with(|| c.clone());
+                }
             }
+            // A broker without the group's producers says so; anything
+            // else (no permission, no answer) is worth showing.
+            Err(e)
+                if e.downcast_ref::<Refused>()
+                    .is_some_and(|r| r.code == ResponseCode::SYSTEM_ERROR) => {}
+            Err(e) => refused = Some(e),
         }
     }
     if seen.is_empty() {
-        bail!("Not found the producer group connection");
+        return Err(refused.unwrap_or_else(|| anyhow!("Not found the producer group connection")));
     }
     for (i, c) in seen.values().enumerate() {
         out.text(&format!(
@@ -510,6 +519,7 @@ pub fn reset_offset_by_time(
     let masters = admin.topic_route(topic)?.masters();
     let mut progress = Progress::new("resetOffsetByTime", masters.len());
     let mut table: Vec<(String, i32, i64)> = Vec::new();
+    let mut failures: Vec<String> = Vec::new();
     for (name, addr) in &masters {
         let answer = admin.json(
             addr,
@@ -526,8 +536,9 @@ pub fn reset_offset_by_time(
         let v = match answer {
             Ok(v) => v,
             Err(e)
-                if e.downcast_ref::<Refused>()
-                    .is_some_and(|r| r.code == ResponseCode::CONSUMER_NOT_ONLINE) =>
+                if table.is_empty()
+                    && e.downcast_ref::<Refused>()
+                        .is_some_and(|r| r.code == ResponseCode::CONSUMER_NOT_ONLINE) =>
             {
                 // A RocketMQ 4.x broker with the group offline: write the
                 // offsets directly, as mqadmin's old path does.
@@ -536,7 +547,12 @@ pub fn reset_offset_by_time(
                     admin, out, group, topic, time_text, timestamp, force, &masters,
                 );
             }
-            Err(e) => return Err(e.context(format!("resetting on {name} ({addr})"))),
+            // The others are still reset, and shown; the command fails after.
+            Err(e) => {
+                failures.push(format!("{name} ({addr}): {e:#}"));
+                progress.step(name);
+                continue;
+            }
         };
         for (key, offset) in v["offsetTable"].as_object().into_iter().flatten() {
             let mq = fastjson::parse_key(key).unwrap_or(Value::Null);
@@ -564,7 +580,18 @@ pub fn reset_offset_by_time(
         .iter()
         .map(|(b, q, o)| json!({"brokerName": b, "queueId": q, "offset": o}))
         .collect();
-    out.value(&json!({"group": group, "topic": topic, "timestamp": timestamp, "offsets": rows}))
+    out.value(
+        &json!({"group": group, "topic": topic, "timestamp": timestamp,
+        "offsets": rows, "failures": failures}),
+    )?;
+    if !failures.is_empty() {
+        bail!(
+            "the reset failed on {} broker(s): {}",
+            failures.len(),
+            failures.join("; ")
+        );
+    }
+    Ok(())
 }
 
 /// mqadmin's old reset path (`resetOffsetByTimeOld`): per queue, the offset
@@ -603,10 +630,21 @@ fn reset_offline(
             .find(|q| &q.broker_name == name)
             .map_or(0, |q| q.read_queue_nums);
         for q in 0..queues {
-            let number = |r: Result<ringmq_net::RemotingCommand>, key: &str| -> i64 {
-                r.ok()
-                    .and_then(|r| r.ext_field(key).and_then(|v| v.parse().ok()))
-                    .unwrap_or(0)
+            // A failed request stops the reset: committing a guess would
+            // replay (or skip) a whole queue.
+            let number = |r: Result<ringmq_net::RemotingCommand>, key: &str| -> Result<i64> {
+                let r = match r {
+                    Err(e)
+                        if e.downcast_ref::<Refused>()
+                            .is_some_and(|r| r.code == ResponseCode::QUERY_NOT_FOUND) =>
+                    {
+                        return Ok(0);
+                    }
+                    other => other?,
+                };
+                r.ext_field(key)
+                    .and_then(|v| v.parse().ok())
+                    .ok_or_else(|| anyhow!("no {key} in the answer of {addr}"))
             };
             let qf = |extra: Vec<(&'static str, String)>| {
                 let mut f = vec![("topic", topic.to_string()), ("queueId", q.to_string())];
@@ -616,7 +654,7 @@ fn reset_offline(
             let broker_offset = number(
                 admin.invoke(addr, request(RequestCode::GET_MAX_OFFSET, &qf(vec![]))),
                 "offset",
-            );
+            )?;
             let consumer_offset = number(
                 admin.invoke(
                     addr,
@@ -626,7 +664,7 @@ fn reset_offline(
                     ),
                 ),
                 "offset",
-            );
+            )?;
             let at = if timestamp == -1 {
                 broker_offset
             } else {
@@ -639,7 +677,7 @@ fn reset_offline(
                         ),
                     ),
                     "offset",
-                )
+                )?
             };
             let reset = if force || at <= consumer_offset {
                 admin.invoke(

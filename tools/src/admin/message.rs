@@ -136,8 +136,17 @@ fn decode_messages(body: &[u8], broker_name: &str) -> Result<Vec<Message>> {
     Ok(out)
 }
 
-/// Writes the body where RocketMQ's tools put it; returns the path.
-fn save_body(name: &str, body: &[u8]) -> String {
+/// Writes the body where RocketMQ's tools put it; returns the path. The
+/// file is named after the id only when the id is a plain name (a unique
+/// key is the producer's to choose: `../` must not leave the directory).
+fn save_body(name: &str, fallback: &str, body: &[u8]) -> String {
+    let plain = |n: &str| {
+        !n.is_empty()
+            && n.len() <= 128
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    let name = if plain(name) { name } else { fallback };
     let path = format!("{BODY_DIR}/{name}");
     let saved = std::fs::create_dir_all(BODY_DIR).and_then(|()| std::fs::write(&path, body));
     if let Err(e) = saved {
@@ -248,7 +257,11 @@ fn print_one(
     body_file: &str,
     show_body: bool,
 ) -> Result<Value> {
-    let path = save_body(body_file, &m.body);
+    let path = if out.save_bodies {
+        save_body(body_file, &m.offset_msg_id(), &m.body)
+    } else {
+        String::new()
+    };
     out.text(&detail(m, offset_id, &path, show_body))?;
     let tracks = tracks(admin, m);
     print_tracks(out, &tracks)?;

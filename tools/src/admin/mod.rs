@@ -27,9 +27,20 @@ pub use client::Admin;
 pub struct Output<'w> {
     pub json: bool,
     pub out: &'w mut dyn Write,
+    /// Message bodies are also written under [`message::BODY_DIR`], as
+    /// RocketMQ's tools do (not by the dashboard).
+    pub save_bodies: bool,
 }
 
-impl Output<'_> {
+impl<'w> Output<'w> {
+    pub fn new(json: bool, out: &'w mut dyn Write) -> Output<'w> {
+        Output {
+            json,
+            out,
+            save_bodies: true,
+        }
+    }
+
     /// Writes text (ignored under `--json`).
     pub fn text(&mut self, text: &str) -> Result<()> {
         if !self.json {
@@ -106,7 +117,16 @@ pub fn parse_time(text: &str, now_ms: i64) -> Result<i64> {
         .split(':')
         .map(|p| p.parse().map_err(|_| bad()))
         .collect::<Result<_>>()?;
-    if d.len() != 3 || c.len() != 4 {
+    let in_range = d.len() == 3
+        && c.len() == 4
+        && (1970..=9999).contains(&d[0])
+        && (1..=12).contains(&d[1])
+        && (1..=31).contains(&d[2])
+        && (0..24).contains(&c[0])
+        && (0..60).contains(&c[1])
+        && (0..=60).contains(&c[2])
+        && (0..1000).contains(&c[3]);
+    if !in_range {
         return Err(bad());
     }
     // SAFETY: `tm` is a plain C struct; `mktime` reads and normalises it.
@@ -154,6 +174,9 @@ mod tests {
         assert_eq!(parse_time(&cli, 0).unwrap(), ms);
         assert!(parse_time("2024-01-02", 0).is_err());
         assert!(parse_time("x#1:2:3:4", 0).is_err());
+        assert!(parse_time("2024-13-45#00:00:00:000", 0).is_err());
+        assert!(parse_time("-2147483648-01-01#00:00:00:000", 0).is_err());
+        assert!(parse_time("2024-01-01#00:00:00:5000", 0).is_err());
     }
 
     #[test]

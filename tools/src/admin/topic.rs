@@ -76,6 +76,19 @@ pub fn update_topic(
         bail!("no master broker to create {} on", spec.topic);
     }
     let mut created = Vec::new();
+    // With -b the broker's entry is merged into the topic's order conf and
+    // announced first; with -c the conf is the cluster's masters, after.
+    let order_conf = if spec.order {
+        Some(order_conf(admin, spec, &targets, broker.is_some())?)
+    } else {
+        None
+    };
+    if let (Some(conf), true) = (&order_conf, broker.is_some()) {
+        out.text(&format!(
+            "set broker orderConf. isOrder={}, orderConf=[{conf}]\n",
+            spec.order
+        ))?;
+    }
     for (name, addr) in &targets {
         admin.invoke(
             addr,
@@ -84,20 +97,7 @@ pub fn update_topic(
         out.text(&format!("create topic to {addr} success.\n"))?;
         created.push(json!({"brokerName": name, "addr": addr}));
     }
-    if spec.order {
-        let conf: Vec<String> = targets
-            .iter()
-            .map(|(name, _)| format!("{name}:{}", spec.write_queue_nums))
-            .collect();
-        let conf = conf.join(";");
-        admin.namesrv(request(
-            RequestCode::PUT_KV_CONFIG,
-            &[
-                ("namespace", "ORDER_TOPIC_CONFIG".into()),
-                ("key", spec.topic.clone()),
-                ("value", conf.clone()),
-            ],
-        ))?;
+    if let (Some(conf), true) = (&order_conf, broker.is_none()) {
         out.text(&format!(
             "set cluster orderConf. isOrder={}, orderConf=[{conf}]\n",
             spec.order
@@ -108,6 +108,49 @@ pub fn update_topic(
         &json!({"topic": spec.topic, "created": created, "readQueueNums": spec.read_queue_nums,
         "writeQueueNums": spec.write_queue_nums, "perm": spec.perm, "order": spec.order}),
     )
+}
+
+/// Writes the topic's `ORDER_TOPIC_CONFIG` (`broker:queues;...`) on the
+/// name server and returns it: merged into the old value for one broker,
+/// the cluster's masters otherwise.
+fn order_conf(
+    admin: &Admin,
+    spec: &TopicSpec,
+    targets: &[(String, String)],
+    merge: bool,
+) -> Result<String> {
+    let mut entries: Vec<(String, String)> = Vec::new();
+    if merge {
+        let old = admin.namesrv(request(
+            RequestCode::GET_KV_CONFIG,
+            &[
+                ("namespace", "ORDER_TOPIC_CONFIG".into()),
+                ("key", spec.topic.clone()),
+            ],
+        ));
+        if let Ok(r) = old {
+            for part in r.ext_field("value").unwrap_or_default().split(';') {
+                if let Some((b, n)) = part.split_once(':') {
+                    entries.push((b.to_string(), n.to_string()));
+                }
+            }
+        }
+    }
+    for (name, _) in targets {
+        entries.retain(|(b, _)| b != name);
+        entries.push((name.clone(), spec.write_queue_nums.to_string()));
+    }
+    let conf: Vec<String> = entries.iter().map(|(b, n)| format!("{b}:{n}")).collect();
+    let conf = conf.join(";");
+    admin.namesrv(request(
+        RequestCode::PUT_KV_CONFIG,
+        &[
+            ("namespace", "ORDER_TOPIC_CONFIG".into()),
+            ("key", spec.topic.clone()),
+            ("value", conf.clone()),
+        ],
+    ))?;
+    Ok(conf)
 }
 
 /// `deleteTopic -t topic -c cluster`: from every master of the cluster,

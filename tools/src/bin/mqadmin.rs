@@ -276,11 +276,12 @@ enum Command {
         timestamp: String,
         #[arg(short = 'f', long = "force", default_value = "true", value_parser = parse_bool, action = clap::ArgAction::Set)]
         force: bool,
-        #[arg(short = 'b', long = "broker")]
+        /// With -q: reset only this broker's queue (an address).
+        #[arg(short = 'b', long = "broker", requires = "queue")]
         broker: Option<String>,
-        #[arg(short = 'q', long = "queue")]
+        #[arg(short = 'q', long = "queue", requires = "broker")]
         queue: Option<i32>,
-        #[arg(short = 'o', long = "offset")]
+        #[arg(short = 'o', long = "offset", requires = "queue")]
         offset: Option<i64>,
     },
     /// Send a message.
@@ -598,10 +599,7 @@ fn main() -> ExitCode {
     }
     let stdout = std::io::stdout();
     let mut lock = stdout.lock();
-    let mut out = Output {
-        json: cli.json,
-        out: &mut lock,
-    };
+    let mut out = Output::new(cli.json, &mut lock);
     let result = run(cli, &mut out);
     let _ = out.out.flush();
     match result {

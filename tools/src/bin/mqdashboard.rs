@@ -58,7 +58,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let addr = http::bound(&listener).map_or_else(|_| cli.listen.clone(), |a| a.to_string());
+    let bound = match http::bound(&listener) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("mqdashboard: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = bound.to_string();
+    let guard = api::Guard::for_listener(bound);
     // The test harness reads this line to learn the port.
     println!(
         "mqdashboard listening on http://{addr}/ for name server {}",
@@ -68,7 +76,7 @@ fn main() -> ExitCode {
     http::serve(
         listener,
         Arc::new(AtomicBool::new(false)),
-        Arc::new(move |request| api::handle(&admin, request)),
+        Arc::new(move |request| api::handle(&admin, &guard, request)),
     );
     ExitCode::SUCCESS
 }

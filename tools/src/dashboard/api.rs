@@ -3,7 +3,7 @@
 //!
 //! | method | path | runs |
 //! |---|---|---|
-//! | GET | `/api/cluster` | `clusterList` (grouped) and `clusterList --shards` |
+//! | GET | `/api/cluster` | `clusterList` (shards grouped under their broker) |
 //! | GET | `/api/replication` | `brokerStatus` of every member: the `ringmqShard*Ha*` keys |
 //! | GET | `/api/topics` | `topicList` |
 //! | GET | `/api/topic?topic=` | `topicStatus` and `topicRoute` |
@@ -24,10 +24,9 @@ use crate::admin::{cluster, group, message, topic, Admin, Output};
 /// Runs one admin command with JSON output and returns its value.
 fn run(admin: &Admin, command: impl FnOnce(&Admin, &mut Output) -> Result<()>) -> Result<Value> {
     let mut buf = Vec::new();
-    let mut out = Output {
-        json: true,
-        out: &mut buf,
-    };
+    let mut out = Output::new(true, &mut buf);
+    // A page view writes no files on the dashboard's host.
+    out.save_bodies = false;
     command(admin, &mut out)?;
     Ok(serde_json::from_slice(&buf)?)
 }
@@ -87,7 +86,6 @@ fn routes(admin: &Admin, request: &Request) -> Result<Value> {
     match (request.method.as_str(), request.path.as_str()) {
         ("GET", "/api/cluster") => Ok(json!({
             "brokers": run(admin, |a, o| cluster::cluster_list(a, o, None, false))?,
-            "shards": run(admin, |a, o| cluster::cluster_list(a, o, None, true))?,
         })),
         ("GET", "/api/replication") => replication(admin),
         ("GET", "/api/topics") => run(admin, |a, o| topic::topic_list(a, o, false)),
@@ -166,8 +164,63 @@ fn routes(admin: &Admin, request: &Request) -> Result<Value> {
     }
 }
 
+/// Who may talk to the dashboard. It has no login, so a web page the
+/// operator happens to open must not reach it: requests must name this
+/// server in `Host` (no DNS rebinding) when it listens on one address, and
+/// a POST must be `application/json` (which a cross-site page cannot send
+/// without a preflight, never approved here) from no other `Origin`.
+pub struct Guard {
+    /// `Host` values accepted; empty: any (listening on every interface).
+    pub hosts: Vec<String>,
+}
+
+impl Guard {
+    /// For a listener bound to `addr`.
+    pub fn for_listener(addr: std::net::SocketAddr) -> Guard {
+        let port = addr.port();
+        let hosts = if addr.ip().is_unspecified() {
+            Vec::new()
+        } else {
+            let mut h = vec![addr.to_string(), format!("localhost:{port}")];
+            if addr.ip().is_loopback() {
+                h.push(format!("127.0.0.1:{port}"));
+                h.push(format!("[::1]:{port}"));
+            }
+            h
+        };
+        Guard { hosts }
+    }
+
+    fn refusal(&self, request: &Request) -> Option<Response> {
+        let host = request.header("host").unwrap_or_default();
+        if !self.hosts.is_empty() && !self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+            return Some(Response::error(403, "unexpected Host header"));
+        }
+        if request.method != "GET" {
+            let json = request
+                .header("content-type")
+                .is_some_and(|t| t.to_ascii_lowercase().starts_with("application/json"));
+            if !json {
+                return Some(Response::error(415, "POST bodies must be application/json"));
+            }
+            if let Some(origin) = request.header("origin") {
+                let same = origin
+                    .strip_prefix("http://")
+                    .is_some_and(|o| o.eq_ignore_ascii_case(host));
+                if !same {
+                    return Some(Response::error(403, "cross-origin request refused"));
+                }
+            }
+        }
+        None
+    }
+}
+
 /// Answers one request: a page asset or an API call.
-pub fn handle(admin: &Admin, request: &Request) -> Response {
+pub fn handle(admin: &Admin, guard: &Guard, request: &Request) -> Response {
+    if let Some(refused) = guard.refusal(request) {
+        return refused;
+    }
     let asset = |content_type, body: &str| Response {
         status: 200,
         content_type,

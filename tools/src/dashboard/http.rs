@@ -24,7 +24,18 @@ pub struct Request {
     pub method: String,
     pub path: String,
     pub query: BTreeMap<String, String>,
+    /// Header names lowercased; at most [`HEADERS_MAX`].
+    pub headers: BTreeMap<String, String>,
     pub body: Vec<u8>,
+}
+
+/// Most headers read from one request.
+pub const HEADERS_MAX: usize = 64;
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
 }
 
 /// What a handler answers.
@@ -52,7 +63,9 @@ fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         400 => "Bad Request",
+        403 => "Forbidden",
         404 => "Not Found",
+        415 => "Unsupported Media Type",
         405 => "Method Not Allowed",
         413 => "Payload Too Large",
         502 => "Bad Gateway",
@@ -104,11 +117,14 @@ fn parse_head(head: &str) -> Option<(Request, usize)> {
         })
         .collect();
     let mut length = 0;
-    for line in lines {
+    let mut headers = BTreeMap::new();
+    for line in lines.take(HEADERS_MAX) {
         if let Some((k, v)) = line.split_once(':') {
-            if k.trim().eq_ignore_ascii_case("content-length") {
+            let name = k.trim().to_ascii_lowercase();
+            if name == "content-length" {
                 length = v.trim().parse().ok()?;
             }
+            headers.insert(name, v.trim().to_string());
         }
     }
     Some((
@@ -116,6 +132,7 @@ fn parse_head(head: &str) -> Option<(Request, usize)> {
             method,
             path: percent_decode(path),
             query,
+            headers,
             body: Vec::new(),
         },
         length,
@@ -181,6 +198,23 @@ fn write_response(stream: &mut TcpStream, r: &Response) {
     let _ = stream.write_all(&r.body);
 }
 
+/// One of the [`CONNECTIONS_MAX`] connection slots, given back on drop
+/// (also when a handler panics or its thread cannot start).
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    fn take(active: &Arc<AtomicUsize>) -> Slot {
+        active.fetch_add(1, Ordering::AcqRel);
+        Slot(active.clone())
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Serves `handler` on `listener` until `stop` is set.
 pub fn serve(
     listener: TcpListener,
@@ -197,17 +231,18 @@ pub fn serve(
             write_response(&mut stream, &Response::error(503, "too many connections"));
             continue;
         }
-        active.fetch_add(1, Ordering::AcqRel);
-        let (active, handler) = (active.clone(), handler.clone());
+        let slot = Slot::take(&active);
+        let handler = handler.clone();
         let spawned = std::thread::Builder::new()
             .name("dashboard-conn".into())
             .spawn(move || {
+                // Released however the thread ends.
+                let _slot = slot;
                 let response = match read_request(&mut stream) {
                     Ok(request) => handler(&request),
                     Err(status) => Response::error(status, "bad request"),
                 };
                 write_response(&mut stream, &response);
-                active.fetch_sub(1, Ordering::AcqRel);
             });
         if spawned.is_err() {
             eprintln!("mqdashboard: cannot start a connection thread");

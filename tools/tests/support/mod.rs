@@ -10,11 +10,14 @@ use ringmq_broker::Broker;
 
 static NEXT: AtomicU16 = AtomicU16::new(0);
 
-/// `n` consecutive free loopback ports, in a block per test process.
+/// `n` consecutive free loopback ports, in a block per test process, below
+/// Linux's ephemeral range (32768..), so an outgoing connection cannot
+/// take one between the check and the broker's bind.
 pub fn free_ports(n: u16) -> u16 {
-    let start = 30_000 + (std::process::id() % 500) as u16 * 48;
+    let start = 20_000 + (std::process::id() % 200) as u16 * 48;
     loop {
-        let b = start + NEXT.fetch_add(n, Ordering::Relaxed);
+        let offset = NEXT.fetch_add(n, Ordering::Relaxed) % 2_400;
+        let b = start + offset;
         if (b..b + n).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok()) {
             return b;
         }

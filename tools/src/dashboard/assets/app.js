@@ -75,7 +75,9 @@ async function loadCluster() {
     b.cluster, b.brokerName, b.brokerId, b.addr, b.version, b.inTps.toFixed(2), b.outTps.toFixed(2),
     (b.commitLogDiskRatio * 100).toFixed(1) + " %", b.active, b.shards.length || "",
   ], [2, 5, 6, 7, 9])));
-  fill("#shards-table", v.shards.map((s) => row([s.brokerName, s.addr, s.inTps.toFixed(2), s.outTps.toFixed(2)], [2, 3])));
+  // A RingMQ broker lists its shards; any other broker is its own row.
+  const shards = v.brokers.flatMap((b) => (b.shards.length ? b.shards : [b]));
+  fill("#shards-table", shards.map((s) => row([s.brokerName, s.addr, s.inTps.toFixed(2), s.outTps.toFixed(2)], [2, 3])));
   const sum = (k) => v.brokers.reduce((a, b) => a + b[k], 0);
   samples.push({ in: sum("inTps"), out: sum("outTps") });
   if (samples.length > HISTORY_MAX) samples.shift();
@@ -221,12 +223,17 @@ async function loadReplication() {
 const loaders = { cluster: loadCluster, topics: loadTopics, groups: loadGroups, replication: loadReplication };
 let current = "cluster";
 
+let busy = false;
+
 async function refresh(tab) {
+  busy = true;
   try {
     if (loaders[tab]) await loaders[tab]();
     setStatus("updated " + new Date().toLocaleTimeString());
   } catch (err) {
     setStatus(err.message, true);
+  } finally {
+    busy = false;
   }
 }
 
@@ -241,4 +248,6 @@ document.querySelectorAll("nav button").forEach((b) => {
 });
 
 refresh("cluster");
-setInterval(() => { if (current === "cluster") refresh("cluster"); }, 2000);
+// The periodic refresh skips a beat while one is running: a slow broker
+// must not pile requests up.
+setInterval(() => { if (current === "cluster" && !busy) refresh("cluster"); }, 2000);
