@@ -413,6 +413,24 @@ fn topics_messages_and_cluster_views() {
         ],
     );
     assert!(text.contains("retryMaxTimes=3"), "{text}");
+    // Every group's progress, with progress reported on stderr.
+    let all = mqadmin(ns, &["consumerProgress", "--progress"]);
+    assert!(all.ok, "{}", all.stderr);
+    assert!(
+        all.stdout.starts_with("#Group") && all.stdout.contains("AdminG"),
+        "{}",
+        all.stdout
+    );
+    let steps = all
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("consumerProgress "))
+        .count();
+    assert!(
+        steps >= 1 && all.stderr.contains("AdminG"),
+        "{}",
+        all.stderr
+    );
     let deleted = ok(
         ns,
         &["deleteSubGroup", "-c", "DefaultCluster", "-g", "AdminG"],
