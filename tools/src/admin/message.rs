@@ -19,6 +19,9 @@ use super::{human_ms, now_ms, Output};
 pub const TOOLS_CONSUMER: &str = "TOOLS_CONSUMER";
 /// Where message bodies are written for the operator, as RocketMQ does.
 pub const BODY_DIR: &str = "/tmp/rocketmq/msgbodys";
+/// Pulls in a row that may leave a queue's offset where it was before
+/// printMsg/consumeMessage give the queue up.
+const PULL_STALLS_MAX: u32 = 3;
 /// Most messages one query asks a broker for.
 const QUERY_MAX_NUM: i32 = 32;
 
@@ -640,12 +643,15 @@ fn read_range(
     json_rows: &mut Vec<Value>,
 ) -> Result<()> {
     let mut offset = from;
+    let mut stalled = 0;
     let queue = format!(
         "MessageQueue [topic={}, brokerName={name}, queueId={q}]",
         spec.topic
     );
     while offset < to && *left > 0 {
-        let max = (to - offset).min(32).min(*left as i64) as i32;
+        let max = (to - offset)
+            .min(32)
+            .min(i64::try_from(*left).unwrap_or(i64::MAX)) as i32;
         let p = pull(admin, (name, addr, q), spec.topic, offset, max, spec.sub)?;
         match p.status {
             "FOUND" => {
@@ -670,9 +676,17 @@ fn read_range(
                 break;
             }
         }
+        // A broker that answers "retry" without moving on (rocketmq-rust's
+        // first pull of a new group does) gets a few more tries, not an
+        // endless loop as RocketMQ's tool would spin.
         if p.next_offset <= offset {
-            break;
+            stalled += 1;
+            if stalled > PULL_STALLS_MAX {
+                break;
+            }
+            continue;
         }
+        stalled = 0;
         offset = p.next_offset;
     }
     Ok(())
