@@ -62,6 +62,11 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
         "Time from a request's arrival to its answer, milliseconds, by request code (held pulls and pops include their wait).",
     ),
     (
+        "ringmq_read_bytes_total",
+        Kind::Counter,
+        "Bytes of queue reads by where they were answered from: source=\"memory\" (the hot window, direct I/O) or \"file\" (page cache or disk).",
+    ),
+    (
         "ringmq_flush_latency_seconds",
         Kind::Histogram,
         "Time of each fdatasync round of the commit log.",

@@ -596,6 +596,17 @@ async fn run_metrics_publisher(
             vec![],
             written.saturating_sub(store.durable_offset().0) as f64,
         ));
+        let (memory, file) = store.read_bytes();
+        samples.push(sample(
+            "ringmq_read_bytes_total",
+            vec![("source", "memory".into())],
+            memory as f64,
+        ));
+        samples.push(sample(
+            "ringmq_read_bytes_total",
+            vec![("source", "file".into())],
+            file as f64,
+        ));
         let (flush, group_commit) = store.durability_histograms();
         crate::metrics::histogram_samples(
             crate::metrics::FLUSH_LATENCY,

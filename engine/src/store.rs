@@ -140,6 +140,11 @@ pub struct ShardStore<D: Disk> {
     syncer: Role,
     preparer: Role,
     pub(crate) replica: RefCell<crate::replica::ReplicaTail>,
+    /// Bytes of queue reads answered from the log's memory (its hot window
+    /// and last partial block, direct I/O only) and from segment files
+    /// (page cache or disk), for metrics.
+    read_bytes_memory: Cell<u64>,
+    read_bytes_file: Cell<u64>,
 }
 
 /// Zeros the background task writes into the next segment per call (its
@@ -228,6 +233,8 @@ impl<D: Disk> ShardStore<D> {
             syncer: Role::default(),
             preparer: Role::default(),
             replica: RefCell::default(),
+            read_bytes_memory: Cell::new(0),
+            read_bytes_file: Cell::new(0),
         }
     }
 
@@ -503,6 +510,12 @@ impl<D: Disk> ShardStore<D> {
         self.log.poisoned()
     }
 
+    /// Bytes of queue reads answered so far from the log's memory (hot
+    /// window) and from segment files.
+    pub fn read_bytes(&self) -> (u64, u64) {
+        (self.read_bytes_memory.get(), self.read_bytes_file.get())
+    }
+
     /// The commit log's flush-latency (seconds) and group-commit-size
     /// (bytes) histograms.
     pub fn durability_histograms(
@@ -732,6 +745,9 @@ impl<D: Disk> ShardStore<D> {
                 if !self.log.copy_from_memory(start.max(from), end, memory) {
                     return false;
                 }
+                let hot = end - start.max(from);
+                self.read_bytes_memory
+                    .set(self.read_bytes_memory.get() + hot);
                 from.max(start)
             }
             _ => end,
@@ -742,6 +758,8 @@ impl<D: Disk> ShardStore<D> {
         if !memory.is_empty() && file_end == end {
             return false; // file bytes may not follow memory bytes
         }
+        self.read_bytes_file
+            .set(self.read_bytes_file.get() + (file_end - start));
         // Right after the last range, in the same segment (records never
         // span segments): extend it, the common case for a queue written
         // in batches.

@@ -91,6 +91,10 @@ async fn prometheus_counters_rise_by_what_was_sent_and_consumed() {
             && total(&series, "rocketmq_rpc_latency_bucket", &[("request_code", "10"), ("le", "+Inf")])
                 == total(&series, "rocketmq_rpc_latency_count", &[("request_code", "10")])
             && total(&series, "ringmq_flush_latency_seconds_count", &[]).is_some_and(|n| n > 0.0)
+            // What the consumer read was read from files (buffered I/O: no
+            // hot window).
+            && total(&series, "ringmq_read_bytes_total", &[("source", "file")])
+                .is_some_and(|b| b >= (SENT * "body-0".len()) as f64)
             && total(&series, "ringmq_group_commit_bytes_sum", &[])
                 .is_some_and(|b| b >= (SENT * "body-0".len()) as f64);
         if done {
