@@ -97,6 +97,13 @@ pub struct BrokerConfig {
     /// RingMQ: `plainAclFile`: the ACL file (RocketMQ 4.x's
     /// `plain_acl.yml` format); default `<storePathRootDir>/config/plain_acl.yml`.
     pub plain_acl_file: Option<PathBuf>,
+    /// `tlsMode` (or RocketMQ's `tls.server.mode`): `disabled` (default),
+    /// `permissive` (TLS or plain on client ports), `enforcing` (TLS only).
+    pub tls_mode: ringmq_net::tls::TlsMode,
+    /// `tlsServerCertPath` / `tls.server.certPath`: PEM certificate chain.
+    pub tls_server_cert_path: Option<PathBuf>,
+    /// `tlsServerKeyPath` / `tls.server.keyPath`: PEM private key.
+    pub tls_server_key_path: Option<PathBuf>,
     /// `metricsExporterType`: `DISABLE` (default, as RocketMQ) or `PROM`
     /// (a Prometheus endpoint, [`crate::metrics`]).
     pub metrics_prom: bool,
@@ -221,6 +228,9 @@ impl Default for BrokerConfig {
             server_channel_write_timeout_seconds: 30,
             shard_connections_max: 8192,
             acl_enable: false,
+            tls_mode: ringmq_net::tls::TlsMode::Disabled,
+            tls_server_cert_path: None,
+            tls_server_key_path: None,
             plain_acl_file: None,
             metrics_prom: false,
             metrics_prom_exporter_port: 5557,
@@ -403,6 +413,16 @@ impl BrokerConfig {
             "shardConnectionsMax" => self.shard_connections_max = parse_positive(key, value)?,
             "aclEnable" => self.acl_enable = parse_bool(key, value)?,
             "plainAclFile" => self.plain_acl_file = Some(PathBuf::from(value)),
+            "tlsMode" | "tls.server.mode" => {
+                self.tls_mode = ringmq_net::tls::TlsMode::parse(value)
+                    .ok_or_else(|| invalid(key, value, "not disabled, permissive or enforcing"))?;
+            }
+            "tlsServerCertPath" | "tls.server.certPath" => {
+                self.tls_server_cert_path = Some(PathBuf::from(value))
+            }
+            "tlsServerKeyPath" | "tls.server.keyPath" => {
+                self.tls_server_key_path = Some(PathBuf::from(value))
+            }
             "metricsExporterType" => {
                 self.metrics_prom = match value {
                     "PROM" => true,
@@ -571,6 +591,22 @@ impl BrokerConfig {
     /// Settings that only make sense together: role and id, as RocketMQ's
     /// start-up enforces them (masters are id 0, slaves above 0), and port
     /// ranges that must not overlap.
+    /// The client ports' TLS, loaded from the configured files.
+    pub fn server_tls(&self) -> Result<ringmq_net::tls::ServerTls, String> {
+        use ringmq_net::tls::{ServerTls, TlsMode};
+        if self.tls_mode == TlsMode::Disabled {
+            return Ok(ServerTls::disabled());
+        }
+        let (Some(cert), Some(key)) = (&self.tls_server_cert_path, &self.tls_server_key_path)
+        else {
+            return Err(format!(
+                "tlsMode={} needs tlsServerCertPath and tlsServerKeyPath",
+                self.tls_mode.as_str()
+            ));
+        };
+        ServerTls::load(self.tls_mode, cert, key).map_err(|e| e.to_string())
+    }
+
     pub fn validate(&mut self) -> Result<(), ConfigError> {
         let range = |start: u16, n: u16| start as u32..start as u32 + n as u32;
         let overlaps =

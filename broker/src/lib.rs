@@ -55,6 +55,8 @@ pub enum StartError {
     Shard { shard: u16, reason: String },
     #[error("ACL (aclEnable=true): {0}")]
     Acl(String),
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("Prometheus exporter on {addr}: {source}")]
     Metrics {
         addr: std::net::SocketAddr,
@@ -157,6 +159,7 @@ impl Broker {
                 }
             })?,
         );
+        let tls = config.server_tls().map_err(StartError::Tls)?;
         let namesrv = match config.namesrv_addr {
             Some(_) => None,
             None => {
@@ -165,6 +168,17 @@ impl Broker {
                     NameServer::start(
                         std::net::SocketAddr::new(config.bind_address, port),
                         acl.clone(),
+                        // The broker's own registrations are plain: with
+                        // the ports enforcing, its name server permits them.
+                        ringmq_net::tls::ServerTls {
+                            mode: match tls.mode {
+                                ringmq_net::tls::TlsMode::Enforcing => {
+                                    ringmq_net::tls::TlsMode::Permissive
+                                }
+                                mode => mode,
+                            },
+                            config: tls.config.clone(),
+                        },
                     )
                     .map_err(|source| StartError::NameServer { port, source })?,
                 )
@@ -200,6 +214,7 @@ impl Broker {
                 stats: stats.clone(),
                 stop: stop.clone(),
                 master_info: master_info.clone(),
+                tls: tls.clone(),
                 ready: ready_tx.clone(),
             };
             let placement = if config.pin_shards {

@@ -315,9 +315,13 @@ impl NameServer {
     /// With `acl` (a broker's embedded name server under `aclEnable`),
     /// registration, unregistration and KV changes are taken only from
     /// brokers of the cluster ([`crate::acl::AclConfig::check_cluster_member`]).
+    /// With `tls` in `permissive` or `enforcing` mode, clients may (or
+    /// must) speak TLS; brokers registering over plain TCP are then only
+    /// accepted in `permissive` mode.
     pub fn start(
         bind: SocketAddr,
         acl: Option<Arc<crate::acl::Acl>>,
+        tls: ringmq_net::tls::ServerTls,
     ) -> std::io::Result<NameServer> {
         let listener = TcpListener::bind(bind)?;
         let addr = listener.local_addr()?;
@@ -352,17 +356,18 @@ impl NameServer {
                             continue;
                         }
                         connections.fetch_add(1, Ordering::AcqRel);
-                        let (table, stop, connections, acl) = (
+                        let (table, stop, connections, acl, tls) = (
                             table.clone(),
                             stop.clone(),
                             connections.clone(),
                             acl.clone(),
+                            tls.clone(),
                         );
                         let id = next_connection.fetch_add(1, Ordering::Relaxed);
                         let spawned = std::thread::Builder::new()
                             .name("namesrv-conn".into())
                             .spawn(move || {
-                                serve_connection(stream, id, &table, &stop, acl.as_deref());
+                                serve_connection(stream, id, &table, &stop, acl.as_deref(), &tls);
                                 table
                                     .lock()
                                     .expect("route lock")
@@ -417,16 +422,66 @@ impl NameServer {
 }
 
 fn serve_connection(
-    mut stream: TcpStream,
+    stream: TcpStream,
     id: u64,
     table: &Mutex<RouteTable>,
     stop: &AtomicBool,
     acl: Option<&crate::acl::Acl>,
+    tls: &ringmq_net::tls::ServerTls,
 ) {
+    use ringmq_net::tls::{Admission, TlsMode};
     let peer = stream.peer_addr().map(|a| a.ip()).ok();
     let _ = stream.set_nodelay(true);
     let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
     let _ = stream.set_write_timeout(Some(NAMESRV_WRITE_TIMEOUT));
+    let admission = if tls.mode == TlsMode::Disabled {
+        Admission::Plain
+    } else {
+        // TLS or plain, from the first byte, within the idle timeout.
+        let started = Instant::now();
+        let mut first = [0u8; 1];
+        loop {
+            match stream.peek(&mut first) {
+                Ok(1) => break tls.decide(first[0]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) && started.elapsed() < NAMESRV_IDLE_TIMEOUT
+                        && !stop.load(Ordering::Acquire) => {}
+                _ => return,
+            }
+        }
+    };
+    match admission {
+        Admission::Plain => serve_frames(stream, id, peer, table, stop, acl),
+        Admission::Tls(config) => match rustls::ServerConnection::new(config) {
+            Ok(conn) => serve_frames(
+                rustls::StreamOwned::new(conn, stream),
+                id,
+                peer,
+                table,
+                stop,
+                acl,
+            ),
+            Err(error) => tracing::warn!(%error, "name server: TLS session refused"),
+        },
+        Admission::Refuse => tracing::warn!(
+            ?peer,
+            "name server: plain connection refused: tlsMode=enforcing"
+        ),
+    }
+}
+
+/// Serves the frames of one admitted connection, plain or TLS.
+fn serve_frames<S: Read + Write>(
+    mut stream: S,
+    id: u64,
+    peer: Option<std::net::IpAddr>,
+    table: &Mutex<RouteTable>,
+    stop: &AtomicBool,
+    acl: Option<&crate::acl::Acl>,
+) {
     let mut last_read = Instant::now();
     let decoder = FrameDecoder::default();
     let mut buf = BytesMut::with_capacity(16 * 1024);

@@ -217,6 +217,8 @@ pub struct ShardSetup {
     pub stats: Arc<Vec<ShardStats>>,
     pub stop: Arc<AtomicBool>,
     pub master_info: MasterInfos,
+    /// The client ports' TLS (`tlsMode`).
+    pub tls: ringmq_net::tls::ServerTls,
     /// Reports start-up success (with the bound ports) or failure.
     pub ready: std::sync::mpsc::Sender<Result<u16, String>>,
 }
@@ -252,6 +254,7 @@ pub async fn run_shard(setup: ShardSetup) {
         stats,
         stop,
         master_info,
+        tls: setup_tls,
         ready,
     } = setup;
     let store_cfg = store_config(&config, id);
@@ -464,6 +467,7 @@ pub async fn run_shard(setup: ShardSetup) {
         .detach();
     }
     let limits: ConnectionLimits = config.connection_limits();
+    let tls = Rc::new(setup_tls);
     let connections_max = config.shard_connections_max;
     let refusing = Rc::new(Cell::new(false));
     let next_peer = Rc::new(Cell::new(1u64));
@@ -473,6 +477,7 @@ pub async fn run_shard(setup: ShardSetup) {
         .map(|listener| {
             let handler = Rc::new(ShardHandler::new(shard.clone()));
             let splicer = splicer.clone();
+            let tls = tls.clone();
             let next_peer = next_peer.clone();
             let local_stop = local_stop.clone();
             let shard = shard.clone();
@@ -507,12 +512,13 @@ pub async fn run_shard(setup: ShardSetup) {
                     next_peer.set(peer_id + 1);
                     let handler = handler.clone();
                     let splicer = splicer.clone();
+                    let tls = tls.clone();
                     let shard = shard.clone();
                     // Counted here, not in the task: a burst of queued
                     // connections is accepted before any task runs.
                     ShardStats::add(&shard.my_stats().connections, 1);
                     glommio::spawn_local(async move {
-                        serve(stream, peer_id, handler, limits, splicer).await;
+                        serve(stream, peer_id, handler, limits, splicer, tls).await;
                         shard.my_stats().connections.fetch_sub(1, Ordering::Relaxed);
                     })
                     .detach();

@@ -31,6 +31,8 @@ mod reply;
 #[path = "interop/schedule.rs"]
 mod schedule;
 mod support;
+#[path = "interop/tls.rs"]
+mod tls;
 #[path = "interop/transaction.rs"]
 mod transaction;
 

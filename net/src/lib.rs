@@ -27,6 +27,7 @@ pub mod message;
 pub mod pipelined;
 pub mod server;
 pub mod splice;
+pub mod tls;
 
 pub use code::{LanguageCode, RequestCode, ResponseCode};
 pub use command::{CommandDecodeError, CommandEncodeError, ExtFields, RemotingCommand};

@@ -42,6 +42,7 @@ use crate::code::LanguageCode;
 use crate::command::RemotingCommand;
 use crate::frame::FrameDecoder;
 use crate::splice::{Pipe, Splicer};
+use crate::tls::{Admission, ServerTls, TlsMode};
 
 /// A future owned by the shard that made it.
 pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
@@ -242,6 +243,7 @@ pub async fn serve<H: Handler>(
     handler: Rc<H>,
     limits: ConnectionLimits,
     splicer: Rc<Splicer>,
+    tls: Rc<ServerTls>,
 ) {
     let addr = match stream.peer_addr() {
         Ok(a) => a,
@@ -257,6 +259,16 @@ pub async fn serve<H: Handler>(
         tracing::warn!(%error, "no send timeout on a client socket; closing it");
         return;
     }
+    let admission = if tls.mode == TlsMode::Disabled {
+        Admission::Plain
+    } else {
+        // TLS or plain, from the first byte (within the idle timeout).
+        let mut first = [0u8; 1];
+        match stream.peek(&mut first).await {
+            Ok(1) => tls.decide(first[0]),
+            _ => return,
+        }
+    };
     let peer = Rc::new(Peer {
         id: peer_id,
         addr,
@@ -269,19 +281,54 @@ pub async fn serve<H: Handler>(
         next_opaque: Cell::new(1),
         client_version: Cell::new((LanguageCode::Other, 0)),
     });
+    match admission {
+        Admission::Plain => {
+            run_connection(stream, peer, handler, limits, Some((socket_fd, splicer))).await;
+        }
+        Admission::Tls(config) => {
+            let acceptor = futures_rustls::TlsAcceptor::from(config);
+            let handshake = async { acceptor.accept(stream).await.ok() };
+            let deadline = async {
+                glommio::timer::sleep(limits.idle_timeout).await;
+                None
+            };
+            match futures_lite::future::or(handshake, deadline).await {
+                Some(tls_stream) => run_connection(tls_stream, peer, handler, limits, None).await,
+                None => tracing::info!(peer = %addr, "TLS handshake failed or timed out; closing"),
+            }
+        }
+        Admission::Refuse => {
+            tracing::warn!(peer = %addr, "plain connection refused: tlsMode=enforcing");
+        }
+    }
+}
+
+/// Serves one admitted connection: requests from its read half, replies
+/// through its write half. `zero_copy`: the socket and splicer when file
+/// ranges may be spliced (plain TCP); None copies them (TLS).
+async fn run_connection<S, H>(
+    stream: S,
+    peer: Rc<Peer>,
+    handler: Rc<H>,
+    limits: ConnectionLimits,
+    zero_copy: Option<(RawFd, Rc<Splicer>)>,
+) where
+    S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin + 'static,
+    H: Handler,
+{
     let (reader, writer) = futures_lite::io::split(stream);
     let writer_task =
-        glommio::spawn_local(write_loop(writer, socket_fd, peer.clone(), limits, splicer)).detach();
+        glommio::spawn_local(write_loop(writer, peer.clone(), limits, zero_copy)).detach();
     let reason = read_loop(reader, &peer, &handler, limits).await;
-    tracing::debug!(peer = %addr, reason, "connection closed");
+    tracing::debug!(peer = %peer.addr, reason, "connection closed");
     handler.closed(&peer);
     // Let queued replies (an error response, say) go out before closing.
     peer.close();
     let _ = writer_task.await;
 }
 
-async fn read_loop<H: Handler>(
-    mut reader: futures_lite::io::ReadHalf<TcpStream>,
+async fn read_loop<R: futures_lite::AsyncRead + Unpin, H: Handler>(
+    mut reader: R,
     peer: &Rc<Peer>,
     handler: &Rc<H>,
     limits: ConnectionLimits,
@@ -366,12 +413,11 @@ async fn read_loop<H: Handler>(
     }
 }
 
-async fn write_loop(
-    mut writer: futures_lite::io::WriteHalf<TcpStream>,
-    socket_fd: RawFd,
+async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(
+    mut writer: W,
     peer: Rc<Peer>,
     limits: ConnectionLimits,
-    splicer: Rc<Splicer>,
+    zero_copy: Option<(RawFd, Rc<Splicer>)>,
 ) {
     // Grows to what the replies need (about a batch) on first use: an
     // idle connection holds none of it.
@@ -383,16 +429,8 @@ async fn write_loop(
             break;
         }
         let count = batch.len() as u64;
-        let ok = write_batch(
-            &mut writer,
-            socket_fd,
-            &mut buf,
-            batch,
-            limits,
-            &splicer,
-            &mut pipe,
-        )
-        .await;
+        let zero_copy = zero_copy.as_ref().map(|(fd, splicer)| (*fd, &**splicer));
+        let ok = write_batch(&mut writer, zero_copy, &mut buf, batch, limits, &mut pipe).await;
         peer.outbox.space.signal(count);
         if !ok {
             break;
@@ -404,13 +442,12 @@ async fn write_loop(
 
 /// Writes frames in order, gathering headers and byte bodies into one buffer
 /// and flushing it before each file-range body.
-async fn write_batch(
-    writer: &mut futures_lite::io::WriteHalf<TcpStream>,
-    socket_fd: RawFd,
+async fn write_batch<W: futures_lite::AsyncWrite + Unpin>(
+    writer: &mut W,
+    zero_copy: Option<(RawFd, &Splicer)>,
     buf: &mut BytesMut,
     batch: Vec<Outgoing>,
     limits: ConnectionLimits,
-    splicer: &Splicer,
     pipe: &mut Option<Pipe>,
 ) -> bool {
     buf.clear();
@@ -438,17 +475,24 @@ async fn write_batch(
             }
         } else {
             for slice in &out.files {
-                if (slice.len as usize) < SPLICE_BYTES_MIN {
+                let splice_to = zero_copy.filter(|_| slice.len as usize >= SPLICE_BYTES_MIN);
+                let Some((socket_fd, splicer)) = splice_to else {
                     // Small ranges (one message of a queue whose records are
                     // interleaved with others') are copied: one splice costs
                     // two ring round trips, far more than copying a few KiB
-                    // from the page cache.
+                    // from the page cache. A TLS connection copies every
+                    // range: its bytes are encrypted.
                     if let Err(error) = copy_into(buf, slice) {
                         tracing::warn!(%error, "reading a file range failed; closing connection");
                         return false;
                     }
+                    // Copied ranges of a TLS reply may add up: bounded like
+                    // byte bodies.
+                    if buf.len() >= limits.write_batch_bytes_max && !flush(writer, buf).await {
+                        return false;
+                    }
                     continue;
-                }
+                };
                 if !flush(writer, buf).await {
                     return false;
                 }
@@ -498,7 +542,7 @@ fn copy_into(buf: &mut BytesMut, slice: &FileSlice) -> std::io::Result<()> {
     read
 }
 
-async fn flush(writer: &mut futures_lite::io::WriteHalf<TcpStream>, buf: &mut BytesMut) -> bool {
+async fn flush<W: futures_lite::AsyncWrite + Unpin>(writer: &mut W, buf: &mut BytesMut) -> bool {
     if buf.is_empty() {
         return true;
     }
@@ -509,7 +553,7 @@ async fn flush(writer: &mut futures_lite::io::WriteHalf<TcpStream>, buf: &mut By
 
 /// Writes all of `bytes`; false (and a log line for a stalled peer) when
 /// the connection cannot take them.
-async fn write_logged(writer: &mut futures_lite::io::WriteHalf<TcpStream>, bytes: &[u8]) -> bool {
+async fn write_logged<W: futures_lite::AsyncWrite + Unpin>(writer: &mut W, bytes: &[u8]) -> bool {
     match writer.write_all(bytes).await {
         Ok(()) => true,
         Err(e) => {

@@ -38,7 +38,7 @@ fn main() {
         set
     };
     let bind = std::net::SocketAddr::new(args.bind_address, args.listen_port);
-    let server = match NameServer::start(bind, None) {
+    let server = match NameServer::start(bind, None, ringmq_net::tls::ServerTls::disabled()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("mqnamesrv: {bind}: {e}");
