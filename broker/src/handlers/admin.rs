@@ -302,11 +302,17 @@ fn disk_used_ratio(path: &std::path::Path) -> Option<f64> {
     // SAFETY: `c_path` is a valid NUL-terminated string and `stat` a valid,
     // writable statvfs that lives across the call.
     let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) } != 0 || stat.f_blocks == 0 {
+    if unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) } != 0 {
         return None;
     }
-    let total = stat.f_blocks as f64;
-    Some((total - stat.f_bavail as f64) / total)
+    // As the store's full-disk guard counts it (df's Use%).
+    let usage = ringmq_engine::disk::DiskUsage::from_statvfs(
+        stat.f_blocks as u64,
+        stat.f_bfree as u64,
+        stat.f_bavail as u64,
+        stat.f_frsize as u64,
+    );
+    (usage.total_bytes > 0).then(|| usage.used_bytes as f64 / usage.total_bytes as f64)
 }
 
 pub fn broker_config(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {

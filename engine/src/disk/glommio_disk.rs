@@ -155,13 +155,12 @@ impl Disk for GlommioDisk {
         if rc != 0 {
             return Err(io::Error::last_os_error());
         }
-        let block = st.f_frsize as u64;
-        let total_bytes = st.f_blocks as u64 * block;
-        let free_bytes = st.f_bavail as u64 * block;
-        Ok(DiskUsage {
-            used_bytes: total_bytes.saturating_sub(free_bytes),
-            total_bytes,
-        })
+        Ok(DiskUsage::from_statvfs(
+            st.f_blocks as u64,
+            st.f_bfree as u64,
+            st.f_bavail as u64,
+            st.f_frsize as u64,
+        ))
     }
 }
 

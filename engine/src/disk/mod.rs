@@ -16,7 +16,8 @@ use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-/// Space on the file system holding the store.
+/// Space on the file system holding the store: `total_bytes` is what is
+/// used plus what this process may still take (df's view).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DiskUsage {
     pub used_bytes: u64,
@@ -24,6 +25,19 @@ pub struct DiskUsage {
 }
 
 impl DiskUsage {
+    /// From `statvfs` counts (blocks of `block_bytes`): used over what is
+    /// used plus what this process may still take, as df's Use%. Blocks
+    /// reserved for root or withheld by a quota count as neither: counting
+    /// them as used declared a disk with 27 GB free of 270 GB "90 % full"
+    /// on a VM that withholds 173 GB, and refused every write.
+    pub fn from_statvfs(blocks: u64, free: u64, available: u64, block_bytes: u64) -> DiskUsage {
+        let used_bytes = blocks.saturating_sub(free).saturating_mul(block_bytes);
+        DiskUsage {
+            used_bytes,
+            total_bytes: used_bytes.saturating_add(available.saturating_mul(block_bytes)),
+        }
+    }
+
     pub fn used_percent(&self) -> u64 {
         if self.total_bytes == 0 {
             return 0;
@@ -129,4 +143,21 @@ pub fn fill_direct_write(pos: u64, parts: &[&[u8]], out: &mut [u8]) {
 pub fn is_disk_full(err: &io::Error) -> bool {
     matches!(err.raw_os_error(), Some(libc_enospc) if libc_enospc == 28 || libc_enospc == 122)
         || err.kind() == io::ErrorKind::StorageFull
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DiskUsage;
+
+    #[test]
+    fn withheld_blocks_are_not_used_space() {
+        // 270 GB, 200 GB free of which 27 GB may be taken by this process.
+        let gb = 1_000_000_000 / 4096;
+        let u = DiskUsage::from_statvfs(270 * gb, 200 * gb, 27 * gb, 4096);
+        assert_eq!(u.used_percent(), 72);
+        // A plain disk: 10 % reserved for root, 95 % of the rest used.
+        let u = DiskUsage::from_statvfs(1000, 55, 5, 4096);
+        assert_eq!(u.used_percent(), 99);
+        assert_eq!(DiskUsage::from_statvfs(0, 0, 0, 4096).used_percent(), 0);
+    }
 }
