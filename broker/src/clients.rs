@@ -22,6 +22,9 @@ pub const LOCK_MAX_LIVE_MS: u64 = 60_000;
 /// Most consumer groups, members per group and subscriptions per member
 /// a shard keeps; heartbeats beyond them are refused.
 pub const GROUPS_MAX: usize = 10_000;
+/// Most queue locks (group, topic, queue) one shard holds; past it a lock
+/// request is granted only queues already held by the requester.
+pub const LOCKS_MAX: usize = 100_000;
 pub const MEMBERS_PER_GROUP_MAX: usize = 10_000;
 pub const SUBSCRIPTIONS_PER_GROUP_MAX: usize = 10_000;
 /// Most tags one subscription may list.
@@ -544,7 +547,7 @@ impl Clients {
         for (topic, q) in topic_queues {
             let key = (group.to_string(), topic.clone(), *q);
             let free = match locks.get(&key) {
-                None => true,
+                None => locks.len() < LOCKS_MAX,
                 Some((holder, at)) => holder == client_id || at.elapsed() >= limit,
             };
             if free {

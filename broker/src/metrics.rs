@@ -209,8 +209,9 @@ pub const RPC_LATENCY_MS_BOUNDS: &[f64] = &[
 /// share the `other` one.
 pub const RPC_CODES_MAX: usize = 64;
 
-/// One shard's request latency by request code, counted on the shard when
-/// the exporter is on.
+/// One shard's request latency by request code, counted on the shard
+/// (always: two clock reads per request, no cost measured; runtime info and
+/// the exporter read it).
 #[derive(Default)]
 pub struct RpcLatency {
     enabled: bool,
@@ -245,6 +246,21 @@ impl RpcLatency {
                 .get_or_insert_with(|| Histogram::new(RPC_LATENCY_MS_BOUNDS))
                 .record(ms);
         }
+    }
+
+    /// Cumulative bucket counts (bounds [`RPC_LATENCY_MS_BOUNDS`], then
+    /// `+Inf`) of `codes` together: runtime info carries them so admin
+    /// tools (the dashboard's latency chart) can take differences.
+    pub fn cumulative(&self, codes: &[i32]) -> Vec<u64> {
+        let mut sum = vec![0u64; RPC_LATENCY_MS_BOUNDS.len() + 1];
+        for (code, h) in self.by_code.borrow().iter() {
+            if codes.contains(code) {
+                for (s, c) in sum.iter_mut().zip(h.snapshot().cumulative) {
+                    *s += c;
+                }
+            }
+        }
+        sum
     }
 
     pub fn samples(&self, out: &mut Vec<Sample>) {

@@ -225,6 +225,12 @@ fn dashboard_shows_the_cluster_in_a_browser_and_creates_a_topic() {
     assert_eq!(cluster[0][1], "broker-a");
     assert_eq!(cluster[0][9], "2", "two shards");
     assert_eq!(rows("shards").len(), 2);
+    // The latency chart reads every send's timing (10 sends by mqadmin).
+    assert!(
+        seen["sendsTimed"].as_u64().is_some_and(|n| n >= 10),
+        "{}",
+        seen["sendsTimed"]
+    );
     let dash_t = rows("topics")
         .into_iter()
         .find(|r| r[0] == "DashT")

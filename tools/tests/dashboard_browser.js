@@ -27,6 +27,9 @@ const cells = (sel) => (rows) => rows.map((r) => [...r.children].map((c) => c.te
     await page.waitForSelector("#cluster-table tbody tr");
     // Two refreshes: the throughput chart has a line.
     await page.waitForFunction(() => samples.length >= 2);
+    // The latency chart's input: every send so far, from the brokers.
+    await page.waitForFunction(() => lastLatency !== null);
+    const sendsTimed = await page.evaluate(() => lastLatency[lastLatency.length - 1]);
     const cluster = await page.$$eval("#cluster-table tbody tr", cells());
     const shards = await page.$$eval("#shards-table tbody tr", cells());
     await page.screenshot({ path: shot + "-cluster.png" });
@@ -54,7 +57,7 @@ const cells = (sel) => (rows) => rows.map((r) => [...r.children].map((c) => c.te
     const created = await page.textContent("#create-result");
     await page.screenshot({ path: shot + "-topics.png", fullPage: true });
 
-    console.log(JSON.stringify({ cluster, shards, topics, groups, groupQueues, created, errors }));
+    console.log(JSON.stringify({ cluster, shards, topics, groups, groupQueues, created, sendsTimed, errors }));
   } finally {
     await browser.close();
   }

@@ -199,6 +199,33 @@ pub fn runtime_info(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
         .borrow()
         .runtime_values(std::time::Instant::now(), shard.my_stats().counts());
     put("putTps", put_tps);
+    // Send latency of this shard since it started, as cumulative bucket
+    // counts (admin tools difference two readings for a live figure).
+    let join = |v: &[String]| v.join(",");
+    put(
+        "ringmqLatencyMsBounds",
+        join(
+            &crate::metrics::RPC_LATENCY_MS_BOUNDS
+                .iter()
+                .map(|b| b.to_string())
+                .collect::<Vec<_>>(),
+        ),
+    );
+    put(
+        "ringmqSendLatencyMsBuckets",
+        join(
+            &shard
+                .rpc_latency
+                .cumulative(&[
+                    ringmq_net::RequestCode::SEND_MESSAGE,
+                    ringmq_net::RequestCode::SEND_MESSAGE_V2,
+                    ringmq_net::RequestCode::SEND_BATCH_MESSAGE,
+                ])
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>(),
+        ),
+    );
     if let Some(ratio) = disk_used_ratio(&shard.config.store_path_root_dir) {
         put("commitLogDiskRatio", format!("{ratio:.4}"));
     }

@@ -328,3 +328,121 @@ async fn retry_and_dlq_topics_need_their_group() {
     p.shutdown().await;
     broker.stop();
 }
+
+fn invoke(c: &mut ringmq_net::client::BlockingClient, code: i32, body: Vec<u8>) -> RemotingCommand {
+    c.invoke(
+        RemotingCommand::request(code, Default::default()).with_body(body),
+        Duration::from_secs(30),
+    )
+    .expect("an answer")
+}
+
+fn heartbeat(client_id: &str, groups: std::ops::Range<usize>, topic: &str) -> Vec<u8> {
+    let consumers: Vec<serde_json::Value> = groups
+        .map(|g| {
+            serde_json::json!({
+                "groupName": format!("flood-{g}"), "consumeType": "CONSUME_PASSIVELY",
+                "messageModel": "CLUSTERING", "consumeFromWhere": "CONSUME_FROM_LAST_OFFSET",
+                "subscriptionDataSet": [{"topic": topic, "subString": "*", "tagsSet": [], "codeSet": [], "subVersion": 1}],
+                "unitMode": false
+            })
+        })
+        .collect();
+    serde_json::to_vec(&serde_json::json!({
+        "clientID": client_id, "producerDataSet": [], "consumerDataSet": consumers
+    }))
+    .unwrap()
+}
+
+/// Floods of per-client state, each refused past its named cap with a
+/// clear answer: a 1 MiB client id, 10,001 consumer groups, and lock
+/// requests for 100,352 queue locks. The broker's memory stays bounded
+/// and a producer keeps sending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_state_floods_are_capped() {
+    use ringmq_broker::clients::{GROUPS_MAX, LOCKS_MAX};
+    use ringmq_net::ResponseCode;
+    let broker = BrokerProcess::start_with_settings(
+        1,
+        Flush::Async,
+        // Groups are not persisted: the flood is of connected-client state.
+        &[("autoCreateSubscriptionGroup", "false")],
+    );
+    let ns = broker.namesrv();
+    let p = producer(&ns, "pg-flood").await;
+    crate::schedule::create_topic(&p, &ns, "FloodTopic", 1).await;
+    let rss_before = rss_bytes(broker.pid());
+    let addr = broker.main_addr();
+    let (lock_topic_queues, granted_total) = tokio::task::spawn_blocking(move || {
+        let mut c = ringmq_net::client::BlockingClient::connect(&addr, Duration::from_secs(2)).unwrap();
+        // A client id of 1 MiB.
+        let huge_id = "x".repeat(1 << 20);
+        let r = invoke(&mut c, RequestCode::HEART_BEAT, heartbeat(&huge_id, 0..1, "FloodTopic"));
+        assert_eq!(r.code, ResponseCode::INVALID_PARAMETER, "{:?}", r.remark);
+        assert!(r.remark.unwrap_or_default().contains("clientID longer than"));
+        // GROUPS_MAX groups in one heartbeat, then one more.
+        let r = invoke(&mut c, RequestCode::HEART_BEAT, heartbeat("flooder", 0..GROUPS_MAX, "FloodTopic"));
+        assert_eq!(r.code, ResponseCode::SUCCESS, "{:?}", r.remark);
+        let r = invoke(
+            &mut c,
+            RequestCode::HEART_BEAT,
+            heartbeat("flooder", GROUPS_MAX..GROUPS_MAX + 1, "FloodTopic"),
+        );
+        assert_eq!(r.code, ResponseCode::SYSTEM_ERROR, "{:?}", r.remark);
+        assert!(r.remark.unwrap_or_default().contains("too many consumer groups"));
+        // Queue locks: a 1024-queue topic locked by group after group.
+        let mut create = ringmq_net::ExtFields::new();
+        for (k, v) in [
+            ("topic", "LockFlood"),
+            ("defaultTopic", "TBW102"),
+            ("readQueueNums", "1024"),
+            ("writeQueueNums", "1024"),
+            ("perm", "6"),
+            ("topicFilterType", "SINGLE_TAG"),
+            ("order", "false"),
+        ] {
+            create.insert(k.into(), v.into());
+        }
+        let r = c
+            .invoke(RemotingCommand::request(RequestCode::UPDATE_AND_CREATE_TOPIC, create), Duration::from_secs(10))
+            .unwrap();
+        assert_eq!(r.code, ResponseCode::SUCCESS, "{:?}", r.remark);
+        let queues: Vec<serde_json::Value> = (0..1024)
+            .map(|q| serde_json::json!({"topic": "LockFlood", "brokerName": "ringmq-0", "queueId": q}))
+            .collect();
+        let mut granted_total = 0;
+        let mut last_granted = usize::MAX;
+        for g in 0..(LOCKS_MAX / 1024 + 2) {
+            let body = serde_json::to_vec(&serde_json::json!({
+                "consumerGroup": format!("locker-{g}"), "clientId": "locker",
+                "mqSet": queues, "onlyThisBroker": true
+            }))
+            .unwrap();
+            let r = invoke(&mut c, RequestCode::LOCK_BATCH_MQ, body);
+            assert_eq!(r.code, ResponseCode::SUCCESS, "{:?}", r.remark);
+            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            last_granted = v["lockOKMQSet"].as_array().map_or(0, Vec::len);
+            granted_total += last_granted;
+        }
+        assert_eq!(last_granted, 0, "locks past LOCKS_MAX were granted");
+        (1024, granted_total)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        granted_total, LOCKS_MAX,
+        "{lock_topic_queues}-queue lock requests granted {granted_total}"
+    );
+    let rss_after = rss_bytes(broker.pid());
+    assert!(
+        rss_after.saturating_sub(rss_before) < 128 << 20,
+        "RSS grew from {rss_before} to {rss_after}"
+    );
+    // A well-behaved client is unaffected.
+    p.send(message("FloodTopic", "T", 1))
+        .await
+        .expect("send after the floods");
+    let mut p = p;
+    p.shutdown().await;
+    broker.stop();
+}

@@ -4,6 +4,7 @@
 //! | method | path | runs |
 //! |---|---|---|
 //! | GET | `/api/cluster` | `clusterList` (shards grouped under their broker) |
+//! | GET | `/api/latency` | runtime info of every member: send-latency buckets |
 //! | GET | `/api/replication` | `brokerStatus` of every member: the `ringmqShard*Ha*` keys |
 //! | GET | `/api/topics` | `topicList` |
 //! | GET | `/api/topic?topic=` | `topicStatus` and `topicRoute` |
@@ -82,12 +83,48 @@ fn replication(admin: &Admin) -> Result<Value> {
     Ok(Value::Array(rows))
 }
 
+/// Send latency of the whole cluster since each broker started: the
+/// brokers' cumulative bucket counts summed (RingMQ's runtime info keys
+/// `ringmqLatencyMsBounds`, `ringmqSendLatencyMsBuckets`; brokers without
+/// them add nothing). The page differences two readings.
+fn latency(admin: &Admin) -> Result<Value> {
+    let info = admin.cluster_info()?;
+    let mut bounds: Vec<f64> = Vec::new();
+    let mut counts: Vec<u64> = Vec::new();
+    for (_, _, addr) in info.members(None) {
+        let Ok(kv) = admin.runtime_info(&addr) else {
+            continue;
+        };
+        let (Some(b), Some(c)) = (
+            kv.get("ringmqLatencyMsBounds"),
+            kv.get("ringmqSendLatencyMsBuckets"),
+        ) else {
+            continue;
+        };
+        let b: Vec<f64> = b.split(',').filter_map(|x| x.parse().ok()).collect();
+        let c: Vec<u64> = c.split(',').filter_map(|x| x.parse().ok()).collect();
+        if c.len() != b.len() + 1 || (!bounds.is_empty() && bounds != b) {
+            continue;
+        }
+        if counts.is_empty() {
+            bounds = b;
+            counts = c;
+        } else {
+            for (total, n) in counts.iter_mut().zip(c) {
+                *total += n;
+            }
+        }
+    }
+    Ok(json!({ "boundsMs": bounds, "sendCumulative": counts }))
+}
+
 fn routes(admin: &Admin, request: &Request) -> Result<Value> {
     match (request.method.as_str(), request.path.as_str()) {
         ("GET", "/api/cluster") => Ok(json!({
             "brokers": run(admin, |a, o| cluster::cluster_list(a, o, None, false))?,
         })),
         ("GET", "/api/replication") => replication(admin),
+        ("GET", "/api/latency") => latency(admin),
         ("GET", "/api/topics") => run(admin, |a, o| topic::topic_list(a, o, false)),
         ("GET", "/api/topic") => {
             let t = param(request, "topic")?;

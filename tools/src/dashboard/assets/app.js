@@ -48,20 +48,53 @@ function setStatus(text, bad) {
 const samples = [];
 const HISTORY_MAX = 150;
 
+// Latency: the brokers' cumulative send-latency buckets, differenced
+// between two polls; a percentile is the bound of the bucket it falls in.
+const latencySamples = [];
+let lastLatency = null;
+
+function percentile(bounds, counts, q) {
+  const total = counts[counts.length - 1];
+  if (total === 0) return null;
+  const i = counts.findIndex((c) => c >= q * total);
+  return i < bounds.length ? bounds[i] : bounds[bounds.length - 1] * 2;
+}
+
+async function loadLatency() {
+  const v = await api("/api/latency");
+  const now = v.sendCumulative;
+  if (lastLatency && now.length === lastLatency.length) {
+    const delta = now.map((c, i) => c - lastLatency[i]);
+    const p50 = percentile(v.boundsMs, delta, 0.5);
+    const p99 = percentile(v.boundsMs, delta, 0.99);
+    if (p50 !== null) {
+      latencySamples.push({ in: p50, out: p99 });
+      if (latencySamples.length > HISTORY_MAX) latencySamples.shift();
+      $("#latency-now").textContent = "now: p50 ≤ " + p50 + " ms, p99 ≤ " + p99 + " ms (" + delta[delta.length - 1] + " sends)";
+    }
+  }
+  lastLatency = now;
+  drawLines("#latency-chart", latencySamples, " ms");
+}
+
 function drawChart() {
-  const c = $("#tps-chart");
+  drawLines("#tps-chart", samples, " msg/s");
+}
+
+function drawLines(canvas, points, unit) {
+  const c = $(canvas);
   const g = c.getContext("2d");
   g.clearRect(0, 0, c.width, c.height);
-  const max = Math.max(1, ...samples.map((h) => Math.max(h.in, h.out)));
+  const max = Math.max(1, ...points.map((h) => Math.max(h.in, h.out)));
   g.fillStyle = "#6b7280";
   g.font = "12px sans-serif";
-  g.fillText(max.toFixed(1) + " msg/s", 4, 12);
+  g.fillText(max.toFixed(1) + unit, 4, 12);
   for (const [key, color] of [["in", "#2b6cb0"], ["out", "#d97706"]]) {
     g.strokeStyle = color;
     g.lineWidth = 2;
     g.beginPath();
-    samples.forEach((h, i) => {
-      const x = (i / Math.max(1, samples.length - 1)) * c.width;
+    points.forEach((h, i) => {
+      const x = (i / Math.max(1, points.length - 1)) * c.width;
       const y = c.height - (h[key] / max) * (c.height - 16);
       if (i === 0) g.moveTo(x, y); else g.lineTo(x, y);
     });
@@ -82,6 +115,7 @@ async function loadCluster() {
   samples.push({ in: sum("inTps"), out: sum("outTps") });
   if (samples.length > HISTORY_MAX) samples.shift();
   drawChart();
+  await loadLatency();
 }
 
 // --- topics ----------------------------------------------------------
