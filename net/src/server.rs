@@ -336,6 +336,9 @@ async fn read_loop<R: futures_lite::AsyncRead + Unpin, H: Handler>(
     let decoder = FrameDecoder::new(limits.frame_size_bytes_max);
     let in_flight = Rc::new(Semaphore::new(limits.requests_in_flight_max));
     let mut buf = BytesMut::with_capacity(READ_START_BYTES);
+    // Whether the last read filled all the room it was given: a peer
+    // sending fast gets all the buffer's room next time.
+    let mut filled = false;
     loop {
         loop {
             let frame = match decoder.decode(&mut buf) {
@@ -387,7 +390,16 @@ async fn read_loop<R: futures_lite::AsyncRead + Unpin, H: Handler>(
             buf.reserve(READ_CHUNK_BYTES);
         }
         let start = buf.len();
-        let room = buf.capacity() - start;
+        // Only the part of the buffer a read may fill is zeroed, and so
+        // touched: for a peer that trickles (a slow-loris frame), about
+        // what it sent (at least 4 KiB), not the 64 KiB the decoder
+        // reserved ahead of the frame's missing bytes.
+        let capacity_room = buf.capacity() - start;
+        let room = if filled {
+            capacity_room
+        } else {
+            capacity_room.min(start.max(READ_START_BYTES))
+        };
         buf.resize(start + room, 0);
         let n = match reader.read(&mut buf[start..]).await {
             Ok(0) => {
@@ -409,6 +421,7 @@ async fn read_loop<R: futures_lite::AsyncRead + Unpin, H: Handler>(
                 return "read error";
             }
         };
+        filled = n == room;
         buf.truncate(start + n);
     }
 }

@@ -446,3 +446,58 @@ async fn client_state_floods_are_capped() {
     p.shutdown().await;
     broker.stop();
 }
+
+/// Slow-loris frames: 500 connections each declare a 16 MiB frame and then
+/// trickle its bytes. The broker's buffers grow only by what arrived (not
+/// by what was declared), so its memory stays bounded, and a producer's
+/// sends keep going through meanwhile; a frame declared past the maximum
+/// is refused and its connection closed at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickled_frames_cost_only_what_arrived() {
+    const TRICKLERS: usize = 500;
+    let broker = BrokerProcess::start(1, Flush::Async);
+    let p = producer(&broker.namesrv(), "pg-trickle").await;
+    p.send(message("TrickleTopic", "T", 0)).await.expect("send");
+    let rss_before = rss_bytes(broker.pid());
+    let addr = broker.shard_addr(0);
+    let mut slow: Vec<TcpStream> = (0..TRICKLERS)
+        .map(|_| {
+            let mut s = TcpStream::connect(&addr).expect("connect");
+            // Length 16 MiB - 8 (16 MiB with its prefix), header length
+            // 8: a frame the decoder accepts and waits for.
+            let mut head = ((16u32 << 20) - 8).to_be_bytes().to_vec();
+            head.extend_from_slice(&8u32.to_be_bytes());
+            s.write_all(&head).expect("frame head");
+            s
+        })
+        .collect();
+    for round in 0..10 {
+        for s in &mut slow {
+            s.write_all(&[b'{'; 16]).expect("trickle");
+        }
+        p.send(message("TrickleTopic", "T", round + 1))
+            .await
+            .expect("send while frames trickle in");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rss_held = rss_bytes(broker.pid());
+    // Declared: 500 × 16 MiB = 8 GiB. Arrived: 500 × 168 bytes.
+    assert!(
+        rss_held.saturating_sub(rss_before) < 64 << 20,
+        "RSS grew from {rss_before} to {rss_held} for {TRICKLERS} trickled frames"
+    );
+    // One declared past the frame maximum is refused at once.
+    let mut big = TcpStream::connect(&addr).expect("connect");
+    let mut head = (1u32 << 30).to_be_bytes().to_vec();
+    head.extend_from_slice(&8u32.to_be_bytes());
+    big.write_all(&head).unwrap();
+    assert!(
+        closed_within(&mut big, Duration::from_secs(5)),
+        "an oversized frame was not refused"
+    );
+    assert!(broker.log().contains("refused frame"));
+    drop(slow);
+    let mut p = p;
+    p.shutdown().await;
+    broker.stop();
+}
