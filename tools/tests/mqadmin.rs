@@ -46,6 +46,18 @@ fn json(ns: &str, args: &[&str]) -> serde_json::Value {
 
 /// Waits until `f` holds (the name server learns of changes at the
 /// broker's next registration).
+/// Whether `f` comes to hold within 20 s.
+fn until_ok(mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !f() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    true
+}
+
 fn until(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !f() {
@@ -345,26 +357,36 @@ fn topics_messages_and_cluster_views() {
             "4",
         ],
     );
-    let refused = mqadmin(
-        ns,
+    // The broker refuses sends at once (a client with the old route still
+    // sends there), whatever the route says by now.
+    let admin = ringmq_tools::admin::Admin::new(ns, None);
+    let send = ringmq_tools::admin::client::request(
+        ringmq_net::RequestCode::SEND_MESSAGE,
         &[
-            "sendMessage",
-            "-t",
-            "AdminT",
-            "-p",
-            "x",
-            "-b",
-            "broker-a-0",
-            "-i",
-            "0",
+            ("producerGroup", "pg".to_string()),
+            ("topic", "AdminT".to_string()),
+            ("defaultTopic", "TBW102".to_string()),
+            ("defaultTopicQueueNums", "4".to_string()),
+            ("queueId", "0".to_string()),
+            ("sysFlag", "0".to_string()),
+            ("bornTimestamp", "0".to_string()),
+            ("flag", "0".to_string()),
         ],
-    );
+    )
+    .with_body(b"x".to_vec());
+    let refused = admin.call(&shard_addr(&b, 0), send).unwrap();
+    assert_eq!(refused.code, ringmq_net::ResponseCode::NO_PERMISSION);
     assert!(
-        !refused.ok && refused.stderr.contains("sending message is forbidden"),
-        "{}",
-        refused.stderr
+        refused
+            .remark
+            .unwrap_or_default()
+            .contains("sending message is forbidden"),
+        "refused for another reason"
     );
-    until("routes read-only", || perms_are(ns, "AdminT", 4));
+    // And routes go read-only, so route-following clients stop sending.
+    let no_queue = mqadmin(ns, &["sendMessage", "-t", "AdminT", "-p", "x"]);
+    let read_only = until_ok(|| perms_are(ns, "AdminT", 4));
+    assert!(read_only && !no_queue.ok);
     assert!(ok(ns, &["getBrokerConfig", "-b", &shard_addr(&b, 1)])
         .contains("brokerPermission                                  =  4"));
     ok(

@@ -238,3 +238,72 @@ async fn acl_accounts_produce_consume_and_are_refused_by_rocketmq_client_rust() 
     writer.shutdown().await;
     broker.stop();
 }
+
+/// The standalone `mqnamesrv --aclFile`: a broker of the cluster (signing
+/// with the file's admin account) registers and is routed; an unsigned
+/// registration from a peer that is not white-listed is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standalone_namesrv_takes_registrations_only_from_the_cluster() {
+    use ringmq_net::client::BlockingClient;
+    use ringmq_net::{ExtFields, RemotingCommand, RequestCode, ResponseCode};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plain_acl.yml");
+    std::fs::write(&file, acl_file("PUB|SUB")).unwrap();
+    let ns =
+        crate::support::NamesrvProcess::start_with_args(&["--aclFile", file.to_str().unwrap()]);
+    let broker = BrokerProcess::start_member(
+        &ns.addr,
+        1,
+        Flush::Async,
+        &[
+            ("aclEnable", "true".to_string()),
+            ("plainAclFile", file.display().to_string()),
+        ],
+    );
+    let addr = ns.addr.clone();
+    let (registered, refused) = tokio::task::spawn_blocking(move || {
+        let mut c = BlockingClient::connect(&addr, Duration::from_secs(2)).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let registered = loop {
+            let r = c
+                .invoke(
+                    RemotingCommand::request(
+                        RequestCode::GET_BROKER_CLUSTER_INFO,
+                        ExtFields::new(),
+                    ),
+                    Duration::from_secs(5),
+                )
+                .unwrap();
+            let text = String::from_utf8_lossy(&r.body).into_owned();
+            if text.contains("ringmq-0") || std::time::Instant::now() > deadline {
+                break text.contains("ringmq-0");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let mut fields = ExtFields::new();
+        for (k, v) in [
+            ("brokerName", "intruder-0"),
+            ("brokerAddr", "127.0.0.1:1"),
+            ("clusterName", "DefaultCluster"),
+            ("haServerAddr", "127.0.0.1:2"),
+            ("brokerId", "0"),
+        ] {
+            fields.insert(k.into(), v.into());
+        }
+        let r = c
+            .invoke(
+                RemotingCommand::request(RequestCode::REGISTER_BROKER, fields),
+                Duration::from_secs(5),
+            )
+            .unwrap();
+        (registered, r.code)
+    })
+    .await
+    .unwrap();
+    assert!(
+        registered,
+        "the ACL broker's signed registration was not taken"
+    );
+    assert_eq!(refused, ResponseCode::NO_PERMISSION);
+    broker.stop();
+}

@@ -450,9 +450,15 @@ pub struct NamesrvProcess {
 
 impl NamesrvProcess {
     pub fn start() -> NamesrvProcess {
+        NamesrvProcess::start_with_args(&[])
+    }
+
+    /// [`NamesrvProcess::start`] with more command-line arguments.
+    pub fn start_with_args(args: &[&str]) -> NamesrvProcess {
         let port = free_base();
         let child = Command::new(env!("CARGO_BIN_EXE_mqnamesrv"))
             .args(["-p", &port.to_string()])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
