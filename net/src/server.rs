@@ -153,6 +153,9 @@ pub struct Peer {
     /// The client's language and version, from its last heartbeat (admin
     /// views show them: `consumerConnection`, `producerConnection`).
     client_version: Cell<(LanguageCode, i32)>,
+    /// No permits ever: closed with the connection, which wakes every
+    /// [`Peer::wait_closed`].
+    closing: Semaphore,
 }
 
 impl Peer {
@@ -208,9 +211,16 @@ impl Peer {
         self.outbox.closed.get()
     }
 
+    /// Returns once the connection has closed (a held request waits on it
+    /// beside its own wake-ups, so it ends with its connection).
+    pub async fn wait_closed(&self) {
+        let _ = self.closing.acquire(1).await;
+    }
+
     fn close(&self) {
         self.outbox.closed.set(true);
         self.outbox.space.close();
+        self.closing.close();
         if let Some(waker) = self.outbox.writer.take() {
             waker.wake();
         }
@@ -280,6 +290,7 @@ pub async fn serve<H: Handler>(
         },
         next_opaque: Cell::new(1),
         client_version: Cell::new((LanguageCode::Other, 0)),
+        closing: Semaphore::new(0),
     });
     match admission {
         Admission::Plain => {

@@ -193,6 +193,12 @@ pub fn runtime_info(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
         shard.store.durable_offset().0.to_string(),
     );
     put("ringmqShard", shard.id.to_string());
+    put(
+        "ringmqPullsHeld",
+        crate::waiters::PULL_HELD
+            .with(std::cell::Cell::get)
+            .to_string(),
+    );
     put("ringmqBrokerName", shard.config.broker_name.clone());
     let (put_tps, get_tps) = shard
         .rates

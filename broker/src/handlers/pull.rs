@@ -226,9 +226,15 @@ pub fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> H
                     None => reply(&shard, &request, &h, read),
                 });
             }
-            futures_lite::future::or(signal.wait_past(seen), async {
+            // Woken by a new message, the suspend deadline, or the
+            // connection closing (the slot is then given back at once).
+            let until_due = async {
                 glommio::timer::sleep(left).await;
-            })
+            };
+            futures_lite::future::or(
+                signal.wait_past(seen),
+                futures_lite::future::or(until_due, peer.wait_closed()),
+            )
             .await;
         }
     }))

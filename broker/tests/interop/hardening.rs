@@ -501,3 +501,88 @@ async fn trickled_frames_cost_only_what_arrived() {
     p.shutdown().await;
     broker.stop();
 }
+
+/// One connection holds 1,000 long-poll pulls (30 s each) on an empty
+/// queue: all are held, a producer's sends go through meanwhile, and when
+/// the connection closes every one is released at once, not at its
+/// deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_pulls_end_with_their_connection() {
+    const HELD: i32 = 1000;
+    let broker = BrokerProcess::start(1, Flush::Async);
+    let p = producer(&broker.namesrv(), "pg-held").await;
+    crate::schedule::create_topic(&p, &broker.namesrv(), "HeldTopic", 1).await;
+    // Pulls from queue 0's end (create_topic's message may be there).
+    let end: i64 = {
+        let mut c = ringmq_net::client::BlockingClient::connect(
+            &broker.shard_addr(0),
+            Duration::from_secs(2),
+        )
+        .unwrap();
+        let mut f = ringmq_net::ExtFields::new();
+        f.insert("topic".into(), "HeldTopic".into());
+        f.insert("queueId".into(), "0".into());
+        let r = c
+            .invoke(
+                RemotingCommand::request(RequestCode::GET_MAX_OFFSET, f),
+                Duration::from_secs(5),
+            )
+            .unwrap();
+        r.ext_field("offset")
+            .and_then(|o| o.parse().ok())
+            .expect("max offset")
+    };
+    let held = |broker: &BrokerProcess| -> u64 {
+        let v = broker.runtime_info(&broker.shard_addr(0));
+        v["table"]["ringmqPullsHeld"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("ringmqPullsHeld")
+    };
+    let mut holder = TcpStream::connect(broker.shard_addr(0)).unwrap();
+    let mut requests = Vec::new();
+    for opaque in 0..HELD {
+        let header = PullMessageRequestHeader {
+            consumer_group: "held".into(),
+            topic: "HeldTopic".into(),
+            queue_id: 0,
+            queue_offset: end,
+            max_msg_nums: 32,
+            sys_flag: 0x04 | 0x02, // subscription in the request; may suspend
+            commit_offset: 0,
+            suspend_timeout_millis: 30_000,
+            subscription: Some("*".into()),
+            sub_version: 0,
+            expression_type: Some("TAG".into()),
+            max_msg_bytes: None,
+            request_source: None,
+            proxy_forward_client_id: None,
+            broker_name: Some("ringmq-0".into()),
+        };
+        let request = RemotingCommand::request(RequestCode::PULL_MESSAGE, header.to_ext_fields())
+            .with_opaque(opaque);
+        requests.extend_from_slice(&request.encode().unwrap());
+    }
+    holder.write_all(&requests).unwrap();
+    crate::support::eventually("1,000 pulls held", Duration::from_secs(20), || {
+        held(&broker) == HELD as u64
+    })
+    .await;
+    p.send(message("OtherTopic", "T", 0))
+        .await
+        .expect("send beside held pulls");
+    drop(holder);
+    let closed_at = Instant::now();
+    crate::support::eventually("held pulls released", Duration::from_secs(20), || {
+        held(&broker) == 0
+    })
+    .await;
+    assert!(
+        closed_at.elapsed() < Duration::from_secs(10),
+        "held pulls outlived their connection by {:?}",
+        closed_at.elapsed()
+    );
+    let mut p = p;
+    p.shutdown().await;
+    broker.stop();
+}
