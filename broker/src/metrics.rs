@@ -214,23 +214,11 @@ pub const RPC_CODES_MAX: usize = 64;
 /// the exporter read it).
 #[derive(Default)]
 pub struct RpcLatency {
-    enabled: bool,
     by_code: RefCell<BTreeMap<i32, Histogram>>,
     other: RefCell<Option<Histogram>>,
 }
 
 impl RpcLatency {
-    pub fn new(enabled: bool) -> RpcLatency {
-        RpcLatency {
-            enabled,
-            ..Default::default()
-        }
-    }
-
-    pub fn enabled(&self) -> bool {
-        self.enabled
-    }
-
     pub fn record(&self, code: i32, elapsed: Duration) {
         let ms = elapsed.as_secs_f64() * 1_000.0;
         let mut by_code = self.by_code.borrow_mut();

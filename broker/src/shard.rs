@@ -348,7 +348,7 @@ pub async fn run_shard(setup: ShardSetup) {
         request_modes,
         acl: acl.map(crate::acl::ShardAcl::new),
         traffic: crate::metrics::Traffic::new(config.metrics_prom),
-        rpc_latency: crate::metrics::RpcLatency::new(true),
+        rpc_latency: crate::metrics::RpcLatency::default(),
         offsets: offsets.clone(),
         clients: Clients::default(),
         signals: QueueSignals::default(),

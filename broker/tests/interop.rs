@@ -394,7 +394,6 @@ async fn ordered_sends_come_out_in_order_per_queue() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_body_decodes_with_the_clients_decoder() {
     use ringmq_net::client::BlockingClient;
-    use ringmq_net::header::PullMessageRequestHeader;
     use ringmq_net::{CommandHeader, RemotingCommand, RequestCode, ResponseCode};
 
     let broker = BrokerProcess::start(1, Flush::Async);
@@ -407,23 +406,7 @@ async fn pull_body_decodes_with_the_clients_decoder() {
     }
     let mut bodies = Vec::new();
     for queue_id in 0..4 {
-        let header = PullMessageRequestHeader {
-            consumer_group: "raw".into(),
-            topic: "DecodeTopic".into(),
-            queue_id,
-            queue_offset: 0,
-            max_msg_nums: 32,
-            sys_flag: 0x04,
-            commit_offset: 0,
-            suspend_timeout_millis: 0,
-            subscription: Some("*".into()),
-            sub_version: 0,
-            expression_type: Some("TAG".into()),
-            max_msg_bytes: None,
-            request_source: None,
-            proxy_forward_client_id: None,
-            broker_name: Some("ringmq-0".into()),
-        };
+        let header = support::pull_header("raw", "DecodeTopic", queue_id, 0, 0);
         let mut c = BlockingClient::connect(&broker.shard_addr(0), Duration::from_secs(2)).unwrap();
         let r = c
             .invoke(

@@ -12,6 +12,11 @@ pub fn set_credentials(access_key: String, secret_key: String) {
     let _ = CREDENTIALS.set((access_key, secret_key));
 }
 
+/// The keys set by [`set_credentials`], if any.
+pub fn credentials() -> Option<(String, String)> {
+    CREDENTIALS.get().cloned()
+}
+
 /// `request`, signed when credentials are set.
 pub fn signed(mut request: RemotingCommand) -> RemotingCommand {
     if let Some((ak, sk)) = CREDENTIALS.get() {

@@ -1,14 +1,14 @@
-//! Topic routes and topic creation through the name server, with the
-//! blocking client (set-up only, before the load starts).
+//! Topic routes and topic creation for mqbench, through the admin client
+//! ([`crate::admin::Admin`]: the same route and cluster reading mqadmin
+//! uses), blocking (set-up only, before the load starts).
 
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
-use ringmq_net::client::BlockingClient;
-use ringmq_net::header::{CreateTopicRequestHeader, GetRouteInfoRequestHeader};
-use ringmq_net::{CommandHeader, ExtFields, RemotingCommand, RequestCode, ResponseCode};
+use ringmq_net::header::CreateTopicRequestHeader;
+use ringmq_net::{CommandHeader, RemotingCommand, RequestCode};
 
-const RPC_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::admin::Admin;
 
 /// One queue of one broker, and where that broker listens.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -18,54 +18,24 @@ pub struct QueueRef {
     pub queue_id: i32,
 }
 
-fn invoke(addr: &str, request: RemotingCommand) -> Result<RemotingCommand> {
-    let mut c = BlockingClient::connect(addr, RPC_TIMEOUT)?;
-    Ok(c.invoke(crate::auth::signed(request), RPC_TIMEOUT)?)
-}
-
-fn parse_json(body: &[u8]) -> Result<serde_json::Value> {
-    ringmq_net::fastjson::parse(body).map_err(|e| anyhow::anyhow!("route body: {e}"))
+/// An admin client signing as mqbench was told to (`--access-key`).
+fn admin(namesrv: &str) -> Admin {
+    Admin::new(namesrv, crate::auth::credentials())
 }
 
 /// Write queues of `topic` on master brokers, in route order.
 pub fn topic_queues(namesrv: &str, topic: &str) -> Result<Vec<QueueRef>> {
-    let header = GetRouteInfoRequestHeader {
-        topic: topic.to_string(),
-        accept_standard_json_only: Some(true),
-    };
-    let r = invoke(
-        namesrv,
-        RemotingCommand::request(RequestCode::GET_ROUTEINFO_BY_TOPIC, header.to_ext_fields()),
-    )?;
-    if r.code != ResponseCode::SUCCESS {
-        bail!("no route for {topic}: code {} {:?}", r.code, r.remark);
-    }
-    let v = parse_json(&r.body)?;
-    let mut addrs = std::collections::HashMap::new();
-    for b in v["brokerDatas"].as_array().into_iter().flatten() {
-        if let (Some(name), Some(addr)) = (b["brokerName"].as_str(), b["brokerAddrs"]["0"].as_str())
-        {
-            addrs.insert(name.to_string(), addr.to_string());
-        }
-    }
+    let route = admin(namesrv).topic_route(topic)?;
     let mut queues = Vec::new();
-    for q in v["queueDatas"].as_array().into_iter().flatten() {
-        let name = q["brokerName"].as_str().unwrap_or_default();
-        let n = q["writeQueueNums"].as_i64().unwrap_or(0);
-        let perm = q["perm"].as_i64().unwrap_or(0);
-        let Some(addr) = addrs.get(name) else {
+    for q in route.queues.iter().filter(|q| q.perm & 2 != 0) {
+        let Some(addr) = route.brokers.get(&q.broker_name).and_then(|b| b.master()) else {
             continue;
         };
-        if perm & 2 == 0 {
-            continue;
-        }
-        for queue_id in 0..n as i32 {
-            queues.push(QueueRef {
-                broker_name: name.to_string(),
-                addr: addr.clone(),
-                queue_id,
-            });
-        }
+        queues.extend((0..q.write_queue_nums).map(|queue_id| QueueRef {
+            broker_name: q.broker_name.clone(),
+            addr: addr.to_string(),
+            queue_id,
+        }));
     }
     if queues.is_empty() {
         bail!("the route of {topic} has no writable master queue");
@@ -73,56 +43,31 @@ pub fn topic_queues(namesrv: &str, topic: &str) -> Result<Vec<QueueRef>> {
     Ok(queues)
 }
 
-/// Master addresses of every broker in the cluster info.
-pub fn master_brokers(namesrv: &str) -> Result<Vec<(String, String)>> {
-    let r = invoke(
-        namesrv,
-        RemotingCommand::request(RequestCode::GET_BROKER_CLUSTER_INFO, ExtFields::new()),
-    )?;
-    if r.code != ResponseCode::SUCCESS {
-        bail!("cluster info: code {} {:?}", r.code, r.remark);
-    }
-    let v = parse_json(&r.body)?;
-    let mut out = Vec::new();
-    for (name, b) in v["brokerAddrTable"].as_object().into_iter().flatten() {
-        if let Some(addr) = b["brokerAddrs"]["0"].as_str() {
-            out.push((name.clone(), addr.to_string()));
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
 /// Creates (or resizes) `topic` with `queues` queues on every master, then
 /// waits until the name server routes it.
 pub fn create_topic(namesrv: &str, topic: &str, queues: i32) -> Result<()> {
-    let brokers = master_brokers(namesrv)?;
+    let admin = admin(namesrv);
+    let brokers = admin.cluster_info()?.masters(None);
     if brokers.is_empty() {
         bail!("no broker is registered with {namesrv}");
     }
+    let header = CreateTopicRequestHeader {
+        topic: topic.to_string(),
+        default_topic: "TBW102".into(),
+        read_queue_nums: queues,
+        write_queue_nums: queues,
+        perm: 6,
+        topic_filter_type: "SINGLE_TAG".into(),
+        topic_sys_flag: Some(0),
+        order: false,
+        attributes: None,
+        force: None,
+    };
     for (name, addr) in &brokers {
-        let header = CreateTopicRequestHeader {
-            topic: topic.to_string(),
-            default_topic: "TBW102".into(),
-            read_queue_nums: queues,
-            write_queue_nums: queues,
-            perm: 6,
-            topic_filter_type: "SINGLE_TAG".into(),
-            topic_sys_flag: Some(0),
-            order: false,
-            attributes: None,
-            force: None,
-        };
-        let r = invoke(
-            addr,
-            RemotingCommand::request(RequestCode::UPDATE_AND_CREATE_TOPIC, header.to_ext_fields()),
-        )?;
-        if r.code != ResponseCode::SUCCESS {
-            bail!(
-                "creating {topic} on {name} ({addr}): code {} {:?}",
-                r.code,
-                r.remark
-            );
+        let request =
+            RemotingCommand::request(RequestCode::UPDATE_AND_CREATE_TOPIC, header.to_ext_fields());
+        if let Err(e) = admin.invoke(addr, request) {
+            bail!("creating {topic} on {name} ({addr}): {e:#}");
         }
     }
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -38,9 +38,6 @@ impl ShardHandler {
 impl Handler for ShardHandler {
     fn handle(self: Rc<Self>, request: RemotingCommand, peer: Rc<Peer>) -> LocalFuture<Handled> {
         Box::pin(async move {
-            if !self.shard.rpc_latency.enabled() {
-                return dispatch(&self.shard, request, peer).await;
-            }
             // Timed to the answer: a reply now, or the end of its task.
             let (code, started) = (request.code, std::time::Instant::now());
             match dispatch(&self.shard, request, peer).await {

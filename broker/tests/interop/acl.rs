@@ -148,21 +148,11 @@ async fn acl_accounts_produce_consume_and_are_refused_by_rocketmq_client_rust() 
     // and cannot open a replication connection.
     {
         use ringmq_net::client::BlockingClient;
-        use ringmq_net::{ExtFields, RemotingCommand, RequestCode, ResponseCode};
+        use ringmq_net::ResponseCode;
         let mut c = BlockingClient::connect(&ns, Duration::from_secs(2)).unwrap();
-        let mut fields = ExtFields::new();
-        for (k, v) in [
-            ("brokerName", "ringmq-0"),
-            ("brokerAddr", "127.0.0.1:1"),
-            ("clusterName", "DefaultCluster"),
-            ("haServerAddr", "127.0.0.1:2"),
-            ("brokerId", "0"),
-        ] {
-            fields.insert(k.into(), v.into());
-        }
         let r = c
             .invoke(
-                RemotingCommand::request(RequestCode::REGISTER_BROKER, fields),
+                crate::support::register_request("ringmq-0"),
                 Duration::from_secs(5),
             )
             .unwrap();
@@ -280,19 +270,9 @@ async fn standalone_namesrv_takes_registrations_only_from_the_cluster() {
             }
             std::thread::sleep(Duration::from_millis(100));
         };
-        let mut fields = ExtFields::new();
-        for (k, v) in [
-            ("brokerName", "intruder-0"),
-            ("brokerAddr", "127.0.0.1:1"),
-            ("clusterName", "DefaultCluster"),
-            ("haServerAddr", "127.0.0.1:2"),
-            ("brokerId", "0"),
-        ] {
-            fields.insert(k.into(), v.into());
-        }
         let r = c
             .invoke(
-                RemotingCommand::request(RequestCode::REGISTER_BROKER, fields),
+                crate::support::register_request("intruder-0"),
                 Duration::from_secs(5),
             )
             .unwrap();

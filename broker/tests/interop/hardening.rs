@@ -198,23 +198,7 @@ async fn a_client_that_never_reads_is_disconnected() {
     // Pipelined pulls, none of whose replies is ever read: at least 150 MiB
     // of replies against a few MiB of socket buffers.
     let mut stalled = TcpStream::connect(broker.shard_addr(0)).unwrap();
-    let header = PullMessageRequestHeader {
-        consumer_group: "stall".into(),
-        topic: "StallTopic".into(),
-        queue_id: 0,
-        queue_offset: 0,
-        max_msg_nums: 32,
-        sys_flag: 0x04, // the subscription comes with the request
-        commit_offset: 0,
-        suspend_timeout_millis: 0,
-        subscription: Some("*".into()),
-        sub_version: 0,
-        expression_type: Some("TAG".into()),
-        max_msg_bytes: None,
-        request_source: None,
-        proxy_forward_client_id: None,
-        broker_name: Some("ringmq-0".into()),
-    };
+    let header = crate::support::pull_header("stall", "StallTopic", 0, 0, 0);
     let mut requests = Vec::new();
     for opaque in 0..600 {
         let header = PullMessageRequestHeader {
@@ -542,23 +526,7 @@ async fn held_pulls_end_with_their_connection() {
     let mut holder = TcpStream::connect(broker.shard_addr(0)).unwrap();
     let mut requests = Vec::new();
     for opaque in 0..HELD {
-        let header = PullMessageRequestHeader {
-            consumer_group: "held".into(),
-            topic: "HeldTopic".into(),
-            queue_id: 0,
-            queue_offset: end,
-            max_msg_nums: 32,
-            sys_flag: 0x04 | 0x02, // subscription in the request; may suspend
-            commit_offset: 0,
-            suspend_timeout_millis: 30_000,
-            subscription: Some("*".into()),
-            sub_version: 0,
-            expression_type: Some("TAG".into()),
-            max_msg_bytes: None,
-            request_source: None,
-            proxy_forward_client_id: None,
-            broker_name: Some("ringmq-0".into()),
-        };
+        let header = crate::support::pull_header("held", "HeldTopic", 0, end, 30_000);
         let request = RemotingCommand::request(RequestCode::PULL_MESSAGE, header.to_ext_fields())
             .with_opaque(opaque);
         requests.extend_from_slice(&request.encode().unwrap());

@@ -606,3 +606,54 @@ pub fn send_fields(topic: &str, queue_id: &str) -> ExtFields {
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect()
 }
+
+/// A pull of `topic`'s queue from `offset` as `group` on shard 0 of a
+/// broker named `ringmq`, with its subscription (`*`) in the request; held
+/// up to `suspend_ms` when that is not 0.
+pub fn pull_header(
+    group: &str,
+    topic: &str,
+    queue_id: i32,
+    offset: i64,
+    suspend_ms: i64,
+) -> ringmq_net::header::PullMessageRequestHeader {
+    use ringmq_net::header::pull_sys_flag;
+    let suspend = if suspend_ms > 0 {
+        pull_sys_flag::SUSPEND
+    } else {
+        0
+    };
+    ringmq_net::header::PullMessageRequestHeader {
+        consumer_group: group.into(),
+        topic: topic.into(),
+        queue_id,
+        queue_offset: offset,
+        max_msg_nums: 32,
+        sys_flag: pull_sys_flag::SUBSCRIPTION | suspend,
+        commit_offset: 0,
+        suspend_timeout_millis: suspend_ms,
+        subscription: Some("*".into()),
+        sub_version: 0,
+        expression_type: Some("TAG".into()),
+        max_msg_bytes: None,
+        request_source: None,
+        proxy_forward_client_id: None,
+        broker_name: Some("ringmq-0".into()),
+    }
+}
+
+/// An unsigned `REGISTER_BROKER` for `broker_name` at made-up addresses:
+/// what a peer hijacking a route would send.
+pub fn register_request(broker_name: &str) -> RemotingCommand {
+    let mut fields = ExtFields::new();
+    for (k, v) in [
+        ("brokerName", broker_name),
+        ("brokerAddr", "127.0.0.1:1"),
+        ("clusterName", "DefaultCluster"),
+        ("haServerAddr", "127.0.0.1:2"),
+        ("brokerId", "0"),
+    ] {
+        fields.insert(k.into(), v.into());
+    }
+    RemotingCommand::request(RequestCode::REGISTER_BROKER, fields)
+}

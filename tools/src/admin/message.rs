@@ -567,7 +567,9 @@ fn queue_range(
     begin: Option<i64>,
     end: Option<i64>,
 ) -> Result<(i64, i64)> {
-    let min = match begin {
+    // At a time: the first offset stored at or after it; else the queue's
+    // own bound.
+    let at = |time: Option<i64>, bound: i32| match time {
         Some(t) => queue_offset(
             admin,
             addr,
@@ -575,21 +577,13 @@ fn queue_range(
             topic,
             q,
             Some(t),
-        )?,
-        None => queue_offset(admin, addr, RequestCode::GET_MIN_OFFSET, topic, q, None)?,
+        ),
+        None => queue_offset(admin, addr, bound, topic, q, None),
     };
-    let max = match end {
-        Some(t) => queue_offset(
-            admin,
-            addr,
-            RequestCode::SEARCH_OFFSET_BY_TIMESTAMP,
-            topic,
-            q,
-            Some(t),
-        )?,
-        None => queue_offset(admin, addr, RequestCode::GET_MAX_OFFSET, topic, q, None)?,
-    };
-    Ok((min, max))
+    Ok((
+        at(begin, RequestCode::GET_MIN_OFFSET)?,
+        at(end, RequestCode::GET_MAX_OFFSET)?,
+    ))
 }
 
 /// Every (broker name, master address, queue id) readable in the route.
