@@ -691,6 +691,7 @@ async fn sync_metadata(
         if shard
             .topics
             .replace_from_master(all.topic_config_table)
+            .await
             .map_err(|e| e.to_string())?
         {
             tracing::info!(shard = shard.id, "topic table copied from the master");

@@ -420,6 +420,7 @@ async fn revive_one(shard: &Rc<Shard>, d: &Due, bytes: &[u8]) -> Result<(), Revi
     let config = shard
         .topics
         .get_or_create(&target, queues, perm)
+        .await
         .map_err(|e| Revive::Later(e.to_string()))?;
     let props = std::str::from_utf8(original.properties).unwrap_or_default();
     let first_pop = d.pop_time_ms.to_string();

@@ -6,17 +6,19 @@
 //!
 //! Persisted as `<storePathRootDir>/config/topics.json`, written to a temp
 //! file, fdatasync'd and renamed over the old one, so a crash leaves either
-//! the old or the new table. Creation is rare; the write blocks the
-//! creating shard's thread for one small fsync, but never under the lock
-//! every send reads: a change is made and versioned under the write lock,
-//! then the latest version is written under a lock of its own, so a save
-//! never goes back to an older table.
+//! the old or the new table. A change is made and versioned under the
+//! write lock; the latest version is then written on glommio's
+//! blocking-thread pool under a lock of its own, so the fsync (and the
+//! directory's journal commit, which can take hundreds of milliseconds
+//! while the commit log is written back) never runs on a shard thread nor
+//! under the lock every send reads, and a save never goes back to an older
+//! table. The request that made the change is answered once it is saved.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -233,24 +235,28 @@ impl TopicTable {
     }
 
     /// Creates or replaces a topic and saves the table.
-    pub fn put(&self, config: TopicConfig) -> Result<(), TopicError> {
+    pub async fn put(self: &Arc<Self>, config: TopicConfig) -> Result<(), TopicError> {
+        self.apply_put(config)?;
+        self.save().await
+    }
+
+    /// [`TopicTable::put`]'s change, in memory; the save is owed after.
+    fn apply_put(&self, config: TopicConfig) -> Result<(), TopicError> {
         config.validate()?;
         let mut topics = self.topics.write().expect("topic lock");
         if topics.len() >= TOPICS_MAX && !topics.contains_key(&config.topic_name) {
             return Err(TopicError::TableFull);
         }
-        if topics.get(&config.topic_name) == Some(&config) {
-            return Ok(());
+        if topics.get(&config.topic_name) != Some(&config) {
+            topics.insert(config.topic_name.clone(), config);
+            self.version.fetch_add(1, Ordering::AcqRel);
         }
-        topics.insert(config.topic_name.clone(), config);
-        self.version.fetch_add(1, Ordering::AcqRel);
-        drop(topics);
-        self.persist()
+        Ok(())
     }
 
     /// Returns the topic, creating it with `queues` queues when missing.
-    pub fn get_or_create(
-        &self,
+    pub async fn get_or_create(
+        self: &Arc<Self>,
         name: &str,
         queues: i32,
         perm: i32,
@@ -259,7 +265,7 @@ impl TopicTable {
             return Ok(t);
         }
         let config = TopicConfig::new(name, queues, perm);
-        self.put(config.clone())?;
+        self.put(config.clone()).await?;
         tracing::info!(topic = name, queues, "topic created");
         Ok(self.get(name).unwrap_or(config))
     }
@@ -267,15 +273,20 @@ impl TopicTable {
     /// A slave takes its master's table (`GET_ALL_TOPIC_CONFIG`), keeping
     /// nothing of its own: master and slave share a broker name, so the
     /// system topics match. Saved (a blocking fsync) only when it differs.
-    pub fn replace_from_master(
-        &self,
+    pub async fn replace_from_master(
+        self: &Arc<Self>,
         table: BTreeMap<String, TopicConfig>,
     ) -> Result<bool, TopicError> {
+        // Unchanged, a failed save of it may still be owed.
+        let changed = self.apply_master_table(table)?;
+        self.save().await?;
+        Ok(changed)
+    }
+
+    /// [`TopicTable::replace_from_master`]'s change, in memory.
+    fn apply_master_table(&self, table: BTreeMap<String, TopicConfig>) -> Result<bool, TopicError> {
         let mut topics = self.topics.write().expect("topic lock");
         if *topics == table {
-            drop(topics);
-            // Unchanged, but a failed save of it may be owed.
-            self.persist()?;
             return Ok(false);
         }
         if table.len() > TOPICS_MAX {
@@ -292,20 +303,42 @@ impl TopicTable {
         }
         *topics = table;
         self.version.fetch_add(1, Ordering::AcqRel);
-        drop(topics);
-        self.persist()?;
         Ok(true)
     }
 
-    pub fn delete(&self, name: &str) -> Result<bool, TopicError> {
-        let mut topics = self.topics.write().expect("topic lock");
-        if topics.remove(name).is_none() {
-            return Ok(false);
+    /// Removes a topic and saves the table; false when there was none.
+    pub async fn delete(self: &Arc<Self>, name: &str) -> Result<bool, TopicError> {
+        let removed = self.apply_delete(name);
+        if removed {
+            self.save().await?;
         }
-        self.version.fetch_add(1, Ordering::AcqRel);
-        drop(topics);
-        self.persist()?;
-        Ok(true)
+        Ok(removed)
+    }
+
+    fn apply_delete(&self, name: &str) -> bool {
+        let removed = self
+            .topics
+            .write()
+            .expect("topic lock")
+            .remove(name)
+            .is_some();
+        if removed {
+            self.version.fetch_add(1, Ordering::AcqRel);
+        }
+        removed
+    }
+
+    /// Brings the file up to the table's latest version on glommio's
+    /// blocking-thread pool (see the module's docs); must run on a glommio
+    /// executor.
+    async fn save(self: &Arc<Self>) -> Result<(), TopicError> {
+        if self.version() <= *self.saved.lock().expect("topic save lock") {
+            return Ok(());
+        }
+        let table = self.clone();
+        glommio::executor()
+            .spawn_blocking(move || table.persist())
+            .await
     }
 
     /// Writes the table if the file is behind it. A change is versioned
@@ -325,12 +358,12 @@ impl TopicTable {
         if version <= *saved {
             return Ok(());
         }
-        self.save(snapshot)?;
+        self.write_file(snapshot)?;
         *saved = version;
         Ok(())
     }
 
-    fn save(&self, topics: BTreeMap<String, TopicConfig>) -> Result<(), TopicError> {
+    fn write_file(&self, topics: BTreeMap<String, TopicConfig>) -> Result<(), TopicError> {
         let file = TopicFile {
             topic_config_table: topics,
         };
@@ -385,44 +418,69 @@ pub fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    /// Runs `f` on a glommio executor, as the shards run the table's saves.
+    fn on_executor<T: 'static>(f: impl std::future::Future<Output = T> + 'static) -> T {
+        glommio::LocalExecutorBuilder::default()
+            .io_memory(1 << 20)
+            .make()
+            .unwrap()
+            .run(f)
+    }
+
+    fn open(dir: &Path) -> Arc<TopicTable> {
+        Arc::new(TopicTable::open(dir, true, 4, &[]).unwrap())
+    }
+
     #[test]
     fn topics_survive_reopen_and_names_are_checked() {
         let dir = tempfile::tempdir().unwrap();
-        let t = TopicTable::open(dir.path(), true, 4, &[]).unwrap();
-        let v = t.version();
-        t.get_or_create("Orders", 4, PERM_READ | PERM_WRITE)
-            .unwrap();
-        assert!(t.version() > v);
-        assert!(matches!(
-            t.put(TopicConfig::new("bad topic", 4, 6)),
-            Err(TopicError::InvalidName(_))
-        ));
-        assert!(matches!(
-            t.put(TopicConfig::new("T", 0, 6)),
-            Err(TopicError::QueueCount(0))
-        ));
-        drop(t);
-        let t = TopicTable::open(dir.path(), true, 4, &[]).unwrap();
-        assert_eq!(t.get("Orders").unwrap().write_queue_nums, 4);
-        assert_eq!(
-            t.get(AUTO_CREATE_TOPIC_KEY).unwrap().perm & PERM_INHERIT,
-            PERM_INHERIT
-        );
-        assert!(t.delete("Orders").unwrap());
-        assert!(t.get("Orders").is_none());
+        let root = dir.path().to_path_buf();
+        on_executor(async move {
+            let t = open(&root);
+            let v = t.version();
+            t.get_or_create("Orders", 4, PERM_READ | PERM_WRITE)
+                .await
+                .unwrap();
+            assert!(t.version() > v);
+            assert!(matches!(
+                t.put(TopicConfig::new("bad topic", 4, 6)).await,
+                Err(TopicError::InvalidName(_))
+            ));
+            assert!(matches!(
+                t.put(TopicConfig::new("T", 0, 6)).await,
+                Err(TopicError::QueueCount(0))
+            ));
+            drop(t);
+            let t = open(&root);
+            assert_eq!(t.get("Orders").unwrap().write_queue_nums, 4);
+            assert_eq!(
+                t.get(AUTO_CREATE_TOPIC_KEY).unwrap().perm & PERM_INHERIT,
+                PERM_INHERIT
+            );
+            assert!(t.delete("Orders").await.unwrap());
+            assert!(!t.delete("Orders").await.unwrap());
+            drop(t);
+            assert!(
+                open(&root).get("Orders").is_none(),
+                "the deletion was saved"
+            );
+        });
     }
 
     #[test]
     fn concurrent_creations_all_reach_the_file() {
+        // Each thread does what a shard and its blocking pool do: the change,
+        // then a save of whatever version the table is at by then.
         let dir = tempfile::tempdir().unwrap();
-        let t = std::sync::Arc::new(TopicTable::open(dir.path(), true, 4, &[]).unwrap());
+        let t = open(dir.path());
         let writers: Vec<_> = (0..4)
             .map(|w| {
                 let t = t.clone();
                 std::thread::spawn(move || {
                     for i in 0..50 {
-                        t.get_or_create(&format!("T{w}-{i}"), 1, PERM_READ | PERM_WRITE)
+                        t.apply_put(TopicConfig::new(&format!("T{w}-{i}"), 1, 6))
                             .unwrap();
+                        t.persist().unwrap();
                     }
                 })
             })
@@ -442,7 +500,7 @@ mod tests {
     #[test]
     fn a_masters_table_is_checked_like_local_requests() {
         let dir = tempfile::tempdir().unwrap();
-        let t = TopicTable::open(dir.path(), true, 4, &[]).unwrap();
+        let t = open(dir.path());
         let good = t.all();
         let with = |config: TopicConfig| {
             let mut table = good.clone();
@@ -458,15 +516,15 @@ mod tests {
             with(TopicConfig::new("../../etc", 1, 6)),
             with(filter),
         ] {
-            assert!(t.replace_from_master(table).is_err());
+            assert!(t.apply_master_table(table).is_err());
         }
         let mut renamed = good.clone();
         renamed.insert("Other".into(), TopicConfig::new("T", 1, 6));
-        assert!(t.replace_from_master(renamed).is_err());
+        assert!(t.apply_master_table(renamed).is_err());
         assert_eq!(t.all(), good, "a refused table changes nothing");
-        assert!(t
-            .replace_from_master(with(TopicConfig::new("T", 2, 6)))
-            .unwrap());
+        let copied = with(TopicConfig::new("T", 2, 6));
+        let t2 = t.clone();
+        assert!(on_executor(async move { t2.replace_from_master(copied).await }).unwrap());
 
         // A hand-edited file with a zero queue count is refused at open.
         drop(t);

@@ -323,6 +323,7 @@ pub async fn write_outcome(
             shard
                 .topics
                 .get_or_create(CHECK_MAX_TIME_TOPIC, 1, PERM_READ | PERM_WRITE)
+                .await
                 .map_err(|e| e.to_string())?;
             msgs.push(MessageIn {
                 topic: CHECK_MAX_TIME_TOPIC,

@@ -13,7 +13,7 @@ use ringmq_net::header::{CreateTopicRequestHeader, DeleteTopicRequestHeader};
 use ringmq_net::server::Handled;
 use ringmq_net::{RemotingCommand, ResponseCode};
 
-use super::{error, json_body, now, parse, required, success};
+use super::{error, json_body, later, now, parse, required, success};
 use crate::shard::{now_ms, Shard};
 use crate::topics::TopicConfig;
 
@@ -31,16 +31,16 @@ pub fn create_topic(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
         topic_sys_flag: h.topic_sys_flag.unwrap_or(0),
         order: h.order,
     };
-    match shard.topics.put(config) {
-        Ok(()) => {
-            tracing::info!(topic = %h.topic, queues = h.write_queue_nums, "topic created or updated");
-            now(request, success(request))
+    let (shard, request) = (shard.clone(), request.clone());
+    later(request.is_oneway(), async move {
+        match shard.topics.put(config).await {
+            Ok(()) => {
+                tracing::info!(topic = %h.topic, queues = h.write_queue_nums, "topic created or updated");
+                success(&request)
+            }
+            Err(e) => error(&request, ResponseCode::INVALID_PARAMETER, e.to_string()),
         }
-        Err(e) => now(
-            request,
-            error(request, ResponseCode::INVALID_PARAMETER, e.to_string()),
-        ),
-    }
+    })
 }
 
 pub fn delete_topic(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
@@ -63,21 +63,21 @@ pub fn delete_topic(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
             ),
         );
     }
-    match shard.topics.delete(&h.topic) {
-        Ok(_) => {
-            // Offsets of this shard go now; the commit log keeps the records
-            // until retention removes their segments.
-            shard.offsets.remove_topic(&h.topic);
-            shard.signals.remove_topic(&h.topic);
-            shard.pop.forget_topic(&h.topic);
-            shard.traffic.remove_topic(&h.topic);
-            now(request, success(request))
+    let (shard, request) = (shard.clone(), request.clone());
+    later(request.is_oneway(), async move {
+        match shard.topics.delete(&h.topic).await {
+            Ok(_) => {
+                // Offsets of this shard go now; the commit log keeps the
+                // records until retention removes their segments.
+                shard.offsets.remove_topic(&h.topic);
+                shard.signals.remove_topic(&h.topic);
+                shard.pop.forget_topic(&h.topic);
+                shard.traffic.remove_topic(&h.topic);
+                success(&request)
+            }
+            Err(e) => error(&request, ResponseCode::SYSTEM_ERROR, e.to_string()),
         }
-        Err(e) => now(
-            request,
-            error(request, ResponseCode::SYSTEM_ERROR, e.to_string()),
-        ),
-    }
+    })
 }
 
 pub fn all_topic_config(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {

@@ -13,7 +13,7 @@ use ringmq_net::header::{GetConsumerListByGroupRequestHeader, UnregisterClientRe
 use ringmq_net::server::{Handled, Peer};
 use ringmq_net::{RemotingCommand, ResponseCode};
 
-use super::{error, json_body, now, parse, required, success};
+use super::{error, json_body, later, now, parse, required, success};
 use crate::clients::HeartbeatData;
 use crate::shard::Shard;
 use crate::topics::{PERM_READ, PERM_WRITE, RETRY_GROUP_TOPIC_PREFIX};
@@ -85,7 +85,9 @@ pub fn heartbeat(shard: &Rc<Shard>, request: &RemotingCommand, peer: &Rc<Peer>) 
     };
     // A group's first heartbeat creates its subscription group (when
     // `autoCreateSubscriptionGroup`) and its retry topic, with the group's
-    // retry queue count (none: no retry topic, as RocketMQ).
+    // retry queue count (none: no retry topic, as RocketMQ). A topic created
+    // is saved before the reply.
+    let mut retry_topics = Vec::new();
     for group in groups {
         let policy = match shard
             .groups
@@ -102,17 +104,28 @@ pub fn heartbeat(shard: &Rc<Shard>, request: &RemotingCommand, peer: &Rc<Peer>) 
             continue;
         }
         let retry = format!("{RETRY_GROUP_TOPIC_PREFIX}{group}");
-        if let Err(e) =
-            shard
-                .topics
-                .get_or_create(&retry, policy.retry_queue_nums, PERM_READ | PERM_WRITE)
-        {
-            tracing::warn!(group, error = %e, "cannot create the group's retry topic");
+        if shard.topics.get(&retry).is_none() {
+            retry_topics.push((retry, policy.retry_queue_nums));
         }
     }
     // The response's `version` (our MQVersion ordinal) is what clients
     // record as the broker version.
-    now(request, success(request))
+    if retry_topics.is_empty() {
+        return now(request, success(request));
+    }
+    let (shard, reply) = (shard.clone(), success(request));
+    later(request.is_oneway(), async move {
+        for (retry, queues) in retry_topics {
+            let created = shard
+                .topics
+                .get_or_create(&retry, queues, PERM_READ | PERM_WRITE)
+                .await;
+            if let Err(e) = created {
+                tracing::warn!(topic = retry, error = %e, "cannot create a group's retry topic");
+            }
+        }
+        reply
+    })
 }
 
 pub fn unregister(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {

@@ -222,6 +222,18 @@ pub fn now(request: &RemotingCommand, response: RemotingCommand) -> Handled {
     }
 }
 
+/// Reply with what `response` gives, in a task of its own, unless the
+/// request was oneway (the task still runs).
+pub fn later(
+    oneway: bool,
+    response: impl std::future::Future<Output = RemotingCommand> + 'static,
+) -> Handled {
+    Handled::Later(Box::pin(async move {
+        let reply = response.await;
+        (!oneway).then(|| Outgoing::command(reply))
+    }))
+}
+
 /// The refusal of a request the live `brokerPermission` forbids (`bit`:
 /// [`crate::topics::PERM_WRITE`] for writes, [`crate::topics::PERM_READ`]
 /// for reads), as

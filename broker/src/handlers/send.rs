@@ -86,7 +86,7 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
             queue_id = 0;
         }
     }
-    let topic = match find_or_create_topic(shard, &topic_name, &header) {
+    let topic = match find_or_create_topic(shard, &topic_name, &header).await {
         Ok(t) => t,
         Err((code, remark)) => return fail(code, remark),
     };
@@ -407,7 +407,7 @@ fn stored_properties(shard: &Shard, client: &str) -> String {
     props
 }
 
-fn find_or_create_topic(
+async fn find_or_create_topic(
     shard: &Shard,
     name: &str,
     header: &SendMessageRequestHeader,
@@ -438,10 +438,13 @@ fn find_or_create_topic(
         }
     }
     let created = if name.starts_with(RETRY_GROUP_TOPIC_PREFIX) {
-        shard.topics.get_or_create(name, 1, PERM_READ | PERM_WRITE)
+        shard
+            .topics
+            .get_or_create(name, 1, PERM_READ | PERM_WRITE)
+            .await
     } else if name.starts_with(DLQ_GROUP_TOPIC_PREFIX) {
         // Write-only, as RocketMQ creates dead-letter topics.
-        shard.topics.get_or_create(name, 1, PERM_WRITE)
+        shard.topics.get_or_create(name, 1, PERM_WRITE).await
     } else {
         let template = shard
             .topics
@@ -459,6 +462,7 @@ fn find_or_create_topic(
         shard
             .topics
             .get_or_create(name, queues, template.perm & !PERM_INHERIT)
+            .await
     };
     created.map_err(|e| (ResponseCode::SYSTEM_ERROR, e.to_string()))
 }

@@ -140,6 +140,7 @@ async fn send_back(
     let config = shard
         .topics
         .get_or_create(&topic, queues, perm)
+        .await
         .map_err(|e| (ResponseCode::SYSTEM_ERROR, e.to_string()))?;
     if config.perm & PERM_WRITE == 0 {
         return Err((
