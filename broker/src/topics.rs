@@ -44,8 +44,9 @@ pub const NOT_WRITABLE_TOPICS: &[&str] = &[
 /// Longest topic name (RocketMQ: 127, 255 for retry and DLQ topics).
 pub const TOPIC_NAME_BYTES_MAX: usize = 127;
 pub const SYSTEM_TOPIC_NAME_BYTES_MAX: usize = 255;
-/// Most queues a topic may have per shard.
-pub const QUEUES_PER_TOPIC_MAX: i32 = 1024;
+/// Most queues a topic may have per shard (the engine refuses a record
+/// with a queue id past it).
+pub use ringmq_engine::record::QUEUES_PER_TOPIC_MAX;
 /// Most topics the table holds.
 pub const TOPICS_MAX: usize = 100_000;
 

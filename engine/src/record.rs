@@ -158,7 +158,15 @@ pub enum RecordError {
     BadTopicName(String),
     #[error("negative queue id {0}")]
     NegativeQueueId(i32),
+    #[error("queue id {0} is not below {QUEUES_PER_TOPIC_MAX}")]
+    QueueIdTooLarge(i32),
 }
+
+/// Most queues a topic may have per shard, so queue ids are below it. The
+/// broker's topic table holds to it; recovery and replication refuse a
+/// record past it, so a bad log or a hostile master cannot make a slave
+/// create a consume queue per id.
+pub const QUEUES_PER_TOPIC_MAX: i32 = 1024;
 
 /// Whether a topic name keeps to RocketMQ's characters (`[%|a-zA-Z0-9_-]`),
 /// which also keeps it safe as a directory name under `consumequeue/`.
@@ -180,6 +188,9 @@ pub fn check_placement(view: &RecordView<'_>) -> Result<(), RecordError> {
     }
     if view.queue_id < 0 {
         return Err(RecordError::NegativeQueueId(view.queue_id));
+    }
+    if view.queue_id >= QUEUES_PER_TOPIC_MAX {
+        return Err(RecordError::QueueIdTooLarge(view.queue_id));
     }
     Ok(())
 }

@@ -250,7 +250,7 @@ fn records(list: &[(&str, i32, u64)]) -> Vec<u8> {
 #[test]
 fn record_with_a_path_for_a_topic_is_refused() {
     let slave = open(&SimDisk::new(1 << 30), FlushMode::Sync);
-    for (topic, queue_id) in [("../../etc", 0), ("a/b", 0), ("T", -1)] {
+    for (topic, queue_id) in [("../../etc", 0), ("a/b", 0), ("T", -1), ("T", 1 << 20)] {
         let bytes = records(&[(topic, queue_id, 0)]);
         let e = block_on(slave.append_replica(0, &bytes)).unwrap_err();
         assert!(matches!(e, StoreError::Replication { .. }), "{e}");

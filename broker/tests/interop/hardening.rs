@@ -554,3 +554,213 @@ async fn held_pulls_end_with_their_connection() {
     p.shutdown().await;
     broker.stop();
 }
+
+/// One commit-log record of `topic`'s queue, as a master would ship it.
+fn replicated_record(topic: &str, queue_id: i32, queue_offset: u64, at: u64) -> Vec<u8> {
+    use ringmq_engine::record::{encode_record, record_size, Assigned, MessageIn};
+    let host: std::net::SocketAddr = "127.0.0.1:10911".parse().unwrap();
+    let msg = MessageIn {
+        topic,
+        queue_id,
+        flag: 0,
+        body: b"replicated",
+        properties: b"",
+        sys_flag: 0,
+        born_timestamp_ms: 1_700_000_000_000,
+        born_host: host,
+        store_host: host,
+        reconsume_times: 0,
+        prepared_transaction_offset: 0,
+    };
+    let size = record_size(&msg).unwrap();
+    let mut out = Vec::new();
+    let assigned = Assigned {
+        queue_offset,
+        physical_offset: at,
+        store_timestamp_ms: 1_700_000_000_001,
+    };
+    encode_record(&msg, size, assigned, &mut out);
+    out
+}
+
+/// A master's side of the HA protocol, played by the test: it accepts
+/// the slave's connections and ships what it is told to.
+struct FakeMaster {
+    listener: std::net::TcpListener,
+}
+
+impl FakeMaster {
+    /// The slave's next connection and its first report (where it wants
+    /// the stream to start).
+    fn accept(&self) -> (TcpStream, u64) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut s = loop {
+            match self.listener.accept() {
+                Ok((s, _)) => break s,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    assert!(Instant::now() < deadline, "the slave did not connect");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("accept: {e}"),
+            }
+        };
+        s.set_nonblocking(false).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let first = Self::report(&mut s).expect("the slave's first report");
+        (s, first)
+    }
+
+    /// The slave's next 8-byte report, or None when it closed.
+    fn report(s: &mut TcpStream) -> Option<u64> {
+        let mut bytes = [0u8; ringmq_net::ha::REPORT_BYTES];
+        s.read_exact(&mut bytes).ok()?;
+        Some(ringmq_net::ha::decode_report(&bytes).expect("a valid report"))
+    }
+
+    fn ship(s: &mut TcpStream, at: u64, bytes: &[u8]) {
+        let header = ringmq_net::ha::TransferHeader {
+            offset: at,
+            body_bytes: bytes.len(),
+        };
+        s.write_all(&header.encode()).unwrap();
+        s.write_all(bytes).unwrap();
+    }
+
+    /// Reads reports until one says `end`.
+    fn wait_report(s: &mut TcpStream, end: u64) {
+        loop {
+            match Self::report(s) {
+                Some(r) if r == end => return,
+                Some(r) => assert!(r < end, "the slave reports {r}, past {end}"),
+                None => panic!("the slave closed before reporting {end}"),
+            }
+        }
+    }
+
+    /// Reads reports until the slave closes the connection, which it must
+    /// do within the read timeout; every report stays at or below `held`.
+    fn wait_refused(s: &mut TcpStream, held: u64) {
+        loop {
+            let mut bytes = [0u8; ringmq_net::ha::REPORT_BYTES];
+            match s.read_exact(&mut bytes) {
+                Ok(()) => {
+                    let r = ringmq_net::ha::decode_report(&bytes).unwrap();
+                    assert!(r <= held, "the slave took a bad record: it reports {r}");
+                }
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    panic!("the slave kept the connection after a bad record")
+                }
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+/// Every path under `root` whose name contains `needle`.
+fn paths_named(root: &std::path::Path, needle: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if entry.file_name().to_string_lossy().contains(needle) {
+                found.push(path.clone());
+            }
+            if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                dirs.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// A slave fed by a hostile master over a real HA socket: a record whose
+/// topic is `../escape`, one that skips queue offsets, and one with a
+/// queue id past the maximum are each refused (the connection is closed,
+/// nothing of the record is kept, no path outside the store is made);
+/// the slave reconnects from where it was, still takes good records, and
+/// serves them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slave_refuses_records_that_escape_the_store_or_skip_offsets() {
+    let ns = crate::support::NamesrvProcess::start();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let master_addr = listener.local_addr().unwrap().to_string();
+    let master = FakeMaster { listener };
+    let slave = BrokerProcess::start_member(
+        &ns.addr,
+        1,
+        Flush::Async,
+        &[
+            ("brokerRole", "SLAVE".to_string()),
+            ("brokerId", "1".to_string()),
+            ("haMasterAddress", master_addr),
+        ],
+    );
+    let (fed, slave) = tokio::task::spawn_blocking(move || {
+        let good = replicated_record("Replicated", 0, 0, 0);
+        let held = good.len() as u64;
+        let (mut s, first) = master.accept();
+        assert_eq!(first, 0, "an empty slave asks from 0");
+        FakeMaster::ship(&mut s, 0, &good);
+        FakeMaster::wait_report(&mut s, held);
+
+        let hostile = [
+            (
+                "a topic with a path in it",
+                replicated_record("../escape", 0, 0, held),
+            ),
+            (
+                "a queue-offset gap",
+                replicated_record("Replicated", 0, 5, held),
+            ),
+            (
+                "a queue id past the maximum",
+                replicated_record("Replicated", 1 << 20, 0, held),
+            ),
+        ];
+        for (what, record) in hostile {
+            FakeMaster::ship(&mut s, held, &record);
+            FakeMaster::wait_refused(&mut s, held);
+            let (next, from) = master.accept();
+            assert_eq!(from, held, "after {what}, the slave resumes where it was");
+            s = next;
+        }
+        let next = replicated_record("Replicated", 0, 1, held);
+        FakeMaster::ship(&mut s, held, &next);
+        FakeMaster::wait_report(&mut s, held + next.len() as u64);
+        (held + next.len() as u64, slave)
+    })
+    .await
+    .unwrap();
+
+    let escaped = paths_named(&slave.dir, "escape");
+    assert!(escaped.is_empty(), "paths made for ../escape: {escaped:?}");
+    let log = slave.log();
+    assert!(
+        log.matches("replicated bytes refused").count() >= 3,
+        "each bad record is logged: {log}"
+    );
+    // The slave serves what it took: two messages of queue 0.
+    let mut c =
+        ringmq_net::client::BlockingClient::connect(&slave.shard_addr(0), Duration::from_secs(2))
+            .unwrap();
+    let mut f = ringmq_net::ExtFields::new();
+    f.insert("topic".into(), "Replicated".into());
+    f.insert("queueId".into(), "0".into());
+    let max = c
+        .invoke(
+            RemotingCommand::request(RequestCode::GET_MAX_OFFSET, f),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+    assert_eq!(max.ext_field("offset"), Some("2"), "{max:?}");
+    assert!(
+        crate::replication::info_u64(&slave, 0, "commitLogMaxOffset") >= fed,
+        "the slave's log holds both good records"
+    );
+    slave.stop();
+}

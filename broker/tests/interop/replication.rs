@@ -38,7 +38,7 @@ fn slave(ns: &str, shards: u16, flush: Flush, extra: &[(&str, String)]) -> Broke
     BrokerProcess::start_member(ns, shards, flush, &settings)
 }
 
-fn info_u64(broker: &BrokerProcess, shard: u16, key: &str) -> u64 {
+pub(crate) fn info_u64(broker: &BrokerProcess, shard: u16, key: &str) -> u64 {
     let v = broker.runtime_info(&broker.shard_addr(shard));
     v["table"][key]
         .as_str()
