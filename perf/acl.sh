@@ -7,14 +7,9 @@
 #
 #   perf/acl.sh [rounds]          (default 2; about 1 minute a run)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/ab_lib.sh"
 rounds=${1:-2}
-cargo build --release --quiet --bin mqbroker --bin mqbench
-out="perf/results/acl-$(date -u +%Y%m%dT%H%M%SZ)"
-mkdir -p "$out"
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-port=19876
+ab_begin acl
 cat >"$work/plain_acl.yml" <<'YAML'
 accounts:
   - accessKey: bench-admin
@@ -29,48 +24,24 @@ accounts:
 YAML
 
 run() { # acl(true|false) round
-    local acl=$1 round=$2 store="$work/store-$1-$2"
-    ./target/release/mqbroker --storePathRootDir "$store" --embeddedNamesrvPort $port \
-        --set aclEnable="$acl" --set plainAclFile="$work/plain_acl.yml" \
-        >"$out/broker-$acl-$round.log" 2>&1 &
-    local broker=$!
-    sleep 3
+    local acl=$1 round=$2
+    ab_start_broker "$acl" "$round" --set aclEnable="$acl" --set plainAclFile="$work/plain_acl.yml"
     local keys=()
     if [ "$acl" = true ]; then
         # The topic is created by an admin account; the measured run
         # signs as the producer account.
-        ./target/release/mqbench produce -n 127.0.0.1:$port -t BenchTopic --queues 4 \
-            --messages 1 --access-key bench-admin --secret-key bench-admin-secret >/dev/null
+        ab_create_topic --access-key bench-admin --secret-key bench-admin-secret
         keys=(--access-key bench-producer --secret-key bench-producer-secret)
     else
-        ./target/release/mqbench produce -n 127.0.0.1:$port -t BenchTopic --queues 4 \
-            --messages 1 >/dev/null
+        ab_create_topic
     fi
-    ./target/release/mqbench produce -n 127.0.0.1:$port -t BenchTopic -p 4 -s 1024 -b 32 \
-        --mode async -d 15s --warmup 3s "${keys[@]}" --json "$out/produce-acl-$acl-$round.json" \
-        >"$out/produce-acl-$acl-$round.txt"
-    kill -INT $broker
-    wait $broker || true
-    rm -rf "$store"
+    ab_produce "$acl" "$round" "${keys[@]}"
+    ab_stop_broker
 }
 
 for round in $(seq 1 "$rounds"); do
     run false "$round"
     run true "$round"
 done
-python3 - "$out" <<'PY'
-import json, glob, statistics, sys
-out = sys.argv[1]
-rates = {}
-for acl in ("false", "true"):
-    rates[acl] = []
-    for f in sorted(glob.glob(f"{out}/produce-acl-{acl}-*.json")):
-        j = json.load(open(f))
-        r = j["produce"]["msgs_per_sec"]
-        rates[acl].append(r)
-for acl, rs in rates.items():
-    print(f"aclEnable={acl}: " + ", ".join(f"{r:,.0f}" for r in rs) + " msgs/s")
-on, off = statistics.median(rates["true"]), statistics.median(rates["false"])
-print(f"ACL on / off (medians): {on / off:.3f}")
-PY
+ab_summary produce aclEnable false true
 echo "results: $out"

@@ -8,25 +8,16 @@
 #
 #   perf/metrics.sh [rounds]      (default 2; about 1 minute a run)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/ab_lib.sh"
 rounds=${1:-2}
-cargo build --release --quiet --bin mqbroker --bin mqbench
-out="perf/results/metrics-$(date -u +%Y%m%dT%H%M%SZ)"
-mkdir -p "$out"
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-port=19876
+ab_begin metrics
 exporter=19557
 
 run() { # exporter type (DISABLE|PROM) round
-    local kind=$1 round=$2 store="$work/store-$1-$2"
-    ./target/release/mqbroker --storePathRootDir "$store" --embeddedNamesrvPort $port \
-        --set metricsExporterType="$kind" --set metricsPromExporterPort=$exporter \
-        >"$out/broker-$kind-$round.log" 2>&1 &
-    local broker=$!
-    sleep 3
-    ./target/release/mqbench produce -n 127.0.0.1:$port -t BenchTopic --queues 4 \
-        --messages 1 >/dev/null
+    local kind=$1 round=$2
+    ab_start_broker "$kind" "$round" \
+        --set metricsExporterType="$kind" --set metricsPromExporterPort=$exporter
+    ab_create_topic
     local scraper=
     if [ "$kind" = PROM ]; then
         (while sleep 1; do
@@ -34,28 +25,14 @@ run() { # exporter type (DISABLE|PROM) round
         done) &
         scraper=$!
     fi
-    ./target/release/mqbench produce -n 127.0.0.1:$port -t BenchTopic -p 4 -s 1024 -b 32 \
-        --mode async -d 15s --warmup 3s --json "$out/produce-$kind-$round.json" \
-        >"$out/produce-$kind-$round.txt"
+    ab_produce "$kind" "$round"
     [ -n "$scraper" ] && kill "$scraper"
-    kill -INT $broker
-    wait $broker || true
-    rm -rf "$store"
+    ab_stop_broker
 }
 
 for round in $(seq 1 "$rounds"); do
     run DISABLE "$round"
     run PROM "$round"
 done
-python3 - "$out" <<'PY'
-import json, glob, statistics, sys
-out = sys.argv[1]
-rates = {}
-for kind in ("DISABLE", "PROM"):
-    rates[kind] = [json.load(open(f))["produce"]["msgs_per_sec"]
-                   for f in sorted(glob.glob(f"{out}/produce-{kind}-*.json"))]
-    print(f"metricsExporterType={kind}: " + ", ".join(f"{r:,.0f}" for r in rates[kind]) + " msgs/s")
-on, off = statistics.median(rates["PROM"]), statistics.median(rates["DISABLE"])
-print(f"metrics on / off (medians): {on / off:.3f}")
-PY
+ab_summary produce metricsExporterType DISABLE PROM
 echo "results: $out"

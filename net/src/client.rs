@@ -1,6 +1,7 @@
 //! A small blocking client: one connection, one request at a time. Used
 //! off the data path, where a thread may block: the broker's registration
-//! with name servers, admin tools and tests.
+//! with name servers, admin tools and tests. TLS when connected with a
+//! [`ClientTls`].
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -10,6 +11,47 @@ use bytes::BytesMut;
 
 use crate::command::{CommandDecodeError, CommandEncodeError, RemotingCommand};
 use crate::frame::{FrameDecoder, FrameError};
+use crate::tls::ClientTls;
+
+/// A connection: plain TCP, or TLS over it.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => &s.sock,
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -33,7 +75,7 @@ pub enum ClientError {
 }
 
 pub struct BlockingClient {
-    stream: TcpStream,
+    stream: Stream,
     addr: String,
     decoder: FrameDecoder,
     buf: BytesMut,
@@ -42,6 +84,16 @@ pub struct BlockingClient {
 
 impl BlockingClient {
     pub fn connect(addr: &str, timeout: Duration) -> Result<BlockingClient, ClientError> {
+        BlockingClient::connect_with(addr, timeout, None)
+    }
+
+    /// [`BlockingClient::connect`], over TLS when `tls` is given (the
+    /// handshake runs with the first request, within its timeout).
+    pub fn connect_with(
+        addr: &str,
+        timeout: Duration,
+        tls: Option<&ClientTls>,
+    ) -> Result<BlockingClient, ClientError> {
         let connect_err = |source| ClientError::Connect {
             addr: addr.to_string(),
             source,
@@ -53,6 +105,13 @@ impl BlockingClient {
             .ok_or_else(|| connect_err(io::ErrorKind::NotFound.into()))?;
         let stream = TcpStream::connect_timeout(&sock, timeout).map_err(connect_err)?;
         let _ = stream.set_nodelay(true);
+        let stream = match tls {
+            None => Stream::Plain(stream),
+            Some(tls) => {
+                let session = tls.session(addr).map_err(connect_err)?;
+                Stream::Tls(Box::new(rustls::StreamOwned::new(session, stream)))
+            }
+        };
         Ok(BlockingClient {
             stream,
             addr: addr.to_string(),
@@ -83,8 +142,8 @@ impl BlockingClient {
         let opaque = self.next_opaque;
         self.next_opaque = self.next_opaque.wrapping_add(1);
         let frame = request.with_opaque(opaque).encode()?;
-        self.stream.write_all(&frame).map_err(|e| self.io_err(e))?;
         let deadline = Instant::now() + timeout;
+        self.write_within(&frame, deadline)?;
         loop {
             let response = self.read_command(deadline, timeout)?;
             if response.is_response() && response.opaque == opaque {
@@ -98,12 +157,24 @@ impl BlockingClient {
         let opaque = self.next_opaque;
         self.next_opaque = self.next_opaque.wrapping_add(1);
         let frame = request.with_opaque(opaque).mark_oneway().encode()?;
-        self.stream.write_all(&frame).map_err(|e| self.io_err(e))
+        self.write_raw(&frame)
     }
 
     /// Writes raw bytes (tests of malformed input).
     pub fn write_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
-        self.stream.write_all(bytes).map_err(|e| self.io_err(e))
+        self.stream.write_all(bytes).map_err(|e| self.io_err(e))?;
+        self.stream.flush().map_err(|e| self.io_err(e))
+    }
+
+    /// Writes a frame, giving up at `deadline` (a TLS handshake reads
+    /// from the server while it writes).
+    fn write_within(&mut self, frame: &[u8], deadline: Instant) -> Result<(), ClientError> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let tcp = self.stream.tcp();
+        tcp.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .and_then(|()| tcp.set_write_timeout(Some(left.max(Duration::from_millis(1)))))
+            .map_err(|e| self.io_err(e))?;
+        self.write_raw(frame)
     }
 
     /// Reads the next command, whatever it is.
@@ -136,6 +207,7 @@ impl BlockingClient {
                 });
             }
             self.stream
+                .tcp()
                 .set_read_timeout(Some(deadline - now))
                 .map_err(|e| self.io_err(e))?;
             let mut chunk = [0u8; 16 * 1024];

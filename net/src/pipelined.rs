@@ -5,7 +5,8 @@
 //! Lives on the executor that created it. One connection to one address,
 //! opened on first use and reopened after a failure; requests are pipelined
 //! and matched to responses by opaque. At most [`REQUESTS_IN_FLIGHT_MAX`]
-//! requests wait at once; more wait for room.
+//! requests wait at once; more wait for room. With a [`ClientTls`] the
+//! connection is TLS.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -19,6 +20,12 @@ use glommio::sync::Semaphore;
 
 use crate::command::RemotingCommand;
 use crate::frame::FrameDecoder;
+use crate::tls::ClientTls;
+
+/// A connection's byte stream: plain TCP or TLS over it.
+trait Duplex: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin {}
+impl<T: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin> Duplex for T {}
+type Stream = Box<dyn Duplex>;
 
 pub const REQUESTS_IN_FLIGHT_MAX: u64 = 1024;
 
@@ -29,7 +36,7 @@ struct Slot {
 }
 
 struct Conn {
-    writer: RefCell<futures_lite::io::WriteHalf<TcpStream>>,
+    writer: RefCell<futures_lite::io::WriteHalf<Stream>>,
     write_lock: Semaphore,
     pending: RefCell<HashMap<i32, Rc<RefCell<Slot>>>>,
     broken: Cell<bool>,
@@ -50,6 +57,7 @@ impl Conn {
 
 pub struct PipelinedClient {
     addr: String,
+    tls: Option<ClientTls>,
     conn: RefCell<Option<Rc<Conn>>>,
     next_opaque: Cell<i32>,
     room: Semaphore,
@@ -57,8 +65,14 @@ pub struct PipelinedClient {
 
 impl PipelinedClient {
     pub fn new(addr: String) -> PipelinedClient {
+        PipelinedClient::with_tls(addr, None)
+    }
+
+    /// A client whose connection is TLS when `tls` is given.
+    pub fn with_tls(addr: String, tls: Option<ClientTls>) -> PipelinedClient {
         PipelinedClient {
             addr,
+            tls,
             conn: RefCell::new(None),
             next_opaque: Cell::new(1),
             room: Semaphore::new(REQUESTS_IN_FLIGHT_MAX),
@@ -73,6 +87,14 @@ impl PipelinedClient {
             .await
             .map_err(|e| format!("connecting to {}: {e}", self.addr))?;
         let _ = stream.set_nodelay(true);
+        let stream: Stream = match &self.tls {
+            None => Box::new(stream),
+            Some(tls) => Box::new(
+                tls.connect(&self.addr, stream)
+                    .await
+                    .map_err(|e| format!("TLS handshake with {}: {e}", self.addr))?,
+            ),
+        };
         let (reader, writer) = futures_lite::io::split(stream);
         let conn = Rc::new(Conn {
             writer: RefCell::new(writer),
@@ -98,7 +120,7 @@ impl PipelinedClient {
             .await
             .map_err(|e| e.to_string())?;
         // `write_lock` makes this the only user of the writer meanwhile.
-        let written = conn.writer.borrow_mut().write_all(&frame).await;
+        let written = write_frame(&mut conn.writer.borrow_mut(), &frame).await;
         written.map_err(|e| {
             conn.fail_all(&format!("writing to {}: {e}", self.addr));
             e.to_string()
@@ -130,7 +152,7 @@ impl PipelinedClient {
                 .await
                 .map_err(|e| e.to_string())?;
             // `write_lock` makes this the only user of the writer meanwhile.
-            let written = conn.writer.borrow_mut().write_all(&frame).await;
+            let written = write_frame(&mut conn.writer.borrow_mut(), &frame).await;
             if let Err(e) = written {
                 conn.fail_all(&format!("writing to {}: {e}", self.addr));
             }
@@ -153,7 +175,17 @@ impl PipelinedClient {
     }
 }
 
-async fn read_responses(mut reader: futures_lite::io::ReadHalf<TcpStream>, conn: Rc<Conn>) {
+/// Writes one frame and flushes it: TLS may hold encrypted bytes back
+/// until a flush.
+async fn write_frame(
+    writer: &mut futures_lite::io::WriteHalf<Stream>,
+    frame: &[u8],
+) -> std::io::Result<()> {
+    writer.write_all(frame).await?;
+    writer.flush().await
+}
+
+async fn read_responses(mut reader: futures_lite::io::ReadHalf<Stream>, conn: Rc<Conn>) {
     let decoder = FrameDecoder::default();
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut chunk = vec![0u8; 64 * 1024];

@@ -122,6 +122,79 @@ impl ServerTls {
     }
 }
 
+/// A client's TLS: the certificates it trusts (a PEM file holding the
+/// broker's own self-signed certificate or the CA that issued it). The name
+/// checked against the certificate is the host of the address dialled, as
+/// RocketMQ clients check it when `tls.client.authServer` is on.
+#[derive(Clone, Debug)]
+pub struct ClientTls {
+    config: Arc<rustls::ClientConfig>,
+}
+
+impl ClientTls {
+    pub fn load(trusted_path: &Path) -> Result<ClientTls, TlsSetupError> {
+        let certs_err = |reason: String| TlsSetupError::Certificates {
+            path: trusted_path.display().to_string(),
+            reason,
+        };
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(trusted_path)
+            .and_then(|certs| certs.collect())
+            .map_err(|e| certs_err(e.to_string()))?;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in certs {
+            roots.add(cert).map_err(|e| certs_err(e.to_string()))?;
+        }
+        if roots.is_empty() {
+            return Err(certs_err("no certificate in the file".into()));
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsSetupError::Config(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(ClientTls {
+            config: Arc::new(config),
+        })
+    }
+
+    /// Runs the handshake over `stream`, connected to `addr` (`host:port`).
+    pub async fn connect<S>(
+        &self,
+        addr: &str,
+        stream: S,
+    ) -> std::io::Result<futures_rustls::client::TlsStream<S>>
+    where
+        S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin,
+    {
+        futures_rustls::TlsConnector::from(self.config.clone())
+            .connect(server_name(addr)?, stream)
+            .await
+    }
+
+    /// A client session for a blocking stream to `addr` (`host:port`); the
+    /// handshake runs with the first read or write.
+    pub fn session(&self, addr: &str) -> std::io::Result<rustls::ClientConnection> {
+        rustls::ClientConnection::new(self.config.clone(), server_name(addr)?)
+            .map_err(std::io::Error::other)
+    }
+}
+
+/// The name a server's certificate is checked against: the host of `addr`.
+fn server_name(addr: &str) -> std::io::Result<rustls::pki_types::ServerName<'static>> {
+    let host = addr
+        .rsplit_once(':')
+        .map_or(addr, |(host, _)| host)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{host} is not a name TLS can check: {e}"),
+        )
+    })
+}
+
 /// How a new connection is served.
 #[derive(Debug)]
 pub enum Admission {

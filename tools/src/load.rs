@@ -20,6 +20,7 @@ use ringmq_net::header::{
 use ringmq_net::message::stored::iter_stored;
 use ringmq_net::message::{encode_batch_record, BatchRecord};
 use ringmq_net::pipelined::PipelinedClient;
+use ringmq_net::tls::ClientTls;
 use ringmq_net::{CommandHeader, RemotingCommand, RequestCode, ResponseCode};
 
 use crate::route::QueueRef;
@@ -109,18 +110,32 @@ pub struct ConsumerJob {
     pub start_after_bytes: u64,
 }
 
-/// Connections of one executor, one per broker address.
+/// Connections of one executor, one per broker address; TLS ones when
+/// `tls` is set.
 #[derive(Default)]
 pub struct Conns {
     by_addr: RefCell<HashMap<String, Rc<PipelinedClient>>>,
+    tls: Option<ClientTls>,
 }
 
 impl Conns {
+    pub fn new(tls: Option<ClientTls>) -> Conns {
+        Conns {
+            by_addr: RefCell::default(),
+            tls,
+        }
+    }
+
     pub fn get(&self, addr: &str) -> Rc<PipelinedClient> {
         self.by_addr
             .borrow_mut()
             .entry(addr.to_string())
-            .or_insert_with(|| Rc::new(PipelinedClient::new(addr.to_string())))
+            .or_insert_with(|| {
+                Rc::new(PipelinedClient::with_tls(
+                    addr.to_string(),
+                    self.tls.clone(),
+                ))
+            })
             .clone()
     }
 }

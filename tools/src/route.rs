@@ -18,9 +18,10 @@ pub struct QueueRef {
     pub queue_id: i32,
 }
 
-/// An admin client signing as mqbench was told to (`--access-key`).
+/// An admin client signing and connecting as mqbench was told to
+/// (`--access-key`, `--tls-trust`).
 fn admin(namesrv: &str) -> Admin {
-    Admin::new(namesrv, crate::auth::credentials())
+    Admin::new(namesrv, crate::auth::credentials()).with_tls(crate::auth::tls())
 }
 
 /// Write queues of `topic` on master brokers, in route order.

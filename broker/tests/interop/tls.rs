@@ -159,5 +159,42 @@ async fn enforcing_mode_closes_plain_connections() {
     assert!(broker
         .log()
         .contains("plain connection refused: tlsMode=enforcing"));
+
+    // RingMQ's own tools speak TLS too: the admin client (blocking, what
+    // mqadmin and the dashboard use) and the pipelined one (mqbench's).
+    let trusted = ringmq_net::tls::ClientTls::load(std::path::Path::new(&cert)).unwrap();
+    let shard = broker.shard_addr(0);
+    let (blocking, plain_refused) = {
+        let (trusted, ns, shard) = (trusted.clone(), ns.clone(), shard.clone());
+        tokio::task::spawn_blocking(move || {
+            let secure = ringmq_tools::admin::Admin::new(&ns, None).with_tls(Some(trusted));
+            let info = secure
+                .runtime_info(&shard)
+                .map(|t| t.contains_key("msgPutTotalTodayNow"));
+            let plain = ringmq_tools::admin::Admin::new(&ns, None).runtime_info(&shard);
+            (info.map_err(|e| e.to_string()), plain.is_err())
+        })
+        .await
+        .unwrap()
+    };
+    assert_eq!(blocking, Ok(true), "the admin client over TLS");
+    assert!(plain_refused, "the admin client without TLS is refused");
+    let pipelined = std::thread::spawn(move || {
+        glommio::LocalExecutorBuilder::default()
+            .io_memory(1 << 20)
+            .make()
+            .unwrap()
+            .run(async move {
+                let client = ringmq_net::pipelined::PipelinedClient::with_tls(shard, Some(trusted));
+                let request = ringmq_net::RemotingCommand::request(
+                    ringmq_net::RequestCode::GET_BROKER_RUNTIME_INFO,
+                    ringmq_net::ExtFields::new(),
+                );
+                client.invoke(request).await.map(|r| r.code)
+            })
+    })
+    .join()
+    .unwrap();
+    assert_eq!(pipelined, Ok(ringmq_net::ResponseCode::SUCCESS));
     broker.stop();
 }

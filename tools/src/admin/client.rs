@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use ringmq_net::client::BlockingClient;
+use ringmq_net::tls::ClientTls;
 use ringmq_net::{ExtFields, RemotingCommand, RequestCode, ResponseCode};
 use serde_json::Value;
 
@@ -26,6 +27,8 @@ pub struct Admin {
     /// ACL access and secret key, when the cluster has `aclEnable=true`.
     pub credentials: Option<(String, String)>,
     pub timeout: Duration,
+    /// Connect over TLS, trusting these certificates.
+    pub tls: Option<ClientTls>,
 }
 
 /// A broker group as the name server knows it: its cluster and its members
@@ -154,7 +157,14 @@ impl Admin {
                 .collect(),
             credentials,
             timeout: RPC_TIMEOUT,
+            tls: None,
         }
+    }
+
+    /// This client, connecting over TLS when `tls` is given.
+    pub fn with_tls(mut self, tls: Option<ClientTls>) -> Admin {
+        self.tls = tls;
+        self
     }
 
     /// Sends `request` to `addr` and returns the answer, whatever its code.
@@ -162,7 +172,7 @@ impl Admin {
         if let Some((ak, sk)) = &self.credentials {
             ringmq_net::acl::sign(&mut request, ak, sk);
         }
-        let mut c = BlockingClient::connect(addr, self.timeout)?;
+        let mut c = BlockingClient::connect_with(addr, self.timeout, self.tls.as_ref())?;
         Ok(c.invoke(request, self.timeout)?)
     }
 

@@ -43,6 +43,10 @@ struct Cli {
         hide_env_values = true
     )]
     secret_key: Option<String>,
+    /// Connect over TLS (`tlsMode` permissive or enforcing), trusting the
+    /// certificates in this PEM file: the broker's own or its CA's.
+    #[arg(long = "tlsTrustCertPath", global = true)]
+    tls_trust: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -359,7 +363,12 @@ fn run(cli: Cli, out: &mut Output) -> anyhow::Result<()> {
         (None, None) => None,
         _ => anyhow::bail!("give both --accessKey and --secretKey"),
     };
-    let admin = Admin::new(&cli.namesrv, credentials);
+    let tls = cli
+        .tls_trust
+        .as_deref()
+        .map(ringmq_net::tls::ClientTls::load)
+        .transpose()?;
+    let admin = Admin::new(&cli.namesrv, credentials).with_tls(tls);
     use Command as C;
     match cli.command {
         C::UpdateTopic {

@@ -104,6 +104,11 @@ struct Common {
     access_key: Option<String>,
     #[arg(long = "secret-key", requires = "access_key")]
     secret_key: Option<String>,
+    /// Connect over TLS (a broker with `tlsMode` permissive or
+    /// enforcing), trusting the certificates in this PEM file: the
+    /// broker's own or its CA's.
+    #[arg(long = "tls-trust")]
+    tls_trust: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -354,6 +359,15 @@ fn run(plan: &Plan) -> Result<bool> {
     if let (Some(ak), Some(sk)) = (&plan.common.access_key, &plan.common.secret_key) {
         ringmq_tools::auth::set_credentials(ak.clone(), sk.clone());
     }
+    let tls = plan
+        .common
+        .tls_trust
+        .as_deref()
+        .map(ringmq_net::tls::ClientTls::load)
+        .transpose()?;
+    if let Some(tls) = &tls {
+        ringmq_tools::auth::set_tls(tls.clone());
+    }
     let ns = &plan.common.namesrv;
     let mut routes = Vec::new();
     for topic in &plan.topics {
@@ -448,11 +462,12 @@ fn run(plan: &Plan) -> Result<bool> {
     for (i, (pjobs, cjobs)) in per_thread.into_iter().enumerate() {
         let run = run.clone();
         let started = consumers_started.clone();
+        let tls = tls.clone();
         let handle = LocalExecutorBuilder::new(Placement::Fixed(i % cores))
             .name(&format!("mqbench-{i}"))
             .io_memory(2 << 20)
             .spawn(move || async move {
-                let conns = std::rc::Rc::new(Conns::default());
+                let conns = std::rc::Rc::new(Conns::new(tls));
                 let mut tasks = Vec::new();
                 for job in cjobs {
                     let (run, conns) = (run.clone(), conns.clone());
@@ -661,6 +676,7 @@ fn workload_json(plan: &Plan) -> Value {
         "pull_batch": plan.consume.as_ref().map(|c| c.pull_batch),
         "backlog_bytes": plan.backlog_bytes,
         "omb_workload": plan.workload.as_ref().map(|w| w.name.clone()),
+        "tls": plan.common.tls_trust.is_some(),
     })
 }
 

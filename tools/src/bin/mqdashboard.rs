@@ -39,6 +39,10 @@ struct Cli {
         hide_env_values = true
     )]
     secret_key: Option<String>,
+    /// Connect over TLS (`tlsMode` permissive or enforcing), trusting the
+    /// certificates in this PEM file: the broker's own or its CA's.
+    #[arg(long = "tlsTrustCertPath")]
+    tls_trust: Option<std::path::PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -48,6 +52,18 @@ fn main() -> ExitCode {
         (None, None) => None,
         _ => {
             eprintln!("mqdashboard: give both --accessKey and --secretKey");
+            return ExitCode::FAILURE;
+        }
+    };
+    let tls = match cli
+        .tls_trust
+        .as_deref()
+        .map(ringmq_net::tls::ClientTls::load)
+    {
+        None => None,
+        Some(Ok(tls)) => Some(tls),
+        Some(Err(e)) => {
+            eprintln!("mqdashboard: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -72,7 +88,7 @@ fn main() -> ExitCode {
         "mqdashboard listening on http://{addr}/ for name server {}",
         cli.namesrv
     );
-    let admin = Admin::new(&cli.namesrv, credentials);
+    let admin = Admin::new(&cli.namesrv, credentials).with_tls(tls);
     http::serve(
         listener,
         Arc::new(AtomicBool::new(false)),
