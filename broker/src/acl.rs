@@ -35,10 +35,14 @@
 //! exception's text). `VIEW_MESSAGE_BY_ID` needs an admin account. An
 //! account's `whiteRemoteAddress` restricts where it may connect from; it
 //! does not replace the signature. Address patterns: `*`, exact addresses,
-//! and per IPv4 part `*`, `n-m` or (last part) `{a,b,c}`. Not checked
-//! beyond the signature, as in RocketMQ 4.x: `END_TRANSACTION` (a half
-//! message of another producer group) and the topic of the message a
-//! `CONSUMER_SEND_MSG_BACK` names by offset.
+//! and per IPv4 part `*`, `n-m` or (last part) `{a,b,c}`.
+//!
+//! `END_TRANSACTION` names no topic: its handler checks PUB on the topic of
+//! the half message it commits or rolls back
+//! ([`ShardAcl::check_publish`]), as RocketMQ 5's ACL 2.0 does (4.x checks
+//! only the signature). Not checked beyond the signature, as in RocketMQ
+//! 4.x: the topic of the message a `CONSUMER_SEND_MSG_BACK` names by
+//! offset.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -359,6 +363,35 @@ impl AclConfig {
     }
 }
 
+impl AclConfig {
+    /// Whether the signer of `request`, whose signature [`AclConfig::check`]
+    /// verified, may publish to `topic`: for requests whose topic is known
+    /// only once the handler has read the log.
+    pub fn check_publish(
+        &self,
+        peer: IpAddr,
+        request: &RemotingCommand,
+        topic: &str,
+    ) -> Result<(), String> {
+        if self.is_white(peer) {
+            return Ok(());
+        }
+        let access_key = request
+            .ext_field(ACCESS_KEY)
+            .ok_or("the request is not signed (no AccessKey) and the broker has aclEnable=true")?;
+        let account = self
+            .accounts
+            .get(access_key)
+            .ok_or_else(|| format!("no account for AccessKey {access_key:?}"))?;
+        if account.admin {
+            return Ok(());
+        }
+        account
+            .allows(&Need::Topic(topic.to_string(), Action::Publish))
+            .map_err(|why| format!("AccessKey {access_key:?}: {why}"))
+    }
+}
+
 /// What a request touches.
 #[derive(Debug, PartialEq, Eq)]
 enum Need {
@@ -615,6 +648,17 @@ impl ShardAcl {
     pub fn check(&self, peer: IpAddr, request: &RemotingCommand) -> Result<(), String> {
         self.refresh();
         self.seen.borrow().1.check(peer, request)
+    }
+
+    /// See [`AclConfig::check_publish`].
+    pub fn check_publish(
+        &self,
+        peer: IpAddr,
+        request: &RemotingCommand,
+        topic: &str,
+    ) -> Result<(), String> {
+        self.refresh();
+        self.seen.borrow().1.check_publish(peer, request, topic)
     }
 
     /// See [`AclConfig::is_white`].

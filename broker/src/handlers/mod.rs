@@ -156,7 +156,7 @@ async fn dispatch(shard: &Rc<Shard>, mut request: RemotingCommand, peer: Rc<Peer
         C::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => group::all(shard, &request),
         C::GET_SUBSCRIPTIONGROUP_CONFIG => group::one(shard, &request),
         C::DELETE_SUBSCRIPTIONGROUP => group::delete(shard, &request),
-        C::END_TRANSACTION => transaction::end(shard, request),
+        C::END_TRANSACTION => transaction::end(shard, request, &peer),
         C::POP_MESSAGE => pop::pop(shard, request, &peer),
         C::ACK_MESSAGE => pop::ack(shard, request),
         C::BATCH_ACK_MESSAGE => pop::batch_ack(shard, request),

@@ -9,7 +9,7 @@ use ringmq_engine::record::RecordView;
 use ringmq_engine::CommitLogOffset;
 use ringmq_net::header::EndTransactionRequestHeader;
 use ringmq_net::message::{property, sys_flag};
-use ringmq_net::server::{Handled, Outgoing};
+use ringmq_net::server::{Handled, Outgoing, Peer};
 use ringmq_net::{RemotingCommand, ResponseCode};
 
 use super::send::{store_error_code, wait_stored, waits_for_slave};
@@ -17,7 +17,7 @@ use super::{error, now, parse, refuse_on_slave, success};
 use crate::shard::{Shard, ShardStats};
 use crate::transaction::{write_outcome, Begin, Outcome, HALF_TOPIC};
 
-pub fn end(shard: &Rc<Shard>, request: RemotingCommand) -> Handled {
+pub fn end(shard: &Rc<Shard>, request: RemotingCommand, peer: &Peer) -> Handled {
     let h: EndTransactionRequestHeader = match parse(&request) {
         Ok(h) => h,
         Err(reply) => return reply,
@@ -51,9 +51,9 @@ pub fn end(shard: &Rc<Shard>, request: RemotingCommand) -> Handled {
             ),
         );
     }
-    let shard = shard.clone();
+    let (shard, peer_ip) = (shard.clone(), peer.addr.ip());
     Handled::Later(Box::pin(async move {
-        let reply = match end_transaction(&shard, &h, outcome).await {
+        let reply = match end_transaction(&shard, &h, outcome, &request, peer_ip).await {
             Ok(remark) => success(&request).with_remark(remark),
             Err((code, remark)) => {
                 tracing::warn!(shard = shard.id, group = %h.producer_group, offset = h.commit_log_offset, code, remark, "END_TRANSACTION refused");
@@ -68,6 +68,8 @@ async fn end_transaction(
     shard: &Rc<Shard>,
     h: &EndTransactionRequestHeader,
     outcome: Outcome,
+    request: &RemotingCommand,
+    peer_ip: std::net::IpAddr,
 ) -> Result<String, (i32, String)> {
     let system = |remark: String| (ResponseCode::SYSTEM_ERROR, remark);
     let bytes = shard
@@ -87,6 +89,13 @@ async fn end_transaction(
     }
     if half.queue_offset != h.tran_state_table_offset {
         return Err(system("The transaction state table offset wrong".into()));
+    }
+    // The request names no topic; committing or rolling back needs PUB on
+    // the one the half message is for.
+    if let Some(acl) = &shard.acl {
+        let topic = half.property(property::REAL_TOPIC).unwrap_or_default();
+        acl.check_publish(peer_ip, request, topic)
+            .map_err(|why| (ResponseCode::NO_PERMISSION, why))?;
     }
     let half_offset = half.queue_offset as u64;
     match shard.transactions.begin(half_offset) {

@@ -287,3 +287,98 @@ async fn standalone_namesrv_takes_registrations_only_from_the_cluster() {
     assert_eq!(refused, ResponseCode::NO_PERMISSION);
     broker.stop();
 }
+
+/// END_TRANSACTION names no topic, so the broker checks PUB on the topic
+/// of the half message it resolves: an account that may only read the
+/// topic can neither commit nor roll back a producer's half message; the
+/// producing account commits it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_transaction_needs_pub_on_the_half_messages_topic() {
+    use ringmq_net::client::BlockingClient;
+    use ringmq_net::{RemotingCommand, RequestCode, ResponseCode};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plain_acl.yml");
+    std::fs::write(&path, acl_file("SUB")).unwrap();
+    let broker = BrokerProcess::start_with_settings(
+        1,
+        Flush::Async,
+        &[
+            ("aclEnable", "true"),
+            ("plainAclFile", path.to_str().unwrap()),
+        ],
+    );
+    let shard = broker.shard_addr(0);
+    let codes = tokio::task::spawn_blocking(move || {
+        let mut c = BlockingClient::connect(&shard, Duration::from_secs(2)).unwrap();
+        let mut call = |mut request: RemotingCommand, (ak, sk): (&str, &str)| {
+            ringmq_net::acl::sign(&mut request, ak, sk);
+            c.invoke(request, Duration::from_secs(5)).unwrap()
+        };
+        let admin = ("cluster-admin", "cluster-secret");
+        let mut create = ringmq_net::ExtFields::new();
+        for (k, v) in [
+            ("topic", "AclTopic"),
+            ("defaultTopic", "TBW102"),
+            ("readQueueNums", "1"),
+            ("writeQueueNums", "1"),
+            ("perm", "6"),
+            ("topicFilterType", "SINGLE_TAG"),
+            ("order", "false"),
+        ] {
+            create.insert(k.into(), v.into());
+        }
+        let created = call(
+            RemotingCommand::request(RequestCode::UPDATE_AND_CREATE_TOPIC, create),
+            admin,
+        );
+        assert_eq!(created.code, ResponseCode::SUCCESS, "{created:?}");
+        let mut fields = crate::support::send_fields("AclTopic", "0");
+        fields.insert(
+            "properties".into(),
+            "TRAN_MSG\u{1}true\u{2}PGROUP\u{1}pg-tx\u{2}".into(),
+        );
+        let half = call(
+            RemotingCommand::request(RequestCode::SEND_MESSAGE, fields).with_body(b"half".to_vec()),
+            ("writer-key", "writer-secret"),
+        );
+        assert_eq!(half.code, ResponseCode::SUCCESS, "{half:?}");
+        let msg_id = half.ext_field("msgId").unwrap().to_string();
+        // An offset message id ends with the commit-log offset (16 hex digits).
+        let commit_log_offset = i64::from_str_radix(&msg_id[msg_id.len() - 16..], 16).unwrap();
+        let end = |commit_or_rollback: &str| {
+            let mut f = ringmq_net::ExtFields::new();
+            for (k, v) in [
+                ("producerGroup", "pg-tx".to_string()),
+                (
+                    "tranStateTableOffset",
+                    half.ext_field("queueOffset").unwrap().to_string(),
+                ),
+                ("commitLogOffset", commit_log_offset.to_string()),
+                ("commitOrRollback", commit_or_rollback.to_string()),
+                ("fromTransactionCheck", "false".to_string()),
+                ("msgId", msg_id.clone()),
+            ] {
+                f.insert(k.into(), v);
+            }
+            RemotingCommand::request(RequestCode::END_TRANSACTION, f)
+        };
+        let reader = ("reader-key", "reader-secret");
+        let reader_commit = call(end("8"), reader).code;
+        let reader_rollback = call(end("12"), reader).code;
+        let writer_commit = call(end("8"), ("writer-key", "writer-secret")).code;
+        (reader_commit, reader_rollback, writer_commit)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        codes,
+        (
+            ResponseCode::NO_PERMISSION,
+            ResponseCode::NO_PERMISSION,
+            ResponseCode::SUCCESS
+        ),
+        "{}",
+        broker.log()
+    );
+    broker.stop();
+}
