@@ -7,22 +7,31 @@
 //!
 //! Persisted as `<storePathRootDir>/config/subscriptionGroup.json` in
 //! RocketMQ's layout (`{"subscriptionGroupTable":{…},"dataVersion":{…}}`),
-//! written like the topic table: temp file, fdatasync, rename, under the
-//! table's write lock, on the shard that creates the group (its first
-//! heartbeat or pull). Moving that write off the shard and out of the lock
-//! is part of the hardening issue, with the topic table's. Fields this
-//! broker does not act on (`groupRetryPolicy`, `attributes`, …) are kept
-//! and handed back as they came.
+//! written like the topic table: a change is made and versioned under the
+//! write lock, and the latest version is written (temp file, fdatasync,
+//! rename) on glommio's blocking-thread pool under a lock of its own, so a
+//! pull never waits for the fsync and a shard thread never makes it. An
+//! admin's create, update or delete and a slave's copy are answered once
+//! written; a group auto-created by a heartbeat or pull (defaults only,
+//! made again by the next heartbeat if lost) is written by shard 0's
+//! persister within [`PERSIST_INTERVAL`]. Fields this broker does not act
+//! on (`groupRetryPolicy`, `attributes`, …) are kept and handed back as
+//! they came.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::RwLock;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::topics::write_durably;
 
+/// How soon shard 0's persister writes a change nobody awaited.
+pub const PERSIST_INTERVAL: Duration = Duration::from_millis(100);
 /// Most groups the table holds.
 pub const GROUPS_MAX: usize = 100_000;
 /// Longest group name (RocketMQ's `CHARACTER_MAX_LENGTH` for groups).
@@ -204,6 +213,8 @@ pub struct SubscriptionGroups {
     groups: RwLock<BTreeMap<String, SubscriptionGroupConfig>>,
     data_version: RwLock<DataVersion>,
     version: AtomicU64,
+    /// The version last written to the file; held while writing.
+    saved: Mutex<u64>,
 }
 
 impl SubscriptionGroups {
@@ -218,6 +229,7 @@ impl SubscriptionGroups {
             groups: RwLock::new(file.subscription_group_table),
             data_version: RwLock::new(file.data_version),
             version: AtomicU64::new(1),
+            saved: Mutex::new(1),
         })
     }
 
@@ -248,42 +260,45 @@ impl SubscriptionGroups {
             return Ok(None);
         }
         let config = SubscriptionGroupConfig::new(name);
-        self.put(config.clone())?;
+        // Written by the persister (see the module's docs).
+        self.apply_put(config.clone())?;
         tracing::info!(group = name, "subscription group created");
         Ok(Some(self.get(name).unwrap_or(config)))
     }
 
     /// Creates or replaces a group and saves the table.
-    pub fn put(&self, config: SubscriptionGroupConfig) -> Result<(), GroupError> {
+    pub async fn put(self: &Arc<Self>, config: SubscriptionGroupConfig) -> Result<(), GroupError> {
+        self.apply_put(config)?;
+        self.save().await
+    }
+
+    /// [`SubscriptionGroups::put`]'s change, in memory.
+    fn apply_put(&self, config: SubscriptionGroupConfig) -> Result<(), GroupError> {
         validate(&config)?;
         let mut groups = self.groups.write().expect("group lock");
         if groups.len() >= GROUPS_MAX && !groups.contains_key(&config.group_name) {
             return Err(GroupError::TableFull);
         }
-        if groups.get(&config.group_name) == Some(&config) {
-            return Ok(());
-        }
-        let previous = groups.insert(config.group_name.clone(), config.clone());
-        if let Err(e) = self.save(&groups) {
-            match previous {
-                Some(p) => groups.insert(config.group_name.clone(), p),
-                None => groups.remove(&config.group_name),
-            };
-            return Err(e);
+        if groups.get(&config.group_name) != Some(&config) {
+            groups.insert(config.group_name.clone(), config);
+            self.changed();
         }
         Ok(())
     }
 
-    pub fn delete(&self, name: &str) -> Result<bool, GroupError> {
-        let mut groups = self.groups.write().expect("group lock");
-        let Some(previous) = groups.remove(name) else {
-            return Ok(false);
-        };
-        if let Err(e) = self.save(&groups) {
-            groups.insert(name.to_string(), previous);
-            return Err(e);
+    /// Removes a group and saves the table; false when there was none.
+    pub async fn delete(self: &Arc<Self>, name: &str) -> Result<bool, GroupError> {
+        let removed = self
+            .groups
+            .write()
+            .expect("group lock")
+            .remove(name)
+            .is_some();
+        if removed {
+            self.changed();
+            self.save().await?;
         }
-        Ok(true)
+        Ok(removed)
     }
 
     /// `GET_ALL_SUBSCRIPTIONGROUP_CONFIG`'s body.
@@ -296,8 +311,14 @@ impl SubscriptionGroups {
     }
 
     /// A slave takes its master's table (`GET_ALL_SUBSCRIPTIONGROUP_CONFIG`
-    /// body). Saved only when it differs; returns whether it did.
-    pub fn replace_from_master(&self, body: &[u8]) -> Result<bool, String> {
+    /// body) and saves it; returns whether it differed.
+    pub async fn replace_from_master(self: &Arc<Self>, body: &[u8]) -> Result<bool, String> {
+        let changed = self.apply_master_table(body)?;
+        self.save().await.map_err(|e| e.to_string())?;
+        Ok(changed)
+    }
+
+    fn apply_master_table(&self, body: &[u8]) -> Result<bool, String> {
         let file: GroupFile = serde_json::from_slice(body).map_err(|e| e.to_string())?;
         if file.subscription_group_table.len() > GROUPS_MAX {
             return Err(GroupError::TableFull.to_string());
@@ -316,7 +337,7 @@ impl SubscriptionGroups {
             return Ok(false);
         }
         *groups = file.subscription_group_table;
-        self.save(&groups).map_err(|e| e.to_string())?;
+        self.changed();
         Ok(true)
     }
 
@@ -325,24 +346,71 @@ impl SubscriptionGroups {
         self.version.load(Ordering::Acquire)
     }
 
-    fn save(&self, groups: &BTreeMap<String, SubscriptionGroupConfig>) -> Result<(), GroupError> {
-        let data_version = {
-            let mut v = self.data_version.write().expect("group lock");
-            v.counter += 1;
-            v.timestamp = crate::shard::now_ms();
-            *v
+    /// Marks a change; called under the table's write lock.
+    fn changed(&self) {
+        let mut v = self.data_version.write().expect("group lock");
+        v.counter += 1;
+        v.timestamp = crate::shard::now_ms();
+        self.version.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Writes the table if the file is behind it: a snapshot of the latest
+    /// version taken under a read lock, written holding only `saved`, so
+    /// readers never wait for the fsync and a save never goes back to an
+    /// older table. Blocking: runs on glommio's blocking-thread pool.
+    fn persist(&self) -> Result<(), GroupError> {
+        let mut saved = self.saved.lock().expect("group save lock");
+        let (version, file) = {
+            let groups = self.groups.read().expect("group lock");
+            let file = GroupFile {
+                subscription_group_table: groups.clone(),
+                data_version: *self.data_version.read().expect("group lock"),
+            };
+            (self.version(), file)
         };
-        let file = GroupFile {
-            subscription_group_table: groups.clone(),
-            data_version,
-        };
+        if version <= *saved {
+            return Ok(());
+        }
         let bytes = serde_json::to_vec_pretty(&file).expect("group table serializes");
         write_durably(&self.path, &bytes).map_err(|source| GroupError::Save {
             path: self.path.clone(),
             source,
         })?;
-        self.version.fetch_add(1, Ordering::AcqRel);
+        *saved = version;
         Ok(())
+    }
+
+    /// Brings the file up to the latest version, off the calling shard's
+    /// thread; must run on a glommio executor.
+    pub async fn save(self: &Arc<Self>) -> Result<(), GroupError> {
+        if self.version() <= *self.saved.lock().expect("group save lock") {
+            return Ok(());
+        }
+        let table = self.clone();
+        glommio::executor()
+            .spawn_blocking(move || table.persist())
+            .await
+    }
+
+    /// Shard 0's task: writes changes nobody awaited (auto-created groups)
+    /// every [`PERSIST_INTERVAL`], and once more at `stop`.
+    pub async fn run_persister(self: Arc<Self>, stop: Rc<Cell<bool>>) {
+        let mut failing = false;
+        loop {
+            let stopping = stop.get();
+            match self.save().await {
+                Ok(()) => failing = false,
+                Err(e) if !failing => {
+                    tracing::error!(error = %e, "the subscription-group table could not be saved; retrying");
+                    failing = true;
+                }
+                Err(_) => {}
+            }
+            if stopping {
+                return;
+            }
+            glommio::timer::sleep(PERSIST_INTERVAL).await;
+        }
     }
 }
 
@@ -350,10 +418,24 @@ impl SubscriptionGroups {
 mod tests {
     use super::*;
 
+    fn on_executor<T: 'static>(f: impl std::future::Future<Output = T> + 'static) -> T {
+        glommio::LocalExecutorBuilder::default()
+            .io_memory(1 << 20)
+            .make()
+            .unwrap()
+            .run(f)
+    }
+
     #[test]
     fn groups_survive_reopen_keep_unknown_fields_and_are_checked() {
         let dir = tempfile::tempdir().unwrap();
-        let t = SubscriptionGroups::open(dir.path()).unwrap();
+        let root = dir.path().to_path_buf();
+        on_executor(async move { checks(&root).await });
+    }
+
+    async fn checks(root: &Path) {
+        let open = |dir: &Path| Arc::new(SubscriptionGroups::open(dir).unwrap());
+        let t = open(root);
         assert!(t.find("g1", false).unwrap().is_none());
         let g = t.find("g1", true).unwrap().unwrap();
         assert_eq!((g.retry_max_times, g.retry_queue_nums), (16, 1));
@@ -364,29 +446,45 @@ mod tests {
         .unwrap();
         assert!(!custom.consume_enable);
         assert!(custom.consume_broadcast_enable, "defaults fill the rest");
-        t.put(custom.clone()).unwrap();
+        t.put(custom.clone()).await.unwrap();
         custom.group_name = "bad group".into();
         assert!(matches!(
-            t.put(custom.clone()),
+            t.put(custom.clone()).await,
             Err(GroupError::InvalidName(_))
         ));
         custom.group_name = "g3".into();
         custom.retry_queue_nums = 1000;
-        assert!(matches!(t.put(custom), Err(GroupError::OutOfRange { .. })));
+        assert!(matches!(
+            t.put(custom).await,
+            Err(GroupError::OutOfRange { .. })
+        ));
         drop(t);
 
-        let t = SubscriptionGroups::open(dir.path()).unwrap();
+        let t = open(root);
+        assert!(
+            t.get("g1").is_some(),
+            "the auto-created group was saved with g2"
+        );
         let g2 = t.get("g2").unwrap();
         assert_eq!(g2.retry_max_times, 3);
         assert_eq!(g2.extra["groupRetryPolicy"]["type"], "CUSTOMIZED");
         assert!(t.get("g3").is_none());
         let body = t.to_json_bytes();
         let copy_dir = tempfile::tempdir().unwrap();
-        let copy = SubscriptionGroups::open(copy_dir.path()).unwrap();
-        assert!(copy.replace_from_master(&body).unwrap());
-        assert!(!copy.replace_from_master(&body).unwrap());
+        let copy = open(copy_dir.path());
+        assert!(copy.replace_from_master(&body).await.unwrap());
+        assert!(!copy.replace_from_master(&body).await.unwrap());
         assert_eq!(copy.get("g2"), Some(g2));
-        assert!(t.delete("g2").unwrap());
-        assert!(!t.delete("g2").unwrap());
+        assert!(t.delete("g2").await.unwrap());
+        assert!(!t.delete("g2").await.unwrap());
+        drop(t);
+        assert!(open(root).get("g2").is_none(), "the deletion was saved");
+
+        // An auto-created group alone is written by the persister.
+        let t = open(root);
+        t.find("g4", true).unwrap();
+        let stop = Rc::new(Cell::new(true));
+        t.clone().run_persister(stop).await;
+        assert!(open(root).get("g4").is_some());
     }
 }

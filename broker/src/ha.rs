@@ -700,7 +700,7 @@ async fn sync_metadata(
         // one) must not stop the rest of the sync.
         let groups = async {
             let body = call(RequestCode::GET_ALL_SUBSCRIPTIONGROUP_CONFIG).await?;
-            shard.groups.replace_from_master(&body)
+            shard.groups.replace_from_master(&body).await
         };
         match groups.await {
             Ok(true) => tracing::info!(

@@ -388,6 +388,10 @@ pub async fn run_shard(setup: ShardSetup) {
         glommio::spawn_local(offsets.clone().run_persister(local_stop.clone())).detach();
     let delay_persister =
         glommio::spawn_local(schedule.clone().run_persister(local_stop.clone())).detach();
+    // The broker-wide group table has one persister, on shard 0.
+    let group_persister = (id == 0).then(|| {
+        glommio::spawn_local(shard.groups.clone().run_persister(local_stop.clone())).detach()
+    });
     let stopping = Rc::new(Stopping::default());
     let timer_checkpointer = glommio::spawn_local(crate::timer::run_checkpointer(
         timers.clone(),
@@ -549,6 +553,9 @@ pub async fn run_shard(setup: ShardSetup) {
     let _ = background.await;
     let _ = persister.await;
     let _ = delay_persister.await;
+    if let Some(p) = group_persister {
+        let _ = p.await;
+    }
     schedule.persist_if_changed().await;
     let _ = timer_checkpointer.await;
     timers.persist_at_stop().await;

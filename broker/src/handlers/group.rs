@@ -15,7 +15,7 @@ use ringmq_net::header::{
 use ringmq_net::server::Handled;
 use ringmq_net::{RemotingCommand, ResponseCode};
 
-use super::{error, now, parse, refuse_on_slave, success};
+use super::{error, later, now, parse, refuse_on_slave, success};
 use crate::groups::{GroupError, SubscriptionGroupConfig};
 use crate::shard::Shard;
 
@@ -46,14 +46,19 @@ pub fn update(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
         }
     };
     let name = config.group_name.clone();
-    match shard.groups.put(config) {
-        Ok(()) => {
-            tracing::info!(group = %name, "subscription group created or updated");
-            now(request, success(request))
+    let (shard, request) = (shard.clone(), request.clone());
+    later(request.is_oneway(), async move {
+        match shard.groups.put(config).await {
+            Ok(()) => {
+                tracing::info!(group = %name, "subscription group created or updated");
+                success(&request)
+            }
+            Err(e @ GroupError::Save { .. }) => {
+                error(&request, ResponseCode::SYSTEM_ERROR, e.to_string())
+            }
+            Err(e) => error(&request, ResponseCode::INVALID_PARAMETER, e.to_string()),
         }
-        Err(e @ GroupError::Save { .. }) => fail(ResponseCode::SYSTEM_ERROR, e.to_string()),
-        Err(e) => fail(ResponseCode::INVALID_PARAMETER, e.to_string()),
-    }
+    })
 }
 
 pub fn all(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
@@ -89,21 +94,21 @@ pub fn delete(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
     if let Some(refused) = refuse_on_slave(shard, request, "subscription-group changes") {
         return refused;
     }
-    match shard.groups.delete(&h.group_name) {
-        Ok(existed) => {
-            let offsets = if h.clean_offset == Some(true) {
-                // Its pops restart from the (now empty) offset table.
-                shard.pop.forget_group(&h.group_name);
-                shard.offsets.remove_group(&h.group_name)
-            } else {
-                0
-            };
-            tracing::info!(group = %h.group_name, existed, offsets_removed = offsets, shard = shard.id, "subscription group deleted");
-            now(request, success(request))
+    let (shard, request) = (shard.clone(), request.clone());
+    later(request.is_oneway(), async move {
+        match shard.groups.delete(&h.group_name).await {
+            Ok(existed) => {
+                let offsets = if h.clean_offset == Some(true) {
+                    // Its pops restart from the (now empty) offset table.
+                    shard.pop.forget_group(&h.group_name);
+                    shard.offsets.remove_group(&h.group_name)
+                } else {
+                    0
+                };
+                tracing::info!(group = %h.group_name, existed, offsets_removed = offsets, shard = shard.id, "subscription group deleted");
+                success(&request)
+            }
+            Err(e) => error(&request, ResponseCode::SYSTEM_ERROR, e.to_string()),
         }
-        Err(e) => now(
-            request,
-            error(request, ResponseCode::SYSTEM_ERROR, e.to_string()),
-        ),
-    }
+    })
 }
