@@ -764,3 +764,83 @@ async fn a_slave_refuses_records_that_escape_the_store_or_skip_offsets() {
     );
     slave.stop();
 }
+
+/// `KEYS` amplification: 2,000 sends each carrying 2,500 keys (a 17 KB
+/// property) would add five million key-index entries; the broker indexes
+/// the first 64 of each message, its memory stays bounded, a message is
+/// found by an indexed key and not by one past the cap, and another
+/// client's sends keep working beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_amplification_is_capped() {
+    const MESSAGES: usize = 2_000;
+    const KEYS: usize = 2_500;
+    let broker = BrokerProcess::start(1, Flush::Async);
+    let shard = broker.shard_addr(0);
+    let pid = broker.pid();
+    let (rss_before, rss_after, found, past_cap) = tokio::task::spawn_blocking(move || {
+        use ringmq_net::client::BlockingClient;
+        let mut c = BlockingClient::connect(&shard, Duration::from_secs(2)).unwrap();
+        let keys: Vec<String> = (0..KEYS).map(|j| format!("k{j:05}")).collect();
+        let properties = format!("KEYS\u{1}{}\u{2}", keys.join(" "));
+        let send = |c: &mut BlockingClient, i: usize| {
+            let mut fields = crate::support::send_fields("KeysTopic", "0");
+            fields.insert("properties".into(), properties.clone());
+            let r = c
+                .invoke(
+                    RemotingCommand::request(RequestCode::SEND_MESSAGE, fields)
+                        .with_body(format!("m{i}").into_bytes()),
+                    Duration::from_secs(10),
+                )
+                .unwrap();
+            assert_eq!(r.code, 0, "send {i}: {r:?}");
+        };
+        send(&mut c, 0);
+        let rss_before = rss_bytes(pid);
+        for i in 1..MESSAGES {
+            send(&mut c, i);
+        }
+        let rss_after = rss_bytes(pid);
+        let query = |c: &mut BlockingClient, key: &str| {
+            let mut f = ringmq_net::ExtFields::new();
+            for (k, v) in [
+                ("topic", "KeysTopic".to_string()),
+                ("key", key.to_string()),
+                ("maxNum", "32".to_string()),
+                ("beginTimestamp", "0".to_string()),
+                ("endTimestamp", i64::MAX.to_string()),
+            ] {
+                f.insert(k.into(), v);
+            }
+            c.invoke(
+                RemotingCommand::request(RequestCode::QUERY_MESSAGE, f),
+                Duration::from_secs(10),
+            )
+            .unwrap()
+            .code
+        };
+        let found = query(&mut c, "k00000");
+        let past_cap = query(&mut c, &format!("k{:05}", KEYS - 1));
+        (rss_before, rss_after, found, past_cap)
+    })
+    .await
+    .unwrap();
+    assert_eq!(found, 0, "a message is found by an indexed key");
+    assert_eq!(
+        past_cap,
+        ringmq_net::ResponseCode::QUERY_NOT_FOUND,
+        "keys past the cap are not indexed"
+    );
+    let grown = rss_after.saturating_sub(rss_before);
+    assert!(
+        grown < 64 << 20,
+        "RSS grew by {} MiB for {MESSAGES} messages",
+        grown >> 20
+    );
+    let p = producer(&broker.namesrv(), "pg-keys").await;
+    p.send(message("OtherTopic", "T", 0))
+        .await
+        .expect("a send beside the flood");
+    let mut p = p;
+    p.shutdown().await;
+    broker.stop();
+}
