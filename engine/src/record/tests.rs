@@ -81,6 +81,16 @@ fn java_hash_matches_known_values() {
     assert_eq!(java_string_hash("TagA"), 2_598_919);
     assert_eq!(java_string_hash("hello"), 99_162_322);
     assert_eq!(java_string_hash_parts(&["he", "llo"]), 99_162_322);
+    // Beyond ASCII, Java hashes UTF-16 code units (a surrogate pair for
+    // U+1F600); ASCII and non-ASCII parts mix.
+    assert_eq!(java_string_hash("é"), 233);
+    assert_eq!(java_string_hash("日本"), 835_047);
+    assert_eq!(java_string_hash("😀"), 1_772_899);
+    assert_eq!(
+        java_string_hash_parts(&["a", "日本"]),
+        java_string_hash("a日本")
+    );
+    assert_eq!(java_string_hash("a日本"), 97 * 31 * 31 + 835_047);
     // Wraps like Java int arithmetic.
     assert_eq!(
         java_string_hash("polygenelubricants"),
