@@ -213,25 +213,39 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
         );
     }
     // Properties of each stored message: the client's, plus a UNIQ_KEY if
-    // it sent none, plus CLUSTER, plus where a delayed one really goes.
-    let stored_props: Vec<String> = if batch {
-        inner
-            .iter()
-            .map(|m| stored_properties(shard, m.properties))
-            .collect()
+    // it sent none, plus CLUSTER, plus where a delayed one really goes. All
+    // in one buffer, message i's at `stored[ranges[i]]`: one allocation per
+    // request, not one per message of a batch.
+    let mut stored = String::new();
+    let mut ranges = Vec::with_capacity(inner.len().max(1));
+    if batch {
+        stored.reserve(
+            inner
+                .iter()
+                .map(|m| m.properties.len() + STORED_PROPERTIES_ADDED_BYTES)
+                .sum(),
+        );
+        for m in &inner {
+            let start = stored.len();
+            push_stored_properties(shard, m.properties, &mut stored);
+            ranges.push(start..stored.len());
+        }
     } else {
-        let props = stored_properties(shard, &properties);
-        vec![match (delay_level, timer_ms) {
+        let mut props = String::with_capacity(properties.len() + STORED_PROPERTIES_ADDED_BYTES);
+        push_stored_properties(shard, &properties, &mut props);
+        stored = match (delay_level, timer_ms) {
             _ if half => crate::transaction::half_properties(&props, &topic_name, queue_id),
             (Some(_), _) => scheduled_properties(&props, &topic_name, queue_id),
             (None, Some(at)) => timer_properties(&props, &topic_name, queue_id, at),
             (None, None) => props,
-        }]
-    };
+        };
+        ranges.push(0..stored.len());
+    }
+    let stored_props = |i: usize| &stored[ranges[i].clone()];
     // A waiting message gains `WAIT=false` when delivered: refuse now one
     // whose properties would no longer fit then.
     if (delay_level.is_some() || timer_ms.is_some())
-        && stored_props[0].len() + DELIVERY_PROPERTIES_HEADROOM_BYTES
+        && stored_props(0).len() + DELIVERY_PROPERTIES_HEADROOM_BYTES
             > ringmq_net::message::properties::PROPERTIES_BYTES_MAX
     {
         return fail(
@@ -251,13 +265,13 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
     let msgs: Vec<MessageIn<'_>> = if batch {
         inner
             .iter()
-            .zip(&stored_props)
-            .map(|(m, props)| MessageIn {
+            .zip(&ranges)
+            .map(|(m, range)| MessageIn {
                 topic: &topic_name,
                 queue_id,
                 flag: m.flag,
                 body: m.body,
-                properties: props.as_bytes(),
+                properties: stored[range.clone()].as_bytes(),
                 sys_flag: header.sys_flag,
                 born_timestamp_ms: born_ms,
                 born_host: peer.addr,
@@ -272,7 +286,7 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
             queue_id,
             flag: header.flag,
             body: &request.body,
-            properties: stored_props[0].as_bytes(),
+            properties: stored_props(0).as_bytes(),
             // A half message is stored untyped so it gets a queue entry in
             // the half queue (RocketMQ resets the type the same way).
             sys_flag: if half {
@@ -297,14 +311,10 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
     };
     let bytes_in: u64 = msgs.iter().map(|m| m.body.len() as u64).sum();
     let count = msgs.len() as u64;
-    let uniq_keys: Vec<String> = stored_props
-        .iter()
-        .map(|p| {
-            property_value(p, property::UNIQ_CLIENT_MESSAGE_ID_KEYIDX)
-                .unwrap_or_default()
-                .to_string()
-        })
-        .collect();
+    // The reply's transactionId: the first message's UNIQ_KEY.
+    let transaction_id = property_value(stored_props(0), property::UNIQ_CLIENT_MESSAGE_ID_KEYIDX)
+        .filter(|k| !k.is_empty())
+        .map(str::to_string);
     drop(msgs);
     let shard = shard.clone();
     Handled::Later(Box::pin(async move {
@@ -324,24 +334,22 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
         if request.is_oneway() {
             return None;
         }
-        let mut msg_ids = String::new();
+        let mut msg_ids = String::with_capacity(placed.len() * OFFSET_MESSAGE_ID_TEXT_BYTES_MAX);
         for (i, r) in placed.iter().enumerate() {
             if i > 0 {
                 msg_ids.push(',');
             }
-            msg_ids.push_str(
-                &OffsetMessageId {
-                    store_host: shard.store_host,
-                    commit_log_offset: r.physical_offset.0 as i64,
-                }
-                .encode(),
-            );
+            OffsetMessageId {
+                store_host: shard.store_host,
+                commit_log_offset: r.physical_offset.0 as i64,
+            }
+            .encode_into(&mut msg_ids);
         }
         let response_header = SendMessageResponseHeader {
             msg_id: msg_ids,
             queue_id: real_queue_id,
             queue_offset: placed[0].queue_offset.0 as i64,
-            transaction_id: uniq_keys.first().cloned().filter(|k| !k.is_empty()),
+            transaction_id,
             batch_uniq_id: None,
             recall_handle: None,
             msg_region: Some("DefaultRegion".into()),
@@ -385,26 +393,35 @@ pub async fn wait_stored(
     .await
 }
 
-fn stored_properties(shard: &Shard, client: &str) -> String {
-    let mut props = String::with_capacity(client.len() + 64);
-    props.push_str(client);
-    if property_value(client, property::UNIQ_CLIENT_MESSAGE_ID_KEYIDX).is_none() {
-        let key = shard.uniq.borrow_mut().next_key(now_ms()).encode();
-        let _ = write!(
-            props,
-            "{}\u{1}{key}\u{2}",
-            property::UNIQ_CLIENT_MESSAGE_ID_KEYIDX
-        );
+/// What [`push_stored_properties`] adds at most, beyond the cluster name:
+/// a UNIQ_KEY (56 hex digits for IPv6) and the two names and separators.
+const STORED_PROPERTIES_ADDED_BYTES: usize = 128;
+/// An offset message id's text: 56 hex digits for an IPv6 store host.
+const OFFSET_MESSAGE_ID_TEXT_BYTES_MAX: usize = 56 + 1;
+
+/// Appends the properties a message is stored with to `out`: the client's,
+/// plus a UNIQ_KEY and CLUSTER when it sent none (found in one pass).
+fn push_stored_properties(shard: &Shard, client: &str, out: &mut String) {
+    out.push_str(client);
+    let (mut has_key, mut has_cluster) = (false, false);
+    for (name, _) in iter_properties(client) {
+        has_key |= name == property::UNIQ_CLIENT_MESSAGE_ID_KEYIDX;
+        has_cluster |= name == property::CLUSTER;
     }
-    if property_value(client, property::CLUSTER).is_none() {
+    if !has_key {
+        out.push_str(property::UNIQ_CLIENT_MESSAGE_ID_KEYIDX);
+        out.push('\u{1}');
+        shard.uniq.borrow_mut().next_key(now_ms()).encode_into(out);
+        out.push('\u{2}');
+    }
+    if !has_cluster {
         let _ = write!(
-            props,
+            out,
             "{}\u{1}{}\u{2}",
             property::CLUSTER,
             shard.config.broker_cluster_name
         );
     }
-    props
 }
 
 async fn find_or_create_topic(

@@ -52,11 +52,19 @@ pub struct OffsetMessageId {
 
 impl OffsetMessageId {
     pub fn encode(&self) -> String {
-        let mut bytes = Vec::with_capacity(OFFSET_MESSAGE_ID_V6_BYTES);
-        put_ip(&mut bytes, self.store_host.ip());
-        bytes.extend_from_slice(&i32::from(self.store_host.port()).to_be_bytes());
-        bytes.extend_from_slice(&self.commit_log_offset.to_be_bytes());
-        to_hex(&bytes)
+        let mut text = String::with_capacity(OFFSET_MESSAGE_ID_V6_BYTES * 2);
+        self.encode_into(&mut text);
+        text
+    }
+
+    /// [`OffsetMessageId::encode`] appended to `out`, without allocating
+    /// (a send reply carries one per message of a batch).
+    pub fn encode_into(&self, out: &mut String) {
+        let mut bytes = [0u8; OFFSET_MESSAGE_ID_V6_BYTES];
+        let ip_len = put_ip(&mut bytes, self.store_host.ip());
+        bytes[ip_len..ip_len + 4].copy_from_slice(&i32::from(self.store_host.port()).to_be_bytes());
+        bytes[ip_len + 4..ip_len + 12].copy_from_slice(&self.commit_log_offset.to_be_bytes());
+        push_hex(&bytes[..ip_len + 12], out);
     }
 
     pub fn decode(text: &str) -> Result<OffsetMessageId, MessageIdError> {
@@ -86,13 +94,21 @@ pub struct UniqKey {
 
 impl UniqKey {
     pub fn encode(&self) -> String {
-        let mut bytes = Vec::with_capacity(UNIQ_KEY_V6_BYTES);
-        put_ip(&mut bytes, self.ip);
-        bytes.extend_from_slice(&self.pid.to_be_bytes());
-        bytes.extend_from_slice(&self.class_loader_hash.to_be_bytes());
-        bytes.extend_from_slice(&self.millis_since_month_start.to_be_bytes());
-        bytes.extend_from_slice(&self.counter.to_be_bytes());
-        to_hex(&bytes)
+        let mut text = String::with_capacity(UNIQ_KEY_V6_BYTES * 2);
+        self.encode_into(&mut text);
+        text
+    }
+
+    /// [`UniqKey::encode`] appended to `out`, without allocating.
+    pub fn encode_into(&self, out: &mut String) {
+        let mut bytes = [0u8; UNIQ_KEY_V6_BYTES];
+        let ip_len = put_ip(&mut bytes, self.ip);
+        let rest = &mut bytes[ip_len..ip_len + 12];
+        rest[..2].copy_from_slice(&self.pid.to_be_bytes());
+        rest[2..6].copy_from_slice(&self.class_loader_hash.to_be_bytes());
+        rest[6..10].copy_from_slice(&self.millis_since_month_start.to_be_bytes());
+        rest[10..12].copy_from_slice(&self.counter.to_be_bytes());
+        push_hex(&bytes[..ip_len + 12], out);
     }
 
     pub fn decode(text: &str) -> Result<UniqKey, MessageIdError> {
@@ -208,10 +224,17 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-fn put_ip(bytes: &mut Vec<u8>, ip: IpAddr) {
+/// Writes `ip` at the front of `bytes` (at least 16 long); returns its length.
+fn put_ip(bytes: &mut [u8], ip: IpAddr) -> usize {
     match ip {
-        IpAddr::V4(ip) => bytes.extend_from_slice(&ip.octets()),
-        IpAddr::V6(ip) => bytes.extend_from_slice(&ip.octets()),
+        IpAddr::V4(ip) => {
+            bytes[..4].copy_from_slice(&ip.octets());
+            4
+        }
+        IpAddr::V6(ip) => {
+            bytes[..16].copy_from_slice(&ip.octets());
+            16
+        }
     }
 }
 
@@ -228,14 +251,13 @@ fn take_ip(bytes: &[u8]) -> (IpAddr, &[u8]) {
     }
 }
 
-fn to_hex(bytes: &[u8]) -> String {
+fn push_hex(bytes: &[u8], out: &mut String) {
     const HEX_DIGITS: &[u8; 16] = b"0123456789ABCDEF";
-    let mut text = String::with_capacity(bytes.len() * 2);
+    out.reserve(bytes.len() * 2);
     for byte in bytes {
-        text.push(char::from(HEX_DIGITS[usize::from(byte >> 4)]));
-        text.push(char::from(HEX_DIGITS[usize::from(byte & 0xF)]));
+        out.push(char::from(HEX_DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(HEX_DIGITS[usize::from(byte & 0xF)]));
     }
-    text
 }
 
 /// Decodes 32 or 56 hex characters (either case) into the front of `buffer`
