@@ -145,7 +145,14 @@ pub struct ShardStore<D: Disk> {
     /// (page cache or disk), for metrics.
     read_bytes_memory: Cell<u64>,
     read_bytes_file: Cell<u64>,
+    /// Direct I/O: the log range last handed to the kernel to read ahead
+    /// ([`ShardStore::read_ahead`]).
+    read_ahead: Cell<(u64, u64)>,
 }
+
+/// Direct I/O: how far past a read from a segment file the kernel is asked
+/// to read ahead ([`ShardStore::read_ahead`]).
+pub const READ_AHEAD_BYTES: u64 = 4 << 20;
 
 /// Zeros the background task writes into the next segment per call (its
 /// tick is 10 ms, so up to 800 MB/s), which also bounds how long an append
@@ -235,6 +242,7 @@ impl<D: Disk> ShardStore<D> {
             replica: RefCell::default(),
             read_bytes_memory: Cell::new(0),
             read_bytes_file: Cell::new(0),
+            read_ahead: Cell::new((0, 0)),
         }
     }
 
@@ -723,7 +731,36 @@ impl<D: Disk> ShardStore<D> {
         if read.message_count > 0 {
             read.status = ReadStatus::Found;
         }
+        if let (Some(from), Some(end), Some(range)) = (memory_from, last_end, read.ranges.last()) {
+            self.read_ahead(range, end, from);
+        }
         read
+    }
+
+    /// Direct I/O turns the kernel's readahead off on segment files (it
+    /// could cache a block that a later write rewrites), so a consumer
+    /// reading behind the hot window read the file a page at a time: a
+    /// cold backlog was consumed at 0.44 of buffered I/O's rate. This asks
+    /// the kernel to read ahead of the read, up to [`READ_AHEAD_BYTES`],
+    /// only whole blocks below `memory_from` (no write touches them again)
+    /// and within the segment; once per half window a consumer moves.
+    fn read_ahead(&self, range: &FileRange<D::File>, end: u64, memory_from: u64) {
+        use crate::disk::DiskFile;
+        let seg = self.log.segment_size_bytes();
+        let until = (end + READ_AHEAD_BYTES)
+            .min(crate::disk::align_down(memory_from))
+            .min(self.log.segment_base(end) + seg);
+        if until <= end {
+            return;
+        }
+        let (from, to) = self.read_ahead.get();
+        if end >= from && end + READ_AHEAD_BYTES / 2 <= to {
+            return;
+        }
+        range
+            .file
+            .advise_willneed(range.file_pos + range.len as u64, until - end);
+        self.read_ahead.set((end, until));
     }
 
     /// Adds an entry's bytes: file ranges, and under direct I/O the part

@@ -328,3 +328,53 @@ fn key_index_takes_a_bounded_number_of_keys_per_message() {
     assert_eq!(find(&format!("k{KEYS_INDEXED_PER_MESSAGE_MAX}")), 0);
     assert_eq!(find("k4999"), 0);
 }
+
+/// Direct I/O: a read behind the hot window asks the kernel to read ahead
+/// (its own readahead is off on segment files), but never into the last
+/// partial block, which the next write rewrites, nor past the segment.
+#[test]
+fn direct_reads_read_ahead_only_blocks_no_write_touches_again() {
+    let disk = SimDisk::new(1 << 30);
+    let segment = 256 << 10;
+    let mut config = sim_config(FlushMode::Async, segment);
+    config.direct_io = true;
+    config.direct_io_hot_bytes = 16 << 10;
+    config.index_enable = false;
+    let (clock, _) = manual_clock(1_000);
+    let store = open_sim(&disk, &config, clock);
+    // About 700 KiB: three segments, the last one partly written.
+    let msgs: Vec<Msg> = (0..2_000)
+        .map(|i| Msg::new("T", 0, vec![b'a' + (i % 26) as u8; 250], None, None))
+        .collect();
+    let mut placed = Vec::new();
+    for batch in msgs.chunks(20) {
+        let ins: Vec<_> = batch.iter().map(Msg::as_in).collect();
+        let end = block_on(store.append_batch(&ins, &mut placed)).unwrap();
+        block_on(store.wait_acked(end)).unwrap();
+    }
+    let written = store.written_offset().0;
+    let stable_end = written / 4096 * 4096;
+    let max = store.max_queue_offset("T", 0).0;
+    // From the start (cold), from the middle, and in the last segment a
+    // little behind the hot window (where the read-ahead would run into
+    // the partial block unless it stopped before it).
+    for from in [0, max / 2, max - 300, max - 100] {
+        let read = store.read_queue("T", 0, QueueOffset(from), 32, u64::MAX, &|_| true);
+        assert_eq!(read.status, ReadStatus::Found);
+    }
+    let asked = disk.read_aheads();
+    assert!(!asked.is_empty(), "a cold read asked for no read-ahead");
+    for (path, pos, len) in asked {
+        let base: u64 = path.file_name().unwrap().to_str().unwrap().parse().unwrap();
+        assert!(len > 0);
+        assert!(
+            pos + len <= segment,
+            "read-ahead past the segment: {pos}+{len}"
+        );
+        assert!(
+            base + pos + len <= stable_end,
+            "read-ahead into the partial block: {} > {stable_end}",
+            base + pos + len
+        );
+    }
+}

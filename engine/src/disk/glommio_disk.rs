@@ -244,6 +244,19 @@ impl DiskFile for GlommioFile {
         }
     }
 
+    fn advise_willneed(&self, pos: u64, len: u64) {
+        // SAFETY: as in `advise_random`; WILLNEED starts reads of the
+        // range into the page cache and returns without waiting for them.
+        unsafe {
+            libc::posix_fadvise(
+                self.file.as_raw_fd(),
+                pos as libc::off_t,
+                len as libc::off_t,
+                libc::POSIX_FADV_WILLNEED,
+            );
+        }
+    }
+
     async fn read_at(&self, pos: u64, len: usize) -> io::Result<Vec<u8>> {
         let r = self.file.read_at(pos, len).await.map_err(to_io)?;
         Ok(r.to_vec())

@@ -99,6 +99,10 @@ pub trait DiskFile: 'static {
     /// Reads of this file will not be sequential enough for readahead to
     /// help (and must not pull in pages past what was asked).
     fn advise_random(&self) {}
+    /// Asks the kernel to read `[pos, pos + len)` into the page cache in
+    /// the background (readahead the caller chose, for files where the
+    /// kernel's own is off).
+    fn advise_willneed(&self, _pos: u64, _len: u64) {}
     /// Reads up to `len` bytes at `pos`; fewer at end of file.
     async fn read_at(&self, pos: u64, len: usize) -> io::Result<Vec<u8>>;
     async fn sync_data(&self) -> io::Result<()>;

@@ -53,6 +53,8 @@ struct State {
     capacity_bytes: u64,
     syncs: u64,
     written_bytes: u64,
+    /// `advise_willneed` calls: (file, pos, len).
+    read_aheads: Vec<(PathBuf, u64, u64)>,
 }
 
 impl State {
@@ -93,6 +95,7 @@ impl SimDisk {
                 capacity_bytes,
                 syncs: 0,
                 written_bytes: 0,
+                read_aheads: Vec::new(),
             })),
         }
     }
@@ -128,6 +131,11 @@ impl SimDisk {
     /// Bytes landed by all writes so far.
     pub fn written_bytes(&self) -> u64 {
         self.state.borrow().written_bytes
+    }
+
+    /// The read-ahead asked for so far: (file, pos, len).
+    pub fn read_aheads(&self) -> Vec<(PathBuf, u64, u64)> {
+        self.state.borrow().read_aheads.clone()
     }
 
     /// Number of `sync_data` calls that succeeded.
@@ -318,6 +326,14 @@ impl SimFile {
 }
 
 impl DiskFile for SimFile {
+    fn advise_willneed(&self, pos: u64, len: u64) {
+        self.disk
+            .state
+            .borrow_mut()
+            .read_aheads
+            .push((self.path.clone(), pos, len));
+    }
+
     async fn write_all_at(&self, buf: Vec<u8>, pos: u64) -> io::Result<()> {
         self.disk.yield_if_asked().await;
         let (fail, tear) = {
