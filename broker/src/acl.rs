@@ -329,20 +329,10 @@ impl AclConfig {
 
     /// Whether `request`, from `peer`, may be served; the reason if not.
     pub fn check(&self, peer: IpAddr, request: &RemotingCommand) -> Result<(), String> {
-        if self
-            .global_white_remote_addresses
-            .iter()
-            .any(|p| p.matches(peer))
-        {
+        if self.is_white(peer) {
             return Ok(());
         }
-        let access_key = request
-            .ext_field(ACCESS_KEY)
-            .ok_or("the request is not signed (no AccessKey) and the broker has aclEnable=true")?;
-        let account = self
-            .accounts
-            .get(access_key)
-            .ok_or_else(|| format!("no account for AccessKey {access_key:?}"))?;
+        let (access_key, account) = self.signer(request)?;
         if let Some(white) = &account.white_remote_address {
             if !white.matches(peer) {
                 return Err(format!(
@@ -361,9 +351,19 @@ impl AclConfig {
         }
         Ok(())
     }
-}
 
-impl AclConfig {
+    /// The access key `request` names and its account.
+    fn signer<'r>(&self, request: &'r RemotingCommand) -> Result<(&'r str, &Account), String> {
+        let access_key = request
+            .ext_field(ACCESS_KEY)
+            .ok_or("the request is not signed (no AccessKey) and the broker has aclEnable=true")?;
+        let account = self
+            .accounts
+            .get(access_key)
+            .ok_or_else(|| format!("no account for AccessKey {access_key:?}"))?;
+        Ok((access_key, account))
+    }
+
     /// Whether the signer of `request`, whose signature [`AclConfig::check`]
     /// verified, may publish to `topic`: for requests whose topic is known
     /// only once the handler has read the log.
@@ -376,13 +376,7 @@ impl AclConfig {
         if self.is_white(peer) {
             return Ok(());
         }
-        let access_key = request
-            .ext_field(ACCESS_KEY)
-            .ok_or("the request is not signed (no AccessKey) and the broker has aclEnable=true")?;
-        let account = self
-            .accounts
-            .get(access_key)
-            .ok_or_else(|| format!("no account for AccessKey {access_key:?}"))?;
+        let (access_key, account) = self.signer(request)?;
         if account.admin {
             return Ok(());
         }

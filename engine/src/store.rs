@@ -146,12 +146,13 @@ pub struct ShardStore<D: Disk> {
     read_bytes_memory: Cell<u64>,
     read_bytes_file: Cell<u64>,
     /// Direct I/O: the log range last handed to the kernel to read ahead
-    /// ([`ShardStore::read_ahead`]).
+    /// (`ShardStore::read_ahead`).
     read_ahead: Cell<(u64, u64)>,
 }
 
 /// Direct I/O: how far past a read from a segment file the kernel is asked
-/// to read ahead ([`ShardStore::read_ahead`]).
+/// to read ahead (the kernel's own readahead is off on segment files; see
+/// `ShardStore::read_ahead`).
 pub const READ_AHEAD_BYTES: u64 = 4 << 20;
 
 /// Zeros the background task writes into the next segment per call (its
