@@ -197,7 +197,7 @@ impl Broker {
         let published = config
             .metrics_prom
             .then(|| metrics::Published::new(config.shards));
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let allowed_cpus = ringmq_net::cpus::allowed();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let mut threads = Vec::new();
         let mut failure = None;
@@ -218,7 +218,7 @@ impl Broker {
                 ready: ready_tx.clone(),
             };
             let placement = if config.pin_shards {
-                Placement::Fixed(id as usize % cores)
+                Placement::Fixed(ringmq_net::cpus::nth(&allowed_cpus, id as usize))
             } else {
                 Placement::Unbound
             };

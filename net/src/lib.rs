@@ -19,6 +19,7 @@ pub mod acl;
 pub mod client;
 pub mod code;
 pub mod command;
+pub mod cpus;
 pub mod fastjson;
 pub mod frame;
 pub mod ha;

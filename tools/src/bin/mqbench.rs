@@ -455,7 +455,7 @@ fn run(plan: &Plan) -> Result<bool> {
     }
 
     let run = Arc::new(Run::default());
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpus = ringmq_net::cpus::allowed();
     let mut handles = Vec::new();
     // Consumers first, so an e2e run's "last offset" is taken before sends.
     let consumers_started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -463,7 +463,7 @@ fn run(plan: &Plan) -> Result<bool> {
         let run = run.clone();
         let started = consumers_started.clone();
         let tls = tls.clone();
-        let handle = LocalExecutorBuilder::new(Placement::Fixed(i % cores))
+        let handle = LocalExecutorBuilder::new(Placement::Fixed(ringmq_net::cpus::nth(&cpus, i)))
             .name(&format!("mqbench-{i}"))
             .io_memory(2 << 20)
             .spawn(move || async move {
