@@ -316,14 +316,12 @@ impl AclConfig {
         if self.is_white(peer) {
             return Ok(());
         }
-        let access_key = request
-            .ext_field(ACCESS_KEY)
-            .ok_or("only brokers of the cluster may do this: the peer is not in globalWhiteRemoteAddresses and the request is not signed")?;
-        let account = self
-            .accounts
-            .get(access_key)
-            .filter(|a| a.admin)
-            .ok_or_else(|| format!("AccessKey {access_key:?} is not an admin account"))?;
+        let (access_key, account) = self.signer(request).map_err(|why| {
+            format!("only brokers of the cluster may do this: the peer is not in globalWhiteRemoteAddresses and {why}")
+        })?;
+        if !account.admin {
+            return Err(format!("AccessKey {access_key:?} is not an admin account"));
+        }
         account.verify(access_key, request)
     }
 

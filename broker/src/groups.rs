@@ -7,11 +7,8 @@
 //!
 //! Persisted as `<storePathRootDir>/config/subscriptionGroup.json` in
 //! RocketMQ's layout (`{"subscriptionGroupTable":{…},"dataVersion":{…}}`),
-//! written like the topic table: a change is made and versioned under the
-//! write lock, and the latest version is written (temp file, fdatasync,
-//! rename) on glommio's blocking-thread pool under a lock of its own, so a
-//! pull never waits for the fsync and a shard thread never makes it. An
-//! admin's create, update or delete and a slave's copy are answered once
+//! written like the topic table ([`crate::latest_file`]), so a pull never
+//! waits for the fsync and a shard thread never makes it. An admin's create, update or delete and a slave's copy are answered once
 //! written; a group auto-created by a heartbeat or pull (defaults only,
 //! made again by the next heartbeat if lost) is written by shard 0's
 //! persister within [`PERSIST_INTERVAL`]. Fields this broker does not act
@@ -23,12 +20,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::topics::write_durably;
+use crate::latest_file::{LatestFile, Versioned};
 
 /// How soon shard 0's persister writes a change nobody awaited.
 pub const PERSIST_INTERVAL: Duration = Duration::from_millis(100);
@@ -209,12 +206,30 @@ pub struct DataVersion {
 }
 
 pub struct SubscriptionGroups {
-    path: PathBuf,
     groups: RwLock<BTreeMap<String, SubscriptionGroupConfig>>,
     data_version: RwLock<DataVersion>,
     version: AtomicU64,
-    /// The version last written to the file; held while writing.
-    saved: Mutex<u64>,
+    file: LatestFile,
+}
+
+impl Versioned for SubscriptionGroups {
+    fn version(&self) -> u64 {
+        SubscriptionGroups::version(self)
+    }
+
+    fn snapshot(&self) -> (u64, Vec<u8>) {
+        let groups = self.groups.read().expect("group lock");
+        let file = GroupFile {
+            subscription_group_table: groups.clone(),
+            data_version: *self.data_version.read().expect("group lock"),
+        };
+        let bytes = serde_json::to_vec_pretty(&file).expect("group table serializes");
+        (self.version(), bytes)
+    }
+
+    fn latest_file(&self) -> &LatestFile {
+        &self.file
+    }
 }
 
 impl SubscriptionGroups {
@@ -225,11 +240,10 @@ impl SubscriptionGroups {
             crate::topics::read_config_file(&path, |b| serde_json::from_slice::<GroupFile>(b))?
                 .unwrap_or_default();
         Ok(SubscriptionGroups {
-            path,
             groups: RwLock::new(file.subscription_group_table),
             data_version: RwLock::new(file.data_version),
             version: AtomicU64::new(1),
-            saved: Mutex::new(1),
+            file: LatestFile::new(path, 1),
         })
     }
 
@@ -354,42 +368,15 @@ impl SubscriptionGroups {
         self.version.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Writes the table if the file is behind it: a snapshot of the latest
-    /// version taken under a read lock, written holding only `saved`, so
-    /// readers never wait for the fsync and a save never goes back to an
-    /// older table. Blocking: runs on glommio's blocking-thread pool.
-    fn persist(&self) -> Result<(), GroupError> {
-        let mut saved = self.saved.lock().expect("group save lock");
-        let (version, file) = {
-            let groups = self.groups.read().expect("group lock");
-            let file = GroupFile {
-                subscription_group_table: groups.clone(),
-                data_version: *self.data_version.read().expect("group lock"),
-            };
-            (self.version(), file)
-        };
-        if version <= *saved {
-            return Ok(());
-        }
-        let bytes = serde_json::to_vec_pretty(&file).expect("group table serializes");
-        write_durably(&self.path, &bytes).map_err(|source| GroupError::Save {
-            path: self.path.clone(),
-            source,
-        })?;
-        *saved = version;
-        Ok(())
-    }
-
-    /// Brings the file up to the latest version, off the calling shard's
-    /// thread; must run on a glommio executor.
+    /// Brings the file up to the latest version
+    /// ([`crate::latest_file::save`]).
     pub async fn save(self: &Arc<Self>) -> Result<(), GroupError> {
-        if self.version() <= *self.saved.lock().expect("group save lock") {
-            return Ok(());
-        }
-        let table = self.clone();
-        glommio::executor()
-            .spawn_blocking(move || table.persist())
+        crate::latest_file::save(self)
             .await
+            .map_err(|source| GroupError::Save {
+                path: self.file.path().to_path_buf(),
+                source,
+            })
     }
 
     /// Shard 0's task: writes changes nobody awaited (auto-created groups)

@@ -12,6 +12,7 @@ pub mod config;
 pub mod groups;
 pub mod ha;
 mod handlers;
+pub mod latest_file;
 pub mod live;
 pub mod metrics;
 pub mod namesrv;

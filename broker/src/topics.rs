@@ -6,21 +6,21 @@
 //!
 //! Persisted as `<storePathRootDir>/config/topics.json`, written to a temp
 //! file, fdatasync'd and renamed over the old one, so a crash leaves either
-//! the old or the new table. A change is made and versioned under the
-//! write lock; the latest version is then written on glommio's
-//! blocking-thread pool under a lock of its own, so the fsync (and the
-//! directory's journal commit, which can take hundreds of milliseconds
-//! while the commit log is written back) never runs on a shard thread nor
-//! under the lock every send reads, and a save never goes back to an older
-//! table. The request that made the change is answered once it is saved.
+//! the old or the new table, written off the shard threads and outside
+//! the lock every send reads ([`crate::latest_file`]): the directory's
+//! journal commit can take hundreds of milliseconds while the commit log
+//! is written back. The request that made a change is answered once it is
+//! saved.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
+
+use crate::latest_file::{LatestFile, Versioned};
 
 pub const PERM_INHERIT: i32 = 1;
 pub const PERM_WRITE: i32 = 2;
@@ -149,11 +149,28 @@ struct TopicFile {
 }
 
 pub struct TopicTable {
-    path: PathBuf,
     topics: RwLock<BTreeMap<String, TopicConfig>>,
     version: AtomicU64,
-    /// The version last written to the file; held while writing.
-    saved: Mutex<u64>,
+    file: LatestFile,
+}
+
+impl Versioned for TopicTable {
+    fn version(&self) -> u64 {
+        TopicTable::version(self)
+    }
+
+    fn snapshot(&self) -> (u64, Vec<u8>) {
+        let topics = self.topics.read().expect("topic lock");
+        let file = TopicFile {
+            topic_config_table: topics.clone(),
+        };
+        let bytes = serde_json::to_vec_pretty(&file).expect("topic table serializes");
+        (self.version(), bytes)
+    }
+
+    fn latest_file(&self) -> &LatestFile {
+        &self.file
+    }
 }
 
 impl TopicTable {
@@ -207,10 +224,9 @@ impl TopicTable {
             });
         }
         Ok(TopicTable {
-            path,
             topics: RwLock::new(topics),
             version: AtomicU64::new(1),
-            saved: Mutex::new(1),
+            file: LatestFile::new(path, 1),
         })
     }
 
@@ -329,50 +345,15 @@ impl TopicTable {
         removed
     }
 
-    /// Brings the file up to the table's latest version on glommio's
-    /// blocking-thread pool (see the module's docs); must run on a glommio
-    /// executor.
+    /// Brings the file up to the table's latest version
+    /// ([`crate::latest_file::save`]).
     async fn save(self: &Arc<Self>) -> Result<(), TopicError> {
-        if self.version() <= *self.saved.lock().expect("topic save lock") {
-            return Ok(());
-        }
-        let table = self.clone();
-        glommio::executor()
-            .spawn_blocking(move || table.persist())
+        crate::latest_file::save(self)
             .await
-    }
-
-    /// Writes the table if the file is behind it. A change is versioned
-    /// under the table's write lock; this snapshots the latest version under
-    /// a read lock and writes it holding only `saved`, so sends (which read
-    /// the table) never wait for the fsync and two writers never put an
-    /// older table over a newer one.
-    fn persist(&self) -> Result<(), TopicError> {
-        let mut saved = self.saved.lock().expect("topic save lock");
-        if self.version() <= *saved {
-            return Ok(());
-        }
-        let (version, snapshot) = {
-            let topics = self.topics.read().expect("topic lock");
-            (self.version(), topics.clone())
-        };
-        if version <= *saved {
-            return Ok(());
-        }
-        self.write_file(snapshot)?;
-        *saved = version;
-        Ok(())
-    }
-
-    fn write_file(&self, topics: BTreeMap<String, TopicConfig>) -> Result<(), TopicError> {
-        let file = TopicFile {
-            topic_config_table: topics,
-        };
-        let bytes = serde_json::to_vec_pretty(&file).expect("topic table serializes");
-        write_durably(&self.path, &bytes).map_err(|source| TopicError::Save {
-            path: self.path.clone(),
-            source,
-        })
+            .map_err(|source| TopicError::Save {
+                path: self.file.path().to_path_buf(),
+                source,
+            })
     }
 }
 
@@ -481,7 +462,7 @@ mod tests {
                     for i in 0..50 {
                         t.apply_put(TopicConfig::new(&format!("T{w}-{i}"), 1, 6))
                             .unwrap();
-                        t.persist().unwrap();
+                        crate::latest_file::persist(&*t).unwrap();
                     }
                 })
             })

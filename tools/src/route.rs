@@ -52,18 +52,7 @@ pub fn create_topic(namesrv: &str, topic: &str, queues: i32) -> Result<()> {
     if brokers.is_empty() {
         bail!("no broker is registered with {namesrv}");
     }
-    let header = CreateTopicRequestHeader {
-        topic: topic.to_string(),
-        default_topic: "TBW102".into(),
-        read_queue_nums: queues,
-        write_queue_nums: queues,
-        perm: 6,
-        topic_filter_type: "SINGLE_TAG".into(),
-        topic_sys_flag: Some(0),
-        order: false,
-        attributes: None,
-        force: None,
-    };
+    let header = CreateTopicRequestHeader::read_write(topic, queues);
     for (name, addr) in &brokers {
         let request =
             RemotingCommand::request(RequestCode::UPDATE_AND_CREATE_TOPIC, header.to_ext_fields());

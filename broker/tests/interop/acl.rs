@@ -315,22 +315,7 @@ async fn end_transaction_needs_pub_on_the_half_messages_topic() {
             c.invoke(request, Duration::from_secs(5)).unwrap()
         };
         let admin = ("cluster-admin", "cluster-secret");
-        let mut create = ringmq_net::ExtFields::new();
-        for (k, v) in [
-            ("topic", "AclTopic"),
-            ("defaultTopic", "TBW102"),
-            ("readQueueNums", "1"),
-            ("writeQueueNums", "1"),
-            ("perm", "6"),
-            ("topicFilterType", "SINGLE_TAG"),
-            ("order", "false"),
-        ] {
-            create.insert(k.into(), v.into());
-        }
-        let created = call(
-            RemotingCommand::request(RequestCode::UPDATE_AND_CREATE_TOPIC, create),
-            admin,
-        );
+        let created = call(crate::support::create_topic_request("AclTopic", 1), admin);
         assert_eq!(created.code, ResponseCode::SUCCESS, "{created:?}");
         let mut fields = crate::support::send_fields("AclTopic", "0");
         fields.insert(

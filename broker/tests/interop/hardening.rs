@@ -375,20 +375,11 @@ async fn client_state_floods_are_capped() {
         assert_eq!(r.code, ResponseCode::SYSTEM_ERROR, "{:?}", r.remark);
         assert!(r.remark.unwrap_or_default().contains("too many consumer groups"));
         // Queue locks: a 1024-queue topic locked by group after group.
-        let mut create = ringmq_net::ExtFields::new();
-        for (k, v) in [
-            ("topic", "LockFlood"),
-            ("defaultTopic", "TBW102"),
-            ("readQueueNums", "1024"),
-            ("writeQueueNums", "1024"),
-            ("perm", "6"),
-            ("topicFilterType", "SINGLE_TAG"),
-            ("order", "false"),
-        ] {
-            create.insert(k.into(), v.into());
-        }
         let r = c
-            .invoke(RemotingCommand::request(RequestCode::UPDATE_AND_CREATE_TOPIC, create), Duration::from_secs(10))
+            .invoke(
+                crate::support::create_topic_request("LockFlood", 1024),
+                Duration::from_secs(10),
+            )
             .unwrap();
         assert_eq!(r.code, ResponseCode::SUCCESS, "{:?}", r.remark);
         let queues: Vec<serde_json::Value> = (0..1024)

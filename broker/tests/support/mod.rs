@@ -642,6 +642,15 @@ pub fn pull_header(
     }
 }
 
+/// `UPDATE_AND_CREATE_TOPIC` of a read-write topic with `queues` queues.
+pub fn create_topic_request(topic: &str, queues: i32) -> RemotingCommand {
+    use ringmq_net::CommandHeader as _;
+    RemotingCommand::request(
+        RequestCode::UPDATE_AND_CREATE_TOPIC,
+        ringmq_net::header::CreateTopicRequestHeader::read_write(topic, queues).to_ext_fields(),
+    )
+}
+
 /// An unsigned `REGISTER_BROKER` for `broker_name` at made-up addresses:
 /// what a peer hijacking a route would send.
 pub fn register_request(broker_name: &str) -> RemotingCommand {

@@ -22,6 +22,26 @@ command_header! {
     }
 }
 
+impl CreateTopicRequestHeader {
+    /// A readable and writable topic of `queues` queues, single-tag
+    /// filtering, not ordered: what `mqadmin updateTopic -n … -t T` sends
+    /// with its defaults.
+    pub fn read_write(topic: &str, queues: i32) -> CreateTopicRequestHeader {
+        CreateTopicRequestHeader {
+            topic: topic.to_string(),
+            default_topic: "TBW102".into(),
+            read_queue_nums: queues,
+            write_queue_nums: queues,
+            perm: 6,
+            topic_filter_type: "SINGLE_TAG".into(),
+            topic_sys_flag: Some(0),
+            order: false,
+            attributes: None,
+            force: None,
+        }
+    }
+}
+
 command_header! {
     /// DELETE_TOPIC_IN_BROKER (215); the name server's DELETE_TOPIC_IN_NAMESRV
     /// (216) adds an optional `clusterName`.
