@@ -258,7 +258,8 @@ pub enum Outcome {
 
 /// An outcome in the log (not yet durable).
 pub struct Written {
-    pub end: CommitLogOffset,
+    /// The log bytes the outcome took: its records, in one write.
+    pub stored: std::ops::Range<CommitLogOffset>,
     /// The real queue a commit went to: its consumers are woken once the
     /// write is durable.
     pub committed_to: Option<(String, i32)>,
@@ -350,8 +351,9 @@ pub async fn write_outcome(
         .map_err(|e| e.to_string())?;
     let op = placed.last().expect("the op was placed").queue_offset.0;
     shard.transactions.appended(half.queue_offset as u64, op);
+    let start = placed.first().expect("the op was placed").physical_offset;
     Ok(Written {
-        end,
+        stored: start..end,
         committed_to: (outcome == Outcome::Commit).then(|| (real_topic.to_string(), real_qid)),
     })
 }
@@ -611,7 +613,7 @@ async fn discard(shard: &Shard, h: u64, view: &RecordView<'_>, checks: u32) {
             return;
         }
     };
-    match shard.store.wait_acked(written.end).await {
+    match shard.store.wait_acked(written.stored.end).await {
         Ok(()) => {
             shard.transactions.resolved(shard, h);
             ShardStats::add(&shard.my_stats().transactions_discarded, 1);

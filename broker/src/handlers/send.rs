@@ -6,6 +6,7 @@
 //! the fdatasync under SYNC_FLUSH) and the reply run as the second step.
 
 use std::fmt::Write as _;
+use std::ops::Range;
 use std::rc::Rc;
 
 use ringmq_engine::{AppendedRecord, CommitLogOffset, MessageIn, StoreError};
@@ -309,6 +310,7 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
         Ok(end) => end,
         Err(e) => return fail(store_error_code(&e), e.to_string()),
     };
+    let start = placed.first().map_or(end, |r| r.physical_offset);
     let bytes_in: u64 = msgs.iter().map(|m| m.body.len() as u64).sum();
     let count = msgs.len() as u64;
     // The reply's transactionId: the first message's UNIQ_KEY.
@@ -318,7 +320,7 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
     drop(msgs);
     let shard = shard.clone();
     Handled::Later(Box::pin(async move {
-        let (acked, replicated) = wait_stored(&shard, end, wait_for_slave).await;
+        let (acked, replicated) = wait_stored(&shard, start..end, wait_for_slave).await;
         if let Err(e) = acked {
             return (!request.is_oneway())
                 .then(|| Outgoing::command(error(&request, store_error_code(&e), e.to_string())));
@@ -375,17 +377,18 @@ pub fn waits_for_slave(shard: &Shard, properties: &str) -> bool {
         && property_value(properties, property::WAIT_STORE_MSG_OK) != Some("false")
 }
 
-/// Waits as a send does for what it appended up to `end`: the log's
+/// Waits as a send does for what it appended, `stored`: the log's
 /// acknowledgement (the fdatasync under `SYNC_FLUSH`) and, when
 /// `wait_for_slave`, the slave's, both at once; the worse outcome answers.
 pub async fn wait_stored(
     shard: &Rc<Shard>,
-    end: CommitLogOffset,
+    stored: Range<CommitLogOffset>,
     wait_for_slave: bool,
 ) -> (Result<(), StoreError>, Replicated) {
-    futures_lite::future::zip(shard.store.wait_acked(end), async {
+    futures_lite::future::zip(shard.store.wait_acked(stored.end), async {
         if wait_for_slave {
-            shard.ha_master.wait_replicated(shard, end.0).await
+            let sent = stored.start.0..stored.end.0;
+            shard.ha_master.wait_replicated(shard, sent).await
         } else {
             Replicated::Yes
         }

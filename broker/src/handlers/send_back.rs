@@ -210,7 +210,8 @@ async fn send_back(
         .append_batch(std::slice::from_ref(&msg), &mut placed)
         .await
         .map_err(|e| (store_error_code(&e), e.to_string()))?;
-    let (acked, replicated) = wait_stored(shard, end, wait_for_slave).await;
+    let start = placed.first().map_or(end, |r| r.physical_offset);
+    let (acked, replicated) = wait_stored(shard, start..end, wait_for_slave).await;
     acked.map_err(|e| (store_error_code(&e), e.to_string()))?;
     let stats = shard.my_stats();
     stats.count_redelivery(original.body.len(), to_dlq, &stats.sent_back);

@@ -116,7 +116,8 @@ async fn end_transaction(
         }
     };
     let props = std::str::from_utf8(half.properties).unwrap_or_default();
-    let (acked, _replicated) = wait_stored(shard, written.end, waits_for_slave(shard, props)).await;
+    let (acked, _replicated) =
+        wait_stored(shard, written.stored.clone(), waits_for_slave(shard, props)).await;
     if let Err(e) = acked {
         // In the log but not known durable: not resolved again; after a
         // restart its op is read back if it survived.
