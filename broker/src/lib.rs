@@ -7,6 +7,7 @@
 //! bound its port; [`Broker::stop`] flushes and checkpoints every shard.
 
 pub mod acl;
+pub mod bootstrap;
 pub mod clients;
 pub mod config;
 pub mod groups;
@@ -36,9 +37,10 @@ use std::sync::Arc;
 use glommio::{LocalExecutorBuilder, Placement};
 use ringmq_engine::FlushGate;
 
+use crate::bootstrap::{run_shard, ShardSetup};
 use crate::config::BrokerConfig;
 use crate::namesrv::NameServer;
-use crate::shard::{run_shard, ShardSetup, ShardStats};
+use crate::shard::ShardStats;
 use crate::topics::TopicTable;
 
 #[derive(Debug, thiserror::Error)]
@@ -52,8 +54,15 @@ pub enum StartError {
     NameServer { port: u16, source: std::io::Error },
     #[error("configuration: {0}")]
     Config(#[from] config::ConfigError),
-    #[error("starting shard {shard}: {reason}")]
-    Shard { shard: u16, reason: String },
+    #[error("starting shard {shard}: {source}")]
+    Shard {
+        shard: u16,
+        source: bootstrap::ShardStartError,
+    },
+    #[error("starting shard {shard}'s thread: {reason}")]
+    ShardThread { shard: u16, reason: String },
+    #[error("a shard thread ended during start-up")]
+    ShardEnded,
     #[error("ACL (aclEnable=true): {0}")]
     Acl(String),
     #[error("TLS: {0}")]
@@ -230,7 +239,7 @@ impl Broker {
             match spawned {
                 Ok(handle) => threads.push(handle),
                 Err(e) => {
-                    failure = Some(StartError::Shard {
+                    failure = Some(StartError::ShardThread {
                         shard: id,
                         reason: e.to_string(),
                     });
@@ -243,15 +252,12 @@ impl Broker {
             for _ in 0..threads.len() {
                 match ready_rx.recv() {
                     Ok(Ok(_)) => {}
-                    Ok(Err(reason)) => {
-                        failure = Some(StartError::Shard { shard: 0, reason });
+                    Ok(Err(e)) => {
+                        failure = Some(e);
                         break;
                     }
                     Err(_) => {
-                        failure = Some(StartError::Shard {
-                            shard: 0,
-                            reason: "a shard thread ended during start-up".into(),
-                        });
+                        failure = Some(StartError::ShardEnded);
                         break;
                     }
                 }

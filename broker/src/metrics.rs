@@ -623,6 +623,68 @@ fn respond(stream: &mut TcpStream, status: &str, body: &str) -> std::io::Result<
     stream.flush()
 }
 
+/// Publishes this shard's per-topic traffic, consumer lag and storage
+/// gauges for the Prometheus exporter every [`PUBLISH_INTERVAL`].
+pub async fn run_publisher(
+    shard: std::rc::Rc<crate::shard::Shard>,
+    published: Arc<Published>,
+    stop: std::rc::Rc<std::cell::Cell<bool>>,
+) {
+    while !stop.get() {
+        let mut samples = Vec::new();
+        shard.traffic.samples(&mut samples);
+        // Lag per (group, topic): what the queues hold past each committed
+        // offset.
+        let mut lag: std::collections::BTreeMap<(String, String), i64> = Default::default();
+        shard.offsets.for_each(|group, topic, queue, offset| {
+            let max = shard.store.max_queue_offset(topic, queue).0 as i64;
+            *lag.entry((group.to_string(), topic.to_string()))
+                .or_default() += (max - offset).max(0);
+        });
+        for ((group, topic), messages) in lag {
+            samples.push(sample(
+                "rocketmq_consumer_lag_messages",
+                vec![("topic", topic), ("consumer_group", group)],
+                messages as f64,
+            ));
+        }
+        let store = &shard.store;
+        let written = store.written_offset().0;
+        samples.push(sample(
+            "rocketmq_storage_size",
+            vec![],
+            written.saturating_sub(store.min_commit_log_offset().0) as f64,
+        ));
+        samples.push(sample(
+            "rocketmq_storage_flush_behind_bytes",
+            vec![],
+            written.saturating_sub(store.durable_offset().0) as f64,
+        ));
+        let (memory, file) = store.read_bytes();
+        samples.push(sample(
+            "ringmq_read_bytes_total",
+            vec![("source", "memory".into())],
+            memory as f64,
+        ));
+        samples.push(sample(
+            "ringmq_read_bytes_total",
+            vec![("source", "file".into())],
+            file as f64,
+        ));
+        let (flush, group_commit) = store.durability_histograms();
+        histogram_samples(FLUSH_LATENCY, vec![], &flush, &mut samples);
+        histogram_samples(GROUP_COMMIT, vec![], &group_commit, &mut samples);
+        shard.rpc_latency.samples(&mut samples);
+        samples.push(sample(
+            "ringmq_store_poisoned",
+            vec![],
+            if store.poisoned().is_some() { 1.0 } else { 0.0 },
+        ));
+        published.publish(shard.id, samples);
+        glommio::timer::sleep(PUBLISH_INTERVAL).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
