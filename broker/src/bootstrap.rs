@@ -86,10 +86,10 @@ pub enum ShardStartError {
 pub fn store_config(config: &BrokerConfig, shard: u16) -> StoreConfig {
     let mut c = StoreConfig::new(config.store_path_root_dir.join(format!("shard-{shard}")));
     c.shard = shard;
-    c.segment_size_bytes = config.mapped_file_size_commit_log;
+    c.segment_size_bytes = config.mapped_file_size_commit_log_bytes;
     c.flush_mode = config.flush_disk_type;
-    c.flush_interval_ms = config.flush_interval_commit_log;
-    c.retention_ms = config.file_reserved_time * 3600 * 1000;
+    c.flush_interval_ms = config.flush_interval_commit_log_ms;
+    c.retention_ms = config.file_reserved_time_hours * 3600 * 1000;
     // Why it defaults by flush mode: BrokerConfig::warm_maped_file_enable.
     c.prewrite_segments = config.zero_fill_segments();
     c.direct_io = config.commit_log_direct_io;
@@ -608,7 +608,7 @@ mod tests {
             listen_port: base,
             shard_listen_port: base + 1,
             ha_listen_port: base + 4,
-            mapped_file_size_commit_log: 1 << 20,
+            mapped_file_size_commit_log_bytes: 1 << 20,
             pin_shards: false,
             io_memory_bytes: 2 << 20,
             ..BrokerConfig::default()

@@ -113,15 +113,15 @@ pub struct BrokerConfig {
     /// created; default one per core.
     pub shards: u16,
     /// `mappedFileSizeCommitLog`.
-    pub mapped_file_size_commit_log: u64,
+    pub mapped_file_size_commit_log_bytes: u64,
     /// `flushIntervalCommitLog` (ms).
-    pub flush_interval_commit_log: u64,
+    pub flush_interval_commit_log_ms: u64,
     /// `fileReservedTime` (hours).
-    pub file_reserved_time: u64,
+    pub file_reserved_time_hours: u64,
     /// `maxMessageSize` (bytes).
-    pub max_message_size: usize,
+    pub max_message_size_bytes: usize,
     /// `registerNameServerPeriod` (ms).
-    pub register_name_server_period: u64,
+    pub register_name_server_period_ms: u64,
     /// `longPollingEnable`.
     pub long_polling_enable: bool,
     /// Memory glommio reserves for its I/O per shard (RingMQ `ioMemoryBytes`).
@@ -169,13 +169,13 @@ pub struct BrokerConfig {
     /// `haHousekeepingInterval` (ms): a silent HA connection is closed.
     pub ha_housekeeping_interval_ms: u64,
     /// `haTransferBatchSize` (bytes per transfer packet).
-    pub ha_transfer_batch_size: usize,
+    pub ha_transfer_batch_size_bytes: usize,
     /// `haSlaveFallbehindMax` (bytes): a slave further behind does not
     /// count as available to `SYNC_MASTER`.
-    pub ha_slave_fallbehind_max: u64,
+    pub ha_slave_fallbehind_max_bytes: u64,
     /// `accessMessageInMemoryMaxRatio` (% of physical memory): pulls of
     /// data further behind the log's end than this are "cold".
-    pub access_message_in_memory_max_ratio: u64,
+    pub access_message_in_memory_max_ratio_percent: u64,
     /// `messageDelayLevel`: the delay of each level a `DELAY` property may
     /// name (see [`crate::schedule`]).
     pub message_delay_level: DelayLevels,
@@ -235,11 +235,11 @@ impl Default for BrokerConfig {
             metrics_prom: false,
             metrics_prom_exporter_port: 5557,
             shards: std::thread::available_parallelism().map_or(1, |n| n.get() as u16),
-            mapped_file_size_commit_log: 1 << 30,
-            flush_interval_commit_log: 500,
-            file_reserved_time: 72,
-            max_message_size: 4 * 1024 * 1024,
-            register_name_server_period: 30_000,
+            mapped_file_size_commit_log_bytes: 1 << 30,
+            flush_interval_commit_log_ms: 500,
+            file_reserved_time_hours: 72,
+            max_message_size_bytes: 4 * 1024 * 1024,
+            register_name_server_period_ms: 30_000,
             long_polling_enable: true,
             io_memory_bytes: 8 << 20,
             pin_shards: true,
@@ -254,9 +254,9 @@ impl Default for BrokerConfig {
             slave_timeout_ms: 3_000,
             ha_heartbeat_interval_ms: 5_000,
             ha_housekeeping_interval_ms: 20_000,
-            ha_transfer_batch_size: 32 * 1024,
-            ha_slave_fallbehind_max: 256 << 20,
-            access_message_in_memory_max_ratio: 40,
+            ha_transfer_batch_size_bytes: 32 * 1024,
+            ha_slave_fallbehind_max_bytes: 256 << 20,
+            access_message_in_memory_max_ratio_percent: 40,
             message_delay_level: DelayLevels::default(),
             timer_wheel_enable: true,
             timer_max_delay_sec: crate::timer::TIMER_MAX_DELAY_SEC_DEFAULT,
@@ -453,14 +453,14 @@ impl BrokerConfig {
                         "must be a multiple of 4096, at least 65536",
                     ));
                 }
-                self.mapped_file_size_commit_log = n;
+                self.mapped_file_size_commit_log_bytes = n;
             }
-            "flushIntervalCommitLog" => self.flush_interval_commit_log = parse_num(key, value)?,
-            "fileReservedTime" => self.file_reserved_time = parse_num(key, value)?,
-            "maxMessageSize" => self.max_message_size = parse_num(key, value)?,
+            "flushIntervalCommitLog" => self.flush_interval_commit_log_ms = parse_num(key, value)?,
+            "fileReservedTime" => self.file_reserved_time_hours = parse_num(key, value)?,
+            "maxMessageSize" => self.max_message_size_bytes = parse_num(key, value)?,
             "registerNameServerPeriod" => {
                 let ms: u64 = parse_num(key, value)?;
-                self.register_name_server_period = ms.clamp(1_000, 60_000);
+                self.register_name_server_period_ms = ms.clamp(1_000, 60_000);
             }
             "longPollingEnable" => self.long_polling_enable = parse_bool(key, value)?,
             "ioMemoryBytes" => self.io_memory_bytes = parse_num(key, value)?,
@@ -494,15 +494,15 @@ impl BrokerConfig {
                 if !(1..=HA_TRANSFER_BYTES_MAX).contains(&n) {
                     return Err(invalid(key, value, "must be 1..=4194304"));
                 }
-                self.ha_transfer_batch_size = n;
+                self.ha_transfer_batch_size_bytes = n;
             }
-            "haSlaveFallbehindMax" => self.ha_slave_fallbehind_max = parse_num(key, value)?,
+            "haSlaveFallbehindMax" => self.ha_slave_fallbehind_max_bytes = parse_num(key, value)?,
             "accessMessageInMemoryMaxRatio" => {
                 let n: u64 = parse_num(key, value)?;
                 if n > 100 {
                     return Err(invalid(key, value, "must be 0..=100"));
                 }
-                self.access_message_in_memory_max_ratio = n;
+                self.access_message_in_memory_max_ratio_percent = n;
             }
             "timerWheelEnable" => self.timer_wheel_enable = parse_bool(key, value)?,
             "timerMaxDelaySec" => {

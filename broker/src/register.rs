@@ -78,7 +78,7 @@ fn run(
     signer: &Signer,
 ) {
     let mut last = Instant::now();
-    let period = Duration::from_millis(config.register_name_server_period);
+    let period = Duration::from_millis(config.register_name_server_period_ms);
     while !stop.load(Ordering::Acquire) {
         // A live change of brokerPermission changes every topic's perm.
         let version = topics.version().wrapping_add(config.live.version() << 32);

@@ -51,7 +51,7 @@ struct Args {
     #[arg(long = "brokerIP1")]
     broker_ip1: Option<String>,
     #[arg(long = "mappedFileSizeCommitLog")]
-    mapped_file_size_commit_log: Option<u64>,
+    mapped_file_size_commit_log_bytes: Option<u64>,
     /// Any other setting, as key=value (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
@@ -125,7 +125,8 @@ fn apply(config: &mut BrokerConfig, args: &Args) -> Result<(), String> {
     put("brokerIP1", args.broker_ip1.clone());
     put(
         "mappedFileSizeCommitLog",
-        args.mapped_file_size_commit_log.map(|v| v.to_string()),
+        args.mapped_file_size_commit_log_bytes
+            .map(|v| v.to_string()),
     );
     for (k, v) in overrides {
         config.set(k, &v).map_err(|e| e.to_string())?;

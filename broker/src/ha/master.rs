@@ -72,7 +72,7 @@ impl HaMaster {
             &self.reports.get(),
             self.best_ack(),
             shard.store.written_offset().0,
-            shard.config.ha_slave_fallbehind_max,
+            shard.config.ha_slave_fallbehind_max_bytes,
         );
         match decision {
             SyncMaster::Replicated => return Replicated::Yes,
@@ -233,7 +233,7 @@ async fn serve_slave(
     let opened = MasterLink::open(
         first,
         shard.store.written_offset().0,
-        shard.config.mapped_file_size_commit_log,
+        shard.config.mapped_file_size_commit_log_bytes,
     );
     let link = match opened {
         Ok(link) => RefCell::new(link),
@@ -269,7 +269,7 @@ async fn transfer(
     let heartbeat = Duration::from_millis(shard.config.ha_heartbeat_interval_ms);
     let batch = shard
         .config
-        .ha_transfer_batch_size
+        .ha_transfer_batch_size_bytes
         .min(HA_TRANSFER_BYTES_MAX);
     let mut packet = Vec::with_capacity(TRANSFER_HEADER_BYTES + batch);
     loop {

@@ -484,7 +484,7 @@ fn is_cold<F>(shard: &Shard, read: &QueueRead<F>) -> bool {
         return false;
     };
     let behind = shard.store.appended_offset().0.saturating_sub(last);
-    behind > physical_memory_bytes() / 100 * shard.config.access_message_in_memory_max_ratio
+    behind > physical_memory_bytes() / 100 * shard.config.access_message_in_memory_max_ratio_percent
 }
 
 /// On a slave whose master is connected: hot reads go back to the master.

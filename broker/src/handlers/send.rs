@@ -134,7 +134,7 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
             "batches may not go to retry topics".into(),
         );
     }
-    let body_max = shard.config.max_message_size;
+    let body_max = shard.config.max_message_size_bytes;
     let too_large = if batch {
         inner.iter().any(|m| m.body.len() > body_max)
     } else {

@@ -34,7 +34,7 @@ pub fn broker_with(dir: &std::path::Path, settings: &[(&str, &str)]) -> Broker {
     c.shard_listen_port = base + 2;
     c.ha_listen_port = base + 8;
     c.shards = 2;
-    c.mapped_file_size_commit_log = 8 << 20;
+    c.mapped_file_size_commit_log_bytes = 8 << 20;
     c.pin_shards = false;
     c.io_memory_bytes = 2 << 20;
     let pairs = settings
