@@ -12,6 +12,7 @@ mod offset;
 mod pop;
 mod pull;
 mod query;
+mod refusal;
 mod reply;
 mod reset;
 mod send;

@@ -27,6 +27,7 @@ use ringmq_net::server::{Handled, Outgoing, Peer};
 use ringmq_net::{CommandHeader, RemotingCommand, ResponseCode};
 
 use super::pull::{group_may_consume, PULL_BYTES_MAX, PULL_MESSAGES_MAX, SUSPEND_MS_MAX};
+use super::refusal::Refusal;
 use super::{error, forward, now, parse, refuse_on_slave, success};
 use crate::clients::TagFilter;
 use crate::pop::{
@@ -48,8 +49,6 @@ const REVIVE_QID: i32 = 0;
 /// One pop in this many reads the retry topic first.
 const RETRY_FIRST_ONE_IN: u32 = 5;
 
-type Refusal = (i32, String);
-
 pub fn pop(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> Handled {
     let h: PopMessageRequestHeader = match parse(&request) {
         Ok(h) => h,
@@ -68,7 +67,7 @@ pub fn pop(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> Hand
     }
     let params = match pop_params(shard, &h) {
         Ok(p) => Rc::new(p),
-        Err((code, remark)) => return now(&request, error(&request, code, remark)),
+        Err(refusal) => return now(&request, refusal.reply(&request)),
     };
     let shard = shard.clone();
     let peer = peer.clone();
@@ -98,26 +97,20 @@ pub fn pop(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> Hand
                         .with_body(body)
                 }
                 Ok(None) => {}
-                Err((code, remark)) => break not_found(&request, &params, code, &remark),
+                Err(refusal) => break not_found(&request, &params, &refusal),
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                break not_found(
-                    &request,
-                    &params,
-                    ResponseCode::POLLING_TIMEOUT,
-                    "no new message",
-                );
+                let nothing = Refusal::PollingTimeout("no new message".into());
+                break not_found(&request, &params, &nothing);
             }
             if held.is_none() {
                 held = HoldSlot::try_new(&POP_HELD, POP_HELD_MAX);
                 if held.is_none() {
-                    break not_found(
-                        &request,
-                        &params,
-                        ResponseCode::POLLING_FULL,
-                        &format!("{POP_HELD_MAX} pops already held on this shard"),
-                    );
+                    let full = Refusal::PollingFull(format!(
+                        "{POP_HELD_MAX} pops already held on this shard"
+                    ));
+                    break not_found(&request, &params, &full);
                 }
             }
             let retry_wait = async {
@@ -149,16 +142,13 @@ struct PopParams {
 
 fn pop_params(shard: &Shard, h: &PopMessageRequestHeader) -> Result<PopParams, Refusal> {
     let topic = shard.topics.get(&h.topic).ok_or_else(|| {
-        (
-            ResponseCode::TOPIC_NOT_EXIST,
-            format!("topic[{}] not exist, apply first please!", h.topic),
-        )
+        Refusal::TopicNotExist(format!("topic[{}] not exist, apply first please!", h.topic))
     })?;
     if topic.perm & PERM_READ == 0 {
-        return Err((
-            ResponseCode::NO_PERMISSION,
-            format!("the topic {} is not readable", h.topic),
-        ));
+        return Err(Refusal::NoPermission(format!(
+            "the topic {} is not readable",
+            h.topic
+        )));
     }
     let queues: Vec<i32> = if h.queue_id < 0 {
         let n = topic.read_queue_nums.max(0);
@@ -170,39 +160,31 @@ fn pop_params(shard: &Shard, h: &PopMessageRequestHeader) -> Result<PopParams, R
     } else if h.queue_id < topic.read_queue_nums {
         vec![h.queue_id]
     } else {
-        return Err((
-            ResponseCode::INVALID_PARAMETER,
-            format!(
-                "queueId {} outside the topic's {} read queues",
-                h.queue_id, topic.read_queue_nums
-            ),
-        ));
+        return Err(Refusal::InvalidParameter(format!(
+            "queueId {} outside the topic's {} read queues",
+            h.queue_id, topic.read_queue_nums
+        )));
     };
     if !(INVISIBLE_MS_MIN..=INVISIBLE_MS_MAX).contains(&h.invisible_time) {
-        return Err((
-            ResponseCode::INVALID_PARAMETER,
-            format!(
-                "invisibleTime {} ms outside {INVISIBLE_MS_MIN}..={INVISIBLE_MS_MAX}",
-                h.invisible_time
-            ),
-        ));
+        return Err(Refusal::InvalidParameter(format!(
+            "invisibleTime {} ms outside {INVISIBLE_MS_MIN}..={INVISIBLE_MS_MAX}",
+            h.invisible_time
+        )));
     }
     if h.order == Some(true) {
-        return Err((
-            ResponseCode::INVALID_PARAMETER,
+        return Err(Refusal::InvalidParameter(
             "orderly POP is not supported; consume ordered topics by PULL".into(),
         ));
     }
     group_may_consume(shard, &h.consumer_group)?;
     let expression_type = h.exp_type.as_deref().unwrap_or("TAG");
     if !expression_type.eq_ignore_ascii_case("TAG") {
-        return Err((
-            ResponseCode::SUBSCRIPTION_PARSE_FAILED,
-            format!("expression type {expression_type} is not supported; use TAG"),
-        ));
+        return Err(Refusal::SubscriptionParseFailed(format!(
+            "expression type {expression_type} is not supported; use TAG"
+        )));
     }
     let filter = TagFilter::parse(h.exp.as_deref().unwrap_or("*"))
-        .map_err(|e| (ResponseCode::SUBSCRIPTION_PARSE_FAILED, e))?;
+        .map_err(Refusal::SubscriptionParseFailed)?;
     Ok(PopParams {
         queues,
         retry_topic: retry_topic(&h.consumer_group, &h.topic),
@@ -252,13 +234,10 @@ async fn pop_once(
     let mut taken: Vec<Taken> = Vec::new();
     let mut want = params.max_messages.min(shard.pop.room());
     if want == 0 {
-        return Err((
-            ResponseCode::POLLING_FULL,
-            format!(
-                "{} messages in flight on this shard",
-                shard.pop.inflight_count()
-            ),
-        ));
+        return Err(Refusal::PollingFull(format!(
+            "{} messages in flight on this shard",
+            shard.pop.inflight_count()
+        )));
     }
     // Every source's state first, so a refusal leaves nothing taken.
     let store = &shard.store;
@@ -285,12 +264,7 @@ async fn pop_once(
                     _ => max,
                 }
             })
-            .map_err(|e| {
-                (
-                    ResponseCode::POLLING_FULL,
-                    format!("pop state full on this shard: {e:?}"),
-                )
-            })?;
+            .map_err(|e| Refusal::PollingFull(format!("pop state full on this shard: {e:?}")))?;
         if initialised {
             // Where a new group starts is its progress from now on, also
             // across a restart before its first message.
@@ -402,12 +376,7 @@ async fn pop_once(
 
 /// The reply of a pop that found nothing: rocketmq-client-rust decodes the
 /// pop header whatever the code, so it is always there.
-fn not_found(
-    request: &RemotingCommand,
-    params: &PopParams,
-    code: i32,
-    remark: &str,
-) -> RemotingCommand {
+fn not_found(request: &RemotingCommand, params: &PopParams, refusal: &Refusal) -> RemotingCommand {
     let header = PopMessageResponseHeader {
         pop_time: now_ms(),
         invisible_time: params.invisible_ms,
@@ -417,7 +386,9 @@ fn not_found(
         msg_offset_info: None,
         order_count_info: None,
     };
-    error(request, code, remark).with_ext_fields(header.to_ext_fields())
+    refusal
+        .reply(request)
+        .with_ext_fields(header.to_ext_fields())
 }
 
 /// Ends the flight of acknowledged messages; how many were in flight.

@@ -15,6 +15,7 @@ use ringmq_net::header::{pull_sys_flag, PullMessageRequestHeader, PullMessageRes
 use ringmq_net::server::{FileSlice, Handled, Outgoing, Peer};
 use ringmq_net::{CommandHeader, RemotingCommand, ResponseCode};
 
+use super::refusal::Refusal;
 use super::{error, now, parse};
 use crate::clients::TagFilter;
 use crate::groups::WHICH_BROKER_WHEN_CONSUME_SLOWLY_DEFAULT;
@@ -73,8 +74,8 @@ pub fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> H
             ),
         );
     }
-    if let Err((code, remark)) = group_may_consume(shard, &h.consumer_group) {
-        return fail(code, remark);
+    if let Err(refusal) = group_may_consume(shard, &h.consumer_group) {
+        return now(&request, refusal.reply(&request));
     }
     // The subscription: from the pull when it carries one, else from the
     // group's heartbeat. TAG filters by the queue's tag hashes; SQL92 by
@@ -264,30 +265,25 @@ fn reset_reply(
 
 /// The group's subscription-group settings, as RocketMQ's pull and pop
 /// processors check them: the refusal when it may not consume here.
-pub(super) fn group_may_consume(shard: &Shard, group: &str) -> Result<(), (i32, String)> {
+pub(super) fn group_may_consume(shard: &Shard, group: &str) -> Result<(), Refusal> {
     let auto_create =
         shard.config.live.auto_create_subscription_group() && !shard.config.is_slave();
     match shard.groups.policy(group, auto_create) {
-        Ok(Some(policy)) if !policy.consume_enable => Err((
-            ResponseCode::NO_PERMISSION,
-            format!("subscription group no permission, {group}"),
-        )),
+        Ok(Some(policy)) if !policy.consume_enable => Err(Refusal::NoPermission(format!(
+            "subscription group no permission, {group}"
+        ))),
         Ok(Some(policy))
             if !policy.consume_broadcast_enable && shard.clients.is_broadcasting(group) =>
         {
-            Err((
-                ResponseCode::NO_PERMISSION,
-                format!("the consumer group[{group}] can not consume by broadcast way"),
-            ))
+            Err(Refusal::NoPermission(format!(
+                "the consumer group[{group}] can not consume by broadcast way"
+            )))
         }
         Ok(Some(_)) => Ok(()),
-        Ok(None) => Err((
-            ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST,
-            format!(
-                "subscription group [{group}] does not exist (autoCreateSubscriptionGroup=false)"
-            ),
-        )),
-        Err(e) => Err((ResponseCode::SYSTEM_ERROR, e.to_string())),
+        Ok(None) => Err(Refusal::GroupNotExist(format!(
+            "subscription group [{group}] does not exist (autoCreateSubscriptionGroup=false)"
+        ))),
+        Err(e) => Err(Refusal::System(e.to_string())),
     }
 }
 

@@ -18,6 +18,7 @@ use ringmq_net::message::property;
 use ringmq_net::server::{Handled, Outgoing, Peer};
 use ringmq_net::{CommandHeader, RemotingCommand, RequestCode, ResponseCode};
 
+use super::refusal::Refusal;
 use super::{error, now, refuse_on_slave, success};
 use crate::config::BrokerRole;
 use crate::ha::Replicated;
@@ -89,7 +90,7 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
     }
     let topic = match find_or_create_topic(shard, &topic_name, &header).await {
         Ok(t) => t,
-        Err((code, remark)) => return fail(code, remark),
+        Err(refusal) => return now(&request, refusal.reply(&request)),
     };
     if topic.perm & PERM_WRITE == 0 {
         return fail(
@@ -308,7 +309,7 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
     let mut placed: Vec<AppendedRecord> = Vec::with_capacity(msgs.len());
     let end = match shard.store.append_batch(&msgs, &mut placed).await {
         Ok(end) => end,
-        Err(e) => return fail(store_error_code(&e), e.to_string()),
+        Err(e) => return now(&request, Refusal::Store(e).reply(&request)),
     };
     let start = placed.first().map_or(end, |r| r.physical_offset);
     let bytes_in: u64 = msgs.iter().map(|m| m.body.len() as u64).sum();
@@ -323,7 +324,7 @@ pub async fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>
         let (acked, replicated) = wait_stored(&shard, start..end, wait_for_slave).await;
         if let Err(e) = acked {
             return (!request.is_oneway())
-                .then(|| Outgoing::command(error(&request, store_error_code(&e), e.to_string())));
+                .then(|| Outgoing::command(Refusal::Store(e).reply(&request)));
         }
         let stats = shard.my_stats();
         ShardStats::add(&stats.messages_in, count);
@@ -431,7 +432,7 @@ async fn find_or_create_topic(
     shard: &Shard,
     name: &str,
     header: &SendMessageRequestHeader,
-) -> Result<TopicConfig, (i32, String)> {
+) -> Result<TopicConfig, Refusal> {
     if let Some(t) = shard.topics.get(name) {
         return Ok(t);
     }
@@ -449,12 +450,11 @@ async fn find_or_create_topic(
         {
             Ok(Some(_)) => {}
             Ok(None) => {
-                return Err((
-                    ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST,
-                    format!("subscription group {group} does not exist, so {name} is not created"),
-                ))
+                return Err(Refusal::GroupNotExist(format!(
+                    "subscription group {group} does not exist, so {name} is not created"
+                )))
             }
-            Err(e) => return Err((ResponseCode::INVALID_PARAMETER, e.to_string())),
+            Err(e) => return Err(Refusal::InvalidParameter(e.to_string())),
         }
     }
     let created = if name.starts_with(RETRY_GROUP_TOPIC_PREFIX) {
@@ -471,10 +471,9 @@ async fn find_or_create_topic(
             .get(&header.default_topic)
             .filter(|t| shard.config.live.auto_create_topic_enable() && t.perm & PERM_INHERIT != 0);
         let Some(template) = template else {
-            return Err((
-                ResponseCode::TOPIC_NOT_EXIST,
-                format!("topic[{name}] not exist, apply first please!"),
-            ));
+            return Err(Refusal::TopicNotExist(format!(
+                "topic[{name}] not exist, apply first please!"
+            )));
         };
         let queues = header
             .default_topic_queue_nums
@@ -484,15 +483,5 @@ async fn find_or_create_topic(
             .get_or_create(name, queues, template.perm & !PERM_INHERIT)
             .await
     };
-    created.map_err(|e| (ResponseCode::SYSTEM_ERROR, e.to_string()))
-}
-
-pub fn store_error_code(e: &StoreError) -> i32 {
-    match e {
-        StoreError::Illegal(_) => ResponseCode::MESSAGE_ILLEGAL,
-        StoreError::Poisoned { .. } | StoreError::DiskFull { .. } | StoreError::Closed { .. } => {
-            ResponseCode::SERVICE_NOT_AVAILABLE
-        }
-        _ => ResponseCode::SYSTEM_ERROR,
-    }
+    created.map_err(|e| Refusal::System(e.to_string()))
 }

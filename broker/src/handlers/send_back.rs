@@ -20,7 +20,8 @@ use ringmq_net::message::property;
 use ringmq_net::server::{Handled, Outgoing, Peer};
 use ringmq_net::{RemotingCommand, ResponseCode};
 
-use super::send::{store_error_code, wait_stored, waits_for_slave};
+use super::refusal::Refusal;
+use super::send::{wait_stored, waits_for_slave};
 use super::{error, now, parse, refuse_on_slave, success};
 use crate::ha::Replicated;
 use crate::schedule::{rewrite_properties, SCHEDULE_TOPIC};
@@ -72,9 +73,9 @@ pub fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> H
             Ok(Replicated::Timeout) => {
                 RemotingCommand::response_to(&request, ResponseCode::FLUSH_SLAVE_TIMEOUT)
             }
-            Err((code, remark)) => {
-                tracing::debug!(shard = shard.id, peer = %born_host, code, remark, "send-back refused");
-                error(&request, code, remark)
+            Err(refusal) => {
+                tracing::debug!(shard = shard.id, peer = %born_host, code = refusal.code(), %refusal, "send-back refused");
+                refusal.reply(&request)
             }
         };
         (!request.is_oneway()).then(|| Outgoing::command(reply))
@@ -88,19 +89,19 @@ async fn send_back(
     shard: &Rc<Shard>,
     header: &ConsumerSendMsgBackRequestHeader,
     retry_topic: String,
-) -> Result<Replicated, (i32, String)> {
+) -> Result<Replicated, Refusal> {
     let offset = CommitLogOffset(header.offset as u64);
     let bytes = shard.store.read_record(offset).await.map_err(|e| {
-        (
-            ResponseCode::SYSTEM_ERROR,
-            format!("look message by offset failed, {}: {e}", header.offset),
-        )
+        Refusal::System(format!(
+            "look message by offset failed, {}: {e}",
+            header.offset
+        ))
     })?;
     let original = RecordView::parse(&bytes).map_err(|e| {
-        (
-            ResponseCode::SYSTEM_ERROR,
-            format!("the record at offset {} does not parse: {e}", header.offset),
-        )
+        Refusal::System(format!(
+            "the record at offset {} does not parse: {e}",
+            header.offset
+        ))
     })?;
     let props = std::str::from_utf8(original.properties).unwrap_or_default();
     // Stored from a producer's header: never trusted to be sane.
@@ -109,12 +110,12 @@ async fn send_back(
     let policy = match shard.groups.policy(&header.group, auto_create) {
         Ok(Some(p)) => p,
         Ok(None) => {
-            return Err((
-                ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST,
-                format!("subscription group not exist, {}", header.group),
-            ))
+            return Err(Refusal::GroupNotExist(format!(
+                "subscription group not exist, {}",
+                header.group
+            )))
         }
-        Err(e) => return Err((ResponseCode::SYSTEM_ERROR, e.to_string())),
+        Err(e) => return Err(Refusal::System(e.to_string())),
     };
     if policy.retry_queue_nums <= 0 {
         // RocketMQ drops it and answers SUCCESS: the group asked for no
@@ -141,12 +142,11 @@ async fn send_back(
         .topics
         .get_or_create(&topic, queues, perm)
         .await
-        .map_err(|e| (ResponseCode::SYSTEM_ERROR, e.to_string()))?;
+        .map_err(|e| Refusal::System(e.to_string()))?;
     if config.perm & PERM_WRITE == 0 {
-        return Err((
-            ResponseCode::NO_PERMISSION,
-            format!("the topic {topic} is not writable"),
-        ));
+        return Err(Refusal::NoPermission(format!(
+            "the topic {topic} is not writable"
+        )));
     }
     let origin_id = property_value(props, property::ORIGIN_MESSAGE_ID)
         .map(str::to_string)
@@ -209,10 +209,10 @@ async fn send_back(
         .store
         .append_batch(std::slice::from_ref(&msg), &mut placed)
         .await
-        .map_err(|e| (store_error_code(&e), e.to_string()))?;
+        .map_err(Refusal::Store)?;
     let start = placed.first().map_or(end, |r| r.physical_offset);
     let (acked, replicated) = wait_stored(shard, start..end, wait_for_slave).await;
-    acked.map_err(|e| (store_error_code(&e), e.to_string()))?;
+    acked.map_err(Refusal::Store)?;
     let stats = shard.my_stats();
     stats.count_redelivery(original.body.len(), to_dlq, &stats.sent_back);
     shard.signals.fire(&store_topic, store_queue);

@@ -12,7 +12,8 @@ use ringmq_net::message::{property, sys_flag};
 use ringmq_net::server::{Handled, Outgoing, Peer};
 use ringmq_net::{RemotingCommand, ResponseCode};
 
-use super::send::{store_error_code, wait_stored, waits_for_slave};
+use super::refusal::Refusal;
+use super::send::{wait_stored, waits_for_slave};
 use super::{error, now, parse, refuse_on_slave, success};
 use crate::shard::{Shard, ShardStats};
 use crate::transaction::{write_outcome, Begin, Outcome, HALF_TOPIC};
@@ -55,9 +56,9 @@ pub fn end(shard: &Rc<Shard>, request: RemotingCommand, peer: &Peer) -> Handled 
     Handled::Later(Box::pin(async move {
         let reply = match end_transaction(&shard, &h, outcome, &request, peer_ip).await {
             Ok(remark) => success(&request).with_remark(remark),
-            Err((code, remark)) => {
-                tracing::warn!(shard = shard.id, group = %h.producer_group, offset = h.commit_log_offset, code, remark, "END_TRANSACTION refused");
-                error(&request, code, remark)
+            Err(refusal) => {
+                tracing::warn!(shard = shard.id, group = %h.producer_group, offset = h.commit_log_offset, code = refusal.code(), %refusal, "END_TRANSACTION refused");
+                refusal.reply(&request)
             }
         };
         (!request.is_oneway()).then(|| Outgoing::command(reply))
@@ -70,8 +71,8 @@ async fn end_transaction(
     outcome: Outcome,
     request: &RemotingCommand,
     peer_ip: std::net::IpAddr,
-) -> Result<String, (i32, String)> {
-    let system = |remark: String| (ResponseCode::SYSTEM_ERROR, remark);
+) -> Result<String, Refusal> {
+    let system = |remark: String| Refusal::System(remark);
     let bytes = shard
         .store
         .read_record(CommitLogOffset(h.commit_log_offset as u64))
@@ -95,15 +96,14 @@ async fn end_transaction(
     if let Some(acl) = &shard.acl {
         let topic = half.property(property::REAL_TOPIC).unwrap_or_default();
         acl.check_publish(peer_ip, request, topic)
-            .map_err(|why| (ResponseCode::NO_PERMISSION, why))?;
+            .map_err(Refusal::NoPermission)?;
     }
     let half_offset = half.queue_offset as u64;
     match shard.transactions.begin(half_offset) {
         Begin::Go => {}
         Begin::AlreadyDone => return Ok("the transaction was resolved before".into()),
         Begin::Loading => {
-            return Err((
-                ResponseCode::SYSTEM_BUSY,
+            return Err(Refusal::Busy(
                 "transaction state is loading; it will be checked".into(),
             ))
         }
@@ -121,7 +121,7 @@ async fn end_transaction(
     if let Err(e) = acked {
         // In the log but not known durable: not resolved again; after a
         // restart its op is read back if it survived.
-        return Err((store_error_code(&e), e.to_string()));
+        return Err(Refusal::Store(e));
     }
     shard.transactions.resolved(shard, half_offset);
     if let Some((topic, queue_id)) = &written.committed_to {
