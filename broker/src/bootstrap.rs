@@ -25,6 +25,7 @@ use ringmq_net::splice::Splicer;
 
 use crate::clients::Clients;
 use crate::config::BrokerConfig;
+use crate::disk::ShardDisk;
 use crate::groups::SubscriptionGroups;
 use crate::ha::{HaMaster, HaSlave, MasterInfos};
 use crate::handlers::ShardHandler;
@@ -197,9 +198,14 @@ async fn open_state(
 ) -> Result<Opened, ShardStartError> {
     let store_cfg = store_config(config, id);
     let root = store_cfg.root.clone();
-    let store = ShardStore::open(GlommioDisk, store_cfg, gate, system_clock())
-        .await
-        .map_err(|e: StoreError| ShardStartError::Store(e.to_string()))?;
+    let store = ShardStore::open(
+        ShardDisk::Real(GlommioDisk),
+        store_cfg,
+        gate,
+        system_clock(),
+    )
+    .await
+    .map_err(|e: StoreError| ShardStartError::Store(e.to_string()))?;
     let offsets = ConsumerOffsets::open(&root).map_err(ShardStartError::ConsumerOffsets)?;
     let schedule = DelayOffsets::open(&root)
         .and_then(|o| o.correct(&store).map(|()| o))

@@ -10,6 +10,7 @@ pub mod acl;
 pub mod bootstrap;
 pub mod clients;
 pub mod config;
+pub mod disk;
 pub mod groups;
 pub mod ha;
 mod handlers;

@@ -10,12 +10,12 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use ringmq_engine::disk::glommio_disk::GlommioDisk;
 use ringmq_engine::ShardStore;
 use ringmq_net::message::id::UniqKeyGenerator;
 
 use crate::clients::Clients;
 use crate::config::BrokerConfig;
+use crate::disk::ShardDisk;
 use crate::groups::SubscriptionGroups;
 use crate::ha::{HaMaster, HaSlave, MasterInfo, MasterInfos};
 use crate::offsets::ConsumerOffsets;
@@ -111,7 +111,7 @@ pub struct Shard {
     /// `<brokerName>-<shard>`, as advertised in routes.
     pub broker_name: String,
     pub store_host: SocketAddr,
-    pub store: Rc<ShardStore<GlommioDisk>>,
+    pub store: Rc<Store>,
     pub topics: Arc<TopicTable>,
     /// Broker-wide, like the topic table.
     pub groups: Arc<SubscriptionGroups>,
@@ -156,8 +156,8 @@ pub struct Shard {
     pub transactions: crate::transaction::TransactionState,
 }
 
-/// A shard's store on the real disk.
-pub type Store = ShardStore<GlommioDisk>;
+/// A shard's store, on the real disk or (in tests) the simulated one.
+pub type Store = ShardStore<ShardDisk>;
 
 impl Shard {
     pub fn master_info(&self) -> &MasterInfo {

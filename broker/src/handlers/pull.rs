@@ -299,7 +299,7 @@ async fn matching(
     shard: &Shard,
     request: &RemotingCommand,
     h: &PullMessageRequestHeader,
-    mut read: QueueRead<ringmq_engine::disk::glommio_disk::GlommioFile>,
+    mut read: QueueRead<crate::disk::ShardFile>,
     sql: &crate::sql92::SqlFilter,
 ) -> Outgoing {
     if read.status != ReadStatus::Found {
@@ -359,7 +359,7 @@ impl PullParams {
         &self,
         shard: &Shard,
         h: &PullMessageRequestHeader,
-    ) -> QueueRead<ringmq_engine::disk::glommio_disk::GlommioFile> {
+    ) -> QueueRead<crate::disk::ShardFile> {
         shard.store.read_queue(
             &h.topic,
             h.queue_id,
