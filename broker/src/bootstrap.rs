@@ -118,7 +118,7 @@ pub async fn run_shard(setup: ShardSetup) {
         tls,
         ready,
     } = setup;
-    let opened = match open_state(&config, id, gate).await {
+    let opened = match open_state(&config, id, gate, ShardDisk::Real(GlommioDisk)).await {
         Ok(opened) => opened,
         Err(source) => {
             let _ = ready.send(Err(StartError::Shard { shard: id, source }));
@@ -195,17 +195,13 @@ async fn open_state(
     config: &BrokerConfig,
     id: u16,
     gate: FlushGate,
+    disk: ShardDisk,
 ) -> Result<Opened, ShardStartError> {
     let store_cfg = store_config(config, id);
     let root = store_cfg.root.clone();
-    let store = ShardStore::open(
-        ShardDisk::Real(GlommioDisk),
-        store_cfg,
-        gate,
-        system_clock(),
-    )
-    .await
-    .map_err(|e: StoreError| ShardStartError::Store(e.to_string()))?;
+    let store = ShardStore::open(disk, store_cfg, gate, system_clock())
+        .await
+        .map_err(|e: StoreError| ShardStartError::Store(e.to_string()))?;
     let offsets = ConsumerOffsets::open(&root).map_err(ShardStartError::ConsumerOffsets)?;
     let schedule = DelayOffsets::open(&root)
         .and_then(|o| o.correct(&store).map(|()| o))
@@ -258,6 +254,40 @@ impl Listeners {
             splicer,
         })
     }
+}
+
+/// Opens shard 0 of a one-shard broker over `disk` and builds its state,
+/// without ports or tasks: for tests that drive the handlers in process.
+/// (Errors of the broker-wide tables are reported as store errors.)
+#[cfg(test)]
+pub(crate) async fn open_in_process(
+    config: Arc<BrokerConfig>,
+    disk: ShardDisk,
+) -> Result<Rc<Shard>, ShardStartError> {
+    let root = &config.store_path_root_dir;
+    let opened = open_state(&config, 0, FlushGate::new(), disk).await?;
+    let table = |e: std::io::Error| ShardStartError::Store(e.to_string());
+    let system_names = [
+        config.broker_cluster_name.clone(),
+        config.broker_name.clone(),
+    ];
+    let shared = Shared {
+        topics: Arc::new(
+            TopicTable::open(
+                root,
+                config.auto_create_topic_enable,
+                config.default_topic_queue_nums,
+                &system_names,
+            )
+            .map_err(table)?,
+        ),
+        groups: Arc::new(SubscriptionGroups::open(root).map_err(table)?),
+        request_modes: Arc::new(crate::request_modes::RequestModes::open(root).map_err(table)?),
+        acl: None,
+        stats: Arc::new(vec![ShardStats::default()]),
+        master_info: Arc::new(vec![crate::ha::MasterInfo::default()]),
+    };
+    Ok(build_shard(0, &config, &opened, shared))
 }
 
 /// What every shard shares with the others.

@@ -588,3 +588,24 @@ async fn write_logged<W: futures_lite::AsyncWrite + Unpin>(writer: &mut W, bytes
         }
     }
 }
+
+impl Peer {
+    /// A peer with no connection behind it, for driving a [`Handler`] in
+    /// process (tests): what handlers send it waits in its outbox, which
+    /// holds at most `outbox_replies_max` frames, and is never written.
+    pub fn detached(id: u64, addr: SocketAddr, outbox_replies_max: u64) -> Peer {
+        Peer {
+            id,
+            addr,
+            outbox: Outbox {
+                queue: RefCell::new(VecDeque::new()),
+                writer: Cell::new(None),
+                space: Semaphore::new(outbox_replies_max),
+                closed: Cell::new(false),
+            },
+            next_opaque: Cell::new(1),
+            client_version: Cell::new((LanguageCode::Other, 0)),
+            closing: Semaphore::new(0),
+        }
+    }
+}

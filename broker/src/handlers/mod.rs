@@ -8,6 +8,8 @@ mod admin;
 mod assignment;
 mod consumer;
 mod group;
+#[cfg(test)]
+mod in_process;
 mod offset;
 mod pop;
 mod pull;

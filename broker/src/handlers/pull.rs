@@ -169,7 +169,7 @@ pub fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> H
     // Held: a pull that may be suspended and found nothing new, unless a
     // slave sends it back to its master (hot data).
     let hold = suspend && !steer && is_not_found(&first, h.queue_offset);
-    if sql.is_none() && !hold {
+    if sql.is_none() && !hold && spliceable(&first) {
         let out = reply(shard, &request, &h, first);
         return Handled::Now((!request.is_oneway()).then_some(out));
     }
@@ -224,7 +224,8 @@ pub fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> H
                 }
                 return Some(match &sql {
                     Some(f) => matching(&shard, &request, &h, read, f).await,
-                    None => reply(&shard, &request, &h, read),
+                    None if spliceable(&read) => reply(&shard, &request, &h, read),
+                    None => copied(&shard, &request, &h, read).await,
                 });
             }
             // Woken by a new message, the suspend deadline, or the
@@ -305,16 +306,12 @@ async fn matching(
     if read.status != ReadStatus::Found {
         return reply(shard, request, h, read);
     }
-    let mut bytes = Vec::with_capacity(read.bytes as usize);
-    for r in &read.ranges {
-        match shard.store.read_range(r).await {
-            Ok(b) => bytes.extend_from_slice(&b),
-            Err(e) => {
-                return Outgoing::command(error(request, ResponseCode::SYSTEM_ERROR, e.to_string()))
-            }
+    let bytes = match read_found(shard, &read).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            return Outgoing::command(error(request, ResponseCode::SYSTEM_ERROR, e.to_string()))
         }
-    }
-    bytes.extend_from_slice(&read.memory_tail);
+    };
     let mut body = Vec::with_capacity(bytes.len());
     let mut count = 0u32;
     let mut at = 0usize;
@@ -345,6 +342,44 @@ async fn matching(
     let mut out = reply(shard, request, h, read);
     out.trailer = body.into();
     out
+}
+
+/// The found records' bytes, read from their files and memory.
+async fn read_found(
+    shard: &Shard,
+    read: &QueueRead<crate::disk::ShardFile>,
+) -> Result<Vec<u8>, ringmq_engine::StoreError> {
+    let mut bytes = Vec::with_capacity(read.bytes as usize);
+    for r in &read.ranges {
+        bytes.extend_from_slice(&shard.store.read_range(r).await?);
+    }
+    bytes.extend_from_slice(&read.memory_tail);
+    Ok(bytes)
+}
+
+/// Whether every file range of the read can be spliced (the real disk's
+/// files can; the simulated disk's have no descriptor).
+fn spliceable<F: ringmq_engine::disk::DiskFile>(read: &QueueRead<F>) -> bool {
+    read.ranges.iter().all(|r| r.file.raw_fd().is_some())
+}
+
+/// The reply to a read whose files cannot be spliced: its bytes copied
+/// into the reply.
+async fn copied(
+    shard: &Shard,
+    request: &RemotingCommand,
+    h: &PullMessageRequestHeader,
+    mut read: QueueRead<crate::disk::ShardFile>,
+) -> Outgoing {
+    let bytes = match read_found(shard, &read).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            return Outgoing::command(error(request, ResponseCode::SYSTEM_ERROR, e.to_string()))
+        }
+    };
+    read.ranges.clear();
+    read.memory_tail = bytes;
+    reply(shard, request, h, read)
 }
 
 struct PullParams {
