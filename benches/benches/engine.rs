@@ -44,7 +44,7 @@ fn executor() -> LocalExecutor {
         .expect("executor")
 }
 
-fn msg<'a>(body: &'a [u8], queue_id: i32) -> MessageIn<'a> {
+fn msg(body: &[u8], queue_id: i32) -> MessageIn<'_> {
     let host = SocketAddr::from(([127, 0, 0, 1], 1));
     MessageIn {
         topic: "BenchTopic",
@@ -159,7 +159,7 @@ fn append_benches(c: &mut Criterion) {
             let store = open_with(&ex, &format!("{label}-{shape}"), mode, direct);
             let appenders = APPENDERS;
             group.bench_function(format!("{label}/{shape}"), |b| {
-                b.iter_custom(|iters| appends(&ex, &store.store, iters, batch, appenders))
+                b.iter_custom(|iters| appends(&ex, &store.store, iters, batch, appenders));
             });
             close(&ex, store);
         }
@@ -193,7 +193,7 @@ fn read_benches(c: &mut Criterion) {
                 });
             offset = (read.next_offset.0) % messages;
             read.ranges.len()
-        })
+        });
     });
     // Reading the bytes back through io_uring (the path without splice).
     group.throughput(Throughput::Bytes(32 * (BODY_BYTES as u64 + 116)));
@@ -219,7 +219,7 @@ fn read_benches(c: &mut Criterion) {
                 }
                 start.elapsed()
             })
-        })
+        });
     });
     group.finish();
     close(&ex, open);

@@ -152,7 +152,7 @@ impl AddrPattern {
     fn matches(&self, ip: IpAddr) -> bool {
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-            v4 => v4,
+            v4 @ IpAddr::V4(_) => v4,
         };
         match (self, ip) {
             (AddrPattern::Any, _) => true,
@@ -674,7 +674,7 @@ mod tests {
     use super::*;
     use ringmq_net::ExtFields;
 
-    const FILE: &str = r#"
+    const FILE: &str = r"
 globalWhiteRemoteAddresses:
   - 10.10.103.*
   - 192.168.0.{1,2}
@@ -693,7 +693,7 @@ accounts:
   - accessKey: admin-key
     secretKey: admin-secret
     admin: true
-"#;
+";
 
     fn signed(
         code: i32,

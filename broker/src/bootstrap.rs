@@ -321,7 +321,7 @@ fn build_shard(id: u16, config: &Arc<BrokerConfig>, opened: &Opened, shared: Sha
         signals: QueueSignals::default(),
         stats: shared.stats,
         next_queue: Cell::new(0),
-        uniq: RefCell::new(UniqKeyGenerator::new(config.broker_ip1, pid, id as i32)),
+        uniq: RefCell::new(UniqKeyGenerator::new(config.broker_ip1, pid, i32::from(id))),
         started_ms: now_ms(),
         rates: RefCell::new(crate::rates::Rates::new(
             std::time::Instant::now(),

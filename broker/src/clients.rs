@@ -311,9 +311,9 @@ impl Clients {
                         changed = true;
                     }
                 }
-                group.consume_type = c.consume_type.clone();
-                group.message_model = c.message_model.clone();
-                group.consume_from_where = c.consume_from_where.clone();
+                group.consume_type.clone_from(&c.consume_type);
+                group.message_model.clone_from(&c.message_model);
+                group.consume_from_where.clone_from(&c.consume_from_where);
                 if changed && c.message_model != "BROADCASTING" {
                     changed_groups.push(c.group_name.clone());
                 }
@@ -587,9 +587,9 @@ mod tests {
         assert_eq!(TagFilter::parse("*").unwrap(), TagFilter::All);
         assert_eq!(TagFilter::parse("").unwrap(), TagFilter::All);
         let f = TagFilter::parse(" TagA || TagB ").unwrap();
-        assert!(f.accepts(java_string_hash("TagA") as i64));
-        assert!(f.accepts(java_string_hash("TagB") as i64));
-        assert!(!f.accepts(java_string_hash("TagC") as i64));
+        assert!(f.accepts(i64::from(java_string_hash("TagA"))));
+        assert!(f.accepts(i64::from(java_string_hash("TagB"))));
+        assert!(!f.accepts(i64::from(java_string_hash("TagC"))));
     }
 
     #[test]
@@ -602,7 +602,7 @@ mod tests {
             ..Default::default()
         };
         let f = TagFilter::from_subscription(&sub).unwrap();
-        assert!(f.accepts(java_string_hash("TagB") as i64));
-        assert!(!f.accepts(java_string_hash(" TagB") as i64));
+        assert!(f.accepts(i64::from(java_string_hash("TagB"))));
+        assert!(!f.accepts(i64::from(java_string_hash(" TagB"))));
     }
 }

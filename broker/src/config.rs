@@ -372,12 +372,12 @@ impl BrokerConfig {
             }
             "shardListenPort" => self.shard_listen_port = parse_num(key, value)?,
             "namesrvAddr" => {
-                self.namesrv_addr = Some(value.to_string()).filter(|v| !v.trim().is_empty())
+                self.namesrv_addr = Some(value.to_string()).filter(|v| !v.trim().is_empty());
             }
             "embeddedNamesrvPort" => self.embedded_namesrv_port = parse_num(key, value)?,
             "autoCreateTopicEnable" => self.auto_create_topic_enable = parse_bool(key, value)?,
             "autoCreateSubscriptionGroup" => {
-                self.auto_create_subscription_group = parse_bool(key, value)?
+                self.auto_create_subscription_group = parse_bool(key, value)?;
             }
             "brokerPermission" => {
                 let p: i32 = parse_num(key, value)?;
@@ -402,13 +402,13 @@ impl BrokerConfig {
             "bindAddress" => {
                 self.bind_address = value
                     .parse()
-                    .map_err(|_| invalid(key, value, "not an IP address"))?
+                    .map_err(|_| invalid(key, value, "not an IP address"))?;
             }
             "serverChannelMaxIdleTimeSeconds" => {
-                self.server_channel_max_idle_time_seconds = parse_positive(key, value)?
+                self.server_channel_max_idle_time_seconds = parse_positive(key, value)?;
             }
             "serverChannelWriteTimeoutSeconds" => {
-                self.server_channel_write_timeout_seconds = parse_positive(key, value)?
+                self.server_channel_write_timeout_seconds = parse_positive(key, value)?;
             }
             "shardConnectionsMax" => self.shard_connections_max = parse_positive(key, value)?,
             "aclEnable" => self.acl_enable = parse_bool(key, value)?,
@@ -418,10 +418,10 @@ impl BrokerConfig {
                     .ok_or_else(|| invalid(key, value, "not disabled, permissive or enforcing"))?;
             }
             "tlsServerCertPath" | "tls.server.certPath" => {
-                self.tls_server_cert_path = Some(PathBuf::from(value))
+                self.tls_server_cert_path = Some(PathBuf::from(value));
             }
             "tlsServerKeyPath" | "tls.server.keyPath" => {
-                self.tls_server_key_path = Some(PathBuf::from(value))
+                self.tls_server_key_path = Some(PathBuf::from(value));
             }
             "metricsExporterType" => {
                 self.metrics_prom = match value {
@@ -467,7 +467,7 @@ impl BrokerConfig {
             "pinShards" => self.pin_shards = parse_bool(key, value)?,
             "commitLogDirectIo" => self.commit_log_direct_io = parse_bool(key, value)?,
             "commitLogDirectIoHotBytes" => {
-                self.commit_log_direct_io_hot_bytes = parse_num(key, value)?
+                self.commit_log_direct_io_hot_bytes = parse_num(key, value)?;
             }
             "commitLogDirectIoWritesInFlight" => {
                 // Two is what was measured (perf/writes_in_flight.sh).
@@ -483,7 +483,7 @@ impl BrokerConfig {
                 self.ha_listen_port_set = true;
             }
             "haMasterAddress" => {
-                self.ha_master_address = Some(value.trim().to_string()).filter(|v| !v.is_empty())
+                self.ha_master_address = Some(value.trim().to_string()).filter(|v| !v.is_empty());
             }
             "slaveReadEnable" => self.slave_read_enable = parse_bool(key, value)?,
             "slaveTimeout" => self.slave_timeout_ms = parse_num(key, value)?,
@@ -537,7 +537,7 @@ impl BrokerConfig {
             }
             "messageDelayLevel" => {
                 self.message_delay_level =
-                    DelayLevels::parse(value).map_err(|reason| invalid(key, value, reason))?
+                    DelayLevels::parse(value).map_err(|reason| invalid(key, value, reason))?;
             }
             _ => tracing::warn!(key, "unknown broker setting ignored"),
         }
@@ -608,7 +608,7 @@ impl BrokerConfig {
     }
 
     pub fn validate(&mut self) -> Result<(), ConfigError> {
-        let range = |start: u16, n: u16| start as u32..start as u32 + n as u32;
+        let range = |start: u16, n: u16| u32::from(start)..u32::from(start) + u32::from(n);
         let overlaps =
             |a: &std::ops::Range<u32>, b: &std::ops::Range<u32>| a.start < b.end && b.start < a.end;
         let shard_ports = range(self.shard_listen_port, self.shards);

@@ -115,11 +115,11 @@ impl DiskFile for ShardFile {
     }
 
     fn advise_random(&self) {
-        either!(self, f => f.advise_random())
+        either!(self, f => f.advise_random());
     }
 
     fn advise_willneed(&self, pos: u64, len: u64) {
-        either!(self, f => f.advise_willneed(pos, len))
+        either!(self, f => f.advise_willneed(pos, len));
     }
 
     async fn read_at(&self, pos: u64, len: usize) -> io::Result<Vec<u8>> {

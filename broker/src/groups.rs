@@ -177,12 +177,12 @@ fn validate(config: &SubscriptionGroupConfig) -> Result<(), GroupError> {
     let q = config.retry_queue_nums;
     range(
         "retryQueueNums",
-        q as i64,
+        i64::from(q),
         (0..=RETRY_QUEUE_NUMS_MAX).contains(&q),
         "0..=64",
     )?;
     let r = config.retry_max_times;
-    range("retryMaxTimes", r as i64, r >= -1, "-1 or more")?;
+    range("retryMaxTimes", i64::from(r), r >= -1, "-1 or more")?;
     if config.extra.len() > EXTRA_FIELDS_MAX {
         return Err(GroupError::TooManyFields(config.group_name.clone()));
     }

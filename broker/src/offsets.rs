@@ -252,7 +252,7 @@ impl ConsumerOffsets {
             glommio::timer::sleep(Duration::from_millis(PERSIST_INTERVAL_MS_MIN)).await;
             if self.changed.get() == self.persisted.version() {
                 futures_lite::future::or(self.persisted.changed(), async {
-                    glommio::timer::sleep(Duration::from_millis(200)).await
+                    glommio::timer::sleep(Duration::from_millis(200)).await;
                 })
                 .await;
             }

@@ -604,12 +604,12 @@ mod tests {
                         Op::Pop { q, scan, take, invisible } => {
                             let n = s.next_offset(&key(q), || 0).unwrap();
                             assert_eq!(n, *next.get(&q).unwrap_or(&0));
-                            let taken: Vec<(u64, u64)> = (n..n + scan as u64)
+                            let taken: Vec<(u64, u64)> = (n..n + u64::from(scan))
                                 .take(take as usize)
                                 .map(|o| (o, o * 100))
                                 .collect();
-                            let c = s.take(&key(q), &taken, n + scan as u64, now, now + invisible);
-                            next.insert(q, n + scan as u64);
+                            let c = s.take(&key(q), &taken, n + u64::from(scan), now, now + invisible);
+                            next.insert(q, n + u64::from(scan));
                             for (o, _) in &taken {
                                 flight.entry(q).or_default().insert(*o, now + invisible);
                             }
@@ -641,7 +641,7 @@ mod tests {
                                 .flat_map(|(q, f)| f.iter().map(move |(o, d)| (*d, *q, *o)))
                                 .filter(|(d, _, _)| *d <= now)
                                 .collect();
-                            expected.sort();
+                            expected.sort_unstable();
                             let got: Vec<(i64, i32, u64)> = due
                                 .iter()
                                 .map(|d| (flight[&d.key.2][&d.offset], d.key.2, d.offset))

@@ -56,7 +56,7 @@ impl Registrar {
                     clients,
                     first_version,
                     &signer,
-                )
+                );
             })
             .expect("start the registration thread");
         Registrar { stop, thread }
@@ -77,19 +77,21 @@ fn run(
     mut registered_version: u64,
     signer: &Signer,
 ) {
-    let mut last = Instant::now();
     let period = Duration::from_millis(config.register_name_server_period_ms);
+    let mut due = Instant::now() + period;
     while !stop.load(Ordering::Acquire) {
         // A live change of brokerPermission changes every topic's perm.
         let version = topics.version().wrapping_add(config.live.version() << 32);
-        if version != registered_version || last.elapsed() >= period {
+        if version != registered_version || Instant::now() >= due {
             let ok = register_all(config, topics, masters, &mut clients, signer);
-            last = Instant::now();
             if ok {
                 registered_version = version;
+                due = Instant::now() + period;
             } else {
-                // Retry soon rather than after a whole period.
-                last = Instant::now() - period + Duration::from_secs(1);
+                // Retry soon rather than after a whole period. (Computed
+                // forwards: `now - period` panicked when the period was
+                // longer than the machine's uptime.)
+                due = Instant::now() + period.min(Duration::from_secs(1));
             }
         }
         std::thread::sleep(Duration::from_millis(TICK_MS));

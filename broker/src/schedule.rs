@@ -127,7 +127,7 @@ impl DelayLevels {
             .trim()
             .parse()
             .map_err(|_| format!("DELAY={text:?} is not a delay level"))?;
-        Ok((level > 0).then(|| level.min(self.max_level() as i64) as i32))
+        Ok((level > 0).then(|| level.min(i64::from(self.max_level())) as i32))
     }
 
     /// `messageDelayLevel` as broker.conf writes it.
@@ -340,7 +340,7 @@ impl DelayOffsets {
             glommio::timer::sleep(Duration::from_millis(DELAY_OFFSET_PERSIST_INTERVAL_MS)).await;
             if self.changed.get() == self.persisted.get() {
                 futures_lite::future::or(self.wake.changed(), async {
-                    glommio::timer::sleep(Duration::from_secs(1)).await
+                    glommio::timer::sleep(Duration::from_secs(1)).await;
                 })
                 .await;
             }
@@ -661,7 +661,7 @@ pub(crate) async fn deliver_to_real_queues<'r>(
                 {
                     Ok(e) => end = Some(e),
                     Err(StoreError::Illegal(e)) => {
-                        tracing::error!(shard = shard.id, what, topic = m.topic, error = %e, "waiting message cannot be stored at delivery; skipped")
+                        tracing::error!(shard = shard.id, what, topic = m.topic, error = %e, "waiting message cannot be stored at delivery; skipped");
                     }
                     Err(e) => return Err(e),
                 }

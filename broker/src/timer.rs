@@ -469,7 +469,7 @@ impl Timers {
         match crate::offsets::write_durably_async(&self.path, bytes).await {
             Ok(()) => *self.saved.borrow_mut() = checkpoint,
             Err(e) => {
-                tracing::error!(path = %self.path.display(), error = %e, "saving the timer checkpoint failed; retrying")
+                tracing::error!(path = %self.path.display(), error = %e, "saving the timer checkpoint failed; retrying");
             }
         }
     }

@@ -338,7 +338,7 @@ pub async fn write_outcome(
                 store_host: shard.store_host,
                 reconsume_times: half.reconsume_times,
                 prepared_transaction_offset: half.physical_offset,
-            })
+            });
         }
         Outcome::Rollback => {}
     }
@@ -555,30 +555,27 @@ async fn check_chunk(shard: &Shard, chunk: &[u64], now: i64) {
     let interval_ms = shard.config.transaction_check_interval_ms as i64;
     let max = shard.config.transaction_check_max;
     for ((h, half), record) in halves.into_iter().zip(records) {
-        let view = match record.as_deref().map(RecordView::parse) {
-            Ok(Ok(view)) => view,
-            _ => {
-                // Gone (retention) or unreadable: counted as a check, and
-                // given up at the limit so the progress moves on.
-                let gone = half.commit_log_offset < shard.store.min_commit_log_offset().0;
-                let mut s = shard.transactions.inner.borrow_mut();
-                if let Some(entry) = s.pending.get_mut(&h) {
-                    entry.checks += 1;
-                    entry.next_check_ms = now + interval_ms;
-                    if gone || entry.checks > max {
-                        s.pending.remove(&h);
-                        drop(s);
-                        shard.transactions.record_progress(shard);
-                        tracing::error!(
-                            shard = shard.id,
-                            half_offset = h,
-                            gone,
-                            "half message unreadable; given up"
-                        );
-                    }
+        let Ok(Ok(view)) = record.as_deref().map(RecordView::parse) else {
+            // Gone (retention) or unreadable: counted as a check, and
+            // given up at the limit so the progress moves on.
+            let gone = half.commit_log_offset < shard.store.min_commit_log_offset().0;
+            let mut s = shard.transactions.inner.borrow_mut();
+            if let Some(entry) = s.pending.get_mut(&h) {
+                entry.checks += 1;
+                entry.next_check_ms = now + interval_ms;
+                if gone || entry.checks > max {
+                    s.pending.remove(&h);
+                    drop(s);
+                    shard.transactions.record_progress(shard);
+                    tracing::error!(
+                        shard = shard.id,
+                        half_offset = h,
+                        gone,
+                        "half message unreadable; given up"
+                    );
                 }
-                continue;
             }
+            continue;
         };
         if half.checks >= max {
             discard(shard, h, &view, half.checks).await;
@@ -620,7 +617,7 @@ async fn discard(shard: &Shard, h: u64, view: &RecordView<'_>, checks: u32) {
             tracing::warn!(shard = shard.id, half_offset = h, checks, "half message checked transactionCheckMax times; discarded to {CHECK_MAX_TIME_TOPIC}");
         }
         Err(e) => {
-            tracing::error!(shard = shard.id, error = %e, "discarding a half message failed after its write")
+            tracing::error!(shard = shard.id, error = %e, "discarding a half message failed after its write");
         }
     }
 }

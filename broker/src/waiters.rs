@@ -119,7 +119,7 @@ impl VersionWaiters {
             ready: || self.version.get() >= version,
             slot: None,
         }
-        .await
+        .await;
     }
 
     pub fn poke(&self) {
@@ -135,7 +135,7 @@ impl VersionWaiters {
             ready: || self.pokes.get() != seen,
             slot: None,
         }
-        .await
+        .await;
     }
 }
 
@@ -159,7 +159,7 @@ impl Signal {
             ready: || self.generation.get() != seen,
             slot: None,
         }
-        .await
+        .await;
     }
 
     fn fire(&self) {

@@ -738,7 +738,7 @@ async fn standalone_namesrv_and_broker_conf_file() {
 /// comparison with a peer broker) with a client nobody here wrote. Run:
 /// `RINGMQ_RATE_NAMESRV=127.0.0.1:9876 cargo test -p ringmq-broker --test interop -- --ignored --nocapture client_sync_send_rate`
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
+#[ignore = "a rate measurement against a running name server (RINGMQ_RATE_NAMESRV), not a test"]
 async fn client_sync_send_rate() {
     let Ok(ns) = std::env::var("RINGMQ_RATE_NAMESRV") else {
         eprintln!("set RINGMQ_RATE_NAMESRV");

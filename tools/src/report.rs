@@ -40,7 +40,7 @@ pub fn cpu_seconds() -> f64 {
     // SAFETY: getrusage fills the zeroed struct it is given.
     let usage = unsafe {
         let mut u: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut u);
+        libc::getrusage(libc::RUSAGE_SELF, &raw mut u);
         u
     };
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
@@ -177,7 +177,7 @@ fn polyline(svg: &mut String, points: &[String], i: usize, name: &str) {
 /// Latency by percentile (log scale of 1/(1-p)), one line per phase.
 pub fn latency_svg(phases: &[&Phase]) -> String {
     let quantiles: Vec<f64> = (0..=40)
-        .map(|i| 1.0 - 10f64.powf(-(i as f64) / 10.0))
+        .map(|i| 1.0 - 10f64.powf(-f64::from(i) / 10.0))
         .collect();
     let max_us = phases
         .iter()

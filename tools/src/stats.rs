@@ -170,7 +170,7 @@ impl Default for Run {
 pub fn body_checksum(body: &[u8]) -> u64 {
     let mut h = crc32fast::Hasher::new();
     h.update(body);
-    let crc = h.finalize() as u64;
+    let crc = u64::from(h.finalize());
     // Mix in the length so bodies differing only by truncation differ.
     crc.wrapping_mul(0x9E37_79B9_7F4A_7C15)
         .wrapping_add(body.len() as u64)

@@ -68,19 +68,19 @@ pub fn parse(text: &str) -> Result<Workload> {
             "messageSize" => w.message_size = value.parse().with_context(ctx)?,
             "payloadFile" => w.payload_file = Some(value.to_string()),
             "subscriptionsPerTopic" => {
-                w.subscriptions_per_topic = value.parse().with_context(ctx)?
+                w.subscriptions_per_topic = value.parse().with_context(ctx)?;
             }
             "consumerPerSubscription" => {
-                w.consumer_per_subscription = value.parse().with_context(ctx)?
+                w.consumer_per_subscription = value.parse().with_context(ctx)?;
             }
             "producersPerTopic" => w.producers_per_topic = value.parse().with_context(ctx)?,
             "producerRate" => w.producer_rate = value.parse().with_context(ctx)?,
             "consumerBacklogSizeGB" => {
-                w.consumer_backlog_size_gb = value.parse().with_context(ctx)?
+                w.consumer_backlog_size_gb = value.parse().with_context(ctx)?;
             }
             "testDurationMinutes" => w.test_duration_minutes = value.parse().with_context(ctx)?,
             "warmupDurationMinutes" => {
-                w.warmup_duration_minutes = value.parse().with_context(ctx)?
+                w.warmup_duration_minutes = value.parse().with_context(ctx)?;
             }
             // OMB keys that do not change what mqbench does.
             "keyDistributor"

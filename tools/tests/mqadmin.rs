@@ -209,7 +209,7 @@ fn topics_messages_and_cluster_views() {
         .iter()
         .map(|m| m["body"].as_str().unwrap())
         .collect();
-    bodies.sort();
+    bodies.sort_unstable();
     assert_eq!(bodies, ["body-1", "body-3", "body-5"]);
     let text = ok(ns, &["queryMsgByKey", "-t", "AdminT", "-k", "key0"]);
     assert_eq!(text.lines().count(), 4, "header and three rows:\n{text}");

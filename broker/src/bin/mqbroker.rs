@@ -145,10 +145,10 @@ fn block_stop_signals() -> libc::sigset_t {
     // and pthread_sigmask only reads it.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        libc::sigemptyset(&raw mut set);
+        libc::sigaddset(&raw mut set, libc::SIGINT);
+        libc::sigaddset(&raw mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &raw const set, std::ptr::null_mut());
         set
     }
 }
@@ -158,7 +158,7 @@ fn wait_for(set: &libc::sigset_t) -> i32 {
     // SAFETY: `set` was initialised by block_stop_signals; sigwait writes
     // the signal number into `signal`.
     unsafe {
-        libc::sigwait(set, &mut signal);
+        libc::sigwait(set, &raw mut signal);
     }
     signal
 }

@@ -45,10 +45,10 @@ fn main() {
     // SAFETY: see mqbroker: a zeroed sigset_t initialised by sigemptyset.
     let set = unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        libc::sigemptyset(&raw mut set);
+        libc::sigaddset(&raw mut set, libc::SIGINT);
+        libc::sigaddset(&raw mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &raw const set, std::ptr::null_mut());
         set
     };
     let bind = std::net::SocketAddr::new(args.bind_address, args.listen_port);
@@ -85,7 +85,7 @@ fn main() {
     let mut signal = 0;
     // SAFETY: `set` is initialised above.
     unsafe {
-        libc::sigwait(&set, &mut signal);
+        libc::sigwait(&raw const set, &raw mut signal);
     }
     tracing::info!(signal, "stopping");
     server.stop();

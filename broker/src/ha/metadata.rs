@@ -123,7 +123,7 @@ async fn sync_metadata(
             ),
             Ok(false) => {}
             Err(e) => {
-                tracing::warn!(shard = shard.id, error = %e, "subscription groups not copied")
+                tracing::warn!(shard = shard.id, error = %e, "subscription groups not copied");
             }
         }
         let modes = async {
@@ -137,7 +137,7 @@ async fn sync_metadata(
             ),
             Ok(false) => {}
             Err(e) => {
-                tracing::warn!(shard = shard.id, error = %e, "message request modes not copied")
+                tracing::warn!(shard = shard.id, error = %e, "message request modes not copied");
             }
         }
     }

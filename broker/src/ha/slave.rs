@@ -54,7 +54,7 @@ impl HaSlave {
         let local = shard.store.appended_offset().0;
         stats
             .ha_slaves
-            .store(self.connected.get() as u64, Ordering::Relaxed);
+            .store(u64::from(self.connected.get()), Ordering::Relaxed);
         stats
             .ha_peer_offset
             .store(self.master_offset.get(), Ordering::Relaxed);

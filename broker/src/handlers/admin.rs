@@ -335,7 +335,7 @@ fn disk_used_ratio(path: &std::path::Path) -> Option<f64> {
     // SAFETY: `c_path` is a valid NUL-terminated string and `stat` a valid,
     // writable statvfs that lives across the call.
     let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) } != 0 {
+    if unsafe { libc::statvfs(c_path.as_ptr(), &raw mut stat) } != 0 {
         return None;
     }
     // As the store's full-disk guard counts it (df's Use%).

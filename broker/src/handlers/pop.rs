@@ -155,7 +155,7 @@ fn pop_params(shard: &Shard, h: &PopMessageRequestHeader) -> Result<PopParams, R
         let start = shard.next_pop_queue.get();
         shard.next_pop_queue.set(start.wrapping_add(1));
         (0..n)
-            .map(|i| ((start as i64 + i as i64) % n as i64) as i32)
+            .map(|i| ((i64::from(start) + i64::from(i)) % i64::from(n)) as i32)
             .collect()
     } else if h.queue_id < topic.read_queue_nums {
         vec![h.queue_id]

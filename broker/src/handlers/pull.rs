@@ -479,12 +479,12 @@ fn reply<F: ringmq_engine::disk::DiskFile + 'static>(
         return Outgoing::command(command);
     }
     let stats = shard.my_stats();
-    ShardStats::add(&stats.messages_out, read.message_count as u64);
+    ShardStats::add(&stats.messages_out, u64::from(read.message_count));
     ShardStats::add(&stats.bytes_out, read.bytes);
     shard.traffic.count_out(
         &h.topic,
         &h.consumer_group,
-        read.message_count as u64,
+        u64::from(read.message_count),
         read.bytes,
     );
     let files = read

@@ -20,7 +20,7 @@ use crate::support::{client_runtime, eventually, BrokerProcess, Flush};
 
 fn acl_file(reader_topic_perm: &str) -> String {
     format!(
-        r#"
+        r"
 accounts:
   - accessKey: writer-key
     secretKey: writer-secret
@@ -39,7 +39,7 @@ accounts:
   - accessKey: cluster-admin
     secretKey: cluster-secret
     admin: true
-"#
+"
     )
 }
 

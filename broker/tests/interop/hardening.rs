@@ -250,7 +250,7 @@ async fn a_client_that_never_reads_is_disconnected() {
     let ended = loop {
         match stalled.read(&mut sink) {
             Ok(0) => break true,
-            Ok(_) => continue,
+            Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
             Err(_) => break false,
         }

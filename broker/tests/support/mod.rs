@@ -67,11 +67,11 @@ const PORTS_END: u32 = 32_000;
 fn free_base() -> u16 {
     // Spread processes by pid so parallel test binaries do not collide,
     // then check every port of the block is free.
-    let blocks = (PORTS_END - PORTS_START) / PORTS_PER_BROKER as u32;
+    let blocks = (PORTS_END - PORTS_START) / u32::from(PORTS_PER_BROKER);
     let offset = std::process::id() % blocks;
     loop {
         let n = NEXT_BLOCK.fetch_add(1, Ordering::Relaxed);
-        let base = (PORTS_START + (offset + n) % blocks * PORTS_PER_BROKER as u32) as u16;
+        let base = (PORTS_START + (offset + n) % blocks * u32::from(PORTS_PER_BROKER)) as u16;
         if (base..base + PORTS_PER_BROKER).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok()) {
             return base;
         }

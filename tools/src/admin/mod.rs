@@ -73,7 +73,7 @@ fn local_time(ms: i64) -> (i32, u32, u32, u32, u32, u32, u32) {
     // pointers are valid for the call.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     // SAFETY: as above.
-    unsafe { libc::localtime_r(&secs, &mut tm) };
+    unsafe { libc::localtime_r(&raw const secs, &raw mut tm) };
     (
         tm.tm_year + 1900,
         (tm.tm_mon + 1) as u32,
@@ -139,7 +139,7 @@ pub fn parse_time(text: &str, now_ms: i64) -> Result<i64> {
     tm.tm_sec = c[2];
     tm.tm_isdst = -1;
     // SAFETY: `tm` is valid for the call.
-    let secs = unsafe { libc::mktime(&mut tm) };
+    let secs = unsafe { libc::mktime(&raw mut tm) };
     if secs == -1 {
         return Err(bad());
     }
