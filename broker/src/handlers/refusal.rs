@@ -13,6 +13,9 @@ pub enum Refusal {
     /// which code.
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// A message the broker will not store (`MESSAGE_ILLEGAL`).
+    #[error("{0}")]
+    MessageIllegal(String),
     /// A field is missing or out of range (`INVALID_PARAMETER`).
     #[error("{0}")]
     InvalidParameter(String),
@@ -50,6 +53,7 @@ impl Refusal {
     pub fn code(&self) -> i32 {
         match self {
             Refusal::Store(e) => store_error_code(e),
+            Refusal::MessageIllegal(_) => ResponseCode::MESSAGE_ILLEGAL,
             Refusal::InvalidParameter(_) => ResponseCode::INVALID_PARAMETER,
             Refusal::NoPermission(_) => ResponseCode::NO_PERMISSION,
             Refusal::TopicNotExist(_) => ResponseCode::TOPIC_NOT_EXIST,
