@@ -39,98 +39,20 @@ pub fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> H
         Ok(h) => h,
         Err(reply) => return reply,
     };
-    let fail = |code: i32, remark: String| now(&request, error(&request, code, remark));
     if shard.config.is_slave() && !shard.config.slave_read_enable {
-        return fail(
-            ResponseCode::SYSTEM_BUSY,
-            format!(
-                "[REJECTREQUEST] {} is a SLAVE with slaveReadEnable=false; pull from the master",
-                shard.broker_name
-            ),
-        );
+        let refusal = Refusal::Busy(format!(
+            "[REJECTREQUEST] {} is a SLAVE with slaveReadEnable=false; pull from the master",
+            shard.broker_name
+        ));
+        return now(&request, refusal.reply(&request));
     }
     if let Some(refused) = super::refuse_unless_permitted(shard, &request, crate::topics::PERM_READ)
     {
         return refused;
     }
-    let Some(topic) = shard.topic_for_read(&h.topic) else {
-        return fail(
-            ResponseCode::TOPIC_NOT_EXIST,
-            format!("topic[{}] not exist, apply first please!", h.topic),
-        );
-    };
-    if topic.perm & PERM_READ == 0 {
-        return fail(
-            ResponseCode::NO_PERMISSION,
-            format!("the topic {} is not readable", h.topic),
-        );
-    }
-    if h.queue_id < 0 || h.queue_id >= topic.read_queue_nums {
-        return fail(
-            ResponseCode::INVALID_PARAMETER,
-            format!(
-                "queueId {} outside the topic's {} read queues",
-                h.queue_id, topic.read_queue_nums
-            ),
-        );
-    }
-    if let Err(refusal) = group_may_consume(shard, &h.consumer_group) {
-        return now(&request, refusal.reply(&request));
-    }
-    // The subscription: from the pull when it carries one, else from the
-    // group's heartbeat. TAG filters by the queue's tag hashes; SQL92 by
-    // the stored properties (`crate::sql92`).
-    let (expression_type, expression) = if h.sys_flag & pull_sys_flag::SUBSCRIPTION != 0 {
-        (
-            h.expression_type.clone().unwrap_or_else(|| "TAG".into()),
-            Subscribed::Text(h.subscription.clone().unwrap_or_else(|| "*".into())),
-        )
-    } else {
-        match shard.clients.subscription(&h.consumer_group, &h.topic) {
-            Some(sub) => (
-                sub.expression_type.clone().unwrap_or_else(|| "TAG".into()),
-                Subscribed::Data(sub),
-            ),
-            None => {
-                return fail(
-                    ResponseCode::SUBSCRIPTION_NOT_EXIST,
-                    format!(
-                        "the consumer's subscription of {} by group {} does not exist (no heartbeat yet?)",
-                        h.topic, h.consumer_group
-                    ),
-                )
-            }
-        }
-    };
-    let (filter, sql) = if expression_type.eq_ignore_ascii_case("TAG") {
-        let tags = match &expression {
-            Subscribed::Text(t) => TagFilter::parse(t),
-            Subscribed::Data(sub) => TagFilter::from_subscription(sub),
-        };
-        match tags {
-            Ok(f) => (f, None),
-            Err(e) => return fail(ResponseCode::SUBSCRIPTION_PARSE_FAILED, e),
-        }
-    } else if expression_type.eq_ignore_ascii_case("SQL92") {
-        if !shard.config.enable_property_filter {
-            return fail(
-                ResponseCode::SYSTEM_ERROR,
-                "The broker does not support consumer to filter message by SQL92 (enablePropertyFilter=false)".into(),
-            );
-        }
-        let text = match &expression {
-            Subscribed::Text(t) => t.as_str(),
-            Subscribed::Data(sub) => sub.sub_string.as_str(),
-        };
-        match crate::sql92::compiled(shard, text) {
-            Ok(f) => (TagFilter::parse("*").expect("* parses"), Some(f)),
-            Err(e) => return fail(ResponseCode::SUBSCRIPTION_PARSE_FAILED, e),
-        }
-    } else {
-        return fail(
-            ResponseCode::SUBSCRIPTION_PARSE_FAILED,
-            format!("expression type {expression_type} is not supported; use TAG or SQL92"),
-        );
+    let (filter, sql) = match admit(shard, &h).and_then(|()| filters(shard, &h)) {
+        Ok(filters) => filters,
+        Err(refusal) => return now(&request, refusal.reply(&request)),
     };
     // An operator reset this queue's offset for the group: the pull is
     // told where to continue (RocketMQ 5's server-side reset), and the
@@ -151,12 +73,12 @@ pub fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> H
         .max_msg_bytes
         .filter(|b| *b > 0)
         .map_or(PULL_BYTES_MAX, |b| (b as u64).min(PULL_BYTES_MAX));
-    let params = Rc::new(PullParams {
+    let params = PullParams {
         queue_offset: QueueOffset(h.queue_offset.max(0) as u64),
         max_messages,
         max_bytes,
         filter,
-    });
+    };
     let suspend = h.sys_flag & pull_sys_flag::SUSPEND != 0;
     // The queue's signal generation is taken before the first read: a
     // message stored between that read and the held pull's first wait
@@ -180,11 +102,127 @@ pub fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> H
     } else {
         SHORT_POLLING_MS
     };
-    let shard = shard.clone();
-    let peer = peer.clone();
-    Handled::Later(Box::pin(async move {
+    let held = HeldPull {
+        signal: signal.unwrap_or_else(|| shard.signals.get(&h.topic, h.queue_id)),
+        shard: shard.clone(),
+        peer: peer.clone(),
+        request,
+        h,
+        params,
+        sql,
+        hold_ms,
+    };
+    Handled::Later(Box::pin(held.answer(first, first_seen)))
+}
+
+/// Whether the group may pull this queue of the topic.
+fn admit(shard: &Shard, h: &PullMessageRequestHeader) -> Result<(), Refusal> {
+    let Some(topic) = shard.topic_for_read(&h.topic) else {
+        return Err(Refusal::TopicNotExist(format!(
+            "topic[{}] not exist, apply first please!",
+            h.topic
+        )));
+    };
+    if topic.perm & PERM_READ == 0 {
+        return Err(Refusal::NoPermission(format!(
+            "the topic {} is not readable",
+            h.topic
+        )));
+    }
+    if h.queue_id < 0 || h.queue_id >= topic.read_queue_nums {
+        return Err(Refusal::InvalidParameter(format!(
+            "queueId {} outside the topic's {} read queues",
+            h.queue_id, topic.read_queue_nums
+        )));
+    }
+    group_may_consume(shard, &h.consumer_group)
+}
+
+/// The pull's filters: from the pull's subscription when it carries one,
+/// else from the group's heartbeat. TAG filters by the queue's tag hashes;
+/// SQL92 by the stored properties (`crate::sql92`), and then reads every
+/// message's tags as `*`.
+fn filters(
+    shard: &Shard,
+    h: &PullMessageRequestHeader,
+) -> Result<(TagFilter, Option<Rc<crate::sql92::SqlFilter>>), Refusal> {
+    let (expression_type, expression) = if h.sys_flag & pull_sys_flag::SUBSCRIPTION != 0 {
+        (
+            h.expression_type.clone().unwrap_or_else(|| "TAG".into()),
+            Subscribed::Text(h.subscription.clone().unwrap_or_else(|| "*".into())),
+        )
+    } else {
+        let Some(sub) = shard.clients.subscription(&h.consumer_group, &h.topic) else {
+            return Err(Refusal::SubscriptionNotExist(format!(
+                "the consumer's subscription of {} by group {} does not exist (no heartbeat yet?)",
+                h.topic, h.consumer_group
+            )));
+        };
+        (
+            sub.expression_type.clone().unwrap_or_else(|| "TAG".into()),
+            Subscribed::Data(sub),
+        )
+    };
+    if expression_type.eq_ignore_ascii_case("TAG") {
+        let tags = match &expression {
+            Subscribed::Text(t) => TagFilter::parse(t),
+            Subscribed::Data(sub) => TagFilter::from_subscription(sub),
+        };
+        return Ok((tags.map_err(Refusal::SubscriptionParseFailed)?, None));
+    }
+    if !expression_type.eq_ignore_ascii_case("SQL92") {
+        return Err(Refusal::SubscriptionParseFailed(format!(
+            "expression type {expression_type} is not supported; use TAG or SQL92"
+        )));
+    }
+    if !shard.config.enable_property_filter {
+        return Err(Refusal::System(
+            "The broker does not support consumer to filter message by SQL92 (enablePropertyFilter=false)".into(),
+        ));
+    }
+    let text = match &expression {
+        Subscribed::Text(t) => t.as_str(),
+        Subscribed::Data(sub) => sub.sub_string.as_str(),
+    };
+    let sql = crate::sql92::compiled(shard, text).map_err(Refusal::SubscriptionParseFailed)?;
+    Ok((TagFilter::parse("*").expect("* parses"), Some(sql)))
+}
+
+/// A pull answered in a task of its own: held (long polling) until a
+/// message arrives, its suspend time ends or its connection closes, or
+/// read into memory (SQL92 filtering, files that cannot be spliced).
+struct HeldPull {
+    shard: Rc<Shard>,
+    peer: Rc<Peer>,
+    request: RemotingCommand,
+    h: PullMessageRequestHeader,
+    params: PullParams,
+    sql: Option<Rc<crate::sql92::SqlFilter>>,
+    /// The queue's signal: fired when a message is stored in it.
+    signal: Rc<crate::waiters::Signal>,
+    /// 0: answered at once.
+    hold_ms: u64,
+}
+
+impl HeldPull {
+    /// The answer, starting from the handler's read `first` and the
+    /// signal generation seen before it (if it took one).
+    async fn answer(
+        self,
+        first: QueueRead<crate::disk::ShardFile>,
+        first_seen: Option<u64>,
+    ) -> Option<Outgoing> {
+        let HeldPull {
+            shard,
+            peer,
+            request,
+            h,
+            params,
+            sql,
+            signal,
+            hold_ms,
+        } = self;
         let deadline = Instant::now() + Duration::from_millis(hold_ms);
-        let signal = signal.unwrap_or_else(|| shard.signals.get(&h.topic, h.queue_id));
         let mut slot = None;
         let mut result = Some(first);
         let mut seen_before_result = first_seen;
@@ -239,7 +277,7 @@ pub fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> H
             )
             .await;
         }
-    }))
+    }
 }
 
 /// `PULL_OFFSET_MOVED` to an operator's reset offset.

@@ -29,6 +29,10 @@ pub enum Refusal {
     /// `SUBSCRIPTION_GROUP_NOT_EXIST`.
     #[error("{0}")]
     GroupNotExist(String),
+    /// The group has no subscription to the topic
+    /// (`SUBSCRIPTION_NOT_EXIST`).
+    #[error("{0}")]
+    SubscriptionNotExist(String),
     /// A subscription expression that does not parse
     /// (`SUBSCRIPTION_PARSE_FAILED`).
     #[error("{0}")]
@@ -58,6 +62,7 @@ impl Refusal {
             Refusal::NoPermission(_) => ResponseCode::NO_PERMISSION,
             Refusal::TopicNotExist(_) => ResponseCode::TOPIC_NOT_EXIST,
             Refusal::GroupNotExist(_) => ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST,
+            Refusal::SubscriptionNotExist(_) => ResponseCode::SUBSCRIPTION_NOT_EXIST,
             Refusal::SubscriptionParseFailed(_) => ResponseCode::SUBSCRIPTION_PARSE_FAILED,
             Refusal::PollingFull(_) => ResponseCode::POLLING_FULL,
             Refusal::PollingTimeout(_) => ResponseCode::POLLING_TIMEOUT,
