@@ -118,88 +118,36 @@ fn settle_shard_count(config: &mut BrokerConfig) -> std::io::Result<()> {
 }
 
 impl Broker {
+    /// Starts the broker: checks the config, opens the broker-wide tables,
+    /// starts the ACL, the embedded name server and every shard (each
+    /// recovers its store first), the metrics exporter and the
+    /// registration thread. Returns once every shard serves; on any
+    /// failure, stops what had started and says what failed.
     pub fn start(mut config: BrokerConfig) -> Result<Broker, StartError> {
         config.validate()?;
         config.live = Arc::new(live::LiveSettings::new(&config));
-        settle_shard_count(&mut config).map_err(|source| StartError::Store {
-            path: config.store_path_root_dir.clone(),
+        let root = config.store_path_root_dir.clone();
+        let store_error = |source| StartError::Store {
+            path: root.clone(),
             source,
-        })?;
-        let mut system_names = vec![
-            config.broker_cluster_name.clone(),
-            config.broker_name.clone(),
-        ];
-        system_names.extend((0..config.shards).map(|s| config.shard_broker_name(s)));
-        // Where responders send replies (request-reply), as RocketMQ creates it.
-        system_names.push(format!("{}_REPLY_TOPIC", config.broker_cluster_name));
-        let topics = Arc::new(
-            TopicTable::open(
-                &config.store_path_root_dir,
-                config.auto_create_topic_enable,
-                config.default_topic_queue_nums,
-                &system_names,
-            )
-            .map_err(|source| StartError::Store {
-                path: config.store_path_root_dir.clone(),
-                source,
-            })?,
-        );
-        let groups = Arc::new(
-            groups::SubscriptionGroups::open(&config.store_path_root_dir).map_err(|source| {
-                StartError::Store {
-                    path: config.store_path_root_dir.clone(),
-                    source,
-                }
-            })?,
-        );
-        let acl = match config.acl_enable {
-            true => {
-                let acl = acl::Acl::open(&config.acl_file()).map_err(StartError::Acl)?;
-                acl.watch()
-                    .map_err(|e| StartError::Acl(format!("starting the reload thread: {e}")))?;
-                tracing::info!(path = %config.acl_file().display(), "ACL on");
-                Some(acl)
-            }
-            false => None,
         };
-        let request_modes = Arc::new(
-            request_modes::RequestModes::open(&config.store_path_root_dir).map_err(|source| {
-                StartError::Store {
-                    path: config.store_path_root_dir.clone(),
-                    source,
-                }
-            })?,
-        );
+        settle_shard_count(&mut config).map_err(store_error)?;
+        let tables = Tables::open(&config).map_err(store_error)?;
         let tls = config.server_tls().map_err(StartError::Tls)?;
-        let namesrv = match config.namesrv_addr {
-            Some(_) => None,
-            None => {
-                let port = config.embedded_namesrv_port;
-                Some(
-                    NameServer::start(
-                        std::net::SocketAddr::new(config.bind_address, port),
-                        acl.clone(),
-                        // The broker's own registrations are plain: with
-                        // the ports enforcing, its name server permits them.
-                        ringmq_net::tls::ServerTls {
-                            mode: match tls.mode {
-                                ringmq_net::tls::TlsMode::Enforcing => {
-                                    ringmq_net::tls::TlsMode::Permissive
-                                }
-                                mode => mode,
-                            },
-                            config: tls.config.clone(),
-                        },
-                    )
-                    .map_err(|source| StartError::NameServer { port, source })?,
-                )
+        let acl = start_acl(&config)?;
+        let namesrv = match start_embedded_namesrv(&config, acl.as_ref(), &tls) {
+            Ok(namesrv) => namesrv,
+            Err(e) => {
+                if let Some(acl) = &acl {
+                    acl.stop();
+                }
+                return Err(e);
             }
         };
         let config = Arc::new(config);
         let stop = Arc::new(AtomicBool::new(false));
         let stats: Arc<Vec<ShardStats>> =
             Arc::new((0..config.shards).map(|_| ShardStats::default()).collect());
-        let gate = FlushGate::new();
         let master_info: ha::MasterInfos = Arc::new(
             (0..config.shards)
                 .map(|_| ha::MasterInfo::default())
@@ -208,77 +156,27 @@ impl Broker {
         let published = config
             .metrics_prom
             .then(|| metrics::Published::new(config.shards));
-        let allowed_cpus = ringmq_net::cpus::allowed();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let mut threads = Vec::new();
-        let mut failure = None;
-        for id in 0..config.shards {
-            let setup = ShardSetup {
-                id,
-                config: config.clone(),
-                topics: topics.clone(),
-                groups: groups.clone(),
-                request_modes: request_modes.clone(),
-                acl: acl.clone(),
-                published: published.clone(),
-                gate: gate.clone(),
-                stats: stats.clone(),
-                stop: stop.clone(),
-                master_info: master_info.clone(),
-                tls: tls.clone(),
-                ready: ready_tx.clone(),
-            };
-            let placement = if config.pin_shards {
-                Placement::Fixed(ringmq_net::cpus::nth(&allowed_cpus, id as usize))
-            } else {
-                Placement::Unbound
-            };
-            let spawned = LocalExecutorBuilder::new(placement)
-                .name(&format!("shard-{id}"))
-                .io_memory(config.io_memory_bytes)
-                .spawn(move || run_shard(setup));
-            match spawned {
-                Ok(handle) => threads.push(handle),
-                Err(e) => {
-                    failure = Some(StartError::ShardThread {
-                        shard: id,
-                        reason: e.to_string(),
-                    });
-                    break;
-                }
-            }
-        }
-        drop(ready_tx);
-        if failure.is_none() {
-            for _ in 0..threads.len() {
-                match ready_rx.recv() {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => {
-                        failure = Some(e);
-                        break;
-                    }
-                    Err(_) => {
-                        failure = Some(StartError::ShardEnded);
-                        break;
-                    }
-                }
-            }
-        }
+        let setup = |id: u16, ready| ShardSetup {
+            id,
+            config: config.clone(),
+            topics: tables.topics.clone(),
+            groups: tables.groups.clone(),
+            request_modes: tables.request_modes.clone(),
+            acl: acl.clone(),
+            published: published.clone(),
+            gate: tables.gate.clone(),
+            stats: stats.clone(),
+            stop: stop.clone(),
+            master_info: master_info.clone(),
+            tls: tls.clone(),
+            ready,
+        };
+        let (threads, mut failure) = start_shards(&config, setup);
         let mut exporter = None;
         if let (None, Some(published)) = (&failure, &published) {
-            let addr =
-                std::net::SocketAddr::new(config.bind_address, config.metrics_prom_exporter_port);
-            match std::net::TcpListener::bind(addr).and_then(|listener| {
-                metrics::Exporter::start(
-                    listener,
-                    config.broker_cluster_name.clone(),
-                    config.broker_name.clone(),
-                    published.clone(),
-                    stats.clone(),
-                )
-            }) {
+            match start_exporter(&config, published, &stats) {
                 Ok(e) => exporter = Some(e),
-                Err(e) => failure = Some(StartError::Metrics { addr, source: e }),
+                Err(e) => failure = Some(e),
             }
         }
         if let Some(e) = failure {
@@ -295,7 +193,7 @@ impl Broker {
             return Err(e);
         }
         let registrar =
-            register::Registrar::start(config.clone(), topics, master_info, acl.clone());
+            register::Registrar::start(config.clone(), tables.topics, master_info, acl.clone());
         tracing::info!(
             cluster = %config.broker_cluster_name,
             broker = %config.broker_name,
@@ -350,6 +248,144 @@ impl Broker {
         }
         tracing::info!("broker stopped");
     }
+}
+
+/// The broker-wide tables every shard shares.
+struct Tables {
+    topics: Arc<TopicTable>,
+    groups: Arc<groups::SubscriptionGroups>,
+    request_modes: Arc<request_modes::RequestModes>,
+    /// One fdatasync at a time on the shared disk.
+    gate: FlushGate,
+}
+
+impl Tables {
+    /// Opens the topic, subscription-group and request-mode tables under
+    /// the store root; the topic table holds the broker's system topics.
+    fn open(config: &BrokerConfig) -> std::io::Result<Tables> {
+        let root = &config.store_path_root_dir;
+        let mut system_names = vec![
+            config.broker_cluster_name.clone(),
+            config.broker_name.clone(),
+        ];
+        system_names.extend((0..config.shards).map(|s| config.shard_broker_name(s)));
+        // Where responders send replies (request-reply), as RocketMQ creates it.
+        system_names.push(format!("{}_REPLY_TOPIC", config.broker_cluster_name));
+        Ok(Tables {
+            topics: Arc::new(TopicTable::open(
+                root,
+                config.auto_create_topic_enable,
+                config.default_topic_queue_nums,
+                &system_names,
+            )?),
+            groups: Arc::new(groups::SubscriptionGroups::open(root)?),
+            request_modes: Arc::new(request_modes::RequestModes::open(root)?),
+            gate: FlushGate::new(),
+        })
+    }
+}
+
+/// The ACL with its reload thread, when `aclEnable=true`.
+fn start_acl(config: &BrokerConfig) -> Result<Option<Arc<acl::Acl>>, StartError> {
+    if !config.acl_enable {
+        return Ok(None);
+    }
+    let acl = acl::Acl::open(&config.acl_file()).map_err(StartError::Acl)?;
+    acl.watch()
+        .map_err(|e| StartError::Acl(format!("starting the reload thread: {e}")))?;
+    tracing::info!(path = %config.acl_file().display(), "ACL on");
+    Ok(Some(acl))
+}
+
+/// The embedded name server, when no `namesrvAddr` is set.
+fn start_embedded_namesrv(
+    config: &BrokerConfig,
+    acl: Option<&Arc<acl::Acl>>,
+    tls: &ringmq_net::tls::ServerTls,
+) -> Result<Option<NameServer>, StartError> {
+    if config.namesrv_addr.is_some() {
+        return Ok(None);
+    }
+    let port = config.embedded_namesrv_port;
+    // The broker's own registrations are plain: with the ports enforcing,
+    // its name server permits them.
+    let tls = ringmq_net::tls::ServerTls {
+        mode: match tls.mode {
+            ringmq_net::tls::TlsMode::Enforcing => ringmq_net::tls::TlsMode::Permissive,
+            mode => mode,
+        },
+        config: tls.config.clone(),
+    };
+    NameServer::start(
+        std::net::SocketAddr::new(config.bind_address, port),
+        acl.cloned(),
+        tls,
+    )
+    .map(Some)
+    .map_err(|source| StartError::NameServer { port, source })
+}
+
+/// Starts one executor thread per shard, pinned in order to the CPUs of
+/// the process's affinity mask when `pinShards`, and waits until each
+/// serves or one fails. Returns the threads started and the first failure.
+fn start_shards(
+    config: &BrokerConfig,
+    setup: impl Fn(u16, std::sync::mpsc::Sender<Result<u16, StartError>>) -> ShardSetup,
+) -> (Vec<glommio::ExecutorJoinHandle<()>>, Option<StartError>) {
+    let allowed_cpus = ringmq_net::cpus::allowed();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let mut threads = Vec::new();
+    for id in 0..config.shards {
+        let setup = setup(id, ready_tx.clone());
+        let placement = if config.pin_shards {
+            Placement::Fixed(ringmq_net::cpus::nth(&allowed_cpus, id as usize))
+        } else {
+            Placement::Unbound
+        };
+        let spawned = LocalExecutorBuilder::new(placement)
+            .name(&format!("shard-{id}"))
+            .io_memory(config.io_memory_bytes)
+            .spawn(move || run_shard(setup));
+        match spawned {
+            Ok(handle) => threads.push(handle),
+            Err(e) => {
+                let failure = StartError::ShardThread {
+                    shard: id,
+                    reason: e.to_string(),
+                };
+                return (threads, Some(failure));
+            }
+        }
+    }
+    drop(ready_tx);
+    for _ in 0..threads.len() {
+        match ready_rx.recv() {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return (threads, Some(e)),
+            Err(_) => return (threads, Some(StartError::ShardEnded)),
+        }
+    }
+    (threads, None)
+}
+
+/// The Prometheus exporter (`metricsExporterType=PROM`).
+fn start_exporter(
+    config: &BrokerConfig,
+    published: &Arc<metrics::Published>,
+    stats: &Arc<Vec<ShardStats>>,
+) -> Result<metrics::Exporter, StartError> {
+    let addr = std::net::SocketAddr::new(config.bind_address, config.metrics_prom_exporter_port);
+    std::net::TcpListener::bind(addr)
+        .and_then(|listener| {
+            metrics::Exporter::start(
+                listener,
+                config.broker_cluster_name.clone(),
+                config.broker_name.clone(),
+                published.clone(),
+                stats.clone(),
+            )
+        })
+        .map_err(|source| StartError::Metrics { addr, source })
 }
 
 /// Reads `broker.conf`-style settings from `path` into `config`.
