@@ -212,8 +212,49 @@ async fn pop_once(
     params: &PopParams,
 ) -> Result<Option<(PopMessageResponseHeader, Vec<u8>)>, Refusal> {
     let pop_time = now_ms();
-    let deadline = pop_time + params.invisible_ms;
-    let group = &h.consumer_group;
+    let sources = sources(shard, h, params);
+    let want = params.max_messages.min(shard.pop.room());
+    if want == 0 {
+        return Err(Refusal::PollingFull(format!(
+            "{} messages in flight on this shard",
+            shard.pop.inflight_count()
+        )));
+    }
+    let starts = start_offsets(shard, h, sources)?;
+    let (taken, rest) = take(shard, params, starts, want, pop_time);
+    if taken.is_empty() {
+        return Ok(None);
+    }
+    let Some(popped) = read_taken(shard, &taken).await else {
+        return Ok(None);
+    };
+    let stats = shard.my_stats();
+    let bytes = popped.body.len() as u64;
+    ShardStats::add(&stats.messages_out, popped.count);
+    ShardStats::add(&stats.bytes_out, bytes);
+    shard
+        .traffic
+        .count_out(&h.topic, &h.consumer_group, popped.count, bytes);
+    let header = PopMessageResponseHeader {
+        pop_time,
+        invisible_time: params.invisible_ms,
+        revive_qid: REVIVE_QID,
+        rest_num: rest as i64,
+        start_offset_info: Some(popped.start_info.join(";")),
+        msg_offset_info: Some(popped.offset_info.join(";")),
+        order_count_info: None,
+    };
+    Ok(Some((header, popped.body)))
+}
+
+/// The queues one attempt reads, as (topic, queue id, is the retry
+/// topic): the pop's queues, and the group's retry topic first one attempt
+/// in [`RETRY_FIRST_ONE_IN`], last otherwise.
+fn sources<'p>(
+    shard: &Shard,
+    h: &'p PopMessageRequestHeader,
+    params: &'p PopParams,
+) -> Vec<(&'p str, i32, bool)> {
     let mut sources: Vec<(&str, i32, bool)> = params
         .queues
         .iter()
@@ -231,15 +272,28 @@ async fn pop_once(
         };
         sources.insert(at, (params.retry_topic.as_str(), 0, true));
     }
-    let mut taken: Vec<Taken> = Vec::new();
-    let mut want = params.max_messages.min(shard.pop.room());
-    if want == 0 {
-        return Err(Refusal::PollingFull(format!(
-            "{} messages in flight on this shard",
-            shard.pop.inflight_count()
-        )));
-    }
-    // Every source's state first, so a refusal leaves nothing taken.
+    sources
+}
+
+/// A source and the queue offset its next pop starts at.
+struct Start<'p> {
+    topic: &'p str,
+    queue_id: i32,
+    retry: bool,
+    key: PopKey,
+    next: u64,
+}
+
+/// Every source's next offset, before anything is taken, so a refusal
+/// leaves nothing taken. A queue the group never popped starts at its
+/// committed offset, or where the pop asked (`initMode`); that start is
+/// recorded as its progress at once, also across a restart.
+fn start_offsets<'p>(
+    shard: &Shard,
+    h: &PopMessageRequestHeader,
+    sources: Vec<(&'p str, i32, bool)>,
+) -> Result<Vec<Start<'p>>, Refusal> {
+    let group = &h.consumer_group;
     let store = &shard.store;
     let mut starts = Vec::with_capacity(sources.len());
     for (topic, queue_id, retry) in sources {
@@ -266,17 +320,45 @@ async fn pop_once(
             })
             .map_err(|e| Refusal::PollingFull(format!("pop state full on this shard: {e:?}")))?;
         if initialised {
-            // Where a new group starts is its progress from now on, also
-            // across a restart before its first message.
             record_commit(shard, &key, next);
         }
-        starts.push((topic, queue_id, retry, key, next));
+        starts.push(Start {
+            topic,
+            queue_id,
+            retry,
+            key,
+            next,
+        });
     }
+    Ok(starts)
+}
+
+/// Takes up to `want` messages the filter accepts, within
+/// [`PULL_BYTES_MAX`] (the first message always), from the sources in
+/// order, and marks them in flight until `pop_time + invisibleTime`.
+/// Returns what was taken and how many messages the sources hold beyond.
+/// Synchronous: no other pop runs between reading a queue's next offset
+/// and moving it.
+fn take(
+    shard: &Shard,
+    params: &PopParams,
+    starts: Vec<Start<'_>>,
+    mut want: usize,
+    pop_time: i64,
+) -> (Vec<Taken>, u64) {
+    let store = &shard.store;
+    let deadline = pop_time + params.invisible_ms;
+    let mut taken: Vec<Taken> = Vec::new();
     let mut rest: u64 = 0;
     let mut bytes_left = PULL_BYTES_MAX;
-    // Taking is synchronous: no other pop runs between reading a queue's
-    // next offset and moving it.
-    for (topic, queue_id, retry, key, next) in starts {
+    for Start {
+        topic,
+        queue_id,
+        retry,
+        key,
+        next,
+    } in starts
+    {
         let max = store.max_queue_offset(topic, queue_id).0;
         if want == 0 {
             rest += max.saturating_sub(next);
@@ -315,26 +397,42 @@ async fn pop_once(
             });
         }
     }
-    if taken.is_empty() {
-        return Ok(None);
-    }
+    (taken, rest)
+}
+
+/// What one attempt returns.
+struct Popped {
+    /// The records, as a pull body.
+    body: Vec<u8>,
+    /// Per queue: `<retry> <queueId> <first offset>`.
+    start_info: Vec<String>,
+    /// Per queue: `<retry> <queueId> <offset>,<offset>...`.
+    offset_info: Vec<String>,
+    count: u64,
+}
+
+/// Reads the taken records. One that cannot be read stays in flight and
+/// is revived at its deadline. None when none could be read.
+async fn read_taken(shard: &Shard, taken: &[Taken]) -> Option<Popped> {
     let all: Vec<CommitLogOffset> = taken
         .iter()
         .flat_map(|t| t.offsets.iter().map(|(_, c)| CommitLogOffset(*c)))
         .collect();
     let mut records = read_records(shard, &all).await.into_iter();
-    let mut body = Vec::new();
-    let mut start_info = Vec::new();
-    let mut offset_info = Vec::new();
-    let mut count = 0u64;
-    for t in &taken {
+    let mut popped = Popped {
+        body: Vec::new(),
+        start_info: Vec::new(),
+        offset_info: Vec::new(),
+        count: 0,
+    };
+    for t in taken {
         let mut returned = Vec::new();
         for &(offset, _) in &t.offsets {
             let record = records.next().expect("one read per offset");
             match record {
                 // Sized by the queue entries when taken: within the bound.
                 Ok(bytes) => {
-                    body.extend_from_slice(&bytes);
+                    popped.body.extend_from_slice(&bytes);
                     returned.push(offset);
                 }
                 Err(e) => {
@@ -344,34 +442,20 @@ async fn pop_once(
         }
         if let Some(first) = returned.first() {
             let marker = if t.retry { "1" } else { "0" };
-            start_info.push(format!("{marker} {} {first}", t.queue_id));
+            popped
+                .start_info
+                .push(format!("{marker} {} {first}", t.queue_id));
             // One queue's offsets are joined by `,` (Java's and the
             // client's parser); rocketmq-rust's broker joins them by `;`,
             // which its own client cannot parse.
             let list: Vec<String> = returned.iter().map(u64::to_string).collect();
-            offset_info.push(format!("{marker} {} {}", t.queue_id, list.join(",")));
-            count += returned.len() as u64;
+            popped
+                .offset_info
+                .push(format!("{marker} {} {}", t.queue_id, list.join(",")));
+            popped.count += returned.len() as u64;
         }
     }
-    if count == 0 {
-        return Ok(None);
-    }
-    let stats = shard.my_stats();
-    ShardStats::add(&stats.messages_out, count);
-    ShardStats::add(&stats.bytes_out, body.len() as u64);
-    shard
-        .traffic
-        .count_out(&h.topic, group, count, body.len() as u64);
-    let header = PopMessageResponseHeader {
-        pop_time,
-        invisible_time: params.invisible_ms,
-        revive_qid: REVIVE_QID,
-        rest_num: rest as i64,
-        start_offset_info: Some(start_info.join(";")),
-        msg_offset_info: Some(offset_info.join(";")),
-        order_count_info: None,
-    };
-    Ok(Some((header, body)))
+    (popped.count > 0).then_some(popped)
 }
 
 /// The reply of a pop that found nothing: rocketmq-client-rust decodes the
