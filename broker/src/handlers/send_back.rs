@@ -90,106 +90,34 @@ async fn send_back(
     header: &ConsumerSendMsgBackRequestHeader,
     retry_topic: String,
 ) -> Result<Replicated, Refusal> {
-    let offset = CommitLogOffset(header.offset as u64);
-    let bytes = shard.store.read_record(offset).await.map_err(|e| {
-        Refusal::System(format!(
-            "look message by offset failed, {}: {e}",
-            header.offset
-        ))
-    })?;
+    let bytes = shard
+        .store
+        .read_record(CommitLogOffset(header.offset as u64))
+        .await
+        .map_err(|e| {
+            Refusal::System(format!(
+                "look message by offset failed, {}: {e}",
+                header.offset
+            ))
+        })?;
     let original = RecordView::parse(&bytes).map_err(|e| {
         Refusal::System(format!(
             "the record at offset {} does not parse: {e}",
             header.offset
         ))
     })?;
-    let props = std::str::from_utf8(original.properties).unwrap_or_default();
     // Stored from a producer's header: never trusted to be sane.
     let reconsume_times = original.reconsume_times.max(0);
-    let auto_create = shard.config.live.auto_create_subscription_group();
-    let policy = match shard.groups.policy(&header.group, auto_create) {
-        Ok(Some(p)) => p,
-        Ok(None) => {
-            return Err(Refusal::GroupNotExist(format!(
-                "subscription group not exist, {}",
-                header.group
-            )))
-        }
-        Err(e) => return Err(Refusal::System(e.to_string())),
-    };
-    if policy.retry_queue_nums <= 0 {
-        // RocketMQ drops it and answers SUCCESS: the group asked for no
-        // retries.
-        tracing::debug!(group = %header.group, "send-back dropped: retryQueueNums is 0");
+    let Some(to) = destination(shard, header, reconsume_times, retry_topic).await? else {
         return Ok(Replicated::Yes);
-    }
-    // The client's limit when it sends one (every client since 3.4.9),
-    // else the group's.
-    let max_reconsume_times = header.max_reconsume_times.unwrap_or(policy.retry_max_times);
-    let to_dlq = reconsume_times >= max_reconsume_times || header.delay_level < 0;
-    let (topic, queues, perm) = if to_dlq {
-        // RocketMQ creates dead-letter topics write-only: nobody consumes
-        // them until an operator grants read.
-        (
-            format!("{DLQ_GROUP_TOPIC_PREFIX}{}", header.group),
-            DLQ_QUEUE_NUMS,
-            PERM_WRITE,
-        )
-    } else {
-        (retry_topic, policy.retry_queue_nums, PERM_READ | PERM_WRITE)
     };
-    let config = shard
-        .topics
-        .get_or_create(&topic, queues, perm)
-        .await
-        .map_err(|e| Refusal::System(e.to_string()))?;
-    if config.perm & PERM_WRITE == 0 {
-        return Err(Refusal::NoPermission(format!(
-            "the topic {topic} is not writable"
-        )));
-    }
-    let origin_id = property_value(props, property::ORIGIN_MESSAGE_ID)
-        .map(str::to_string)
-        .unwrap_or_else(|| {
-            OffsetMessageId {
-                store_host: original.store_host,
-                commit_log_offset: original.physical_offset,
-            }
-            .encode()
-        });
-    let first_topic = property_value(props, property::RETRY_TOPIC)
-        .unwrap_or(original.topic)
-        .to_string();
     let delay_level = match header.delay_level {
-        _ if to_dlq => None,
+        _ if to.dead_letter => None,
         0 => Some(RETRY_DELAY_LEVEL_BASE.saturating_add(reconsume_times)),
         level => Some(level),
     }
     .map(|l| l.clamp(1, shard.config.message_delay_level.max_level()));
-    // Spread over the topic's queues (RocketMQ picks at random; a retry
-    // topic created earlier may have other than the group's count).
-    let n = shard.next_queue.get();
-    shard.next_queue.set(n.wrapping_add(1));
-    let queue_id = (n % config.write_queue_nums.max(1) as u32) as i32;
-    let mut add: Vec<(&str, String)> = vec![
-        (property::RETRY_TOPIC, first_topic),
-        (property::ORIGIN_MESSAGE_ID, origin_id),
-    ];
-    let (store_topic, store_queue) = match delay_level {
-        Some(level) => {
-            add.push((property::DELAY_TIME_LEVEL, level.to_string()));
-            add.push((property::REAL_TOPIC, topic.clone()));
-            add.push((property::REAL_QUEUE_ID, queue_id.to_string()));
-            (SCHEDULE_TOPIC.to_string(), level - 1)
-        }
-        None => (topic.clone(), queue_id),
-    };
-    let add: Vec<(&str, &str)> = add.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let properties = rewrite_properties(
-        props,
-        &[property::DELAY_TIME_LEVEL, property::TRANSACTION_PREPARED],
-        &add,
-    );
+    let (properties, store_topic, store_queue) = retry_copy(&original, &to, delay_level);
     let msg = MessageIn {
         topic: &store_topic,
         queue_id: store_queue,
@@ -214,15 +142,128 @@ async fn send_back(
     let (acked, replicated) = wait_stored(shard, start..end, wait_for_slave).await;
     acked.map_err(Refusal::Store)?;
     let stats = shard.my_stats();
-    stats.count_redelivery(original.body.len(), to_dlq, &stats.sent_back);
+    stats.count_redelivery(original.body.len(), to.dead_letter, &stats.sent_back);
     shard.signals.fire(&store_topic, store_queue);
     tracing::debug!(
         shard = shard.id,
         group = %header.group,
-        topic = %topic,
+        topic = %to.topic,
         reconsume_times = reconsume_times.saturating_add(1),
         delay_level,
         "message sent back"
     );
     Ok(replicated)
+}
+
+/// Where a sent-back message goes.
+struct Destination {
+    /// The group's retry topic, or its dead-letter topic.
+    topic: String,
+    queue_id: i32,
+    dead_letter: bool,
+}
+
+/// The retry or dead-letter queue for the group's message, the topic
+/// created if it is new. None when the group asked for no retries
+/// (`retryQueueNums` 0: RocketMQ drops the message and answers SUCCESS).
+async fn destination(
+    shard: &Shard,
+    header: &ConsumerSendMsgBackRequestHeader,
+    reconsume_times: i32,
+    retry_topic: String,
+) -> Result<Option<Destination>, Refusal> {
+    let auto_create = shard.config.live.auto_create_subscription_group();
+    let policy = match shard.groups.policy(&header.group, auto_create) {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            return Err(Refusal::GroupNotExist(format!(
+                "subscription group not exist, {}",
+                header.group
+            )))
+        }
+        Err(e) => return Err(Refusal::System(e.to_string())),
+    };
+    if policy.retry_queue_nums <= 0 {
+        tracing::debug!(group = %header.group, "send-back dropped: retryQueueNums is 0");
+        return Ok(None);
+    }
+    // The client's limit when it sends one (every client since 3.4.9),
+    // else the group's.
+    let max_reconsume_times = header.max_reconsume_times.unwrap_or(policy.retry_max_times);
+    let dead_letter = reconsume_times >= max_reconsume_times || header.delay_level < 0;
+    let (topic, queues, perm) = if dead_letter {
+        // RocketMQ creates dead-letter topics write-only: nobody consumes
+        // them until an operator grants read.
+        (
+            format!("{DLQ_GROUP_TOPIC_PREFIX}{}", header.group),
+            DLQ_QUEUE_NUMS,
+            PERM_WRITE,
+        )
+    } else {
+        (retry_topic, policy.retry_queue_nums, PERM_READ | PERM_WRITE)
+    };
+    let config = shard
+        .topics
+        .get_or_create(&topic, queues, perm)
+        .await
+        .map_err(|e| Refusal::System(e.to_string()))?;
+    if config.perm & PERM_WRITE == 0 {
+        return Err(Refusal::NoPermission(format!(
+            "the topic {topic} is not writable"
+        )));
+    }
+    // Spread over the topic's queues (RocketMQ picks at random; a retry
+    // topic created earlier may have other than the group's count).
+    let n = shard.next_queue.get();
+    shard.next_queue.set(n.wrapping_add(1));
+    let queue_id = (n % config.write_queue_nums.max(1) as u32) as i32;
+    Ok(Some(Destination {
+        topic,
+        queue_id,
+        dead_letter,
+    }))
+}
+
+/// The copy's properties and where it is stored: the original's, with the
+/// first topic (`RETRY_TOPIC`) and message id (`ORIGIN_MESSAGE_ID`) kept
+/// from the first delivery, and, when it waits a delay level, stored in
+/// the schedule topic with its real topic and queue.
+fn retry_copy(
+    original: &RecordView<'_>,
+    to: &Destination,
+    delay_level: Option<i32>,
+) -> (String, String, i32) {
+    let props = std::str::from_utf8(original.properties).unwrap_or_default();
+    let origin_id = property_value(props, property::ORIGIN_MESSAGE_ID)
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            OffsetMessageId {
+                store_host: original.store_host,
+                commit_log_offset: original.physical_offset,
+            }
+            .encode()
+        });
+    let first_topic = property_value(props, property::RETRY_TOPIC)
+        .unwrap_or(original.topic)
+        .to_string();
+    let mut add: Vec<(&str, String)> = vec![
+        (property::RETRY_TOPIC, first_topic),
+        (property::ORIGIN_MESSAGE_ID, origin_id),
+    ];
+    let (store_topic, store_queue) = match delay_level {
+        Some(level) => {
+            add.push((property::DELAY_TIME_LEVEL, level.to_string()));
+            add.push((property::REAL_TOPIC, to.topic.clone()));
+            add.push((property::REAL_QUEUE_ID, to.queue_id.to_string()));
+            (SCHEDULE_TOPIC.to_string(), level - 1)
+        }
+        None => (to.topic.clone(), to.queue_id),
+    };
+    let add: Vec<(&str, &str)> = add.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let properties = rewrite_properties(
+        props,
+        &[property::DELAY_TIME_LEVEL, property::TRANSACTION_PREPARED],
+        &add,
+    );
+    (properties, store_topic, store_queue)
 }
