@@ -30,7 +30,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use ringmq_engine::record::RecordView;
-use ringmq_engine::{AppendedRecord, CommitLogOffset, MessageIn, StoreError};
+use ringmq_engine::{AppendedRecord, CommitLogOffset, StoreError};
 use ringmq_net::message::property;
 
 use crate::schedule::{read_records, rewrite_properties, Stopping};
@@ -437,19 +437,7 @@ async fn revive_one(shard: &Rc<Shard>, d: &Due, bytes: &[u8]) -> Result<(), Revi
     );
     let queue_id = 0;
     let _ = config;
-    let msg = MessageIn {
-        topic: &target,
-        queue_id,
-        flag: original.flag,
-        body: original.body,
-        properties: properties.as_bytes(),
-        sys_flag: original.sys_flag,
-        born_timestamp_ms: original.born_timestamp_ms,
-        born_host: original.born_host,
-        store_host: shard.store_host,
-        reconsume_times: reconsume_times.saturating_add(1),
-        prepared_transaction_offset: 0,
-    };
+    let msg = crate::schedule::redelivery(shard, &original, &target, queue_id, &properties);
     let mut placed: Vec<AppendedRecord> = Vec::with_capacity(1);
     let end = match shard
         .store

@@ -149,6 +149,32 @@ impl DelayLevels {
     }
 }
 
+/// A stored message delivered again (a send-back, a pop's revival): the
+/// original's body, flags and born fields, stored in `topic`/`queue_id` by
+/// this shard with `properties`, one more reconsume time.
+pub fn redelivery<'a>(
+    shard: &Shard,
+    original: &RecordView<'a>,
+    topic: &'a str,
+    queue_id: i32,
+    properties: &'a str,
+) -> MessageIn<'a> {
+    MessageIn {
+        topic,
+        queue_id,
+        flag: original.flag,
+        body: original.body,
+        properties: properties.as_bytes(),
+        sys_flag: original.sys_flag,
+        born_timestamp_ms: original.born_timestamp_ms,
+        born_host: original.born_host,
+        store_host: shard.store_host,
+        // Stored from a producer's header: never trusted to be sane.
+        reconsume_times: original.reconsume_times.max(0).saturating_add(1),
+        prepared_transaction_offset: 0,
+    }
+}
+
 /// A properties string with `remove` and the names of `add` taken out and
 /// `add` appended, in wire form.
 pub fn rewrite_properties(text: &str, remove: &[&str], add: &[(&str, &str)]) -> String {

@@ -12,7 +12,7 @@
 use std::rc::Rc;
 
 use ringmq_engine::record::RecordView;
-use ringmq_engine::{AppendedRecord, CommitLogOffset, MessageIn};
+use ringmq_engine::{AppendedRecord, CommitLogOffset};
 use ringmq_net::header::ConsumerSendMsgBackRequestHeader;
 use ringmq_net::message::id::OffsetMessageId;
 use ringmq_net::message::properties::property_value;
@@ -24,7 +24,7 @@ use super::refusal::Refusal;
 use super::send::{wait_stored, waits_for_slave};
 use super::{error, now, parse, refuse_on_slave, success};
 use crate::ha::Replicated;
-use crate::schedule::{rewrite_properties, SCHEDULE_TOPIC};
+use crate::schedule::{redelivery, rewrite_properties, SCHEDULE_TOPIC};
 use crate::shard::Shard;
 use crate::topics::{
     validate_topic_name, DLQ_GROUP_TOPIC_PREFIX, PERM_READ, PERM_WRITE, RETRY_GROUP_TOPIC_PREFIX,
@@ -118,19 +118,7 @@ async fn send_back(
     }
     .map(|l| l.clamp(1, shard.config.message_delay_level.max_level()));
     let (properties, store_topic, store_queue) = retry_copy(&original, &to, delay_level);
-    let msg = MessageIn {
-        topic: &store_topic,
-        queue_id: store_queue,
-        flag: original.flag,
-        body: original.body,
-        properties: properties.as_bytes(),
-        sys_flag: original.sys_flag,
-        born_timestamp_ms: original.born_timestamp_ms,
-        born_host: original.born_host,
-        store_host: shard.store_host,
-        reconsume_times: reconsume_times.saturating_add(1),
-        prepared_transaction_offset: 0,
-    };
+    let msg = redelivery(shard, &original, &store_topic, store_queue, &properties);
     let wait_for_slave = waits_for_slave(shard, &properties);
     let mut placed: Vec<AppendedRecord> = Vec::with_capacity(1);
     let end = shard
