@@ -53,116 +53,171 @@ pub async fn run_metadata_sync(shard: Rc<Shard>, stop: Rc<Cell<bool>>) {
     }
 }
 
-async fn sync_metadata(
-    shard: &Shard,
-    client: &ringmq_net::pipelined::PipelinedClient,
-) -> Result<(), String> {
-    use ringmq_net::{RemotingCommand, RequestCode, ResponseCode};
-    let call = |code: i32| async move {
+/// Why one round of the copy stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataSyncError {
+    #[error("no answer to request {code} in {METADATA_RPC_TIMEOUT:?}")]
+    Timeout { code: i32 },
+    #[error("request {code}: {reason}")]
+    Rpc { code: i32, reason: String },
+    #[error("request {code}: code {answered} {remark:?}")]
+    Refused {
+        code: i32,
+        answered: i32,
+        remark: Option<String>,
+    },
+    /// The master's answer could not be read or applied.
+    #[error("{what}: {reason}")]
+    Copy { what: &'static str, reason: String },
+}
+
+impl MetadataSyncError {
+    fn copy(what: &'static str, e: impl std::fmt::Display) -> MetadataSyncError {
+        MetadataSyncError::Copy {
+            what,
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// Requests to the master's shard, each bounded by [`METADATA_RPC_TIMEOUT`].
+struct Master<'c> {
+    client: &'c ringmq_net::pipelined::PipelinedClient,
+}
+
+impl Master<'_> {
+    /// The body of the master's SUCCESS answer to `code`.
+    async fn call(&self, code: i32) -> Result<bytes::Bytes, MetadataSyncError> {
+        use ringmq_net::{RemotingCommand, ResponseCode};
         let response = async {
-            client
+            self.client
                 .invoke(RemotingCommand::request(code, Default::default()))
                 .await
+                .map_err(|reason| MetadataSyncError::Rpc { code, reason })
         }
         .or(async {
             glommio::timer::sleep(METADATA_RPC_TIMEOUT).await;
-            Err(format!(
-                "no answer to request {code} in {METADATA_RPC_TIMEOUT:?}"
-            ))
+            Err(MetadataSyncError::Timeout { code })
         })
         .await?;
         if response.code != ResponseCode::SUCCESS {
-            return Err(format!(
-                "request {code}: code {} {:?}",
-                response.code, response.remark
-            ));
+            return Err(MetadataSyncError::Refused {
+                code,
+                answered: response.code,
+                remark: response.remark,
+            });
         }
         Ok(response.body)
-    };
-    if shard.id == 0 {
-        // A slave mirrors its master shard for shard: the counts must match.
-        let body = call(RequestCode::GET_BROKER_RUNTIME_INFO).await?;
-        let info: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| format!("runtime info: {e}"))?;
-        let master_shards = info["table"]["ringmqShards"]
-            .as_str()
-            .and_then(|s| s.parse::<u16>().ok());
-        if let Some(n) = master_shards.filter(|n| *n != shard.config.shards) {
-            tracing::error!(
-                master_shards = n,
-                slave_shards = shard.config.shards,
-                "this slave's shard count differs from its master's; shards without a counterpart are not replicated (create the slave's store with the master's count)"
-            );
-        }
-        #[derive(serde::Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct AllTopics {
-            topic_config_table: std::collections::BTreeMap<String, crate::topics::TopicConfig>,
-        }
-        let body = call(RequestCode::GET_ALL_TOPIC_CONFIG).await?;
-        let all: AllTopics =
-            serde_json::from_slice(&body).map_err(|e| format!("topic table: {e}"))?;
-        if shard
-            .topics
-            .replace_from_master(all.topic_config_table)
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            tracing::info!(shard = shard.id, "topic table copied from the master");
-        }
-        // Copied on its own: a master that does not serve it (an older
-        // one) must not stop the rest of the sync.
-        let groups = async {
-            let body = call(RequestCode::GET_ALL_SUBSCRIPTIONGROUP_CONFIG).await?;
-            shard.groups.replace_from_master(&body).await
-        };
-        match groups.await {
-            Ok(true) => tracing::info!(
-                shard = shard.id,
-                "subscription groups copied from the master"
-            ),
-            Ok(false) => {}
-            Err(e) => {
-                tracing::warn!(shard = shard.id, error = %e, "subscription groups not copied");
-            }
-        }
-        let modes = async {
-            let body = call(RequestCode::GET_ALL_MESSAGE_REQUEST_MODE).await?;
-            shard.request_modes.replace_from_master(&body)
-        };
-        match modes.await {
-            Ok(true) => tracing::info!(
-                shard = shard.id,
-                "message request modes copied from the master"
-            ),
-            Ok(false) => {}
-            Err(e) => {
-                tracing::warn!(shard = shard.id, error = %e, "message request modes not copied");
-            }
-        }
     }
-    let body = call(RequestCode::GET_ALL_CONSUMER_OFFSET).await?;
+}
+
+/// One round: on shard 0 the broker-wide tables, then this shard's state.
+async fn sync_metadata(
+    shard: &Shard,
+    client: &ringmq_net::pipelined::PipelinedClient,
+) -> Result<(), MetadataSyncError> {
+    let master = Master { client };
+    if shard.id == 0 {
+        sync_broker_tables(shard, &master).await?;
+    }
+    sync_shard_state(shard, &master).await
+}
+
+/// Shard 0: checks the master's shard count, then copies the topic table,
+/// subscription groups and message request modes.
+async fn sync_broker_tables(shard: &Shard, master: &Master<'_>) -> Result<(), MetadataSyncError> {
+    use ringmq_net::RequestCode;
+    // A slave mirrors its master shard for shard: the counts must match.
+    let body = master.call(RequestCode::GET_BROKER_RUNTIME_INFO).await?;
+    let info: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| MetadataSyncError::copy("runtime info", e))?;
+    let master_shards = info["table"]["ringmqShards"]
+        .as_str()
+        .and_then(|s| s.parse::<u16>().ok());
+    if let Some(n) = master_shards.filter(|n| *n != shard.config.shards) {
+        tracing::error!(
+            master_shards = n,
+            slave_shards = shard.config.shards,
+            "this slave's shard count differs from its master's; shards without a counterpart are not replicated (create the slave's store with the master's count)"
+        );
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct AllTopics {
+        topic_config_table: std::collections::BTreeMap<String, crate::topics::TopicConfig>,
+    }
+    let body = master.call(RequestCode::GET_ALL_TOPIC_CONFIG).await?;
+    let all: AllTopics =
+        serde_json::from_slice(&body).map_err(|e| MetadataSyncError::copy("topic table", e))?;
+    if shard
+        .topics
+        .replace_from_master(all.topic_config_table)
+        .await
+        .map_err(|e| MetadataSyncError::copy("topic table", e))?
+    {
+        tracing::info!(shard = shard.id, "topic table copied from the master");
+    }
+    // Copied on its own: a master that does not serve it (an older
+    // one) must not stop the rest of the sync.
+    let groups = async {
+        let body = master
+            .call(RequestCode::GET_ALL_SUBSCRIPTIONGROUP_CONFIG)
+            .await
+            .map_err(|e| e.to_string())?;
+        shard.groups.replace_from_master(&body).await
+    };
+    log_copied(shard, "subscription groups", groups.await);
+    let modes = async {
+        let body = master
+            .call(RequestCode::GET_ALL_MESSAGE_REQUEST_MODE)
+            .await
+            .map_err(|e| e.to_string())?;
+        shard.request_modes.replace_from_master(&body)
+    };
+    log_copied(shard, "message request modes", modes.await);
+    Ok(())
+}
+
+/// Every shard: consumer offsets (a failure ends the round), then delay
+/// offsets and the timer checkpoint, each copied on its own.
+async fn sync_shard_state(shard: &Shard, master: &Master<'_>) -> Result<(), MetadataSyncError> {
+    use ringmq_net::RequestCode;
+    let body = master.call(RequestCode::GET_ALL_CONSUMER_OFFSET).await?;
     if shard
         .offsets
         .replace_from_master(&body)
-        .map_err(|e| format!("consumer offsets: {e}"))?
+        .map_err(|e| MetadataSyncError::copy("consumer offsets", e))?
     {
         tracing::debug!(shard = shard.id, "consumer offsets copied from the master");
     }
-    // Scheduling state, each copied on its own (see the groups above).
     let delay = async {
-        let body = call(RequestCode::GET_ALL_DELAY_OFFSET).await?;
+        let body = master
+            .call(RequestCode::GET_ALL_DELAY_OFFSET)
+            .await
+            .map_err(|e| e.to_string())?;
         shard.schedule.replace_from_master(&body)
     };
     if let Err(e) = delay.await {
         tracing::warn!(shard = shard.id, error = %e, "delay offsets not copied");
     }
     let timer = async {
-        let body = call(RequestCode::GET_TIMER_CHECK_POINT).await?;
+        let body = master
+            .call(RequestCode::GET_TIMER_CHECK_POINT)
+            .await
+            .map_err(|e| e.to_string())?;
         shard.timers.replace_from_master(&body)
     };
     if let Err(e) = timer.await {
         tracing::warn!(shard = shard.id, error = %e, "timer checkpoint not copied");
     }
     Ok(())
+}
+
+/// Logs the outcome of a table copied on its own.
+fn log_copied<E: std::fmt::Display>(shard: &Shard, what: &str, copied: Result<bool, E>) {
+    match copied {
+        Ok(true) => tracing::info!(shard = shard.id, "{what} copied from the master"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(shard = shard.id, error = %e, "{what} not copied"),
+    }
 }
