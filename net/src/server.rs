@@ -22,7 +22,6 @@
 //! parse) closes this connection after logging why; no other connection
 //! notices.
 
-use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
@@ -44,18 +43,12 @@ use crate::frame::FrameDecoder;
 use crate::splice::{Pipe, Splicer};
 use crate::tls::{Admission, ServerTls, TlsMode};
 
+/// Re-exported from [`crate::splice`], which sends these ranges, so that
+/// `server::FileSlice` paths keep working.
+pub use crate::splice::FileSlice;
+
 /// A future owned by the shard that made it.
 pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
-
-/// Bytes of a commit-log file to send as (part of) a reply body. `owner`
-/// keeps the file open until the bytes have left.
-#[derive(Clone)]
-pub struct FileSlice {
-    pub fd: RawFd,
-    pub offset: u64,
-    pub len: u32,
-    pub owner: Rc<dyn Any>,
-}
 
 /// One frame to send: a reply, or a request the server makes of the client.
 pub struct Outgoing {
