@@ -63,6 +63,7 @@ pub struct Outgoing {
 }
 
 impl Outgoing {
+    /// A frame whose body, if any, is `command.body`.
     pub fn command(command: RemotingCommand) -> Outgoing {
         Outgoing {
             command,
@@ -91,6 +92,8 @@ pub trait Handler: 'static {
 /// Per-connection bounds.
 #[derive(Clone, Copy, Debug)]
 pub struct ConnectionLimits {
+    /// Largest frame accepted, in bytes including the 4-byte length prefix;
+    /// a larger one closes the connection.
     pub frame_size_bytes_max: usize,
     /// Handler second steps running at once; the reader stops reading beyond
     /// this, which pushes back on the client through TCP.
@@ -139,7 +142,9 @@ struct Outbox {
 /// One connected client, as handlers see it: who it is, and how to send it
 /// something. Lives on the shard that accepted the connection.
 pub struct Peer {
+    /// Unique among the connections of the shard that accepted it.
     pub id: u64,
+    /// The client's address, as the socket reports it.
     pub addr: SocketAddr,
     outbox: Outbox,
     next_opaque: Cell<i32>,
@@ -200,6 +205,7 @@ impl Peer {
         self.client_version.get()
     }
 
+    /// Whether the connection has closed; frames sent now are dropped.
     pub fn is_closed(&self) -> bool {
         self.outbox.closed.get()
     }

@@ -38,9 +38,13 @@ pub const PIPE_CAPACITY_BYTES: usize = 1 << 20;
 /// keeps the file open until the bytes have left.
 #[derive(Clone)]
 pub struct FileSlice {
+    /// The open file; valid while `owner` lives.
     pub fd: RawFd,
+    /// Byte position in the file of the range's first byte.
     pub offset: u64,
+    /// Bytes in the range; the file must hold all of them, or the send fails.
     pub len: u32,
+    /// Whatever keeps `fd` open (the broker's segment handle).
     pub owner: Rc<dyn Any>,
 }
 
@@ -52,6 +56,9 @@ pub struct Pipe {
 }
 
 impl Pipe {
+    /// A close-on-exec pipe sized to [`PIPE_CAPACITY_BYTES`] if the kernel
+    /// allows (64 KiB otherwise); fails when the process is out of
+    /// descriptors.
     pub fn new() -> io::Result<Pipe> {
         let mut fds = [0; 2];
         // SAFETY: `fds` is a valid two-element array for pipe2 to fill.
