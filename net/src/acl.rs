@@ -10,7 +10,9 @@ use hmac::{KeyInit, Mac};
 
 use crate::command::RemotingCommand;
 
+/// Ext-field key carrying the client's access key; signed with the other fields.
 pub const ACCESS_KEY: &str = "AccessKey";
+/// Ext-field key carrying the Base64 HmacSHA1 signature; itself not signed.
 pub const SIGNATURE: &str = "Signature";
 
 /// The signature of `request` under `secret_key`.

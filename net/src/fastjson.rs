@@ -115,20 +115,7 @@ pub fn normalize(text: &str) -> Result<String, FastJsonError> {
             if let Some(Container::Object { expect_key }) = stack.last_mut() {
                 *expect_key = false;
             }
-            let end = if c == b'"' {
-                string_end(bytes, i)?
-            } else {
-                raw_key_end(bytes, i)?
-            };
-            let key = &text[i..end];
-            if c == b'"' {
-                out.extend_from_slice(key.as_bytes());
-            } else {
-                let quoted = serde_json::to_string(key.trim())
-                    .map_err(|_| fail(i, "key cannot be quoted"))?;
-                out.extend_from_slice(quoted.as_bytes());
-            }
-            i = end;
+            i = copy_key(text, i, &mut out)?;
             continue;
         }
         match c {
@@ -164,6 +151,27 @@ pub fn normalize(text: &str) -> Result<String, FastJsonError> {
     // Only whole input slices and quoted keys were copied, so the output is
     // as valid UTF-8 as the input.
     String::from_utf8(out).map_err(|_| fail(0, "not UTF-8"))
+}
+
+/// Copies the object key starting at `start` to `out`, quoting it (trimmed)
+/// if it is not a string; returns where the key ends (exclusive).
+fn copy_key(text: &str, start: usize, out: &mut Vec<u8>) -> Result<usize, FastJsonError> {
+    let bytes = text.as_bytes();
+    let is_string = bytes[start] == b'"';
+    let end = if is_string {
+        string_end(bytes, start)?
+    } else {
+        raw_key_end(bytes, start)?
+    };
+    let key = &text[start..end];
+    if is_string {
+        out.extend_from_slice(key.as_bytes());
+    } else {
+        let quoted =
+            serde_json::to_string(key.trim()).map_err(|_| fail(start, "key cannot be quoted"))?;
+        out.extend_from_slice(quoted.as_bytes());
+    }
+    Ok(end)
 }
 
 /// Parses a fastjson body into a `serde_json::Value`.

@@ -55,6 +55,7 @@ pub enum SerializeType {
 }
 
 impl SerializeType {
+    /// The type for the header word's top byte; `None` for values other than 0 and 1.
     pub fn from_u8(value: u8) -> Option<SerializeType> {
         match value {
             0 => Some(SerializeType::Json),
@@ -77,30 +78,51 @@ impl SerializeType {
 /// connection.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
+    /// The length prefix is smaller than the header word it must cover.
     #[error("frame length {frame_length} is below the minimum of {FRAME_LENGTH_MIN}")]
-    LengthBelowMinimum { frame_length: i32 },
+    LengthBelowMinimum {
+        /// The `frame_length` prefix as received.
+        frame_length: i32,
+    },
+    /// The frame declares more bytes than the decoder allows.
     #[error("frame of {frame_size_bytes} bytes (prefix included) exceeds the maximum of {frame_size_bytes_max}")]
     TooLarge {
+        /// Bytes the frame declares, the 4-byte prefix included.
         frame_size_bytes: usize,
+        /// The decoder's limit, in the same unit.
         frame_size_bytes_max: usize,
     },
+    /// The header word declares a header longer than the frame.
     #[error("header length {header_length} exceeds the {frame_length}-byte frame")]
     HeaderLengthExceedsFrame {
+        /// Header bytes the header word declares.
         header_length: usize,
+        /// Bytes after the length prefix.
         frame_length: usize,
     },
+    /// The header word's top byte is neither JSON (0) nor ROCKETMQ (1).
     #[error("unknown serialize type {serialize_type} in header word")]
-    UnknownSerializeType { serialize_type: u8 },
+    UnknownSerializeType {
+        /// The byte received.
+        serialize_type: u8,
+    },
 }
 
 /// A frame that cannot be written: a length does not fit its field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameEncodeError {
+    /// The header is longer than [`HEADER_LENGTH_BYTES_MAX`].
     #[error("header of {header_length} bytes does not fit the 24-bit header length field")]
-    HeaderTooLong { header_length: usize },
+    HeaderTooLong {
+        /// Header bytes to be written.
+        header_length: usize,
+    },
+    /// Header word, header and body together exceed `i32::MAX` bytes.
     #[error("frame with {header_length}-byte header and {body_length}-byte body does not fit the i32 length field")]
     FrameTooLong {
+        /// Header bytes to be written.
         header_length: usize,
+        /// Body bytes to be written.
         body_length: usize,
     },
 }
@@ -108,8 +130,11 @@ pub enum FrameEncodeError {
 /// One whole frame, split into its header and body without copying.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
+    /// How `header` is serialized (the header word's top byte).
     pub serialize_type: SerializeType,
+    /// The serialized header, as many bytes as the header word declares.
     pub header: Bytes,
+    /// Everything after the header up to the frame's end; may be empty.
     pub body: Bytes,
 }
 
@@ -134,8 +159,11 @@ pub struct FramePrefix {
 }
 
 impl FramePrefix {
+    /// Bytes of the prefix: the length prefix and the header word.
     pub const BYTES: usize = FRAME_LENGTH_PREFIX_BYTES + HEADER_WORD_BYTES;
 
+    /// The prefix of a frame with these lengths (in bytes); fails when the
+    /// header exceeds 24 bits or the frame exceeds `i32::MAX` bytes.
     pub fn new(
         serialize_type: SerializeType,
         header_length: usize,
@@ -165,6 +193,7 @@ impl FramePrefix {
         self.frame_length as usize + FRAME_LENGTH_PREFIX_BYTES
     }
 
+    /// Appends the 8 prefix bytes, big-endian, to `dst`.
     pub fn put(&self, dst: &mut BytesMut) {
         dst.put_i32(self.frame_length);
         dst.put_i32(self.header_word);
@@ -204,6 +233,8 @@ impl FrameDecoder {
         }
     }
 
+    /// The largest frame this decoder accepts, in bytes including the
+    /// 4-byte length prefix.
     pub fn frame_size_bytes_max(&self) -> usize {
         self.frame_size_bytes_max
     }

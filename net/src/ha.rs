@@ -9,25 +9,39 @@
 //! The body size is checked against a maximum before anything is read or
 //! allocated.
 
+/// Bytes of the slave's offset report: one big-endian i64.
 pub const REPORT_BYTES: usize = 8;
+/// Bytes of the master's transfer header: big-endian i64 offset, i32 body size.
 pub const TRANSFER_HEADER_BYTES: usize = 12;
 
+/// An HA header or report that cannot be valid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HaError {
+    /// A commit-log offset on the wire was negative.
     #[error("negative commit-log offset {0}")]
     NegativeOffset(i64),
+    /// A transfer body size was negative or above the reader's maximum.
     #[error("transfer body of {size} bytes is negative or above the {max}-byte maximum")]
-    BodySize { size: i64, max: usize },
+    BodySize {
+        /// The size the header declared.
+        size: i64,
+        /// The reader's maximum, in bytes.
+        max: usize,
+    },
 }
 
 /// One transfer packet's header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TransferHeader {
+    /// Commit-log offset (`masterPhyOffset`) of the body's first byte.
     pub offset: u64,
+    /// Bytes of commit log that follow the header; 0 for a heartbeat.
     pub body_bytes: usize,
 }
 
 impl TransferHeader {
+    /// The 12 wire bytes. The caller keeps `offset` within i64 and
+    /// `body_bytes` within i32; larger values are not checked here.
     pub fn encode(&self) -> [u8; TRANSFER_HEADER_BYTES] {
         let mut out = [0u8; TRANSFER_HEADER_BYTES];
         out[..8].copy_from_slice(&(self.offset as i64).to_be_bytes());
@@ -35,6 +49,8 @@ impl TransferHeader {
         out
     }
 
+    /// Reads a header; fails on a negative offset, or a body size that is
+    /// negative or above `body_bytes_max`.
     pub fn decode(
         bytes: &[u8; TRANSFER_HEADER_BYTES],
         body_bytes_max: usize,
@@ -57,10 +73,12 @@ impl TransferHeader {
     }
 }
 
+/// The slave's report of its commit-log end (`offset` within i64).
 pub fn encode_report(offset: u64) -> [u8; REPORT_BYTES] {
     (offset as i64).to_be_bytes()
 }
 
+/// Reads a slave's report; fails on a negative offset.
 pub fn decode_report(bytes: &[u8; REPORT_BYTES]) -> Result<u64, HaError> {
     let offset = i64::from_be_bytes(*bytes);
     if offset < 0 {

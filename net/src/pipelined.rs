@@ -27,6 +27,8 @@ trait Duplex: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin {}
 impl<T: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin> Duplex for T {}
 type Stream = Box<dyn Duplex>;
 
+/// Requests one client has waiting for a reply at once; callers beyond this
+/// wait for room.
 pub const REQUESTS_IN_FLIGHT_MAX: u64 = 1024;
 
 #[derive(Default)]
@@ -55,6 +57,9 @@ impl Conn {
     }
 }
 
+/// An async request/response client for one address, living on the
+/// executor that made it (not `Send`); replies are matched to requests by
+/// opaque, so many requests share one connection.
 pub struct PipelinedClient {
     addr: String,
     tls: Option<ClientTls>,
@@ -64,6 +69,7 @@ pub struct PipelinedClient {
 }
 
 impl PipelinedClient {
+    /// A plain-TCP client for `addr` (`host:port`); connects on first use.
     pub fn new(addr: String) -> PipelinedClient {
         PipelinedClient::with_tls(addr, None)
     }

@@ -22,7 +22,6 @@
 //! parse) closes this connection after logging why; no other connection
 //! notices.
 
-use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
@@ -44,18 +43,12 @@ use crate::frame::FrameDecoder;
 use crate::splice::{Pipe, Splicer};
 use crate::tls::{Admission, ServerTls, TlsMode};
 
+/// Re-exported from [`crate::splice`], which sends these ranges, so that
+/// `server::FileSlice` paths keep working.
+pub use crate::splice::FileSlice;
+
 /// A future owned by the shard that made it.
 pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
-
-/// Bytes of a commit-log file to send as (part of) a reply body. `owner`
-/// keeps the file open until the bytes have left.
-#[derive(Clone)]
-pub struct FileSlice {
-    pub fd: RawFd,
-    pub offset: u64,
-    pub len: u32,
-    pub owner: Rc<dyn Any>,
-}
 
 /// One frame to send: a reply, or a request the server makes of the client.
 pub struct Outgoing {
@@ -70,6 +63,7 @@ pub struct Outgoing {
 }
 
 impl Outgoing {
+    /// A frame whose body, if any, is `command.body`.
     pub fn command(command: RemotingCommand) -> Outgoing {
         Outgoing {
             command,
@@ -98,6 +92,8 @@ pub trait Handler: 'static {
 /// Per-connection bounds.
 #[derive(Clone, Copy, Debug)]
 pub struct ConnectionLimits {
+    /// Largest frame accepted, in bytes including the 4-byte length prefix;
+    /// a larger one closes the connection.
     pub frame_size_bytes_max: usize,
     /// Handler second steps running at once; the reader stops reading beyond
     /// this, which pushes back on the client through TCP.
@@ -146,7 +142,9 @@ struct Outbox {
 /// One connected client, as handlers see it: who it is, and how to send it
 /// something. Lives on the shard that accepted the connection.
 pub struct Peer {
+    /// Unique among the connections of the shard that accepted it.
     pub id: u64,
+    /// The client's address, as the socket reports it.
     pub addr: SocketAddr,
     outbox: Outbox,
     next_opaque: Cell<i32>,
@@ -207,6 +205,7 @@ impl Peer {
         self.client_version.get()
     }
 
+    /// Whether the connection has closed; frames sent now are dropped.
     pub fn is_closed(&self) -> bool {
         self.outbox.closed.get()
     }
@@ -338,6 +337,8 @@ async fn run_connection<S, H>(
     let _ = writer_task.await;
 }
 
+/// Reads frames and hands them to `handler` until the connection ends;
+/// returns why it ended, for the log.
 async fn read_loop<R: futures_lite::AsyncRead + Unpin, H: Handler>(
     mut reader: R,
     peer: &Rc<Peer>,
@@ -351,90 +352,131 @@ async fn read_loop<R: futures_lite::AsyncRead + Unpin, H: Handler>(
     // sending fast gets all the buffer's room next time.
     let mut filled = false;
     loop {
-        loop {
-            let frame = match decoder.decode(&mut buf) {
-                Ok(Some(frame)) => frame,
-                Ok(None) => break,
-                Err(error) => {
-                    tracing::warn!(peer = %peer.addr, %error, "refused frame; closing connection");
-                    return "bad frame";
-                }
-            };
-            let request = match RemotingCommand::decode(frame) {
-                Ok(command) => command,
-                Err(error) => {
-                    tracing::warn!(peer = %peer.addr, %error, "undecodable header; closing connection");
-                    return "bad header";
-                }
-            };
-            if request.is_response() {
-                // Replies to our oneway notifications are not expected; a
-                // client may still answer. Nothing waits for them.
-                continue;
-            }
-            match handler.clone().handle(request, peer.clone()).await {
-                Handled::Now(Some(out)) => {
-                    if !peer.send(out).await {
-                        return "closed while replying";
-                    }
-                }
-                Handled::Now(None) => {}
-                Handled::Later(rest) => {
-                    let Ok(permit) = in_flight.clone().acquire_static_permit(1).await else {
-                        return "closed";
-                    };
-                    let peer = peer.clone();
-                    glommio::spawn_local(async move {
-                        if let Some(out) = rest.await {
-                            peer.send(out).await;
-                        }
-                        drop(permit);
-                    })
-                    .detach();
-                }
-            }
+        if let Err(reason) = dispatch_frames(&mut buf, &decoder, &in_flight, peer, handler).await {
+            return reason;
         }
-        if buf.is_empty() && buf.capacity() > READ_CHUNK_BYTES {
-            // Between requests: give back what a large frame grew.
-            buf = BytesMut::with_capacity(READ_START_BYTES);
-        } else if buf.capacity() - buf.len() < READ_START_BYTES {
-            buf.reserve(READ_CHUNK_BYTES);
+        if let Err(reason) = read_more(&mut reader, &mut buf, &mut filled, peer, limits).await {
+            return reason;
         }
-        let start = buf.len();
-        // Only the part of the buffer a read may fill is zeroed, and so
-        // touched: for a peer that trickles (a slow-loris frame), about
-        // what it sent (at least 4 KiB), not the 64 KiB the decoder
-        // reserved ahead of the frame's missing bytes.
-        let capacity_room = buf.capacity() - start;
-        let room = if filled {
-            capacity_room
-        } else {
-            capacity_room.min(start.max(READ_START_BYTES))
-        };
-        buf.resize(start + room, 0);
-        let n = match reader.read(&mut buf[start..]).await {
-            Ok(0) => {
-                buf.truncate(start);
-                return if start == 0 {
-                    "peer closed"
-                } else {
-                    "peer closed mid-frame"
-                };
-            }
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                buf.truncate(start);
-                tracing::info!(peer = %peer.addr, idle = ?limits.idle_timeout, "idle connection; closing");
-                return "idle";
-            }
-            Err(_) => {
-                buf.truncate(start);
-                return "read error";
-            }
-        };
-        filled = n == room;
-        buf.truncate(start + n);
     }
+}
+
+/// Decodes every whole frame in `buf` and dispatches each request in
+/// arrival order; `Err` (why) when the connection must close.
+async fn dispatch_frames<H: Handler>(
+    buf: &mut BytesMut,
+    decoder: &FrameDecoder,
+    in_flight: &Rc<Semaphore>,
+    peer: &Rc<Peer>,
+    handler: &Rc<H>,
+) -> Result<(), &'static str> {
+    loop {
+        let frame = match decoder.decode(buf) {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return Ok(()),
+            Err(error) => {
+                tracing::warn!(peer = %peer.addr, %error, "refused frame; closing connection");
+                return Err("bad frame");
+            }
+        };
+        let request = match RemotingCommand::decode(frame) {
+            Ok(command) => command,
+            Err(error) => {
+                tracing::warn!(peer = %peer.addr, %error, "undecodable header; closing connection");
+                return Err("bad header");
+            }
+        };
+        if request.is_response() {
+            // Replies to our oneway notifications are not expected; a
+            // client may still answer. Nothing waits for them.
+            continue;
+        }
+        dispatch(request, in_flight, peer, handler).await?;
+    }
+}
+
+/// Runs a request's first step; queues its reply, or spawns its second
+/// step once a request slot is free. `Err` (why) when the connection closed.
+async fn dispatch<H: Handler>(
+    request: RemotingCommand,
+    in_flight: &Rc<Semaphore>,
+    peer: &Rc<Peer>,
+    handler: &Rc<H>,
+) -> Result<(), &'static str> {
+    match handler.clone().handle(request, peer.clone()).await {
+        Handled::Now(Some(out)) => {
+            if !peer.send(out).await {
+                return Err("closed while replying");
+            }
+        }
+        Handled::Now(None) => {}
+        Handled::Later(rest) => {
+            let Ok(permit) = in_flight.clone().acquire_static_permit(1).await else {
+                return Err("closed");
+            };
+            let peer = peer.clone();
+            glommio::spawn_local(async move {
+                if let Some(out) = rest.await {
+                    peer.send(out).await;
+                }
+                drop(permit);
+            })
+            .detach();
+        }
+    }
+    Ok(())
+}
+
+/// Sizes `buf` for the next read and appends what one read returns;
+/// `Err` (why) when the peer closed, went idle or the read failed.
+async fn read_more<R: futures_lite::AsyncRead + Unpin>(
+    reader: &mut R,
+    buf: &mut BytesMut,
+    filled: &mut bool,
+    peer: &Peer,
+    limits: ConnectionLimits,
+) -> Result<(), &'static str> {
+    if buf.is_empty() && buf.capacity() > READ_CHUNK_BYTES {
+        // Between requests: give back what a large frame grew.
+        *buf = BytesMut::with_capacity(READ_START_BYTES);
+    } else if buf.capacity() - buf.len() < READ_START_BYTES {
+        buf.reserve(READ_CHUNK_BYTES);
+    }
+    let start = buf.len();
+    // Only the part of the buffer a read may fill is zeroed, and so
+    // touched: for a peer that trickles (a slow-loris frame), about
+    // what it sent (at least 4 KiB), not the 64 KiB the decoder
+    // reserved ahead of the frame's missing bytes.
+    let capacity_room = buf.capacity() - start;
+    let room = if *filled {
+        capacity_room
+    } else {
+        capacity_room.min(start.max(READ_START_BYTES))
+    };
+    buf.resize(start + room, 0);
+    let n = match reader.read(&mut buf[start..]).await {
+        Ok(0) => {
+            buf.truncate(start);
+            return Err(if start == 0 {
+                "peer closed"
+            } else {
+                "peer closed mid-frame"
+            });
+        }
+        Ok(n) => n,
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+            buf.truncate(start);
+            tracing::info!(peer = %peer.addr, idle = ?limits.idle_timeout, "idle connection; closing");
+            return Err("idle");
+        }
+        Err(_) => {
+            buf.truncate(start);
+            return Err("read error");
+        }
+    };
+    *filled = n == room;
+    buf.truncate(start + n);
+    Ok(())
 }
 
 async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(
@@ -497,51 +539,67 @@ async fn write_batch<W: futures_lite::AsyncWrite + Unpin>(
             } else {
                 buf.extend_from_slice(&out.command.body);
             }
-        } else {
-            for slice in &out.files {
-                let splice_to = zero_copy.filter(|_| slice.len as usize >= SPLICE_BYTES_MIN);
-                let Some((socket_fd, splicer)) = splice_to else {
-                    // Small ranges (one message of a queue whose records are
-                    // interleaved with others') are copied: one splice costs
-                    // two ring round trips, far more than copying a few KiB
-                    // from the page cache. A TLS connection copies every
-                    // range: its bytes are encrypted.
-                    if let Err(error) = copy_into(buf, slice) {
-                        tracing::warn!(%error, "reading a file range failed; closing connection");
-                        return false;
-                    }
-                    // Copied ranges of a TLS reply may add up: bounded like
-                    // byte bodies.
-                    if buf.len() >= limits.write_batch_bytes_max && !flush(writer, buf).await {
-                        return false;
-                    }
-                    continue;
-                };
-                if !flush(writer, buf).await {
-                    return false;
-                }
-                if pipe.is_none() {
-                    match Pipe::new() {
-                        Ok(p) => *pipe = Some(p),
-                        Err(error) => {
-                            tracing::error!(%error, "no pipe for zero-copy sends; closing connection");
-                            return false;
-                        }
-                    }
-                }
-                let pipe = pipe.as_ref().expect("created above");
-                if let Err(error) = splicer.send_file(slice, socket_fd, pipe).await {
-                    tracing::warn!(%error, "sending a file range failed; closing connection");
-                    return false;
-                }
-            }
-            buf.extend_from_slice(&out.trailer);
+        } else if !write_file_body(writer, zero_copy, buf, &out, limits, pipe).await {
+            return false;
         }
         if buf.len() >= limits.write_batch_bytes_max && !flush(writer, buf).await {
             return false;
         }
     }
     flush(writer, buf).await
+}
+
+/// Sends `out`'s file ranges, then its trailer, after the bytes gathered
+/// in `buf`: a range of at least [`SPLICE_BYTES_MIN`] is spliced (plain
+/// TCP), a smaller one, or any on TLS, is copied into `buf`. False when
+/// the connection must close.
+async fn write_file_body<W: futures_lite::AsyncWrite + Unpin>(
+    writer: &mut W,
+    zero_copy: Option<(RawFd, &Splicer)>,
+    buf: &mut BytesMut,
+    out: &Outgoing,
+    limits: ConnectionLimits,
+    pipe: &mut Option<Pipe>,
+) -> bool {
+    for slice in &out.files {
+        let splice_to = zero_copy.filter(|_| slice.len as usize >= SPLICE_BYTES_MIN);
+        let Some((socket_fd, splicer)) = splice_to else {
+            // Small ranges (one message of a queue whose records are
+            // interleaved with others') are copied: one splice costs
+            // two ring round trips, far more than copying a few KiB
+            // from the page cache. A TLS connection copies every
+            // range: its bytes are encrypted.
+            if let Err(error) = copy_into(buf, slice) {
+                tracing::warn!(%error, "reading a file range failed; closing connection");
+                return false;
+            }
+            // Copied ranges of a TLS reply may add up: bounded like
+            // byte bodies.
+            if buf.len() >= limits.write_batch_bytes_max && !flush(writer, buf).await {
+                return false;
+            }
+            continue;
+        };
+        if !flush(writer, buf).await {
+            return false;
+        }
+        if pipe.is_none() {
+            match Pipe::new() {
+                Ok(p) => *pipe = Some(p),
+                Err(error) => {
+                    tracing::error!(%error, "no pipe for zero-copy sends; closing connection");
+                    return false;
+                }
+            }
+        }
+        let pipe = pipe.as_ref().expect("created above");
+        if let Err(error) = splicer.send_file(slice, socket_fd, pipe).await {
+            tracing::warn!(%error, "sending a file range failed; closing connection");
+            return false;
+        }
+    }
+    buf.extend_from_slice(&out.trailer);
+    true
 }
 
 /// File ranges shorter than this are copied into the reply buffer instead

@@ -16,6 +16,7 @@
 //! bytes it moves are then lost to a connection that is being torn down
 //! anyway.
 
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io;
@@ -26,14 +27,26 @@ use std::time::Duration;
 
 use io_uring::{opcode, types, IoUring};
 
-use crate::server::FileSlice;
-
 /// Submission-queue entries of the splice ring: two per connection sending
 /// at once is plenty; submissions beyond it wait for room.
 pub const SPLICE_RING_ENTRIES: u32 = 256;
 /// Pipe capacity requested per connection (`F_SETPIPE_SZ`); the kernel may
 /// grant less, which only makes chunks smaller.
 pub const PIPE_CAPACITY_BYTES: usize = 1 << 20;
+
+/// Bytes of a commit-log file to send as (part of) a reply body. `owner`
+/// keeps the file open until the bytes have left.
+#[derive(Clone)]
+pub struct FileSlice {
+    /// The open file; valid while `owner` lives.
+    pub fd: RawFd,
+    /// Byte position in the file of the range's first byte.
+    pub offset: u64,
+    /// Bytes in the range; the file must hold all of them, or the send fails.
+    pub len: u32,
+    /// Whatever keeps `fd` open (the broker's segment handle).
+    pub owner: Rc<dyn Any>,
+}
 
 /// A pipe owned by one connection's writer.
 pub struct Pipe {
@@ -43,6 +56,9 @@ pub struct Pipe {
 }
 
 impl Pipe {
+    /// A close-on-exec pipe sized to [`PIPE_CAPACITY_BYTES`] if the kernel
+    /// allows (64 KiB otherwise); fails when the process is out of
+    /// descriptors.
     pub fn new() -> io::Result<Pipe> {
         let mut fds = [0; 2];
         // SAFETY: `fds` is a valid two-element array for pipe2 to fill.

@@ -64,24 +64,35 @@ const QUOTED_VALUE_CHARS_MAX: usize = 64;
 /// A custom header that does not match its Java class.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HeaderError {
+    /// A field the Java class requires is absent (Java would throw
+    /// `RemotingCommandException`).
     #[error("required header field `{field}` is missing")]
-    Missing { field: &'static str },
+    Missing {
+        /// The ext-field key.
+        field: &'static str,
+    },
+    /// A field is present but its text does not parse as its type.
     #[error("header field `{field}` = {value:?} is not a valid {expected}")]
     Invalid {
+        /// The ext-field key.
         field: &'static str,
         /// The received text, cut to a loggable length.
         value: String,
+        /// The type the text should have had, for the message.
         expected: &'static str,
     },
 }
 
 /// A typed view of a command's `extFields`.
 pub trait CommandHeader: Sized {
+    /// Reads the header; fails on a missing required field or unparsable text.
+    /// Unknown keys are ignored.
     fn from_ext_fields(fields: &ExtFields) -> Result<Self, HeaderError>;
 
     /// Adds this header's fields to `fields`, replacing same-named entries.
     fn write_ext_fields(&self, fields: &mut ExtFields);
 
+    /// This header's fields as a fresh map.
     fn to_ext_fields(&self) -> ExtFields {
         let mut fields = ExtFields::new();
         self.write_ext_fields(&mut fields);
@@ -93,7 +104,10 @@ pub trait CommandHeader: Sized {
 /// types Java headers use and their `Option`s; `Option` is what makes a field
 /// optional.
 pub trait HeaderField: Sized {
+    /// Reads the entry `key`; a missing entry is an error unless `Self` is
+    /// an `Option`.
     fn read(fields: &ExtFields, key: &'static str) -> Result<Self, HeaderError>;
+    /// Sets the entry `key` to this value's text; `None` writes nothing.
     fn write(&self, fields: &mut ExtFields, key: &'static str);
 }
 
