@@ -278,19 +278,7 @@ pub async fn serve<H: Handler>(
             _ => return,
         }
     };
-    let peer = Rc::new(Peer {
-        id: peer_id,
-        addr,
-        outbox: Outbox {
-            queue: RefCell::new(VecDeque::new()),
-            writer: Cell::new(None),
-            space: Semaphore::new(limits.outbox_replies_max),
-            closed: Cell::new(false),
-        },
-        next_opaque: Cell::new(1),
-        client_version: Cell::new((LanguageCode::Other, 0)),
-        closing: Semaphore::new(0),
-    });
+    let peer = Rc::new(Peer::new(peer_id, addr, limits.outbox_replies_max));
     match admission {
         Admission::Plain => {
             run_connection(stream, peer, handler, limits, Some((socket_fd, splicer))).await;
@@ -648,10 +636,11 @@ async fn write_logged<W: futures_lite::AsyncWrite + Unpin>(writer: &mut W, bytes
 }
 
 impl Peer {
-    /// A peer with no connection behind it, for driving a [`Handler`] in
-    /// process (tests): what handlers send it waits in its outbox, which
-    /// holds at most `outbox_replies_max` frames, and is never written.
-    pub fn detached(id: u64, addr: SocketAddr, outbox_replies_max: u64) -> Peer {
+    /// A peer whose outbox holds at most `outbox_replies_max` frames.
+    /// [`serve`] gives each connection one and runs its writer; a test that
+    /// drives a [`Handler`] in process uses one with no connection behind
+    /// it, whose outbox is never written.
+    pub fn new(id: u64, addr: SocketAddr, outbox_replies_max: u64) -> Peer {
         Peer {
             id,
             addr,

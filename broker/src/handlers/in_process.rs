@@ -89,7 +89,7 @@ impl Running {
 
     async fn request(&self, request: RemotingCommand) -> RemotingCommand {
         let addr: SocketAddr = "127.0.0.1:40000".parse().expect("address");
-        let peer = Rc::new(Peer::detached(1, addr, 16));
+        let peer = Rc::new(Peer::new(1, addr, 16));
         let outgoing = match super::dispatch(&self.shard, request, peer).await {
             Handled::Now(reply) => reply,
             Handled::Later(task) => task.await,
