@@ -52,21 +52,7 @@ impl<D: Disk> CommitLog<D> {
         if self.has_segment(next) || !self.has_segment(active) {
             return Ok(());
         }
-        let current = self.filling.borrow().as_ref().map(|f| f.base);
-        if current != Some(next) {
-            if let Some(stale) = current {
-                self.filling.borrow_mut().take();
-                let path = self.dir.join(file_name_for_offset(stale));
-                let _ = self.disk.remove_file(&path).await;
-            }
-            let file = self.create_segment_file(next).await?;
-            *self.filling.borrow_mut() = Some(Filling {
-                base: next,
-                file,
-                zeroed: 0,
-                unsynced: 0,
-            });
-        }
+        self.start_fill(next).await?;
         let used = appended - active;
         let target = (used.saturating_mul(PREWRITE_PACE_THIRDS) / 3).min(seg);
         let mut budget = budget_bytes as u64;
@@ -75,55 +61,103 @@ impl<D: Disk> CommitLog<D> {
                 Some(f) if f.base == next => (f.file.clone(), f.zeroed, f.unsynced),
                 _ => return Ok(()), // taken by prepare_segment meanwhile
             };
-            let path = file.path();
             if pos >= seg {
-                if unsynced > 0 {
-                    let _permit = self.gate.acquire().await;
-                    if let Err(e) = file.sync_data().await {
-                        self.filling.borrow_mut().take();
-                        return Err(self.segment_failed(&path, "sync segment fill", e).await);
-                    }
-                }
-                if self
-                    .filling
-                    .borrow()
-                    .as_ref()
-                    .is_some_and(|f| f.base == next)
-                {
-                    self.filling.borrow_mut().take();
-                    self.register_segment(next, file);
-                }
-                return Ok(());
+                return self.finish_fill(next, file, unsynced).await;
             }
             if pos >= target || budget == 0 {
                 return Ok(());
             }
-            let len = PREWRITE_CHUNK_BYTES.min((seg - pos) as usize) as u64;
-            let mut result = if self.direct {
-                file.write_zeros_direct(pos, len as usize).await
-            } else {
-                file.write_all_at(vec![0u8; len as usize], pos).await
-            };
-            let sync_now = unsynced + len >= PREWRITE_SYNC_BYTES as u64;
-            if result.is_ok() && sync_now {
-                let _permit = self.gate.acquire().await;
-                result = file.sync_data().await;
-            }
-            if let Err(e) = result {
-                self.filling.borrow_mut().take();
-                return Err(self.segment_failed(&path, "zero-fill segment", e).await);
-            }
+            let len = self.zero_fill_step(next, &file, pos, unsynced).await?;
             budget = budget.saturating_sub(len);
-            if let Some(f) = self
-                .filling
-                .borrow_mut()
-                .as_mut()
-                .filter(|f| f.base == next)
-            {
-                f.zeroed = pos + len;
-                f.unsynced = if sync_now { 0 } else { unsynced + len };
+        }
+    }
+
+    /// Makes `next` the segment the background fill works on, unless it
+    /// already is: a fill for another segment is dropped with its file,
+    /// and `next`'s file is created.
+    async fn start_fill(&self, next: u64) -> Result<()> {
+        let current = self.filling.borrow().as_ref().map(|f| f.base);
+        if current == Some(next) {
+            return Ok(());
+        }
+        if let Some(stale) = current {
+            self.filling.borrow_mut().take();
+            let path = self.dir.join(file_name_for_offset(stale));
+            let _ = self.disk.remove_file(&path).await;
+        }
+        let file = self.create_segment_file(next).await?;
+        *self.filling.borrow_mut() = Some(Filling {
+            base: next,
+            file,
+            zeroed: 0,
+            unsynced: 0,
+        });
+        Ok(())
+    }
+
+    /// The fill of `next` has reached the segment's end: syncs the zeros
+    /// not yet synced and registers the segment, unless `prepare_segment`
+    /// took it meanwhile.
+    async fn finish_fill(&self, next: u64, file: Rc<D::File>, unsynced: u64) -> Result<()> {
+        if unsynced > 0 {
+            let _permit = self.gate.acquire().await;
+            if let Err(e) = file.sync_data().await {
+                self.filling.borrow_mut().take();
+                return Err(self
+                    .segment_failed(&file.path(), "sync segment fill", e)
+                    .await);
             }
         }
+        if self
+            .filling
+            .borrow()
+            .as_ref()
+            .is_some_and(|f| f.base == next)
+        {
+            self.filling.borrow_mut().take();
+            self.register_segment(next, file);
+        }
+        Ok(())
+    }
+
+    /// Writes the next chunk of zeros into `next` at `pos`, syncing once
+    /// [`PREWRITE_SYNC_BYTES`] are unsynced, and records the progress;
+    /// returns the bytes written. A failure ends the fill and removes the
+    /// file.
+    async fn zero_fill_step(
+        &self,
+        next: u64,
+        file: &Rc<D::File>,
+        pos: u64,
+        unsynced: u64,
+    ) -> Result<u64> {
+        let len = PREWRITE_CHUNK_BYTES.min((self.segment_size_bytes - pos) as usize) as u64;
+        let mut result = if self.direct {
+            file.write_zeros_direct(pos, len as usize).await
+        } else {
+            file.write_all_at(vec![0u8; len as usize], pos).await
+        };
+        let sync_now = unsynced + len >= PREWRITE_SYNC_BYTES as u64;
+        if result.is_ok() && sync_now {
+            let _permit = self.gate.acquire().await;
+            result = file.sync_data().await;
+        }
+        if let Err(e) = result {
+            self.filling.borrow_mut().take();
+            return Err(self
+                .segment_failed(&file.path(), "zero-fill segment", e)
+                .await);
+        }
+        if let Some(f) = self
+            .filling
+            .borrow_mut()
+            .as_mut()
+            .filter(|f| f.base == next)
+        {
+            f.zeroed = pos + len;
+            f.unsynced = if sync_now { 0 } else { unsynced + len };
+        }
+        Ok(len)
     }
 
     /// Ends the background fill for a segment the log needs now: its file

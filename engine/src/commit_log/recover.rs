@@ -21,8 +21,20 @@ impl<D: Disk> CommitLog<D> {
         end: u64,
         scrub_tail: bool,
     ) -> Result<()> {
-        let seg = self.segment_size_bytes;
         let base = self.segment_base(end);
+        self.remove_segments_after(base).await?;
+        if scrub_tail {
+            self.scrub_after(end).await?;
+        }
+        self.sync_scanned(self.segment_base(scan_start), base)
+            .await?;
+        self.set_positions_at(end).await
+    }
+
+    /// Removes every segment after the one starting at `base`: it holds
+    /// nothing valid (the scan ended before it); it is recreated,
+    /// zero-filled, when the log reaches it again.
+    async fn remove_segments_after(&self, base: u64) -> Result<()> {
         let later: Vec<u64> = self
             .state
             .borrow()
@@ -31,39 +43,51 @@ impl<D: Disk> CommitLog<D> {
             .map(|(b, _)| *b)
             .collect();
         for b in later {
-            // A later segment holds nothing valid (the scan ended before it);
-            // it is recreated, zero-filled, when the log reaches it again.
             self.remove_segment(b).await?;
         }
+        Ok(())
+    }
+
+    /// Zeroes the bytes of `end`'s segment from `end` on, chunk by chunk,
+    /// writing only chunks that are not zeros already.
+    async fn scrub_after(&self, end: u64) -> Result<()> {
+        let seg = self.segment_size_bytes;
+        let base = self.segment_base(end);
         let file = self
             .state
             .borrow()
             .segments
             .get(&base)
             .map(|g| g.file.clone());
-        if let Some(file) = file {
-            let mut pos = end - base;
-            while scrub_tail && pos < seg {
-                let len = PREWRITE_CHUNK_BYTES.min((seg - pos) as usize);
-                let existing = file
-                    .read_at(pos, len)
+        let Some(file) = file else {
+            return Ok(());
+        };
+        let mut pos = end - base;
+        while pos < seg {
+            let len = PREWRITE_CHUNK_BYTES.min((seg - pos) as usize);
+            let existing = file
+                .read_at(pos, len)
+                .await
+                .map_err(|e| StoreError::io("read segment tail", file.path(), e))?;
+            if existing.iter().any(|&b| b != 0) {
+                file.write_all_at(vec![0u8; len], pos)
                     .await
-                    .map_err(|e| StoreError::io("read segment tail", file.path(), e))?;
-                if existing.iter().any(|&b| b != 0) {
-                    file.write_all_at(vec![0u8; len], pos)
-                        .await
-                        .map_err(|e| StoreError::io("zero segment tail", file.path(), e))?;
-                }
-                pos += len as u64;
+                    .map_err(|e| StoreError::io("zero segment tail", file.path(), e))?;
             }
+            pos += len as u64;
         }
-        // Everything the scan accepted may have been only in the page cache
-        // of a killed process: make every scanned segment durable.
+        Ok(())
+    }
+
+    /// Everything the scan accepted may have been only in the page cache
+    /// of a killed process: fdatasyncs every segment from `first` to
+    /// `last` (segment bases).
+    async fn sync_scanned(&self, first: u64, last: u64) -> Result<()> {
         let scanned: Vec<Rc<D::File>> = self
             .state
             .borrow()
             .segments
-            .range(self.segment_base(scan_start)..=base)
+            .range(first..=last)
             .map(|(_, g)| g.file.clone())
             .collect();
         for file in scanned {
@@ -71,6 +95,12 @@ impl<D: Disk> CommitLog<D> {
                 .await
                 .map_err(|e| StoreError::io("sync recovered segment", file.path(), e))?;
         }
+        Ok(())
+    }
+
+    /// Sets every position to `end` and, under direct I/O, reads back the
+    /// last partial block for the next write and for readers.
+    async fn set_positions_at(&self, end: u64) -> Result<()> {
         let tail_pos = align_down(end).max(self.segment_base(end));
         let tail = if self.direct && tail_pos < end {
             self.read_file(tail_pos, (end - tail_pos) as usize).await?

@@ -3,7 +3,7 @@
 //! for consumers behind the hot window.
 
 use crate::commit_log::FileRange;
-use crate::consume_queue::CqEntry;
+use crate::consume_queue::{ConsumeQueue, CqEntry};
 use crate::disk::Disk;
 use crate::ids::QueueOffset;
 
@@ -41,6 +41,49 @@ pub struct QueueRead<F> {
     pub memory_tail: Vec<u8>,
 }
 
+impl<F> QueueRead<F> {
+    /// A read that returns nothing yet: `status`, positioned at `next_offset`.
+    fn empty(
+        status: ReadStatus,
+        next_offset: QueueOffset,
+        min_offset: QueueOffset,
+        max_offset: QueueOffset,
+    ) -> QueueRead<F> {
+        QueueRead {
+            status,
+            next_offset,
+            min_offset,
+            max_offset,
+            ranges: Vec::new(),
+            message_count: 0,
+            bytes: 0,
+            last_physical_offset: None,
+            memory_tail: Vec::new(),
+        }
+    }
+}
+
+/// The status and next offset of a read at `offset` that finds nothing
+/// because the queue `[min, max)` is empty or does not hold `offset`;
+/// `None` when it does.
+fn outside_queue(
+    offset: QueueOffset,
+    min: QueueOffset,
+    max: QueueOffset,
+) -> Option<(ReadStatus, QueueOffset)> {
+    if max == min {
+        Some((ReadStatus::NoMessageInQueue, min))
+    } else if offset < min {
+        Some((ReadStatus::OffsetTooSmall, min))
+    } else if offset == max {
+        Some((ReadStatus::OffsetOverflowOne, offset))
+    } else if offset > max {
+        Some((ReadStatus::OffsetOverflowBadly, max))
+    } else {
+        None
+    }
+}
+
 /// Direct I/O: how far past a read from a segment file the kernel is asked
 /// to read ahead (the kernel's own readahead is off on segment files; see
 /// `ShardStore::read_ahead`).
@@ -63,54 +106,40 @@ impl<D: Disk> ShardStore<D> {
         let confirm = self.confirm_offset();
         let queues = self.queues.borrow();
         let Some(q) = queues.get(topic, queue_id) else {
-            return QueueRead {
-                status: ReadStatus::NoMessageInQueue,
-                next_offset: QueueOffset::ZERO,
-                min_offset: QueueOffset::ZERO,
-                max_offset: QueueOffset::ZERO,
-                ranges: Vec::new(),
-                message_count: 0,
-                bytes: 0,
-                last_physical_offset: None,
-                memory_tail: Vec::new(),
-            };
+            let zero = QueueOffset::ZERO;
+            return QueueRead::empty(ReadStatus::NoMessageInQueue, zero, zero, zero);
         };
         let min = q.min_offset();
         let max = q.visible_max_offset(confirm);
-        let mut read = QueueRead {
-            status: ReadStatus::NoMatchedMessage,
-            next_offset: offset,
-            min_offset: min,
-            max_offset: max,
-            ranges: Vec::new(),
-            message_count: 0,
-            bytes: 0,
-            last_physical_offset: None,
-            memory_tail: Vec::new(),
-        };
-        if max == min {
-            read.status = ReadStatus::NoMessageInQueue;
-            read.next_offset = min;
+        let mut read = QueueRead::empty(ReadStatus::NoMatchedMessage, offset, min, max);
+        if let Some((status, next_offset)) = outside_queue(offset, min, max) {
+            read.status = status;
+            read.next_offset = next_offset;
             return read;
         }
-        if offset < min {
-            read.status = ReadStatus::OffsetTooSmall;
-            read.next_offset = min;
-            return read;
-        }
-        if offset == max {
-            read.status = ReadStatus::OffsetOverflowOne;
-            return read;
-        }
-        if offset > max {
-            read.status = ReadStatus::OffsetOverflowBadly;
-            read.next_offset = max;
-            return read;
-        }
+        self.collect_entries(&mut read, q, max_messages, max_bytes, accept);
+        read
+    }
+
+    /// Adds the entries of `q` from `read.next_offset` (inside the queue)
+    /// to `read`, within the limits and past the filter, and moves
+    /// `read.next_offset` past the last one looked at.
+    fn collect_entries(
+        &self,
+        read: &mut QueueRead<D::File>,
+        q: &ConsumeQueue,
+        max_messages: u32,
+        max_bytes: u64,
+        accept: &dyn Fn(i64) -> bool,
+    ) {
         let memory_from = self.log.direct_memory_from();
         let mut last_end = None;
+        let offset = read.next_offset;
         let mut next = offset;
-        for entry in q.iter_from(offset).take((max.0 - offset.0) as usize) {
+        for entry in q
+            .iter_from(offset)
+            .take((read.max_offset.0 - offset.0) as usize)
+        {
             if read.message_count >= max_messages
                 || (read.message_count > 0 && read.bytes + entry.size_bytes as u64 > max_bytes)
             {
@@ -141,7 +170,6 @@ impl<D: Disk> ShardStore<D> {
         if let (Some(from), Some(end), Some(range)) = (memory_from, last_end, read.ranges.last()) {
             self.read_ahead(range, end, from);
         }
-        read
     }
 
     /// Direct I/O turns the kernel's readahead off on segment files (it
