@@ -223,7 +223,8 @@ pub struct ConsumeQueues {
     dir: PathBuf,
     segment_entries: u64,
     /// foldhash rather than SipHash: two lookups per appended message, and
-    /// SipHash was 7 % of the shard's CPU in the append benchmark. Its seed
+    /// SipHash showed up in the append benchmark's profile (`docs/perf-log.md`,
+    /// 2026-12-04). Its seed
     /// is random per process, so topic names cannot be chosen to collide.
     topics: HashMap<Box<str>, QueuesOfTopic, foldhash::fast::RandomState>,
 }

@@ -17,8 +17,9 @@ const CHUNK_CAPACITY_BYTES: usize = 1 << 20;
 const BUFFERED_CHUNK_CAPACITY_BYTES: usize = 256 << 10;
 /// Direct I/O keeps written chunks' buffers (their bytes are in the
 /// hot window, or were) for reuse, at most this many: a fresh buffer costs
-/// a page fault per 4 KiB on its first use, which profiling here showed
-/// next to the copy as the append path's largest cost.
+/// a page fault per 4 KiB on its first use, which profiles showed next
+/// to the copy as the append path's largest cost (`docs/perf-log.md`,
+/// 2026-12-04).
 const SPARE_CHUNKS_MAX: usize = 4;
 
 /// Why an append cannot go into the buffer right now.

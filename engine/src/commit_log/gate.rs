@@ -43,7 +43,7 @@ impl<D: Disk> CommitLog<D> {
     /// `None` when another already does (its write will take the pending
     /// bytes; [`CommitLog::can_issue`] is false meanwhile). With every
     /// writer queueing, the broker's `SYNC_FLUSH` batch throughput with two
-    /// shards fell by 40 % (one run against the old binary), most likely
+    /// shards fell (figures: `docs/perf-log.md`, 2026-12-04), most likely
     /// because each extra holder, with nothing left to write, handed the
     /// gate on: a wake-up across cores while the disk sat idle.
     pub(super) async fn enter_gate(&self) -> Option<GateUse<'_, D>> {

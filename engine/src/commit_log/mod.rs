@@ -141,10 +141,10 @@ pub struct CommitLog<D: Disk> {
     direct: bool,
     /// Direct I/O under `SYNC_FLUSH`: appends are written with O_DSYNC, so
     /// a write's completion makes it durable and no separate fdatasync
-    /// follows (on the development VM a 256 KiB O_DSYNC write into a
-    /// zero-filled segment took 159 us; write then fdatasync 173 us, and
-    /// through io_uring the fdatasync alone ~200 us, as io_uring runs it on
-    /// a worker thread that shares the shard's core).
+    /// follows: an O_DSYNC write into a zero-filled segment costs less
+    /// than a write then an fdatasync, and through io_uring the fdatasync
+    /// runs on a worker thread that shares the shard's core (figures:
+    /// `docs/perf-log.md`, 2026-12-04).
     sync_writes: bool,
     /// Direct I/O: the hot window's maximum (`StoreConfig::direct_io_hot_bytes`).
     hot_bytes_max: usize,

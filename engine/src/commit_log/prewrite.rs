@@ -17,9 +17,9 @@ const PREWRITE_SYNC_BYTES: usize = 32 << 20;
 /// The next segment's zero-fill keeps its zeroed fraction at this many
 /// thirds of the active segment's used fraction, so it is done when the
 /// active segment is three quarters used. Proportional, with no head
-/// start: a head start of a quarter segment was a burst of 256 MiB of
-/// zeros at each roll, and the broker's buffered `SYNC_FLUSH` throughput
-/// dipped by three quarters for a second.
+/// start: a head start of a quarter segment is a burst of zeros at each
+/// roll, which took most of the broker's buffered `SYNC_FLUSH` throughput
+/// for a while (figures: `docs/perf-log.md`, 2026-12-04).
 const PREWRITE_PACE_THIRDS: u64 = 4;
 
 /// The next segment while it is zero-filled in the background: created,
@@ -37,10 +37,10 @@ impl<D: Disk> CommitLog<D> {
     /// Background: zero-fills the segment after the active one, paced by
     /// the active one's use (`PREWRITE_PACE_THIRDS`), writing at most
     /// `budget_bytes` per call; registers the segment
-    /// when it is full. Filled all at once, a 1 GiB fill took the disk from
-    /// buffered `SYNC_FLUSH` appends for ~3 s at every segment roll (the
-    /// broker's throughput fell to a tenth); paced, its bytes are spread
-    /// evenly over the active segment's life.
+    /// when it is full. Filled all at once, a segment's fill took the disk
+    /// from buffered `SYNC_FLUSH` appends for seconds at every segment roll
+    /// (figures: `docs/perf-log.md`, 2026-12-04); paced, its bytes are
+    /// spread evenly over the active segment's life.
     pub async fn fill_ahead(&self, budget_bytes: usize) -> Result<()> {
         if !self.prewrite || self.poisoned().is_some() || self.is_disk_full() {
             return Ok(());
@@ -186,8 +186,9 @@ impl<D: Disk> CommitLog<D> {
     pub(super) async fn fill_segment(&self, file: &Rc<D::File>) -> std::io::Result<()> {
         // The zeros are made durable a slice at a time, each fdatasync
         // through the disk's flush gate, so a commit-log flush waits for at
-        // most one slice's writeback instead of a whole segment's (a single
-        // 1 GiB fdatasync stalled SYNC_FLUSH acks for ~2 s).
+        // most one slice's writeback instead of a whole segment's (one
+        // fdatasync of a whole segment stalled SYNC_FLUSH acks for seconds;
+        // figures: docs/perf-log.md, 2026-12-04).
         let mut pos = 0;
         let mut unsynced = 0;
         while pos < self.segment_size_bytes {

@@ -47,9 +47,10 @@ impl<D: Disk> ShardStore<D> {
             self.log.write_ends.next_bump().await;
             return Ok(());
         }
-        // Let the shard's other ready tasks append first: a write costs
-        // the same ~150 us through io_uring whether it carries 32 KiB or
-        // 256 KiB (measured here), so one write should carry them all.
+        // Let the shard's other ready tasks append first: a write through
+        // io_uring costs about the same whether it carries 32 KiB or
+        // 256 KiB (figures: docs/perf-log.md, 2026-12-04), so one write
+        // should carry them all.
         futures_lite::future::yield_now().await;
         // Another task may have issued it meanwhile: then this is a no-op.
         self.log.write_next().await?;

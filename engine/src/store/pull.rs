@@ -174,8 +174,9 @@ impl<D: Disk> ShardStore<D> {
 
     /// Direct I/O turns the kernel's readahead off on segment files (it
     /// could cache a block that a later write rewrites), so a consumer
-    /// reading behind the hot window read the file a page at a time: a
-    /// cold backlog was consumed at 0.44 of buffered I/O's rate. This asks
+    /// reading behind the hot window read the file a page at a time, and
+    /// a cold backlog was consumed at well under buffered I/O's rate
+    /// (figures: `docs/perf-log.md`, 2026-12-04). This asks
     /// the kernel to read ahead of the read, up to [`READ_AHEAD_BYTES`],
     /// only whole blocks below `memory_from` (no write touches them again)
     /// and within the segment; once per half window a consumer moves.
