@@ -10,6 +10,8 @@ use crate::error::{Result, StoreError};
 use super::CommitLog;
 
 impl<D: Disk> CommitLog<D> {
+    /// The error every write gets once a write or fdatasync has failed
+    /// ([`StoreError::Poisoned`]); `None` while the log is healthy.
     pub fn poisoned(&self) -> Option<StoreError> {
         self.state
             .borrow()
@@ -43,10 +45,13 @@ impl<D: Disk> CommitLog<D> {
         self.state.borrow_mut().closed = true;
     }
 
+    /// Marks the disk full with a reason (appends then get
+    /// [`StoreError::DiskFull`]), or `None` to accept appends again.
     pub fn set_disk_full(&self, detail: Option<String>) {
         self.state.borrow_mut().disk_full = detail.map(Rc::from);
     }
 
+    /// Whether appends are refused because the disk is full.
     pub fn is_disk_full(&self) -> bool {
         self.state.borrow().disk_full.is_some()
     }

@@ -61,8 +61,11 @@ use write::Flight;
 pub use append::Blocked;
 pub use read::FileRange;
 
+/// One segment file of the log, named by its 20-digit start offset.
 pub struct Segment<D: Disk> {
+    /// Commit-log offset of the segment's first byte; a multiple of the segment size.
     pub base: u64,
+    /// The open segment file.
     pub file: Rc<D::File>,
 }
 
@@ -131,6 +134,8 @@ impl<D: Disk> LogState<D> {
     }
 }
 
+/// One shard's commit log (see the module doc). Lives on its shard, not
+/// `Send`; other shards never touch it.
 pub struct CommitLog<D: Disk> {
     disk: D,
     dir: PathBuf,
@@ -171,25 +176,34 @@ pub struct CommitLog<D: Disk> {
     pub write_ends: PositionWaiters,
     state: RefCell<LogState<D>>,
     filling: RefCell<Option<Filling<D::File>>>,
+    /// Reaches `written` as it moves; every waiter fails when the log is
+    /// poisoned.
     pub written_waiters: PositionWaiters,
+    /// Reaches `durable` as it moves; every waiter fails when the log is
+    /// poisoned.
     pub durable_waiters: PositionWaiters,
 }
 
 impl<D: Disk> CommitLog<D> {
+    /// Size of every segment, in bytes.
     pub fn segment_size_bytes(&self) -> u64 {
         self.segment_size_bytes
     }
 
+    /// Start offset of the segment holding commit-log offset `offset`.
     pub fn segment_base(&self, offset: u64) -> u64 {
         offset - offset % self.segment_size_bytes
     }
 
+    /// End of the records encoded into the write buffer (commit-log offset).
     pub fn appended(&self) -> u64 {
         self.state.borrow().appended
     }
+    /// End of the bytes handed to the kernel: visible to readers (commit-log offset).
     pub fn written(&self) -> u64 {
         self.state.borrow().written
     }
+    /// End of the bytes covered by an fdatasync or an O_DSYNC write (commit-log offset).
     pub fn durable(&self) -> u64 {
         self.state.borrow().durable
     }
@@ -206,6 +220,7 @@ impl<D: Disk> CommitLog<D> {
         s.segments.keys().next().copied().unwrap_or(s.appended)
     }
 
+    /// Store timestamp (ms since the epoch) of the newest record appended or recovered.
     pub fn last_store_timestamp_ms(&self) -> i64 {
         self.state.borrow().last_store_timestamp_ms
     }
@@ -219,6 +234,8 @@ impl<D: Disk> CommitLog<D> {
         ts
     }
 
+    /// Raises the newest store timestamp to `ts` (recovery), never lowering
+    /// it.
     pub fn set_last_store_timestamp(&self, ts: i64) {
         let mut s = self.state.borrow_mut();
         s.last_store_timestamp_ms = s.last_store_timestamp_ms.max(ts);

@@ -12,8 +12,11 @@ use super::CommitLog;
 /// A range of one segment file, for zero-copy sends. Holding it keeps the
 /// file open even if retention deletes the segment meanwhile.
 pub struct FileRange<F> {
+    /// The segment file; holding it keeps the file open.
     pub file: Rc<F>,
+    /// Position of the range within the file, in bytes.
     pub file_pos: u64,
+    /// Length of the range, in bytes.
     pub len: u32,
 }
 

@@ -10,10 +10,12 @@ use crate::ids::file_name_for_offset;
 use super::{CommitLog, Segment};
 
 impl<D: Disk> CommitLog<D> {
+    /// Start offsets of every segment held, oldest first.
     pub fn segment_bases(&self) -> Vec<u64> {
         self.state.borrow().segments.keys().copied().collect()
     }
 
+    /// Whether the segment starting at `base` is held.
     pub fn has_segment(&self, base: u64) -> bool {
         self.state.borrow().segments.contains_key(&base)
     }

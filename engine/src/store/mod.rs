@@ -59,20 +59,28 @@ pub use retention::RetentionReport;
 /// Where one appended message went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AppendedRecord {
+    /// Commit-log offset of the record's first byte.
     pub physical_offset: CommitLogOffset,
+    /// Size of the record in the log, in bytes.
     pub size_bytes: u32,
+    /// Offset in its consume queue (zero for records that take none).
     pub queue_offset: QueueOffset,
+    /// Store timestamp assigned to the record (ms since the epoch).
     pub store_timestamp_ms: i64,
 }
 
 impl AppendedRecord {
+    /// Commit-log offset just past the record: what an acknowledgement waits for.
     pub fn end(&self) -> CommitLogOffset {
         self.physical_offset.plus(self.size_bytes as u64)
     }
 }
 
+/// Wall clock in milliseconds since the Unix epoch; tests inject their
+/// own.
 pub type Clock = Rc<dyn Fn() -> i64>;
 
+/// The system clock in milliseconds since the Unix epoch (0 before it).
 pub fn system_clock() -> Clock {
     Rc::new(|| {
         std::time::SystemTime::now()
@@ -81,6 +89,8 @@ pub fn system_clock() -> Clock {
     })
 }
 
+/// One shard's storage behind one handle (see the module doc). Lives on
+/// its shard's executor, not `Send`.
 pub struct ShardStore<D: Disk> {
     pub(crate) disk: D,
     pub(crate) config: StoreConfig,
@@ -145,27 +155,35 @@ impl<D: Disk> ShardStore<D> {
         crate::recovery::open(disk, config, gate, clock).await
     }
 
+    /// The configuration the store was opened with.
     pub fn config(&self) -> &StoreConfig {
         &self.config
     }
 
+    /// The flush mode acknowledgements follow.
     pub fn flush_mode(&self) -> FlushMode {
         self.config.flush_mode
     }
 
+    /// End of what has been appended (not necessarily written).
     pub fn appended_offset(&self) -> CommitLogOffset {
         CommitLogOffset(self.log.appended())
     }
+    /// End of what has been handed to the kernel.
     pub fn written_offset(&self) -> CommitLogOffset {
         CommitLogOffset(self.log.written())
     }
+    /// End of what is durable (fdatasync'd or written with O_DSYNC).
     pub fn durable_offset(&self) -> CommitLogOffset {
         CommitLogOffset(self.log.durable())
     }
+    /// First commit-log offset still held; retention moves it forward.
     pub fn min_commit_log_offset(&self) -> CommitLogOffset {
         CommitLogOffset(self.log.min_offset())
     }
 
+    /// The error every write gets once the log is poisoned by a failed write
+    /// or fdatasync; `None` while it is healthy.
     pub fn poisoned(&self) -> Option<StoreError> {
         self.log.poisoned()
     }

@@ -12,26 +12,37 @@ use super::ShardStore;
 /// `GetMessageStatus`, as the broker maps it to pull response codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadStatus {
+    /// At least one message was returned.
     Found,
     /// Entries were there but none passed the filter.
     NoMatchedMessage,
     /// The queue does not exist or holds nothing.
     NoMessageInQueue,
+    /// The offset is below the queue's min offset; `next_offset` is the min.
     OffsetTooSmall,
     /// Offset equals the max: nothing new yet (long-poll candidate).
     OffsetOverflowOne,
+    /// The offset is past the max; `next_offset` is the max.
     OffsetOverflowBadly,
 }
 
+/// The result of [`ShardStore::read_queue`](super::ShardStore::read_queue):
+/// a status, the offsets to report, and the record bytes to send.
 pub struct QueueRead<F> {
+    /// What the read found.
     pub status: ReadStatus,
+    /// Queue offset the consumer should read from next.
     pub next_offset: QueueOffset,
+    /// The queue's min offset at the time of the read.
     pub min_offset: QueueOffset,
+    /// The queue's exclusive max offset visible to consumers.
     pub max_offset: QueueOffset,
     /// Record bytes to send, coalesced where records are adjacent in a
     /// segment.
     pub ranges: Vec<FileRange<F>>,
+    /// Messages returned.
     pub message_count: u32,
+    /// Bytes of the messages returned.
     pub bytes: u64,
     /// Commit-log offset of the last message returned (how far behind the
     /// log's end this read is: cold or hot data).

@@ -10,6 +10,7 @@ use crate::record::RecordView;
 
 use super::ShardStore;
 
+/// Which entry [`ShardStore::offset_by_time`](super::ShardStore::offset_by_time) looks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimeBoundary {
     /// First entry stored at or after the time.

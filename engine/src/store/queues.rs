@@ -8,6 +8,7 @@ use super::ShardStore;
 /// One consume-queue entry, as [`ShardStore::queue_entries`] returns it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QueueEntry {
+    /// Commit-log offset of the record.
     pub commit_log_offset: CommitLogOffset,
     /// The tag hash, or for the timer topic the delivery time
     /// ([`crate::dispatch::tags_code`]).
@@ -17,6 +18,7 @@ pub struct QueueEntry {
 }
 
 impl<D: Disk> ShardStore<D> {
+    /// The queue's first offset still held; zero for an unknown queue.
     pub fn min_queue_offset(&self, topic: &str, queue_id: i32) -> QueueOffset {
         self.queues
             .borrow()
@@ -64,6 +66,7 @@ impl<D: Disk> ShardStore<D> {
         (start, entries)
     }
 
+    /// Whether any queue of `topic` exists in this store.
     pub fn has_topic(&self, topic: &str) -> bool {
         self.queues.borrow().topics().any(|t| t == topic)
     }

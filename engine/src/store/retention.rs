@@ -11,8 +11,11 @@ use super::ShardStore;
 /// What one retention pass did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RetentionReport {
+    /// Segments deleted by the pass.
     pub segments_deleted: u32,
+    /// Disk use after the pass, in percent (as df's Use%).
     pub disk_used_percent: u64,
+    /// Whether appends are refused because the disk is full.
     pub disk_full: bool,
 }
 
