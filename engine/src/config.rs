@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+/// When an append is acknowledged (RocketMQ `flushDiskType`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FlushMode {
     /// Acknowledge once written to the page cache; fdatasync on an interval.
@@ -12,6 +13,7 @@ pub enum FlushMode {
     Sync,
 }
 
+/// One shard store's settings; [`StoreConfig::new`] gives the defaults.
 #[derive(Clone, Debug)]
 pub struct StoreConfig {
     /// `storePathRootDir` of this shard.
@@ -20,6 +22,7 @@ pub struct StoreConfig {
     pub shard: u16,
     /// `mappedFileSizeCommitLog`.
     pub segment_size_bytes: u64,
+    /// When appends are acknowledged (`flushDiskType`).
     pub flush_mode: FlushMode,
     /// `flushIntervalCommitLog`, for [`FlushMode::Async`].
     pub flush_interval_ms: u64,
@@ -79,6 +82,8 @@ pub struct StoreConfig {
 }
 
 impl StoreConfig {
+    /// Defaults for a store in `root`: 1 GiB segments, `ASYNC_FLUSH`,
+    /// buffered I/O, the key index on, 72 h retention.
     pub fn new(root: impl Into<PathBuf>) -> StoreConfig {
         StoreConfig {
             root: root.into(),
@@ -102,15 +107,19 @@ impl StoreConfig {
         }
     }
 
+    /// Directory of the commit-log segments (`<root>/commitlog`).
     pub fn commit_log_dir(&self) -> PathBuf {
         self.root.join("commitlog")
     }
+    /// Directory of the consume queues (`<root>/consumequeue`).
     pub fn consume_queue_dir(&self) -> PathBuf {
         self.root.join("consumequeue")
     }
+    /// Directory of the key index (`<root>/index`).
     pub fn index_dir(&self) -> PathBuf {
         self.root.join("index")
     }
+    /// File of the checkpoint (`<root>/checkpoint`).
     pub fn checkpoint_path(&self) -> PathBuf {
         self.root.join("checkpoint")
     }
