@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+/// When an append is acknowledged (RocketMQ `flushDiskType`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FlushMode {
     /// Acknowledge once written to the page cache; fdatasync on an interval.
@@ -12,6 +13,7 @@ pub enum FlushMode {
     Sync,
 }
 
+/// One shard store's settings; [`StoreConfig::new`] gives the defaults.
 #[derive(Clone, Debug)]
 pub struct StoreConfig {
     /// `storePathRootDir` of this shard.
@@ -20,6 +22,7 @@ pub struct StoreConfig {
     pub shard: u16,
     /// `mappedFileSizeCommitLog`.
     pub segment_size_bytes: u64,
+    /// When appends are acknowledged (`flushDiskType`).
     pub flush_mode: FlushMode,
     /// `flushIntervalCommitLog`, for [`FlushMode::Async`].
     pub flush_interval_ms: u64,
@@ -30,8 +33,8 @@ pub struct StoreConfig {
     /// for extent conversion or file growth.
     pub prewrite_segments: bool,
     /// Write the commit log with O_DIRECT (RingMQ `commitLogDirectIo`):
-    /// appends bypass the page cache and its writeback, which on the
-    /// development VM sustains a third of what the disk takes. The last
+    /// appends bypass the page cache and its writeback, which can sustain
+    /// well under what the disk takes (figures: `docs/perf-log.md`, 2026-12-04). The last
     /// partial 4 KiB block, rewritten by the next write, is served to
     /// readers from memory; everything before it is read through the page
     /// cache (from disk when not cached), without readahead.
@@ -41,15 +44,14 @@ pub struct StoreConfig {
     /// (RingMQ `commitLogDirectIoHotBytes`). 0 keeps only the last partial
     /// block. Its buffers are reused for new writes once they leave the
     /// window, cold in the CPU cache by then: a larger window costs append
-    /// throughput (measured here, 16 appenders of 32 KiB batches: 64 MiB
-    /// 1.02–1.08 GB/s, 16 MiB 1.14–1.19, none 1.23–1.25), while 16 MiB
-    /// already kept disk reads at zero for consumers keeping up at 150 MB/s.
+    /// throughput, while a modest one already keeps consumers that keep up
+    /// off the disk (figures: `docs/perf-log.md`, 2026-12-04).
     pub direct_io_hot_bytes: usize,
     /// Direct I/O: writes in flight at once (RingMQ
     /// `commitLogDirectIoWritesInFlight`; 1 = one at a time). With two, the
     /// next group commit goes to the disk while the one before it is still
-    /// there, which the development VM's disk rewards (two O_DSYNC writers
-    /// 1.12 GB/s against one 0.65-0.71 on core 0); the cost is that a write
+    /// there, which a disk that serves concurrent O_DSYNC writes faster
+    /// rewards (figures: `docs/perf-log.md`, 2026-12-04); the cost is that a write
     /// issued under load stops at its last whole 4 KiB block and the records
     /// in its partial block are acknowledged with the next write.
     pub direct_io_writes_in_flight: usize,
@@ -57,10 +59,9 @@ pub struct StoreConfig {
     /// at its last whole 4 KiB block (the partial block goes with the next
     /// write, and its records are acknowledged with it) only when it
     /// carries at least this much. Smaller writes cost mostly the device's
-    /// fixed time per write (a 4 KiB O_DSYNC write took 125-230 us on the
-    /// development VM, a 256 KiB one 240-370 us), so splitting them adds a
-    /// write for little overlap: with single 1 KiB sync sends through the
-    /// broker, splitting every write cost 9 % of the send rate.
+    /// fixed time per write, so splitting them adds a write for little
+    /// overlap: with single 1 KiB sync sends through the broker, splitting
+    /// every write cost part of the send rate (figures: `docs/perf-log.md`, 2026-12-04).
     pub direct_io_split_write_bytes_min: usize,
     /// Entries per consume-queue file (RocketMQ: 300 000 × 20 bytes).
     pub consume_queue_segment_entries: u64,
@@ -81,6 +82,8 @@ pub struct StoreConfig {
 }
 
 impl StoreConfig {
+    /// Defaults for a store in `root`: 1 GiB segments, `ASYNC_FLUSH`,
+    /// buffered I/O, the key index on, 72 h retention.
     pub fn new(root: impl Into<PathBuf>) -> StoreConfig {
         StoreConfig {
             root: root.into(),
@@ -104,15 +107,19 @@ impl StoreConfig {
         }
     }
 
+    /// Directory of the commit-log segments (`<root>/commitlog`).
     pub fn commit_log_dir(&self) -> PathBuf {
         self.root.join("commitlog")
     }
+    /// Directory of the consume queues (`<root>/consumequeue`).
     pub fn consume_queue_dir(&self) -> PathBuf {
         self.root.join("consumequeue")
     }
+    /// Directory of the key index (`<root>/index`).
     pub fn index_dir(&self) -> PathBuf {
         self.root.join("index")
     }
+    /// File of the checkpoint (`<root>/checkpoint`).
     pub fn checkpoint_path(&self) -> PathBuf {
         self.root.join("checkpoint")
     }

@@ -223,9 +223,40 @@ pub struct ConsumeQueues {
     dir: PathBuf,
     segment_entries: u64,
     /// foldhash rather than SipHash: two lookups per appended message, and
-    /// SipHash was 7 % of the shard's CPU in the append benchmark. Its seed
+    /// SipHash showed up in the append benchmark's profile (`docs/perf-log.md`,
+    /// 2026-12-04). Its seed
     /// is random per process, so topic names cannot be chosen to collide.
     topics: HashMap<Box<str>, QueuesOfTopic, foldhash::fast::RandomState>,
+}
+
+/// A queue's topic, id, and the queue offset its files will hold entries
+/// up to once [`ConsumeQueues::persist`]'s writes are durable.
+type PersistMark = (Rc<str>, i32, u64);
+
+/// Performs the writes, then fdatasyncs every file written.
+async fn write_and_sync<D: Disk>(disk: &D, jobs: Vec<WriteJob>) -> Result<()> {
+    let mut touched: Vec<Rc<D::File>> = Vec::new();
+    for job in jobs {
+        if let Some(parent) = job.path.parent() {
+            disk.create_dir_all(parent)
+                .await
+                .map_err(|e| StoreError::io("create consume-queue directory", parent, e))?;
+        }
+        let file = disk
+            .open(&job.path, true)
+            .await
+            .map_err(|e| StoreError::io("open consume queue", &job.path, e))?;
+        file.write_all_at(job.bytes, job.file_pos)
+            .await
+            .map_err(|e| StoreError::io("write consume queue", &job.path, e))?;
+        touched.push(file);
+    }
+    for file in touched {
+        file.sync_data()
+            .await
+            .map_err(|e| StoreError::io("sync consume queue", file.path(), e))?;
+    }
+    Ok(())
 }
 
 struct WriteJob {
@@ -301,79 +332,69 @@ impl ConsumeQueues {
         disk: &D,
         durable: u64,
     ) -> Result<()> {
-        let (jobs, marks) = {
-            let mut me = this.borrow_mut();
-            let file_bytes = me.file_bytes();
-            let mut jobs: Vec<WriteJob> = Vec::new();
-            let mut marks = Vec::new();
-            let dir = me.dir.clone();
-            for q in me.queues_mut() {
-                let upto = q.visible_max_offset(durable).0;
-                if upto <= q.persisted {
-                    continue;
+        let (jobs, marks) = this.borrow_mut().plan_persist(durable);
+        write_and_sync(disk, jobs).await?;
+        this.borrow_mut().mark_persisted(marks);
+        Ok(())
+    }
+
+    /// The writes that bring every queue's files up to the entries whose
+    /// records end at or before `durable` (fillers first in a queue's
+    /// first file), and how far each queue will then be persisted.
+    fn plan_persist(&mut self, durable: u64) -> (Vec<WriteJob>, Vec<PersistMark>) {
+        let file_bytes = self.file_bytes();
+        let mut jobs: Vec<WriteJob> = Vec::new();
+        let mut marks: Vec<PersistMark> = Vec::new();
+        let dir = self.dir.clone();
+        for q in self.queues_mut() {
+            let upto = q.visible_max_offset(durable).0;
+            if upto <= q.persisted {
+                continue;
+            }
+            let qdir = dir.join(&*q.topic).join(q.queue_id.to_string());
+            let mut offset = q.persisted;
+            if !q.file_started {
+                // Pad from the file's start to the first entry.
+                let first_byte = offset * CQ_ENTRY_BYTES as u64;
+                let file_base = first_byte - first_byte % file_bytes;
+                let mut bytes = Vec::new();
+                for _ in 0..(first_byte - file_base) / CQ_ENTRY_BYTES as u64 {
+                    encode_filler(&mut bytes);
                 }
-                let qdir = dir.join(&*q.topic).join(q.queue_id.to_string());
-                let mut offset = q.persisted;
-                if !q.file_started {
-                    // Pad from the file's start to the first entry.
-                    let first_byte = offset * CQ_ENTRY_BYTES as u64;
-                    let file_base = first_byte - first_byte % file_bytes;
-                    let mut bytes = Vec::new();
-                    for _ in 0..(first_byte - file_base) / CQ_ENTRY_BYTES as u64 {
-                        encode_filler(&mut bytes);
-                    }
-                    if !bytes.is_empty() {
-                        jobs.push(WriteJob {
-                            path: qdir.join(file_name_for_offset(file_base)),
-                            file_pos: 0,
-                            bytes,
-                        });
-                    }
-                }
-                while offset < upto {
-                    let byte = offset * CQ_ENTRY_BYTES as u64;
-                    let file_base = byte - byte % file_bytes;
-                    let in_file = (file_base + file_bytes - byte) / CQ_ENTRY_BYTES as u64;
-                    let n = in_file.min(upto - offset);
-                    let mut bytes = Vec::with_capacity(n as usize * CQ_ENTRY_BYTES);
-                    for e in q.iter_from(QueueOffset(offset)).take(n as usize) {
-                        e.encode(&mut bytes);
-                    }
+                if !bytes.is_empty() {
                     jobs.push(WriteJob {
                         path: qdir.join(file_name_for_offset(file_base)),
-                        file_pos: byte - file_base,
+                        file_pos: 0,
                         bytes,
                     });
-                    offset += n;
                 }
-                marks.push((q.topic.clone(), q.queue_id, upto));
             }
-            (jobs, marks)
-        };
-        let mut touched: Vec<Rc<D::File>> = Vec::new();
-        for job in jobs {
-            if let Some(parent) = job.path.parent() {
-                disk.create_dir_all(parent)
-                    .await
-                    .map_err(|e| StoreError::io("create consume-queue directory", parent, e))?;
+            while offset < upto {
+                let byte = offset * CQ_ENTRY_BYTES as u64;
+                let file_base = byte - byte % file_bytes;
+                let in_file = (file_base + file_bytes - byte) / CQ_ENTRY_BYTES as u64;
+                let n = in_file.min(upto - offset);
+                let mut bytes = Vec::with_capacity(n as usize * CQ_ENTRY_BYTES);
+                for e in q.iter_from(QueueOffset(offset)).take(n as usize) {
+                    e.encode(&mut bytes);
+                }
+                jobs.push(WriteJob {
+                    path: qdir.join(file_name_for_offset(file_base)),
+                    file_pos: byte - file_base,
+                    bytes,
+                });
+                offset += n;
             }
-            let file = disk
-                .open(&job.path, true)
-                .await
-                .map_err(|e| StoreError::io("open consume queue", &job.path, e))?;
-            file.write_all_at(job.bytes, job.file_pos)
-                .await
-                .map_err(|e| StoreError::io("write consume queue", &job.path, e))?;
-            touched.push(file);
+            marks.push((q.topic.clone(), q.queue_id, upto));
         }
-        for file in touched {
-            file.sync_data()
-                .await
-                .map_err(|e| StoreError::io("sync consume queue", file.path(), e))?;
-        }
-        let mut me = this.borrow_mut();
+        (jobs, marks)
+    }
+
+    /// Records how far each queue's files hold entries, once written and
+    /// synced.
+    fn mark_persisted(&mut self, marks: Vec<PersistMark>) {
         for (topic, queue_id, upto) in marks {
-            if let Some(q) = me
+            if let Some(q) = self
                 .topics
                 .get_mut(&*topic)
                 .and_then(|t| t.get_mut(&queue_id))
@@ -382,7 +403,6 @@ impl ConsumeQueues {
                 q.file_started = true;
             }
         }
-        Ok(())
     }
 
     /// Loads every queue from its files, keeping entries that end at or

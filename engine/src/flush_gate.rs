@@ -1,15 +1,15 @@
 //! One fdatasync in flight per disk, across shards.
 //!
-//! Measured on the target machine: two cores flushing one disk at once got
-//! less than half the bandwidth of one core flushing alone. Every shard whose
+//! Two cores flushing one disk at once got less than half the bandwidth of
+//! one core flushing alone (`docs/perf-log.md`, 2026-12-04). Every shard whose
 //! store sits on the same disk shares one [`FlushGate`] (it is `Send + Sync`,
 //! the only engine type that crosses shards); a shard takes it around each
 //! fdatasync and releases it right after. Waiters are served in arrival order.
 //!
 //! A durable (O_DSYNC) direct write is a flush too. One shard may have two
-//! of them in flight under one permit (`CommitLog::enter_gate`): on the
-//! development VM two 256 KiB O_DSYNC writers from one core got 0.56 + 0.56
-//! GB/s where one got 0.65-0.71 (`perf/disk_ceiling.sh`), so the rule is
+//! of them in flight under one permit (`CommitLog::enter_gate`): two
+//! O_DSYNC writers from one core got more than one alone
+//! (`perf/disk_ceiling.sh`; figures: `docs/perf-log.md`, 2026-12-04), so the rule is
 //! one *shard* flushing a disk at a time, and a shard holding the gate
 //! queues behind anyone waiting for it instead of adding another write.
 

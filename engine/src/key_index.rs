@@ -26,9 +26,10 @@
 //! links to the previous one of its slot. Every message's `UNIQ_KEY` is
 //! indexed, so the table is written once per message at a random slot: a
 //! map keyed by the exact hash grew by one slot per message (tens of
-//! millions) and its inserts were a sixth of the broker's CPU under batched
-//! produce; a fixed 8 MiB table still cost a tenth (a TLB and cache miss
-//! per message). The table is 512 KiB, which stays cached; a lookup (rare:
+//! millions) and its inserts took a large share of the broker's CPU under
+//! batched produce; a fixed 8 MiB table still cost a TLB and cache miss per
+//! message (figures: `docs/perf-log.md`, 2026-12-04). The table is 512 KiB,
+//! which stays cached; a lookup (rare:
 //! admin tools, query by key or id) walks entries ÷ [`SLOTS`] entries of
 //! its chain on average, about 150 for ten million entries.
 

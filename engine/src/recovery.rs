@@ -48,72 +48,22 @@ pub(crate) async fn open<D: Disk>(
     disk.create_dir_all(&config.root)
         .await
         .map_err(|e| StoreError::io("create store directory", &config.root, e))?;
-    if config.direct_io
-        && !config
-            .segment_size_bytes
-            .is_multiple_of(crate::disk::DIRECT_IO_ALIGN_BYTES)
-    {
-        return Err(StoreError::Corrupt {
-            what: "configuration",
-            path: config.root.clone(),
-            detail: format!(
-                "direct I/O needs segment_size_bytes a multiple of {}, got {}",
-                crate::disk::DIRECT_IO_ALIGN_BYTES,
-                config.segment_size_bytes
-            ),
-        });
-    }
+    check_config(&config)?;
     let log = CommitLog::open(disk.clone(), &config, gate).await?;
     let checkpoint = Checkpoint::load(&disk, &config.checkpoint_path()).await?;
     let log_min = log.min_offset();
     let segments = log.segment_bases();
     let log_end = segments.last().map_or(0, |b| b + config.segment_size_bytes);
 
-    let (dispatched, clean, sequence, last_ts) = match checkpoint {
-        None => (0, false, 0, 0),
-        Some(c)
-            if c.dispatched_offset > log_end
-                && !(segments.is_empty() && c.dispatched_offset == 0) =>
-        {
-            return Err(StoreError::Corrupt {
-                what: "checkpoint",
-                path: config.checkpoint_path(),
-                detail: format!(
-                    "dispatched offset {} is past the end of the commit log ({log_end}); segments are missing",
-                    c.dispatched_offset
-                ),
-            });
-        }
-        Some(c) => (
-            c.dispatched_offset,
-            c.clean,
-            c.sequence,
-            c.last_store_timestamp_ms,
-        ),
-    };
+    let Resume {
+        dispatched,
+        clean,
+        sequence,
+        last_store_timestamp_ms: last_ts,
+    } = resume_from(checkpoint, &segments, log_end, &config)?;
     let start = dispatched.max(log_min);
 
-    let mut queues = ConsumeQueues::load(
-        &disk,
-        config.consume_queue_dir(),
-        config.consume_queue_segment_entries,
-        start,
-    )
-    .await?;
-    let mut index = if config.index_enable {
-        KeyIndex::load(
-            &disk,
-            config.index_dir(),
-            config.index_segment_entries,
-            start,
-        )
-        .await?
-    } else {
-        KeyIndex::new(config.index_dir(), config.index_segment_entries)
-    };
-    for q in queues.queues_mut() {
-        q.drop_below(log_min);
-    }
+    let (mut queues, mut index) = load_derived(&disk, &config, start, log_min).await?;
 
     let scanned = scan(&log, start, &mut queues, &mut index, config.index_enable).await?;
     refuse_if_data_follows(&log, &config, &scanned).await?;
@@ -141,6 +91,105 @@ pub(crate) async fn open<D: Disk>(
     // re-read the same log again, and a stale "clean" flag is never reused.
     store.checkpoint(false).await?;
     Ok(store)
+}
+
+/// Refuses a configuration the log cannot be opened with.
+fn check_config(config: &StoreConfig) -> Result<()> {
+    if config.direct_io
+        && !config
+            .segment_size_bytes
+            .is_multiple_of(crate::disk::DIRECT_IO_ALIGN_BYTES)
+    {
+        return Err(StoreError::Corrupt {
+            what: "configuration",
+            path: config.root.clone(),
+            detail: format!(
+                "direct I/O needs segment_size_bytes a multiple of {}, got {}",
+                crate::disk::DIRECT_IO_ALIGN_BYTES,
+                config.segment_size_bytes
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// What the checkpoint recorded: where dispatch resumes, and whether the
+/// last stop was clean.
+struct Resume {
+    dispatched: u64,
+    clean: bool,
+    sequence: u64,
+    last_store_timestamp_ms: i64,
+}
+
+/// Where recovery resumes: from the checkpoint, or from the log's start
+/// without one. A checkpoint past the log's end means segments are
+/// missing: refused.
+fn resume_from(
+    checkpoint: Option<Checkpoint>,
+    segments: &[u64],
+    log_end: u64,
+    config: &StoreConfig,
+) -> Result<Resume> {
+    match checkpoint {
+        None => Ok(Resume {
+            dispatched: 0,
+            clean: false,
+            sequence: 0,
+            last_store_timestamp_ms: 0,
+        }),
+        Some(c)
+            if c.dispatched_offset > log_end
+                && !(segments.is_empty() && c.dispatched_offset == 0) =>
+        {
+            Err(StoreError::Corrupt {
+                what: "checkpoint",
+                path: config.checkpoint_path(),
+                detail: format!(
+                    "dispatched offset {} is past the end of the commit log ({log_end}); segments are missing",
+                    c.dispatched_offset
+                ),
+            })
+        }
+        Some(c) => Ok(Resume {
+            dispatched: c.dispatched_offset,
+            clean: c.clean,
+            sequence: c.sequence,
+            last_store_timestamp_ms: c.last_store_timestamp_ms,
+        }),
+    }
+}
+
+/// Loads the consume queues and (when enabled) the key index as persisted
+/// up to `start`, dropping queue entries below the log's first offset.
+async fn load_derived<D: Disk>(
+    disk: &D,
+    config: &StoreConfig,
+    start: u64,
+    log_min: u64,
+) -> Result<(ConsumeQueues, KeyIndex)> {
+    let mut queues = ConsumeQueues::load(
+        disk,
+        config.consume_queue_dir(),
+        config.consume_queue_segment_entries,
+        start,
+    )
+    .await?;
+    let index = if config.index_enable {
+        KeyIndex::load(
+            disk,
+            config.index_dir(),
+            config.index_segment_entries,
+            start,
+        )
+        .await?
+    } else {
+        KeyIndex::new(config.index_dir(), config.index_segment_entries)
+    };
+    for q in queues.queues_mut() {
+        q.drop_below(log_min);
+    }
+    Ok((queues, index))
 }
 
 /// Where a scan of the log stopped.

@@ -185,9 +185,9 @@ impl DiskFile for GlommioFile {
             ));
         }
         // Appends: a plain pwrite into the page cache, on the shard's
-        // thread. It is a memory copy (6.5 GB/s at 32 KiB on this machine)
-        // where a buffered write through glommio's ring measured 184 MiB/s
-        // (benches/examples/raw_write.rs). The bytes reach the disk by the
+        // thread. It is a memory copy, far faster than a buffered write
+        // through glommio's ring (benches/examples/raw_write.rs; figures:
+        // docs/perf-log.md, 2026-12-04). The bytes reach the disk by the
         // fdatasync, which stays asynchronous on io_uring. RocketMQ writes
         // its commit log the same way (a copy into mapped pages).
         use std::os::unix::fs::FileExt;

@@ -1,0 +1,174 @@
+//! Appending: records are encoded into pending chunks of the write buffer,
+//! offsets assigned, without I/O.
+
+use crate::disk::Disk;
+use crate::error::Result;
+use crate::record::{encode_blank, BLANK_SIZE_BYTES};
+
+use super::{Chunk, CommitLog, LogState};
+
+/// Direct I/O: capacity of a write chunk's buffer (or the write buffer's
+/// maximum, if smaller): a group commit's bytes fit without the buffer growing, which
+/// would copy it. A chunk may still grow, up to the write buffer's
+/// maximum.
+const CHUNK_CAPACITY_BYTES: usize = 1 << 20;
+/// Buffered writes hand their chunk to the kernel and drop it; a smaller
+/// buffer, which glibc serves from the heap rather than a fresh mmap.
+const BUFFERED_CHUNK_CAPACITY_BYTES: usize = 256 << 10;
+/// Direct I/O keeps written chunks' buffers (their bytes are in the
+/// hot window, or were) for reuse, at most this many: a fresh buffer costs
+/// a page fault per 4 KiB on its first use, which profiles showed next
+/// to the copy as the append path's largest cost (`docs/perf-log.md`,
+/// 2026-12-04).
+const SPARE_CHUNKS_MAX: usize = 4;
+
+/// Why an append cannot go into the buffer right now.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Blocked {
+    /// The record needs the segment starting here, which is not ready.
+    NeedSegment(u64),
+    /// The write buffer is full; wait for the writer.
+    BufferFull,
+}
+
+impl<D: Disk> CommitLog<D> {
+    /// Reserves `size_bytes` contiguous bytes in one segment and lets
+    /// `encode` write them at the returned position. Closes the segment with
+    /// a BLANK filler first when the bytes do not fit.
+    pub fn append_with(
+        &self,
+        size_bytes: usize,
+        encode: impl FnOnce(&mut Vec<u8>, u64),
+    ) -> Result<Result<u64, Blocked>> {
+        self.refuse_writes()?;
+        let seg = self.segment_size_bytes;
+        assert!(size_bytes as u64 + BLANK_SIZE_BYTES as u64 <= seg);
+        let mut s = self.state.borrow_mut();
+        if s.pending_bytes > 0 && s.pending_bytes + size_bytes > self.write_buffer_bytes_max {
+            return Ok(Err(Blocked::BufferFull));
+        }
+        let base = s.appended - s.appended % seg;
+        if !s.segments.contains_key(&base) {
+            return Ok(Err(Blocked::NeedSegment(base)));
+        }
+        let left = base + seg - s.appended;
+        if size_bytes as u64 + BLANK_SIZE_BYTES as u64 > left {
+            let next = base + seg;
+            if !s.segments.contains_key(&next) {
+                return Ok(Err(Blocked::NeedSegment(next)));
+            }
+            let at = s.appended;
+            let chunk = self.chunk_at(&mut s, at);
+            encode_blank(left as u32, &mut chunk.buf);
+            chunk.end = next;
+            s.pending_bytes += BLANK_SIZE_BYTES;
+            s.appended = next;
+        }
+        let pos = s.appended;
+        let chunk = self.chunk_at(&mut s, pos);
+        let before = chunk.buf.len();
+        encode(&mut chunk.buf, pos);
+        assert_eq!(
+            chunk.buf.len() - before,
+            size_bytes,
+            "encoder wrote a different size"
+        );
+        chunk.end = pos + size_bytes as u64;
+        s.pending_bytes += size_bytes;
+        s.pending_behind_flight |= !s.flights.is_empty();
+        s.appended = pos + size_bytes as u64;
+        s.check_positions();
+        Ok(Ok(pos))
+    }
+
+    /// Replication: appends bytes copied verbatim from a master's log at
+    /// the current end. The bytes must lie within one segment (the caller
+    /// splits them at segment ends); they need not end at a record
+    /// boundary.
+    pub fn append_raw(&self, bytes: &[u8]) -> Result<Result<u64, Blocked>> {
+        self.refuse_writes()?;
+        let mut s = self.state.borrow_mut();
+        let pos = s.appended;
+        let base = self.segment_base(pos);
+        assert!(
+            pos + bytes.len() as u64 <= base + self.segment_size_bytes,
+            "raw append crosses a segment end"
+        );
+        if s.pending_bytes > 0 && s.pending_bytes + bytes.len() > self.write_buffer_bytes_max {
+            return Ok(Err(Blocked::BufferFull));
+        }
+        if !s.segments.contains_key(&base) {
+            return Ok(Err(Blocked::NeedSegment(base)));
+        }
+        let chunk = self.chunk_at(&mut s, pos);
+        chunk.buf.extend_from_slice(bytes);
+        chunk.end = pos + bytes.len() as u64;
+        s.pending_bytes += bytes.len();
+        s.pending_behind_flight |= !s.flights.is_empty();
+        s.appended = pos + bytes.len() as u64;
+        s.check_positions();
+        Ok(Ok(pos))
+    }
+
+    /// Replication: an empty log (no segment, nothing appended) starts at
+    /// `offset`, a segment base, as a new slave of a master whose older
+    /// segments are not replicated.
+    pub fn start_empty_log_at(&self, offset: u64) -> bool {
+        let mut s = self.state.borrow_mut();
+        if !s.segments.is_empty()
+            || s.appended != 0
+            || !offset.is_multiple_of(self.segment_size_bytes)
+        {
+            return false;
+        }
+        assert!(s.flights.is_empty() && s.pending.is_empty());
+        s.appended = offset;
+        s.written = offset;
+        s.durable = offset;
+        s.tail_pos = offset;
+        s.tail.clear();
+        s.hot.clear();
+        s.hot_bytes = 0;
+        drop(s);
+        self.written_waiters.advance(offset);
+        self.durable_waiters.advance(offset);
+        true
+    }
+
+    fn chunk_at<'s>(&self, s: &'s mut LogState<D>, pos: u64) -> &'s mut Chunk {
+        // A chunk is one write to one file: it never crosses into the next
+        // segment, not even when a BLANK of exactly 8 bytes ends at the
+        // boundary.
+        let base = self.segment_base(pos);
+        let fits = s.pending.back().is_some_and(|c| {
+            c.end == pos && c.data_end() == pos && self.segment_base(c.pos) == base
+        });
+        if !fits {
+            let buf = s
+                .spare
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(self.chunk_capacity()));
+            s.pending.push_back(Chunk { pos, end: pos, buf });
+        }
+        s.pending.back_mut().expect("chunk just ensured")
+    }
+
+    /// A new chunk's buffer capacity.
+    pub(super) fn chunk_capacity(&self) -> usize {
+        let capacity = if self.direct {
+            CHUNK_CAPACITY_BYTES
+        } else {
+            BUFFERED_CHUNK_CAPACITY_BYTES
+        };
+        self.write_buffer_bytes_max.min(capacity)
+    }
+
+    /// Keeps a chunk buffer for a later chunk, if there is room and it is
+    /// a whole one (not an exact copy).
+    pub(super) fn reuse(&self, s: &mut LogState<D>, mut buf: Vec<u8>) {
+        if s.spare.len() < SPARE_CHUNKS_MAX && buf.capacity() >= self.chunk_capacity() {
+            buf.clear();
+            s.spare.push(buf);
+        }
+    }
+}
