@@ -25,19 +25,28 @@ use crate::disk::{Disk, DiskFile};
 use crate::error::{Result, StoreError};
 
 const MAGIC: &[u8; 8] = b"RMQCKPT1";
+/// Encoded size of one checkpoint slot, in bytes.
 pub const SLOT_BYTES: usize = 40;
 const SLOT_STRIDE_BYTES: u64 = 512;
 const _: () = assert!(SLOT_BYTES as u64 <= SLOT_STRIDE_BYTES);
 
+/// One checkpoint slot's contents (layout in the module doc).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Checkpoint {
+    /// Incremented by every checkpoint; of the two slots, the higher wins.
     pub sequence: u64,
+    /// Commit-log offset below which the consume-queue and index files hold
+    /// every record.
     pub dispatched_offset: u64,
+    /// Store timestamp (ms since the epoch) of the last record below
+    /// `dispatched_offset`.
     pub last_store_timestamp_ms: i64,
+    /// The store stopped cleanly and the log ends at `dispatched_offset`.
     pub clean: bool,
 }
 
 impl Checkpoint {
+    /// The slot's [`SLOT_BYTES`] bytes, CRC included.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(SLOT_BYTES);
         out.extend_from_slice(MAGIC);

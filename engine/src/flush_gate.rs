@@ -19,6 +19,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
+/// The gate of one disk, shared by every shard whose store is on it
+/// (cloning shares it); one holder at a time, in arrival order.
 #[derive(Clone, Default)]
 pub struct FlushGate {
     state: Arc<Mutex<GateState>>,
@@ -48,6 +50,7 @@ impl Drop for FlushPermit {
 }
 
 impl FlushGate {
+    /// A gate nobody holds, for one disk.
     pub fn new() -> FlushGate {
         FlushGate::default()
     }
@@ -68,6 +71,8 @@ impl FlushGate {
     }
 }
 
+/// [`FlushGate::acquire`]'s future: resolves to the permit once it is
+/// this waiter's turn; dropping it gives up the place in line.
 pub struct Acquire {
     state: Arc<Mutex<GateState>>,
     ticket: Option<u64>,

@@ -11,8 +11,10 @@ macro_rules! position_type {
         pub struct $name(pub u64);
 
         impl $name {
+            /// Position zero.
             pub const ZERO: $name = $name(0);
 
+            /// The position as a plain `u64`.
             pub fn get(self) -> u64 {
                 self.0
             }
@@ -45,6 +47,7 @@ impl CommitLogOffset {
 }
 
 impl QueueOffset {
+    /// The offset of the entry after this one.
     pub fn next(self) -> QueueOffset {
         QueueOffset(self.0 + 1)
     }

@@ -8,6 +8,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
+/// One position (or event counter) and the tasks waiting for it to reach
+/// theirs; shard-local.
 #[derive(Default)]
 pub struct PositionWaiters {
     position: Cell<u64>,
@@ -16,10 +18,13 @@ pub struct PositionWaiters {
 }
 
 impl PositionWaiters {
+    /// The position reached so far.
     pub fn position(&self) -> u64 {
         self.position.get()
     }
 
+    /// Moves the position to `position` and wakes every waiter it reaches.
+    /// Panics if the position would move backwards.
     pub fn advance(&self, position: u64) {
         assert!(position >= self.position.get(), "position went backwards");
         self.position.set(position);
@@ -63,6 +68,8 @@ impl PositionWaiters {
     }
 }
 
+/// [`PositionWaiters::wait`]'s future: `true` once the position reaches
+/// the target, `false` if the waiters were failed first.
 pub struct WaitPosition<'a> {
     waiters: &'a PositionWaiters,
     target: u64,
