@@ -39,6 +39,26 @@ position_type!(
     QueueOffset
 );
 
+position_type!(
+    /// Commit-log offset where a segment file starts: a multiple of the
+    /// segment size, and the file's name (20 digits). Kept apart from
+    /// [`CommitLogOffset`] so a position inside a segment cannot be taken
+    /// for the segment that holds it.
+    SegmentBase
+);
+
+impl SegmentBase {
+    /// The next segment's base, `segment_size_bytes` on.
+    pub fn next(self, segment_size_bytes: u64) -> SegmentBase {
+        SegmentBase(self.0 + segment_size_bytes)
+    }
+
+    /// The name of the segment's file.
+    pub fn file_name(self) -> String {
+        file_name_for_offset(self.0)
+    }
+}
+
 impl CommitLogOffset {
     /// The offset `bytes` further on.
     pub fn plus(self, bytes: u64) -> CommitLogOffset {

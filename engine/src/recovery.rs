@@ -29,6 +29,7 @@ use crate::dispatch::dispatch;
 use crate::error::{Result, StoreError};
 use crate::flush_gate::FlushGate;
 use crate::ids::QueueOffset;
+use crate::ids::SegmentBase;
 use crate::key_index::KeyIndex;
 use crate::record::{
     check_placement, read_head, Head, RecordView, BLANK_SIZE_BYTES, RECORD_SIZE_BYTES_MAX,
@@ -53,7 +54,9 @@ pub(crate) async fn open<D: Disk>(
     let checkpoint = Checkpoint::load(&disk, &config.checkpoint_path()).await?;
     let log_min = log.min_offset();
     let segments = log.segment_bases();
-    let log_end = segments.last().map_or(0, |b| b + config.segment_size_bytes);
+    let log_end = segments
+        .last()
+        .map_or(0, |b| b.next(config.segment_size_bytes).0);
 
     let Resume {
         dispatched,
@@ -127,7 +130,7 @@ struct Resume {
 /// missing: refused.
 fn resume_from(
     checkpoint: Option<Checkpoint>,
-    segments: &[u64],
+    segments: &[SegmentBase],
     log_end: u64,
     config: &StoreConfig,
 ) -> Result<Resume> {
@@ -225,7 +228,7 @@ async fn scan<D: Disk>(
         loop {
             let at = (pos - buf_start) as usize;
             let short = buf.len() - at < BLANK_SIZE_BYTES || needs_more(&buf[at..]);
-            let reaches_segment_end = buf_start + buf.len() as u64 >= base + seg;
+            let reaches_segment_end = buf_start + buf.len() as u64 >= base.next(seg).0;
             if short && !reaches_segment_end && at > 0 {
                 buf = log.read(pos, SCAN_READ_BYTES).await?;
                 buf_start = pos;
@@ -237,7 +240,7 @@ async fn scan<D: Disk>(
             }
             match read_head(&buf[at..]) {
                 Ok(Head::Blank) => {
-                    pos = base + seg;
+                    pos = base.next(seg).0;
                     continue 'segments;
                 }
                 Ok(Head::Empty) => break 'segments None,
@@ -325,7 +328,7 @@ async fn refuse_if_data_follows<D: Disk>(
     let mut holding = Vec::new();
     for base in log.segment_bases().into_iter().filter(|&b| b > end_base) {
         if log.segment_starts_with_data(base).await? {
-            holding.push(crate::ids::file_name_for_offset(base));
+            holding.push(base.file_name());
         }
     }
     if holding.is_empty() {
@@ -344,7 +347,7 @@ async fn refuse_if_data_follows<D: Disk>(
              later segments out of the directory to start with the log ending at {}",
             scanned.end,
             holding.join(", "),
-            crate::ids::file_name_for_offset(end_base),
+            end_base.file_name(),
             scanned.end
         ),
     })

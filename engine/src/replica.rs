@@ -86,7 +86,7 @@ impl<D: Disk> ShardStore<D> {
         let mut pos = at;
         let mut rest = bytes;
         while !rest.is_empty() {
-            let seg_left = (self.log.segment_base(pos) + seg - pos) as usize;
+            let seg_left = (self.log.segment_base(pos).next(seg).0 - pos) as usize;
             let piece = &rest[..rest.len().min(seg_left)];
             let step = match self.log.append_raw(piece) {
                 Ok(Ok(_)) => {
@@ -170,7 +170,7 @@ impl<D: Disk> ShardStore<D> {
             }
             match read_head(left) {
                 Ok(Head::Blank) => {
-                    let next = self.log.segment_base(pos) + seg;
+                    let next = self.log.segment_base(pos).next(seg).0;
                     let filler = (next - pos) as usize;
                     if left.len() >= filler {
                         i += filler;

@@ -3,6 +3,7 @@
 
 use crate::disk::Disk;
 use crate::error::Result;
+use crate::ids::SegmentBase;
 use crate::record::{encode_blank, BLANK_SIZE_BYTES};
 
 use super::{Chunk, CommitLog, LogState};
@@ -26,7 +27,7 @@ const SPARE_CHUNKS_MAX: usize = 4;
 #[derive(Debug, PartialEq, Eq)]
 pub enum Blocked {
     /// The record needs the segment starting here, which is not ready.
-    NeedSegment(u64),
+    NeedSegment(SegmentBase),
     /// The write buffer is full; wait for the writer.
     BufferFull,
 }
@@ -47,22 +48,22 @@ impl<D: Disk> CommitLog<D> {
         if s.pending_bytes > 0 && s.pending_bytes + size_bytes > self.write_buffer_bytes_max {
             return Ok(Err(Blocked::BufferFull));
         }
-        let base = s.appended - s.appended % seg;
+        let base = self.segment_base(s.appended);
         if !s.segments.contains_key(&base) {
             return Ok(Err(Blocked::NeedSegment(base)));
         }
-        let left = base + seg - s.appended;
+        let next = base.next(seg);
+        let left = next.0 - s.appended;
         if size_bytes as u64 + BLANK_SIZE_BYTES as u64 > left {
-            let next = base + seg;
             if !s.segments.contains_key(&next) {
                 return Ok(Err(Blocked::NeedSegment(next)));
             }
             let at = s.appended;
             let chunk = self.chunk_at(&mut s, at);
             encode_blank(left as u32, &mut chunk.buf);
-            chunk.end = next;
+            chunk.end = next.0;
             s.pending_bytes += BLANK_SIZE_BYTES;
-            s.appended = next;
+            s.appended = next.0;
         }
         let pos = s.appended;
         let chunk = self.chunk_at(&mut s, pos);
@@ -91,7 +92,7 @@ impl<D: Disk> CommitLog<D> {
         let pos = s.appended;
         let base = self.segment_base(pos);
         assert!(
-            pos + bytes.len() as u64 <= base + self.segment_size_bytes,
+            pos + bytes.len() as u64 <= base.next(self.segment_size_bytes).0,
             "raw append crosses a segment end"
         );
         if s.pending_bytes > 0 && s.pending_bytes + bytes.len() > self.write_buffer_bytes_max {

@@ -45,6 +45,7 @@ mod recover;
 mod segments;
 mod write;
 
+use crate::ids::SegmentBase;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
@@ -64,7 +65,7 @@ pub use read::FileRange;
 /// One segment file of the log, named by its 20-digit start offset.
 pub struct Segment<D: Disk> {
     /// Commit-log offset of the segment's first byte; a multiple of the segment size.
-    pub base: u64,
+    pub base: SegmentBase,
     /// The open segment file.
     pub file: Rc<D::File>,
 }
@@ -84,7 +85,7 @@ impl Chunk {
 }
 
 struct LogState<D: Disk> {
-    segments: BTreeMap<u64, Segment<D>>,
+    segments: BTreeMap<SegmentBase, Segment<D>>,
     appended: u64,
     written: u64,
     durable: u64,
@@ -191,8 +192,8 @@ impl<D: Disk> CommitLog<D> {
     }
 
     /// Start offset of the segment holding commit-log offset `offset`.
-    pub fn segment_base(&self, offset: u64) -> u64 {
-        offset - offset % self.segment_size_bytes
+    pub fn segment_base(&self, offset: u64) -> SegmentBase {
+        SegmentBase(offset - offset % self.segment_size_bytes)
     }
 
     /// End of the records encoded into the write buffer (commit-log offset).
@@ -217,7 +218,7 @@ impl<D: Disk> CommitLog<D> {
     /// First offset still held (start of the oldest segment).
     pub fn min_offset(&self) -> u64 {
         let s = self.state.borrow();
-        s.segments.keys().next().copied().unwrap_or(s.appended)
+        s.segments.keys().next().map_or(s.appended, |b| b.0)
     }
 
     /// Store timestamp (ms since the epoch) of the newest record appended or recovered.

@@ -8,7 +8,7 @@ use crate::config::{FlushMode, StoreConfig};
 use crate::disk::{Disk, DiskFile};
 use crate::error::{Result, StoreError};
 use crate::flush_gate::FlushGate;
-use crate::ids::{file_name_for_offset, offset_from_file_name};
+use crate::ids::{file_name_for_offset, offset_from_file_name, SegmentBase};
 use crate::waiters::PositionWaiters;
 
 use super::{CommitLog, LogState, Segment};
@@ -22,7 +22,7 @@ impl<D: Disk> CommitLog<D> {
         let end = segments
             .keys()
             .next_back()
-            .map_or(0, |b| b + config.segment_size_bytes);
+            .map_or(0, |b| b.next(config.segment_size_bytes).0);
         Ok(CommitLog {
             disk,
             dir,
@@ -62,7 +62,7 @@ impl<D: Disk> CommitLog<D> {
         disk: &D,
         config: &StoreConfig,
         dir: &Path,
-    ) -> Result<BTreeMap<u64, Segment<D>>> {
+    ) -> Result<BTreeMap<SegmentBase, Segment<D>>> {
         disk.create_dir_all(dir)
             .await
             .map_err(|e| StoreError::io("create commit-log directory", dir, e))?;
@@ -116,6 +116,7 @@ impl<D: Disk> CommitLog<D> {
             if config.direct_io {
                 file.advise_random();
             }
+            let base = SegmentBase(base);
             segments.insert(base, Segment { base, file });
         }
         Ok(segments)
@@ -125,7 +126,7 @@ impl<D: Disk> CommitLog<D> {
 impl<D: Disk> LogState<D> {
     /// A log whose positions all stand at `end`, nothing pending or in
     /// flight.
-    fn new(segments: BTreeMap<u64, Segment<D>>, end: u64) -> LogState<D> {
+    fn new(segments: BTreeMap<SegmentBase, Segment<D>>, end: u64) -> LogState<D> {
         LogState {
             segments,
             appended: end,

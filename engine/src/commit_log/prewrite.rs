@@ -2,11 +2,11 @@
 //! needs it, or the next one in the background, paced by the active
 //! segment's use.
 
+use crate::ids::SegmentBase;
 use std::rc::Rc;
 
 use crate::disk::{Disk, DiskFile};
 use crate::error::Result;
-use crate::ids::file_name_for_offset;
 
 use super::CommitLog;
 
@@ -25,7 +25,7 @@ const PREWRITE_PACE_THIRDS: u64 = 4;
 /// The next segment while it is zero-filled in the background: created,
 /// preallocated and its directory entry durable, not yet in use.
 pub(super) struct Filling<F> {
-    base: u64,
+    base: SegmentBase,
     file: Rc<F>,
     /// `[0, zeroed)` holds written zeros.
     zeroed: u64,
@@ -48,12 +48,12 @@ impl<D: Disk> CommitLog<D> {
         let seg = self.segment_size_bytes;
         let appended = self.appended();
         let active = self.segment_base(appended);
-        let next = active + seg;
+        let next = active.next(seg);
         if self.has_segment(next) || !self.has_segment(active) {
             return Ok(());
         }
         self.start_fill(next).await?;
-        let used = appended - active;
+        let used = appended - active.0;
         let target = (used.saturating_mul(PREWRITE_PACE_THIRDS) / 3).min(seg);
         let mut budget = budget_bytes as u64;
         loop {
@@ -75,14 +75,14 @@ impl<D: Disk> CommitLog<D> {
     /// Makes `next` the segment the background fill works on, unless it
     /// already is: a fill for another segment is dropped with its file,
     /// and `next`'s file is created.
-    async fn start_fill(&self, next: u64) -> Result<()> {
+    async fn start_fill(&self, next: SegmentBase) -> Result<()> {
         let current = self.filling.borrow().as_ref().map(|f| f.base);
         if current == Some(next) {
             return Ok(());
         }
         if let Some(stale) = current {
             self.filling.borrow_mut().take();
-            let path = self.dir.join(file_name_for_offset(stale));
+            let path = self.dir.join(stale.file_name());
             let _ = self.disk.remove_file(&path).await;
         }
         let file = self.create_segment_file(next).await?;
@@ -98,7 +98,7 @@ impl<D: Disk> CommitLog<D> {
     /// The fill of `next` has reached the segment's end: syncs the zeros
     /// not yet synced and registers the segment, unless `prepare_segment`
     /// took it meanwhile.
-    async fn finish_fill(&self, next: u64, file: Rc<D::File>, unsynced: u64) -> Result<()> {
+    async fn finish_fill(&self, next: SegmentBase, file: Rc<D::File>, unsynced: u64) -> Result<()> {
         if unsynced > 0 {
             let _permit = self.gate.acquire().await;
             if let Err(e) = file.sync_data().await {
@@ -126,7 +126,7 @@ impl<D: Disk> CommitLog<D> {
     /// file.
     async fn zero_fill_step(
         &self,
-        next: u64,
+        next: SegmentBase,
         file: &Rc<D::File>,
         pos: u64,
         unsynced: u64,
@@ -164,20 +164,20 @@ impl<D: Disk> CommitLog<D> {
     /// when the fill was for `base`, taken as it is; else (the log was
     /// truncated by recovery meanwhile) the fill's file, not part of the
     /// log, is removed.
-    pub(super) async fn take_fill(&self, base: u64) -> Option<Rc<D::File>> {
+    pub(super) async fn take_fill(&self, base: SegmentBase) -> Option<Rc<D::File>> {
         let filling = self.filling.borrow_mut().take()?;
         if filling.base == base {
             if filling.zeroed < self.segment_size_bytes {
                 tracing::info!(
                     shard = self.shard,
-                    segment = base,
+                    segment = base.0,
                     zeroed_bytes = filling.zeroed,
                     "log reached a segment before its zero-fill ended; the rest stays unwritten"
                 );
             }
             return Some(filling.file);
         }
-        let path = self.dir.join(file_name_for_offset(filling.base));
+        let path = self.dir.join(filling.base.file_name());
         let _ = self.disk.remove_file(&path).await;
         None
     }

@@ -1,6 +1,7 @@
 //! Reading written bytes: from segment files, and under direct I/O the
 //! last partial block from memory; file ranges for zero-copy sends.
 
+use crate::ids::SegmentBase;
 use std::rc::Rc;
 
 use crate::disk::{Disk, DiskFile};
@@ -72,9 +73,9 @@ impl<D: Disk> CommitLog<D> {
                     detail: "segment not held (deleted by retention or never written)".into(),
                 });
             };
-            let seg_end = base + self.segment_size_bytes;
+            let seg_end = base.0 + self.segment_size_bytes;
             let len = (len as u64).min(seg_end - pos) as usize;
-            (seg.file.clone(), pos - base, len)
+            (seg.file.clone(), pos - base.0, len)
         };
         file.read_at(file_pos, len)
             .await
@@ -84,8 +85,8 @@ impl<D: Disk> CommitLog<D> {
     /// Whether the segment starting at `base` holds anything at its start
     /// (a segment past the log's end is all zeros: pre-written, or
     /// preallocated).
-    pub(crate) async fn segment_starts_with_data(&self, base: u64) -> Result<bool> {
-        let head = self.read_file(base, BLANK_SIZE_BYTES).await?;
+    pub(crate) async fn segment_starts_with_data(&self, base: SegmentBase) -> Result<bool> {
+        let head = self.read_file(base.0, BLANK_SIZE_BYTES).await?;
         Ok(head.iter().any(|&b| b != 0))
     }
 
@@ -94,10 +95,10 @@ impl<D: Disk> CommitLog<D> {
         let s = self.state.borrow();
         let base = self.segment_base(pos);
         let seg = s.segments.get(&base)?;
-        assert!(pos + len as u64 <= base + self.segment_size_bytes);
+        assert!(pos + len as u64 <= base.0 + self.segment_size_bytes);
         Some(FileRange {
             file: seg.file.clone(),
-            file_pos: pos - base,
+            file_pos: pos - base.0,
             len,
         })
     }

@@ -1,6 +1,7 @@
 //! Taking the end recovery found: truncating and scrubbing the tail,
 //! making the scanned segments durable, and setting the positions.
 
+use crate::ids::SegmentBase;
 use std::rc::Rc;
 
 use crate::disk::{align_down, Disk, DiskFile};
@@ -34,12 +35,12 @@ impl<D: Disk> CommitLog<D> {
     /// Removes every segment after the one starting at `base`: it holds
     /// nothing valid (the scan ended before it); it is recreated,
     /// zero-filled, when the log reaches it again.
-    async fn remove_segments_after(&self, base: u64) -> Result<()> {
-        let later: Vec<u64> = self
+    async fn remove_segments_after(&self, base: SegmentBase) -> Result<()> {
+        let later: Vec<SegmentBase> = self
             .state
             .borrow()
             .segments
-            .range(base + 1..)
+            .range((std::ops::Bound::Excluded(base), std::ops::Bound::Unbounded))
             .map(|(b, _)| *b)
             .collect();
         for b in later {
@@ -62,7 +63,7 @@ impl<D: Disk> CommitLog<D> {
         let Some(file) = file else {
             return Ok(());
         };
-        let mut pos = end - base;
+        let mut pos = end - base.0;
         while pos < seg {
             let len = PREWRITE_CHUNK_BYTES.min((seg - pos) as usize);
             let existing = file
@@ -82,7 +83,7 @@ impl<D: Disk> CommitLog<D> {
     /// Everything the scan accepted may have been only in the page cache
     /// of a killed process: fdatasyncs every segment from `first` to
     /// `last` (segment bases).
-    async fn sync_scanned(&self, first: u64, last: u64) -> Result<()> {
+    async fn sync_scanned(&self, first: SegmentBase, last: SegmentBase) -> Result<()> {
         let scanned: Vec<Rc<D::File>> = self
             .state
             .borrow()
@@ -101,7 +102,7 @@ impl<D: Disk> CommitLog<D> {
     /// Sets every position to `end` and, under direct I/O, reads back the
     /// last partial block for the next write and for readers.
     async fn set_positions_at(&self, end: u64) -> Result<()> {
-        let tail_pos = align_down(end).max(self.segment_base(end));
+        let tail_pos = align_down(end).max(self.segment_base(end).0);
         let tail = if self.direct && tail_pos < end {
             self.read_file(tail_pos, (end - tail_pos) as usize).await?
         } else {

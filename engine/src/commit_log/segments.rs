@@ -1,5 +1,6 @@
 //! Segment files: creating, registering and removing them.
 
+use crate::ids::SegmentBase;
 use std::path::PathBuf;
 use std::rc::Rc;
 
@@ -11,12 +12,12 @@ use super::{CommitLog, Segment};
 
 impl<D: Disk> CommitLog<D> {
     /// Start offsets of every segment held, oldest first.
-    pub fn segment_bases(&self) -> Vec<u64> {
+    pub fn segment_bases(&self) -> Vec<SegmentBase> {
         self.state.borrow().segments.keys().copied().collect()
     }
 
     /// Whether the segment starting at `base` is held.
-    pub fn has_segment(&self, base: u64) -> bool {
+    pub fn has_segment(&self, base: SegmentBase) -> bool {
         self.state.borrow().segments.contains_key(&base)
     }
 
@@ -26,11 +27,11 @@ impl<D: Disk> CommitLog<D> {
     /// taken as it is: appends do not wait for the rest of the zeros (the
     /// unfilled part costs its flushes an extent conversion instead). ENOSPC
     /// marks the disk full; nothing already stored is affected.
-    pub async fn prepare_segment(&self, base: u64) -> Result<()> {
+    pub async fn prepare_segment(&self, base: SegmentBase) -> Result<()> {
         if self.has_segment(base) {
             return Ok(());
         }
-        assert_eq!(base % self.segment_size_bytes, 0);
+        assert_eq!(base.0 % self.segment_size_bytes, 0);
         if let Some(file) = self.take_fill(base).await {
             self.register_segment(base, file);
             return Ok(());
@@ -51,8 +52,8 @@ impl<D: Disk> CommitLog<D> {
 
     /// Creates and preallocates a segment file and makes its directory
     /// entry durable.
-    pub(super) async fn create_segment_file(&self, base: u64) -> Result<Rc<D::File>> {
-        let path = self.dir.join(file_name_for_offset(base));
+    pub(super) async fn create_segment_file(&self, base: SegmentBase) -> Result<Rc<D::File>> {
+        let path = self.dir.join(file_name_for_offset(base.0));
         let file = self
             .disk
             .open(&path, true)
@@ -88,7 +89,7 @@ impl<D: Disk> CommitLog<D> {
         StoreError::io(what, path, e)
     }
 
-    pub(super) fn register_segment(&self, base: u64, file: Rc<D::File>) {
+    pub(super) fn register_segment(&self, base: SegmentBase, file: Rc<D::File>) {
         if self.direct {
             file.advise_random();
         }
@@ -99,15 +100,15 @@ impl<D: Disk> CommitLog<D> {
     }
 
     /// The file of the segment starting at `base`.
-    pub fn segment_path(&self, base: u64) -> PathBuf {
-        self.dir.join(file_name_for_offset(base))
+    pub fn segment_path(&self, base: SegmentBase) -> PathBuf {
+        self.dir.join(file_name_for_offset(base.0))
     }
 
     /// Removes one segment file (retention or recovery).
-    pub async fn remove_segment(&self, base: u64) -> Result<()> {
+    pub async fn remove_segment(&self, base: SegmentBase) -> Result<()> {
         let removed = self.state.borrow_mut().segments.remove(&base);
         if removed.is_some() {
-            let path = self.dir.join(file_name_for_offset(base));
+            let path = self.dir.join(file_name_for_offset(base.0));
             self.disk
                 .remove_file(&path)
                 .await

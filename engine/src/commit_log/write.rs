@@ -114,7 +114,7 @@ impl<D: Disk> CommitLog<D> {
     /// costs one fdatasync per segment roll (none with durable writes:
     /// there it only waits for the writes in flight).
     fn starts_segment_before_previous_is_durable(&self, s: &LogState<D>, chunk: &Chunk) -> bool {
-        self.segment_base(chunk.pos) == chunk.pos && s.durable < chunk.pos
+        self.segment_base(chunk.pos).0 == chunk.pos && s.durable < chunk.pos
     }
 
     /// The next write waits only for a flush at a segment roll (see
@@ -260,7 +260,7 @@ impl<D: Disk> CommitLog<D> {
     ) -> std::io::Result<Landed> {
         let base = self.segment_base(chunk.pos);
         if !self.direct {
-            file.write_all_at(chunk.buf, chunk.pos - base).await?;
+            file.write_all_at(chunk.buf, chunk.pos - base.0).await?;
             return Ok(Landed {
                 pos: chunk.pos,
                 bytes: None,
@@ -272,7 +272,7 @@ impl<D: Disk> CommitLog<D> {
         let prefix = match prefix {
             Some(prefix) => prefix,
             None => {
-                file.read_at(block - base, (chunk.pos - block) as usize)
+                file.read_at(block - base.0, (chunk.pos - block) as usize)
                     .await?
             }
         };
@@ -287,7 +287,7 @@ impl<D: Disk> CommitLog<D> {
             true => Durability::Durable,
             false => Durability::Written,
         };
-        file.write_direct(block - base, &[&prefix, &chunk.buf], durability)
+        file.write_direct(block - base.0, &[&prefix, &chunk.buf], durability)
             .await?;
         let data_end = chunk.data_end();
         let (tail_pos, tail) = if chunk.end != data_end {

@@ -6,6 +6,7 @@ use crate::commit_log::Blocked;
 use crate::disk::Disk;
 use crate::dispatch::dispatch_to_queue;
 use crate::error::Result;
+use crate::ids::SegmentBase;
 use crate::ids::{CommitLogOffset, QueueOffset};
 use crate::record::{
     encode_record, record_size, takes_queue_offset, Assigned, IllegalMessage, MessageIn,
@@ -111,7 +112,7 @@ impl<D: Disk> ShardStore<D> {
         }
     }
 
-    pub(crate) async fn prepare_segment(&self, base: u64) -> Result<()> {
+    pub(crate) async fn prepare_segment(&self, base: SegmentBase) -> Result<()> {
         let _turn = self.preparer.take().await;
         if self.log.has_segment(base) {
             return Ok(());
@@ -127,7 +128,7 @@ impl<D: Disk> ShardStore<D> {
     pub async fn prepare_ahead(&self) -> Result<()> {
         let seg = self.log.segment_size_bytes();
         let appended = self.log.appended();
-        let next = self.log.segment_base(appended) + seg;
+        let next = self.log.segment_base(appended).next(seg);
         if self.config.prewrite_segments {
             // In the preparer's turn, so the log never takes the segment
             // while a zero write into it is in flight.

@@ -196,7 +196,7 @@ impl<D: Disk> ShardStore<D> {
         let seg = self.log.segment_size_bytes();
         let until = (end + READ_AHEAD_BYTES)
             .min(crate::disk::align_down(memory_from))
-            .min(self.log.segment_base(end) + seg);
+            .min(self.log.segment_base(end).next(seg).0);
         if until <= end {
             return;
         }
