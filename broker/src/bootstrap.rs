@@ -18,7 +18,7 @@ use glommio::net::TcpListener;
 use glommio::task::JoinHandle;
 use ringmq_engine::disk::glommio_disk::GlommioDisk;
 use ringmq_engine::store::system_clock;
-use ringmq_engine::{FlushGate, ShardStore, StoreConfig, StoreError};
+use ringmq_engine::{FlushGate, ShardId, ShardStore, StoreConfig, StoreError};
 use ringmq_net::message::id::UniqKeyGenerator;
 use ringmq_net::server::{serve, ConnectionLimits};
 use ringmq_net::splice::Splicer;
@@ -86,7 +86,7 @@ pub enum ShardStartError {
 /// The engine's configuration for shard `shard` of this broker.
 pub fn store_config(config: &BrokerConfig, shard: u16) -> StoreConfig {
     let mut c = StoreConfig::new(config.store_path_root_dir.join(format!("shard-{shard}")));
-    c.shard = shard;
+    c.shard = ShardId(shard);
     c.segment_size_bytes = config.mapped_file_size_commit_log_bytes;
     c.flush_mode = config.flush_disk_type;
     c.flush_interval_ms = config.flush_interval_commit_log_ms;
@@ -305,7 +305,7 @@ fn build_shard(id: u16, config: &Arc<BrokerConfig>, opened: &Opened, shared: Sha
     let pid = std::process::id() as u16;
     let initial_counts = shared.stats[id as usize].counts();
     Rc::new(Shard {
-        id,
+        id: ShardId(id),
         broker_name: config.shard_broker_name(id),
         store_host: SocketAddr::new(config.broker_ip1, config.shard_port(id)),
         config: config.clone(),
@@ -382,7 +382,7 @@ impl Tasks {
         let delay_persister =
             glommio::spawn_local(opened.schedule.clone().run_persister(local_stop.clone()))
                 .detach();
-        let group_persister = (shard.id == 0).then(|| {
+        let group_persister = (shard.id == ShardId(0)).then(|| {
             glommio::spawn_local(shard.groups.clone().run_persister(local_stop.clone())).detach()
         });
         let timer_checkpointer = glommio::spawn_local(crate::timer::run_checkpointer(
@@ -562,7 +562,7 @@ impl Acceptance {
             let stream = match listener.accept().await {
                 Ok(s) => s,
                 Err(e) => {
-                    tracing::warn!(shard = self.shard.id, error = %e, "accept failed");
+                    tracing::warn!(shard = %self.shard.id, error = %e, "accept failed");
                     glommio::timer::sleep(Duration::from_millis(10)).await;
                     continue;
                 }
@@ -600,7 +600,7 @@ impl Acceptance {
         if held >= self.shard.config.shard_connections_max as u64 {
             if !self.refusing.replace(true) {
                 tracing::warn!(
-                    shard = self.shard.id,
+                    shard = %self.shard.id,
                     connections = held,
                     "shardConnectionsMax reached; closing new connections until some end"
                 );
@@ -609,7 +609,7 @@ impl Acceptance {
             return false;
         }
         if self.refusing.replace(false) {
-            tracing::info!(shard = self.shard.id, "accepting connections again");
+            tracing::info!(shard = %self.shard.id, "accepting connections again");
         }
         ShardStats::add(&stats.connections, 1);
         true

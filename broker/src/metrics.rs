@@ -196,8 +196,8 @@ impl Published {
         })
     }
 
-    pub fn publish(&self, shard: u16, samples: Vec<Sample>) {
-        *self.slots[shard as usize].lock().expect("metrics slot") = samples;
+    pub fn publish(&self, shard: ringmq_engine::ShardId, samples: Vec<Sample>) {
+        *self.slots[shard.index()].lock().expect("metrics slot") = samples;
     }
 }
 
@@ -698,8 +698,11 @@ mod tests {
         traffic.count_out("T", "g\"1", 2, 20);
         let mut samples = Vec::new();
         traffic.samples(&mut samples);
-        published.publish(1, samples);
-        published.publish(0, vec![sample("rocketmq_storage_size", vec![], 42.0)]);
+        published.publish(ringmq_engine::ShardId(1), samples);
+        published.publish(
+            ringmq_engine::ShardId(0),
+            vec![sample("rocketmq_storage_size", vec![], 42.0)],
+        );
         let stats: Vec<ShardStats> = (0..2).map(|_| ShardStats::default()).collect();
         stats[1].requests.store(7, Ordering::Relaxed);
         let text = render("C", "b", &published, &stats);

@@ -351,7 +351,7 @@ async fn revive(shard: &Rc<Shard>, due: &[Due]) {
             Err(e) if shard.store.min_commit_log_offset().0 > d.commit_log_offset => {
                 // Retention dropped the original while it was in flight:
                 // there is nothing left to redeliver.
-                tracing::warn!(shard = shard.id, group = %d.key.0, topic = %d.key.1, offset = d.offset, error = %e, "popped message deleted by retention before its ack; dropped");
+                tracing::warn!(shard = %shard.id, group = %d.key.0, topic = %d.key.1, offset = d.offset, error = %e, "popped message deleted by retention before its ack; dropped");
                 Ok(())
             }
             Err(e) => Err(Revive::Later(e.to_string())),
@@ -365,13 +365,13 @@ async fn revive(shard: &Rc<Shard>, due: &[Due]) {
             Err(Revive::Never(e)) => {
                 // Retrying cannot help (the record does not parse, or its
                 // copy cannot be stored): leave flight so the group moves on.
-                tracing::error!(shard = shard.id, group = %d.key.0, topic = %d.key.1, offset = d.offset, error = %e, "popped message cannot be revived; dropped");
+                tracing::error!(shard = %shard.id, group = %d.key.0, topic = %d.key.1, offset = d.offset, error = %e, "popped message cannot be revived; dropped");
                 if let Some(commit) = shard.pop.finish(&d.key, d.offset) {
                     record_commit(shard, &d.key, commit);
                 }
             }
             Err(Revive::Later(e)) => {
-                tracing::warn!(shard = shard.id, group = %d.key.0, topic = %d.key.1, offset = d.offset, error = %e, "reviving a popped message failed; retrying");
+                tracing::warn!(shard = %shard.id, group = %d.key.0, topic = %d.key.1, offset = d.offset, error = %e, "reviving a popped message failed; retrying");
                 shard
                     .pop
                     .change_deadline(&d.key, d.offset, now_ms() + REVIVE_RETRY_MS);
@@ -456,7 +456,7 @@ async fn revive_one(shard: &Rc<Shard>, d: &Due, bytes: &[u8]) -> Result<(), Revi
     let stats = shard.my_stats();
     stats.count_redelivery(original.body.len(), to_dlq, &stats.pop_revived);
     shard.signals.fire(&target, queue_id);
-    tracing::debug!(shard = shard.id, group = %group, from = %topic, to = %target, reconsume_times = reconsume_times + 1, "popped message revived");
+    tracing::debug!(shard = %shard.id, group = %group, from = %topic, to = %target, reconsume_times = reconsume_times + 1, "popped message revived");
     Ok(())
 }
 

@@ -427,7 +427,7 @@ pub async fn run_level(shard: Rc<Shard>, level: i32, stopping: Rc<Stopping>) {
         let end = shard.store.max_queue_offset(SCHEDULE_TOPIC, queue_id).0;
         if from > end {
             tracing::warn!(
-                shard = shard.id,
+                shard = %shard.id,
                 level,
                 saved = from,
                 end,
@@ -444,7 +444,7 @@ pub async fn run_level(shard: Rc<Shard>, level: i32, stopping: Rc<Stopping>) {
         );
         if start.0 != from {
             tracing::warn!(
-                shard = shard.id,
+                shard = %shard.id,
                 level,
                 from,
                 to = start.0,
@@ -462,7 +462,7 @@ pub async fn run_level(shard: Rc<Shard>, level: i32, stopping: Rc<Stopping>) {
             match deliver(&shard, level, &records).await {
                 Ok(()) => shard.schedule.set(level, start.0 + count),
                 Err(e) => {
-                    tracing::error!(shard = shard.id, level, error = %e, "delivering delayed messages failed; retrying");
+                    tracing::error!(shard = %shard.id, level, error = %e, "delivering delayed messages failed; retrying");
                     stopping
                         .unless_stopped(glommio::timer::sleep(Duration::from_millis(
                             DELIVERY_RETRY_MS,
@@ -517,7 +517,7 @@ async fn read_due(
             Ok(bytes) => due.push(Due::Record(bytes)),
             Err(StoreError::NoRecordAt { detail, .. }) => {
                 tracing::error!(
-                    shard = shard.id,
+                    shard = %shard.id,
                     level,
                     offset = offset.0,
                     detail,
@@ -527,7 +527,7 @@ async fn read_due(
             }
             Err(e) => {
                 // An I/O error: try again next round rather than skip.
-                tracing::error!(shard = shard.id, level, offset = offset.0, error = %e, "reading a scheduled message failed");
+                tracing::error!(shard = %shard.id, level, offset = offset.0, error = %e, "reading a scheduled message failed");
                 return (due, Some(now + DELIVERY_RETRY_MS as i64));
             }
         }
@@ -628,7 +628,7 @@ pub(crate) async fn deliver_to_real_queues<'r>(
         let view = match RecordView::parse(bytes) {
             Ok(v) => v,
             Err(e) => {
-                tracing::error!(shard = shard.id, what, error = %e, "waiting record does not parse; skipped");
+                tracing::error!(shard = %shard.id, what, error = %e, "waiting record does not parse; skipped");
                 continue;
             }
         };
@@ -637,7 +637,7 @@ pub(crate) async fn deliver_to_real_queues<'r>(
         let queue_id = property_value(props, property::REAL_QUEUE_ID).and_then(|q| q.parse().ok());
         let (Some(topic), Some(queue_id)) = (topic, queue_id) else {
             tracing::error!(
-                shard = shard.id,
+                shard = %shard.id,
                 what,
                 offset = view.physical_offset,
                 "waiting message has no REAL_TOPIC/REAL_QID; skipped"
@@ -687,7 +687,7 @@ pub(crate) async fn deliver_to_real_queues<'r>(
                 {
                     Ok(e) => end = Some(e),
                     Err(StoreError::Illegal(e)) => {
-                        tracing::error!(shard = shard.id, what, topic = m.topic, error = %e, "waiting message cannot be stored at delivery; skipped");
+                        tracing::error!(shard = %shard.id, what, topic = m.topic, error = %e, "waiting message cannot be stored at delivery; skipped");
                     }
                     Err(e) => return Err(e),
                 }
@@ -698,7 +698,7 @@ pub(crate) async fn deliver_to_real_queues<'r>(
             }
         }
         Err(StoreError::Illegal(e)) => {
-            tracing::error!(shard = shard.id, what, error = %e, "waiting message cannot be stored at delivery; skipped");
+            tracing::error!(shard = %shard.id, what, error = %e, "waiting message cannot be stored at delivery; skipped");
             return Ok(0);
         }
         Err(e) => return Err(e),

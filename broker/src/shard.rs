@@ -106,7 +106,7 @@ impl ShardStats {
 /// Everything a shard owns. Lives on the shard's executor; reached by
 /// other code on that executor through `Rc<Shard>`.
 pub struct Shard {
-    pub id: u16,
+    pub id: ringmq_engine::ShardId,
     pub config: Arc<BrokerConfig>,
     /// `<brokerName>-<shard>`, as advertised in routes.
     pub broker_name: String,
@@ -161,7 +161,7 @@ pub type Store = ShardStore<ShardDisk>;
 
 impl Shard {
     pub fn master_info(&self) -> &MasterInfo {
-        &self.master_info[self.id as usize]
+        &self.master_info[self.id.index()]
     }
 
     /// The topic's config for reads. A slave may hold replicated messages
@@ -181,7 +181,7 @@ impl Shard {
     }
 
     pub fn my_stats(&self) -> &ShardStats {
-        &self.stats[self.id as usize]
+        &self.stats[self.id.index()]
     }
 
     /// Which shard a broker name in a request (`bname`) refers to.

@@ -491,7 +491,7 @@ pub async fn run_enqueue(shard: Rc<Shard>, stopping: Rc<Stopping>) {
                 .queue_entries(TIMER_TOPIC, 0, QueueOffset(from), ENQUEUE_BATCH_MAX);
         if start.0 != from {
             tracing::warn!(
-                shard = shard.id,
+                shard = %shard.id,
                 from,
                 to = start.0,
                 "timer messages removed by retention before delivery"
@@ -533,7 +533,7 @@ pub async fn run_delivery(shard: Rc<Shard>, stopping: Rc<Stopping>) {
             }
             Some(_) => {
                 if let Err(e) = deliver_first_slot(&shard).await {
-                    tracing::error!(shard = shard.id, error = %e, "delivering timer messages failed; retrying");
+                    tracing::error!(shard = %shard.id, error = %e, "delivering timer messages failed; retrying");
                     stopping
                         .unless_stopped(glommio::timer::sleep(Duration::from_millis(
                             DELIVERY_RETRY_MS,
@@ -566,7 +566,7 @@ async fn deliver_first_slot(shard: &Shard) -> Result<(), StoreError> {
                 Ok(bytes) => records.push(bytes),
                 Err(StoreError::NoRecordAt { detail, .. }) => {
                     tracing::error!(
-                        shard = shard.id,
+                        shard = %shard.id,
                         offset = offset.0,
                         detail,
                         "timer message unreadable; skipped"

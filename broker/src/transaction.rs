@@ -405,7 +405,7 @@ async fn load(shard: &Shard) {
             let op_offset = first.0 + i as u64;
             let Ok(bytes) = record else {
                 tracing::error!(
-                    shard = shard.id,
+                    shard = %shard.id,
                     op_offset,
                     "transaction op unreadable; its half message may be checked again"
                 );
@@ -436,7 +436,7 @@ async fn load(shard: &Shard) {
         s.loaded = true;
     }
     tracing::info!(
-        shard = shard.id,
+        shard = %shard.id,
         half_progress = progress,
         op_end = op_at,
         "transaction state loaded"
@@ -494,7 +494,7 @@ async fn scan(shard: &Shard) {
                     Ok(Ok(view)) => view.store_timestamp_ms,
                     _ => {
                         tracing::warn!(
-                            shard = shard.id,
+                            shard = %shard.id,
                             half_offset = h,
                             "half message unreadable; scanning again later"
                         );
@@ -568,7 +568,7 @@ async fn check_chunk(shard: &Shard, chunk: &[u64], now: i64) {
                     drop(s);
                     shard.transactions.record_progress(shard);
                     tracing::error!(
-                        shard = shard.id,
+                        shard = %shard.id,
                         half_offset = h,
                         gone,
                         "half message unreadable; given up"
@@ -606,7 +606,7 @@ async fn discard(shard: &Shard, h: u64, view: &RecordView<'_>, checks: u32) {
         Ok(w) => w,
         Err(e) => {
             shard.transactions.abort(h);
-            tracing::error!(shard = shard.id, error = %e, "discarding a half message failed");
+            tracing::error!(shard = %shard.id, error = %e, "discarding a half message failed");
             return;
         }
     };
@@ -614,10 +614,10 @@ async fn discard(shard: &Shard, h: u64, view: &RecordView<'_>, checks: u32) {
         Ok(()) => {
             shard.transactions.resolved(shard, h);
             ShardStats::add(&shard.my_stats().transactions_discarded, 1);
-            tracing::warn!(shard = shard.id, half_offset = h, checks, "half message checked transactionCheckMax times; discarded to {CHECK_MAX_TIME_TOPIC}");
+            tracing::warn!(shard = %shard.id, half_offset = h, checks, "half message checked transactionCheckMax times; discarded to {CHECK_MAX_TIME_TOPIC}");
         }
         Err(e) => {
-            tracing::error!(shard = shard.id, error = %e, "discarding a half message failed after its write");
+            tracing::error!(shard = %shard.id, error = %e, "discarding a half message failed after its write");
         }
     }
 }
@@ -633,7 +633,7 @@ fn send_check(shard: &Shard, view: &RecordView<'_>, checks: u32) {
     shard.transactions.pick.set(pick.wrapping_add(1));
     let Some(peer) = shard.clients.producer_peer(group, pick) else {
         tracing::debug!(
-            shard = shard.id,
+            shard = %shard.id,
             group,
             "no producer of the group connected to check a half message"
         );

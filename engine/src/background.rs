@@ -29,30 +29,30 @@ pub async fn run_background<D: Disk>(store: Rc<ShardStore<D>>, stop: Rc<Cell<boo
             continue;
         }
         if let Err(e) = store.prepare_ahead().await {
-            tracing::warn!(shard = config.shard, error = %e, "preparing the next segment failed");
+            tracing::warn!(shard = %config.shard, error = %e, "preparing the next segment failed");
         }
         if config.flush_mode == FlushMode::Async
             && last_flush.elapsed() >= Duration::from_millis(config.flush_interval_ms)
         {
             last_flush = Instant::now();
             if let Err(e) = store.flush().await {
-                tracing::error!(shard = config.shard, error = %e, "interval flush failed");
+                tracing::error!(shard = %config.shard, error = %e, "interval flush failed");
             }
         }
         if last_checkpoint.elapsed() >= Duration::from_millis(config.checkpoint_interval_ms) {
             last_checkpoint = Instant::now();
             if let Err(e) = store.checkpoint(false).await {
-                tracing::warn!(shard = config.shard, error = %e, "checkpoint failed");
+                tracing::warn!(shard = %config.shard, error = %e, "checkpoint failed");
             }
         }
         if last_retention.elapsed() >= Duration::from_millis(RETENTION_INTERVAL_MS) {
             last_retention = Instant::now();
             match store.enforce_retention().await {
                 Ok(report) if report.segments_deleted > 0 || report.disk_full => {
-                    tracing::info!(shard = config.shard, ?report, "retention");
+                    tracing::info!(shard = %config.shard, ?report, "retention");
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!(shard = config.shard, error = %e, "retention failed"),
+                Err(e) => tracing::warn!(shard = %config.shard, error = %e, "retention failed"),
             }
         }
     }

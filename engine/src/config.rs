@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use crate::ids::ShardId;
+
 /// When an append is acknowledged (RocketMQ `flushDiskType`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FlushMode {
@@ -19,7 +21,7 @@ pub struct StoreConfig {
     /// `storePathRootDir` of this shard.
     pub root: PathBuf,
     /// Which shard owns the store; used in error context only.
-    pub shard: u16,
+    pub shard: ShardId,
     /// `mappedFileSizeCommitLog`.
     pub segment_size_bytes: u64,
     /// When appends are acknowledged (`flushDiskType`).
@@ -87,7 +89,7 @@ impl StoreConfig {
     pub fn new(root: impl Into<PathBuf>) -> StoreConfig {
         StoreConfig {
             root: root.into(),
-            shard: 0,
+            shard: ShardId(0),
             segment_size_bytes: 1 << 30,
             flush_mode: FlushMode::Async,
             flush_interval_ms: 500,

@@ -6,6 +6,7 @@ use std::io;
 use std::path::PathBuf;
 use std::rc::Rc;
 
+use crate::ids::ShardId;
 use crate::record::IllegalMessage;
 
 /// Why a store operation failed; every variant carries its context.
@@ -18,7 +19,7 @@ pub enum StoreError {
     #[error("commit log of shard {shard} is poisoned: {reason}; writes are refused until restart")]
     Poisoned {
         /// The shard whose log is poisoned.
-        shard: u16,
+        shard: ShardId,
         /// The failure that poisoned it.
         reason: Rc<str>,
     },
@@ -28,7 +29,7 @@ pub enum StoreError {
     #[error("disk full on shard {shard}: {detail}; writes are refused, reads still served")]
     DiskFull {
         /// The shard whose appends are refused.
-        shard: u16,
+        shard: ShardId,
         /// What found the disk full.
         detail: Rc<str>,
     },
@@ -39,7 +40,7 @@ pub enum StoreError {
     )]
     Closed {
         /// The shard whose store is closed.
-        shard: u16,
+        shard: ShardId,
     },
     /// The message cannot be stored as given (size, topic, properties).
     #[error("message illegal: {0}")]

@@ -73,6 +73,24 @@ impl QueueOffset {
     }
 }
 
+/// One shard of a broker: a core's commit log, queues and connections,
+/// numbered from 0 in the order the broker starts them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ShardId(pub u16);
+
+impl ShardId {
+    /// The shard's place in per-shard tables (`0..shards`).
+    pub fn index(self) -> usize {
+        usize::from(self.0)
+    }
+}
+
+impl fmt::Display for ShardId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 /// Formats a start offset the way RocketMQ names segment files: 20 decimal
 /// digits, zero padded.
 pub fn file_name_for_offset(offset: u64) -> String {

@@ -80,7 +80,7 @@ pub(crate) async fn open<D: Disk>(
     }
     index.truncate_from(end);
     tracing::info!(
-        shard = config.shard,
+        shard = %config.shard,
         checkpoint = dispatched,
         clean,
         recovered_end = end,

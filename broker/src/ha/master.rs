@@ -156,7 +156,7 @@ pub async fn run_master(shard: Rc<Shard>, listener: TcpListener, stop: Rc<Cell<b
         let stream = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
-                tracing::warn!(shard = shard.id, error = %e, "HA accept failed");
+                tracing::warn!(shard = %shard.id, error = %e, "HA accept failed");
                 glommio::timer::sleep(Duration::from_millis(10)).await;
                 continue;
             }
@@ -174,7 +174,7 @@ pub async fn run_master(shard: Rc<Shard>, listener: TcpListener, stop: Rc<Cell<b
                     addr,
                     ack: Cell::new(0),
                 });
-                tracing::info!(shard = shard.id, slave = %addr, "slave connected");
+                tracing::info!(shard = %shard.id, slave = %addr, "slave connected");
                 let reason = serve_slave(&shard, stream, &connection).await;
                 shard
                     .ha_master
@@ -182,7 +182,7 @@ pub async fn run_master(shard: Rc<Shard>, listener: TcpListener, stop: Rc<Cell<b
                     .borrow_mut()
                     .retain(|l| !Rc::ptr_eq(l, &connection));
                 shard.ha_master.publish(&shard);
-                tracing::info!(shard = shard.id, slave = %addr, %reason, "slave connection closed");
+                tracing::info!(shard = %shard.id, slave = %addr, %reason, "slave connection closed");
             }
             open.set(open.get() - 1);
         })
@@ -199,7 +199,7 @@ fn admitted(shard: &Shard, stream: &TcpStream, open: usize) -> bool {
         let peer = stream.peer_addr().ok();
         if !peer.is_some_and(|p| acl.is_white(p.ip())) {
             tracing::warn!(
-                shard = shard.id,
+                shard = %shard.id,
                 ?peer,
                 "HA connection refused by ACL: the peer is not in globalWhiteRemoteAddresses"
             );
@@ -208,7 +208,7 @@ fn admitted(shard: &Shard, stream: &TcpStream, open: usize) -> bool {
     }
     if open >= HA_CONNECTIONS_MAX {
         tracing::warn!(
-            shard = shard.id,
+            shard = %shard.id,
             peer = ?stream.peer_addr().ok(),
             max = HA_CONNECTIONS_MAX,
             "HA connection refused: the port holds its most connections"
@@ -242,7 +242,7 @@ async fn serve_slave(
     let master = &shard.ha_master;
     master.links.borrow_mut().push(connection.clone());
     master.on_open(shard, connection, &link.borrow());
-    tracing::info!(shard = shard.id, slave = %connection.addr, start = link.borrow().sent(), "replicating to slave");
+    tracing::info!(shard = %shard.id, slave = %connection.addr, start = link.borrow().sent(), "replicating to slave");
     let reports = async {
         loop {
             let offset = match read_report(&mut reader, housekeeping).await {

@@ -43,7 +43,7 @@ pub async fn run_metadata_sync(shard: Rc<Shard>, stop: Rc<Cell<bool>>) {
             }
             Err(e) => {
                 if failures.is_multiple_of(12) {
-                    tracing::warn!(shard = shard.id, master = %master, error = %e, "metadata sync failed");
+                    tracing::warn!(shard = %shard.id, master = %master, error = %e, "metadata sync failed");
                 }
                 failures += 1;
                 client = None;
@@ -117,7 +117,7 @@ async fn sync_metadata(
     client: &ringmq_net::pipelined::PipelinedClient,
 ) -> Result<(), MetadataSyncError> {
     let master = Master { client };
-    if shard.id == 0 {
+    if shard.id == ringmq_engine::ShardId(0) {
         sync_broker_tables(shard, &master).await?;
     }
     sync_shard_state(shard, &master).await
@@ -155,7 +155,7 @@ async fn sync_broker_tables(shard: &Shard, master: &Master<'_>) -> Result<(), Me
         .await
         .map_err(|e| MetadataSyncError::copy("topic table", e))?
     {
-        tracing::info!(shard = shard.id, "topic table copied from the master");
+        tracing::info!(shard = %shard.id, "topic table copied from the master");
     }
     // Copied on its own: a master that does not serve it (an older
     // one) must not stop the rest of the sync.
@@ -188,7 +188,7 @@ async fn sync_shard_state(shard: &Shard, master: &Master<'_>) -> Result<(), Meta
         .replace_from_master(&body)
         .map_err(|e| MetadataSyncError::copy("consumer offsets", e))?
     {
-        tracing::debug!(shard = shard.id, "consumer offsets copied from the master");
+        tracing::debug!(shard = %shard.id, "consumer offsets copied from the master");
     }
     let delay = async {
         let body = master
@@ -198,7 +198,7 @@ async fn sync_shard_state(shard: &Shard, master: &Master<'_>) -> Result<(), Meta
         shard.schedule.replace_from_master(&body)
     };
     if let Err(e) = delay.await {
-        tracing::warn!(shard = shard.id, error = %e, "delay offsets not copied");
+        tracing::warn!(shard = %shard.id, error = %e, "delay offsets not copied");
     }
     let timer = async {
         let body = master
@@ -208,7 +208,7 @@ async fn sync_shard_state(shard: &Shard, master: &Master<'_>) -> Result<(), Meta
         shard.timers.replace_from_master(&body)
     };
     if let Err(e) = timer.await {
-        tracing::warn!(shard = shard.id, error = %e, "timer checkpoint not copied");
+        tracing::warn!(shard = %shard.id, error = %e, "timer checkpoint not copied");
     }
     Ok(())
 }
@@ -216,8 +216,8 @@ async fn sync_shard_state(shard: &Shard, master: &Master<'_>) -> Result<(), Meta
 /// Logs the outcome of a table copied on its own.
 fn log_copied<E: std::fmt::Display>(shard: &Shard, what: &str, copied: Result<bool, E>) {
     match copied {
-        Ok(true) => tracing::info!(shard = shard.id, "{what} copied from the master"),
+        Ok(true) => tracing::info!(shard = %shard.id, "{what} copied from the master"),
         Ok(false) => {}
-        Err(e) => tracing::warn!(shard = shard.id, error = %e, "{what} not copied"),
+        Err(e) => tracing::warn!(shard = %shard.id, error = %e, "{what} not copied"),
     }
 }

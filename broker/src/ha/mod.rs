@@ -97,7 +97,7 @@ pub async fn run_lag_log(shard: Rc<Shard>, stop: Rc<Cell<bool>>) {
         let stats = shard.my_stats();
         if shard.config.is_slave() {
             tracing::info!(
-                shard = shard.id,
+                shard = %shard.id,
                 connected = shard.ha_slave.connected.get(),
                 local_end = shard.store.appended_offset().0,
                 master_offset = stats.ha_peer_offset.load(Ordering::Relaxed),
@@ -106,7 +106,7 @@ pub async fn run_lag_log(shard: Rc<Shard>, stop: Rc<Cell<bool>>) {
         } else if shard.ha_master.slave_count() > 0 {
             let (bytes, ms) = shard.ha_master.lag(&shard);
             tracing::info!(
-                shard = shard.id,
+                shard = %shard.id,
                 slaves = shard.ha_master.slave_count(),
                 written = shard.store.written_offset().0,
                 slave_ack = shard.ha_master.acked_offset(),

@@ -71,7 +71,7 @@ fn master_ha_addr(shard: &Shard) -> Option<String> {
                 return None;
             }
         };
-        return Some(SocketAddr::new(addr.ip(), addr.port() + shard.id).to_string());
+        return Some(SocketAddr::new(addr.ip(), addr.port() + shard.id.0).to_string());
     }
     shard.master_info().get().ha_addr
 }
@@ -84,7 +84,7 @@ pub async fn run_slave(shard: Rc<Shard>, stop: Rc<Cell<bool>>) {
         let Some(addr) = master_ha_addr(&shard) else {
             if !announced_wait {
                 tracing::info!(
-                    shard = shard.id,
+                    shard = %shard.id,
                     "no master HA address yet; waiting for the name server"
                 );
                 announced_wait = true;
@@ -101,7 +101,7 @@ pub async fn run_slave(shard: Rc<Shard>, stop: Rc<Cell<bool>>) {
                 Err(e) => {
                     // Once a minute while the master stays away.
                     if failed_connects.is_multiple_of(60) {
-                        tracing::warn!(shard = shard.id, master = %addr, error = %e, attempts = failed_connects + 1, "cannot reach the master's HA port");
+                        tracing::warn!(shard = %shard.id, master = %addr, error = %e, attempts = failed_connects + 1, "cannot reach the master's HA port");
                     }
                     failed_connects += 1;
                     None
@@ -118,7 +118,7 @@ pub async fn run_slave(shard: Rc<Shard>, stop: Rc<Cell<bool>>) {
         shard.ha_slave.connected.set(false);
         shard.ha_slave.publish(&shard);
         if let Some(reason) = outcome {
-            tracing::info!(shard = shard.id, master = %addr, %reason, "replication connection closed");
+            tracing::info!(shard = %shard.id, master = %addr, %reason, "replication connection closed");
         }
         if !stop.get() {
             glommio::timer::sleep(RECONNECT_DELAY).await;
@@ -146,7 +146,7 @@ async fn replicate_from(shard: &Rc<Shard>, stream: TcpStream, addr: &str) -> Str
     }
     slave.connected.set(true);
     slave.publish(shard);
-    tracing::info!(shard = shard.id, master = %addr, from = start, "replicating from master");
+    tracing::info!(shard = %shard.id, master = %addr, from = start, "replicating from master");
     let housekeeping = Duration::from_millis(shard.config.ha_housekeeping_interval_ms);
     let receive = async {
         let mut header = [0u8; TRANSFER_HEADER_BYTES];
@@ -231,7 +231,7 @@ async fn append(shard: &Shard, offset: u64, packet: Vec<u8>) -> Result<(u64, Vec
     match result {
         Ok(end) => Ok((end, packet)),
         Err(e) => {
-            tracing::error!(shard = shard.id, error = %e, "replicated bytes refused");
+            tracing::error!(shard = %shard.id, error = %e, "replicated bytes refused");
             Err(e.to_string())
         }
     }

@@ -158,7 +158,7 @@ pub fn set_mode(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
     let what = format!("{} {} {}", body.topic, body.consumer_group, body.mode);
     match shard.request_modes.set(body) {
         Ok(()) => {
-            tracing::info!(shard = shard.id, mode = %what, "message request mode set");
+            tracing::info!(shard = %shard.id, mode = %what, "message request mode set");
             now(request, success(request))
         }
         Err(e @ ModeError::Invalid(_)) => now(

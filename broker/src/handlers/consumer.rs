@@ -27,7 +27,7 @@ pub fn heartbeat(shard: &Rc<Shard>, request: &RemotingCommand, peer: &Rc<Peer>) 
         Err(e) => {
             let head =
                 String::from_utf8_lossy(&request.body[..request.body.len().min(512)]).into_owned();
-            tracing::warn!(shard = shard.id, peer = %peer.addr, error = %e, body = %head, "heartbeat refused");
+            tracing::warn!(shard = %shard.id, peer = %peer.addr, error = %e, body = %head, "heartbeat refused");
             return now(
                 request,
                 error(
@@ -47,7 +47,7 @@ pub fn heartbeat(shard: &Rc<Shard>, request: &RemotingCommand, peer: &Rc<Peer>) 
         .chain(data.producer_data_set.iter().map(|p| p.group_name.as_str()))
         .find_map(|g| crate::groups::validate_group_name(g).err());
     if let Some(e) = bad_group {
-        tracing::warn!(shard = shard.id, peer = %peer.addr, error = %e, "heartbeat refused");
+        tracing::warn!(shard = %shard.id, peer = %peer.addr, error = %e, "heartbeat refused");
         return now(
             request,
             error(request, ResponseCode::INVALID_PARAMETER, e.to_string()),

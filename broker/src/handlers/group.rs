@@ -105,7 +105,7 @@ pub fn delete(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
                 } else {
                     0
                 };
-                tracing::info!(group = %h.group_name, existed, offsets_removed = offsets, shard = shard.id, "subscription group deleted");
+                tracing::info!(group = %h.group_name, existed, offsets_removed = offsets, shard = %shard.id, "subscription group deleted");
                 success(&request)
             }
             Err(e) => error(&request, ResponseCode::SYSTEM_ERROR, e.to_string()),

@@ -90,10 +90,10 @@ async fn dispatch(shard: &Rc<Shard>, mut request: RemotingCommand, peer: Rc<Peer
         .ext_fields
         .remove(FORWARDED_FIELD)
         .is_some_and(|token| token == forward_token());
-    tracing::debug!(shard = shard.id, code = request.code, peer = %peer.addr, fields = ?request.ext_fields, "request");
+    tracing::debug!(shard = %shard.id, code = request.code, peer = %peer.addr, fields = ?request.ext_fields, "request");
     if let Some(acl) = shard.acl.as_ref().filter(|_| !forwarded) {
         if let Err(why) = acl.check(peer.addr.ip(), &request) {
-            tracing::warn!(shard = shard.id, peer = %peer.addr, code = request.code, %why, "request refused by ACL");
+            tracing::warn!(shard = %shard.id, peer = %peer.addr, code = request.code, %why, "request refused by ACL");
             ShardStats::add(&shard.my_stats().acl_refused, 1);
             return now(&request, error(&request, ResponseCode::NO_PERMISSION, why));
         }
@@ -194,7 +194,7 @@ pub fn forward(shard: &Rc<Shard>, other: u16, mut request: RemotingCommand) -> H
         let forwarder = &shard.forwarders[other as usize];
         if request.is_oneway() {
             if let Err(e) = forwarder.send_oneway(request).await {
-                tracing::warn!(shard = shard.id, to = other, error = %e, "forwarding a oneway request failed");
+                tracing::warn!(shard = %shard.id, to = other, error = %e, "forwarding a oneway request failed");
             }
             return None;
         }

@@ -436,7 +436,7 @@ async fn read_taken(shard: &Shard, taken: &[Taken]) -> Option<Popped> {
                     returned.push(offset);
                 }
                 Err(e) => {
-                    tracing::warn!(shard = shard.id, topic = %t.key.1, offset, error = %e, "popped message unreadable; revived at its deadline");
+                    tracing::warn!(shard = %shard.id, topic = %t.key.1, offset, error = %e, "popped message unreadable; revived at its deadline");
                 }
             }
         }
@@ -591,7 +591,7 @@ pub fn change_invisible_time(shard: &Rc<Shard>, request: RemotingCommand) -> Han
         .change_deadline(&key, h.offset as u64, pop_time + h.invisible_time)
     {
         // Acknowledged or already revived: nothing is hidden any more.
-        tracing::debug!(shard = shard.id, topic = %key.1, offset = h.offset, "invisible-time change of a message not in flight");
+        tracing::debug!(shard = %shard.id, topic = %key.1, offset = h.offset, "invisible-time change of a message not in flight");
     }
     let header = ChangeInvisibleTimeResponseHeader {
         pop_time,

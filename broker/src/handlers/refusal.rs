@@ -105,7 +105,9 @@ mod tests {
         let cases = [
             (Refusal::from(illegal), ResponseCode::MESSAGE_ILLEGAL),
             (
-                Refusal::Store(StoreError::Closed { shard: 0 }),
+                Refusal::Store(StoreError::Closed {
+                    shard: ringmq_engine::ShardId(0),
+                }),
                 ResponseCode::SERVICE_NOT_AVAILABLE,
             ),
             (

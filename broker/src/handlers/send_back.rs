@@ -74,7 +74,7 @@ pub fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> H
                 RemotingCommand::response_to(&request, ResponseCode::FLUSH_SLAVE_TIMEOUT)
             }
             Err(refusal) => {
-                tracing::debug!(shard = shard.id, peer = %born_host, code = refusal.code(), %refusal, "send-back refused");
+                tracing::debug!(shard = %shard.id, peer = %born_host, code = refusal.code(), %refusal, "send-back refused");
                 refusal.reply(&request)
             }
         };
@@ -133,7 +133,7 @@ async fn send_back(
     stats.count_redelivery(original.body.len(), to.dead_letter, &stats.sent_back);
     shard.signals.fire(&store_topic, store_queue);
     tracing::debug!(
-        shard = shard.id,
+        shard = %shard.id,
         group = %header.group,
         topic = %to.topic,
         reconsume_times = reconsume_times.saturating_add(1),

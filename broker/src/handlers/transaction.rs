@@ -57,7 +57,7 @@ pub fn end(shard: &Rc<Shard>, request: RemotingCommand, peer: &Peer) -> Handled 
         let reply = match end_transaction(&shard, &h, outcome, &request, peer_ip).await {
             Ok(remark) => success(&request).with_remark(remark),
             Err(refusal) => {
-                tracing::warn!(shard = shard.id, group = %h.producer_group, offset = h.commit_log_offset, code = refusal.code(), %refusal, "END_TRANSACTION refused");
+                tracing::warn!(shard = %shard.id, group = %h.producer_group, offset = h.commit_log_offset, code = refusal.code(), %refusal, "END_TRANSACTION refused");
                 refusal.reply(&request)
             }
         };
@@ -136,7 +136,7 @@ async fn end_transaction(
         _ => ShardStats::add(&stats.transactions_rolled_back, 1),
     }
     tracing::debug!(
-        shard = shard.id,
+        shard = %shard.id,
         half_offset,
         ?outcome,
         from_check = h.from_transaction_check,

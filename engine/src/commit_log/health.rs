@@ -57,7 +57,7 @@ impl<D: Disk> CommitLog<D> {
     }
 
     pub(super) fn poison(&self, reason: String) -> StoreError {
-        tracing::error!(shard = self.shard, %reason, "commit log poisoned");
+        tracing::error!(shard = %self.shard, %reason, "commit log poisoned");
         self.state.borrow_mut().poisoned = Some(Rc::from(reason));
         self.written_waiters.fail_all();
         self.durable_waiters.fail_all();

@@ -45,7 +45,6 @@ mod recover;
 mod segments;
 mod write;
 
-use crate::ids::SegmentBase;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
@@ -53,6 +52,8 @@ use std::rc::Rc;
 
 use crate::disk::Disk;
 use crate::flush_gate::{FlushGate, FlushPermit};
+use crate::ids::SegmentBase;
+use crate::ids::ShardId;
 use crate::waiters::PositionWaiters;
 
 use hot::HotChunk;
@@ -140,7 +141,7 @@ impl<D: Disk> LogState<D> {
 pub struct CommitLog<D: Disk> {
     disk: D,
     dir: PathBuf,
-    shard: u16,
+    shard: ShardId,
     segment_size_bytes: u64,
     write_buffer_bytes_max: usize,
     prewrite: bool,

@@ -2,11 +2,11 @@
 //! needs it, or the next one in the background, paced by the active
 //! segment's use.
 
-use crate::ids::SegmentBase;
 use std::rc::Rc;
 
 use crate::disk::{Disk, DiskFile};
 use crate::error::Result;
+use crate::ids::SegmentBase;
 
 use super::CommitLog;
 
@@ -169,7 +169,7 @@ impl<D: Disk> CommitLog<D> {
         if filling.base == base {
             if filling.zeroed < self.segment_size_bytes {
                 tracing::info!(
-                    shard = self.shard,
+                    shard = %self.shard,
                     segment = base.0,
                     zeroed_bytes = filling.zeroed,
                     "log reached a segment before its zero-fill ended; the rest stays unwritten"

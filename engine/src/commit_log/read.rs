@@ -1,11 +1,11 @@
 //! Reading written bytes: from segment files, and under direct I/O the
 //! last partial block from memory; file ranges for zero-copy sends.
 
-use crate::ids::SegmentBase;
 use std::rc::Rc;
 
 use crate::disk::{Disk, DiskFile};
 use crate::error::{Result, StoreError};
+use crate::ids::SegmentBase;
 use crate::record::BLANK_SIZE_BYTES;
 
 use super::CommitLog;

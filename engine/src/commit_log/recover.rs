@@ -1,11 +1,11 @@
 //! Taking the end recovery found: truncating and scrubbing the tail,
 //! making the scanned segments durable, and setting the positions.
 
-use crate::ids::SegmentBase;
 use std::rc::Rc;
 
 use crate::disk::{align_down, Disk, DiskFile};
 use crate::error::{Result, StoreError};
+use crate::ids::SegmentBase;
 
 use super::prewrite::PREWRITE_CHUNK_BYTES;
 use super::CommitLog;

@@ -1,12 +1,12 @@
 //! Segment files: creating, registering and removing them.
 
-use crate::ids::SegmentBase;
 use std::path::PathBuf;
 use std::rc::Rc;
 
 use crate::disk::{is_disk_full, Disk, DiskFile};
 use crate::error::{Result, StoreError};
 use crate::ids::file_name_for_offset;
+use crate::ids::SegmentBase;
 
 use super::{CommitLog, Segment};
 

@@ -51,7 +51,7 @@ impl<D: Disk> ShardStore<D> {
                 break;
             }
             tracing::info!(
-                shard = self.config.shard,
+                shard = %self.config.shard,
                 base = base.0,
                 expired,
                 forced,
