@@ -24,7 +24,8 @@ command_header! {
         order: bool = "order",
         /// `+k=v,+k2=v2,-k3`.
         attributes: Option<String> = "attributes",
-        /// Optional `force` flag of Java's `CreateTopicRequestHeader`; the protocol reference gives it no meaning.
+        /// Optional `force` flag of Java's `CreateTopicRequestHeader`; the protocol
+        /// reference gives it no meaning.
         force: Option<bool> = "force",
     }
 }

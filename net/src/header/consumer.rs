@@ -47,9 +47,11 @@ command_header! {
         origin_topic: Option<String> = "originTopic",
         /// RocketMQ unit (cell) mode flag; affects how retry topics are named.
         unit_mode: Option<bool> = "unitMode",
-        /// Retries allowed before the message goes to the dead-letter queue; the group's setting when absent.
+        /// Retries allowed before the message goes to the dead-letter queue; the
+        /// group's setting when absent.
         max_reconsume_times: Option<i32> = "maxReconsumeTimes",
-        /// Name of the broker the client addressed (RocketMQ's `RpcRequestHeader.bname`, used to route static-topic requests); optional.
+        /// Name of the broker the client addressed (RocketMQ's
+        /// `RpcRequestHeader.bname`, used to route static-topic requests); optional.
         broker_name: Option<String> = "bname",
     }
 }

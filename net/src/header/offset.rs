@@ -13,9 +13,11 @@ command_header! {
         topic: String = "topic",
         /// Queue id within the topic.
         queue_id: i32 = "queueId",
-        /// `false`: answer QUERY_NOT_FOUND when no offset is stored; absent or `true`: answer 0 instead when the queue still starts at 0 (§9.6).
+        /// `false`: answer QUERY_NOT_FOUND when no offset is stored; absent or
+        /// `true`: answer 0 instead when the queue still starts at 0 (§9.6).
         set_zero_if_not_found: Option<bool> = "setZeroIfNotFound",
-        /// Name of the broker the client addressed (RocketMQ's `RpcRequestHeader.bname`, used to route static-topic requests); optional.
+        /// Name of the broker the client addressed (RocketMQ's
+        /// `RpcRequestHeader.bname`, used to route static-topic requests); optional.
         broker_name: Option<String> = "bname",
     }
 }
@@ -31,7 +33,8 @@ command_header! {
         queue_id: i32 = "queueId",
         /// The group's consumed offset: the next queue offset it will consume.
         commit_offset: i64 = "commitOffset",
-        /// Name of the broker the client addressed (RocketMQ's `RpcRequestHeader.bname`, used to route static-topic requests); optional.
+        /// Name of the broker the client addressed (RocketMQ's
+        /// `RpcRequestHeader.bname`, used to route static-topic requests); optional.
         broker_name: Option<String> = "bname",
     }
 }
@@ -46,7 +49,8 @@ command_header! {
         queue_id: i32 = "queueId",
         /// Java default true.
         committed: Option<bool> = "committed",
-        /// Name of the broker the client addressed (RocketMQ's `RpcRequestHeader.bname`, used to route static-topic requests); optional.
+        /// Name of the broker the client addressed (RocketMQ's
+        /// `RpcRequestHeader.bname`, used to route static-topic requests); optional.
         broker_name: Option<String> = "bname",
     }
 }
@@ -58,7 +62,8 @@ command_header! {
         topic: String = "topic",
         /// Queue id within the topic.
         queue_id: i32 = "queueId",
-        /// Name of the broker the client addressed (RocketMQ's `RpcRequestHeader.bname`, used to route static-topic requests); optional.
+        /// Name of the broker the client addressed (RocketMQ's
+        /// `RpcRequestHeader.bname`, used to route static-topic requests); optional.
         broker_name: Option<String> = "bname",
     }
 }
@@ -74,7 +79,8 @@ command_header! {
         timestamp: i64 = "timestamp",
         /// `lower` (default) or `upper`, case-insensitive.
         boundary_type: Option<String> = "boundaryType",
-        /// Name of the broker the client addressed (RocketMQ's `RpcRequestHeader.bname`, used to route static-topic requests); optional.
+        /// Name of the broker the client addressed (RocketMQ's
+        /// `RpcRequestHeader.bname`, used to route static-topic requests); optional.
         broker_name: Option<String> = "bname",
     }
 }
@@ -95,7 +101,8 @@ command_header! {
         topic: String = "topic",
         /// Queue id within the topic.
         queue_id: i32 = "queueId",
-        /// Name of the broker the client addressed (RocketMQ's `RpcRequestHeader.bname`, used to route static-topic requests); optional.
+        /// Name of the broker the client addressed (RocketMQ's
+        /// `RpcRequestHeader.bname`, used to route static-topic requests); optional.
         broker_name: Option<String> = "bname",
     }
 }

@@ -18,7 +18,8 @@ command_header! {
         queue_id: i32 = "queueId",
         /// Most messages to return.
         max_msg_nums: i32 = "maxMsgNums",
-        /// How long popped messages stay invisible to other pops before they are redelivered unless acknowledged, in ms.
+        /// How long popped messages stay invisible to other pops before they are
+        /// redelivered unless acknowledged, in ms.
         invisible_time: i64 = "invisibleTime",
         /// How long the broker may hold a pop that finds nothing (ms).
         poll_time: i64 = "pollTime",
@@ -30,11 +31,14 @@ command_header! {
         exp_type: Option<String> = "expType",
         /// Filter expression; absent means every message.
         exp: Option<String> = "exp",
-        /// Whether to pop in order (FIFO): a queue yields nothing more until its popped messages are acknowledged or become visible again.
+        /// Whether to pop in order (FIFO): a queue yields nothing more until its
+        /// popped messages are acknowledged or become visible again.
         order: Option<bool> = "order",
-        /// Id of this pop attempt, so a FIFO client that retries a lost request gets the same messages again.
+        /// Id of this pop attempt, so a FIFO client that retries a lost request
+        /// gets the same messages again.
         attempt_id: Option<String> = "attemptId",
-        /// Name of the broker the client addressed (RocketMQ's `RpcRequestHeader.bname`, used to route static-topic requests); optional.
+        /// Name of the broker the client addressed (RocketMQ's
+        /// `RpcRequestHeader.bname`, used to route static-topic requests); optional.
         broker_name: Option<String> = "bname",
     }
 }
@@ -55,7 +59,8 @@ command_header! {
         start_offset_info: Option<String> = "startOffsetInfo",
         /// `retry queueId o1,o2,...` per queue, joined by `;`.
         msg_offset_info: Option<String> = "msgOffsetInfo",
-        /// FIFO pops: consume counts per queue and offset, in RocketMQ's `orderCountInfo` text form.
+        /// FIFO pops: consume counts per queue and offset, in RocketMQ's
+        /// `orderCountInfo` text form.
         order_count_info: Option<String> = "orderCountInfo",
     }
 }
@@ -74,7 +79,8 @@ command_header! {
         extra_info: String = "extraInfo",
         /// Queue offset of the message.
         offset: i64 = "offset",
-        /// Name of the broker the client addressed (RocketMQ's `RpcRequestHeader.bname`, used to route static-topic requests); optional.
+        /// Name of the broker the client addressed (RocketMQ's
+        /// `RpcRequestHeader.bname`, used to route static-topic requests); optional.
         broker_name: Option<String> = "bname",
     }
 }
@@ -95,13 +101,15 @@ command_header! {
         offset: i64 = "offset",
         /// From now (ms).
         invisible_time: i64 = "invisibleTime",
-        /// Name of the broker the client addressed (RocketMQ's `RpcRequestHeader.bname`, used to route static-topic requests); optional.
+        /// Name of the broker the client addressed (RocketMQ's
+        /// `RpcRequestHeader.bname`, used to route static-topic requests); optional.
         broker_name: Option<String> = "bname",
     }
 }
 
 command_header! {
-    /// CHANGE_MESSAGE_INVISIBLETIME response: the new pop's checkpoint, from which the client builds the message's new receipt handle.
+    /// CHANGE_MESSAGE_INVISIBLETIME response: the new pop's checkpoint, from which
+    /// the client builds the message's new receipt handle.
     pub struct ChangeInvisibleTimeResponseHeader {
         /// When the new invisible period started, in ms since the epoch.
         pop_time: i64 = "popTime",

@@ -36,9 +36,11 @@ command_header! {
         commit_offset: i64 = "commitOffset",
         /// Longest the broker may hold the request for long polling, in ms (push client: 15 000).
         suspend_timeout_millis: i64 = "suspendTimeoutMillis",
-        /// Subscription expression (`*`, `TagA || TagB`, or SQL92), read when [`pull_sys_flag::SUBSCRIPTION`] is set.
+        /// Subscription expression (`*`, `TagA || TagB`, or SQL92), read when
+        /// [`pull_sys_flag::SUBSCRIPTION`] is set.
         subscription: Option<String> = "subscription",
-        /// The client's subscription version, a ms timestamp; an older stored one gives SUBSCRIPTION_NOT_LATEST.
+        /// The client's subscription version, a ms timestamp; an older stored one
+        /// gives SUBSCRIPTION_NOT_LATEST.
         sub_version: i64 = "subVersion",
         /// `TAG` (default) or `SQL92`.
         expression_type: Option<String> = "expressionType",
@@ -49,7 +51,8 @@ command_header! {
         /// Client id of the consumer a proxy pulls on behalf of. Misspelt in Java
         /// too; the key must stay as is.
         proxy_forward_client_id: Option<String> = "proxyFrowardClientId",
-        /// Name of the broker the client addressed (RocketMQ's `RpcRequestHeader.bname`, used to route static-topic requests); optional.
+        /// Name of the broker the client addressed (RocketMQ's
+        /// `RpcRequestHeader.bname`, used to route static-topic requests); optional.
         broker_name: Option<String> = "bname",
     }
 }

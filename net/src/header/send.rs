@@ -12,7 +12,8 @@ use crate::command::ExtFields;
 command_header! {
     /// `SendMessageRequestHeader`, long key names (code 10, 324).
     pub struct SendMessageRequestHeader {
-        /// Producer group of the sender; for a transactional half message, the group check-backs go to.
+        /// Producer group of the sender; for a transactional half message, the
+        /// group check-backs go to.
         producer_group: String = "producerGroup",
         /// Topic to store the message in.
         topic: String = "topic",
@@ -30,7 +31,8 @@ command_header! {
         flag: i32 = "flag",
         /// Encoded properties (`crate::message::properties`).
         properties: Option<String> = "properties",
-        /// How many times the message has been reconsumed; set when a consumer re-sends it to a retry topic.
+        /// How many times the message has been reconsumed; set when a consumer
+        /// re-sends it to a retry topic.
         reconsume_times: Option<i32> = "reconsumeTimes",
         /// RocketMQ unit (cell) mode flag; affects how retry topics are named.
         unit_mode: Option<bool> = "unitMode",
@@ -39,7 +41,8 @@ command_header! {
         /// The body is a batch (`crate::message::batch`); the Java broker picks the
         /// batch path from this flag, not from the code.
         batch: Option<bool> = "batch",
-        /// Name of the broker the client addressed (RocketMQ's `RpcRequestHeader.bname`, used to route static-topic requests); optional.
+        /// Name of the broker the client addressed (RocketMQ's
+        /// `RpcRequestHeader.bname`, used to route static-topic requests); optional.
         broker_name: Option<String> = "bname",
     }
 }
@@ -166,7 +169,8 @@ command_header! {
         transaction_id: Option<String> = "transactionId",
         /// Unique id of an inner batch; sent only for topics with a batch consume queue.
         batch_uniq_id: Option<String> = "batchUniqId",
-        /// Handle of a timer message that RECALL_MESSAGE (5.3.1+) takes to cancel it before delivery.
+        /// Handle of a timer message that RECALL_MESSAGE (5.3.1+) takes to cancel
+        /// it before delivery.
         recall_handle: Option<String> = "recallHandle",
         /// Broker `regionId`, Java default `DefaultRegion`.
         msg_region: Option<String> = "MSG_REGION",

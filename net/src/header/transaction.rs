@@ -17,13 +17,16 @@ command_header! {
         /// 0 unknown (ignored), 8 commit, 12 rollback
         /// (`crate::message::sys_flag` transaction values).
         commit_or_rollback: i32 = "commitOrRollback",
-        /// `true` when answering CHECK_TRANSACTION_STATE rather than ending the transaction on the producer's own.
+        /// `true` when answering CHECK_TRANSACTION_STATE rather than ending the
+        /// transaction on the producer's own.
         from_transaction_check: Option<bool> = "fromTransactionCheck",
-        /// The half message's id as the producer's `SendResult` reports it (its UNIQ_KEY for Java producers).
+        /// The half message's id as the producer's `SendResult` reports it (its
+        /// UNIQ_KEY for Java producers).
         msg_id: String = "msgId",
         /// Transaction id of the half message (`__transactionId__`).
         transaction_id: Option<String> = "transactionId",
-        /// Name of the broker the client addressed (RocketMQ's `RpcRequestHeader.bname`, used to route static-topic requests); optional.
+        /// Name of the broker the client addressed (RocketMQ's
+        /// `RpcRequestHeader.bname`, used to route static-topic requests); optional.
         broker_name: Option<String> = "bname",
     }
 }
@@ -44,7 +47,8 @@ command_header! {
         transaction_id: Option<String> = "transactionId",
         /// Offset message id of the half message (`crate::message::id`).
         offset_msg_id: Option<String> = "offsetMsgId",
-        /// Name of the broker the client addressed (RocketMQ's `RpcRequestHeader.bname`, used to route static-topic requests); optional.
+        /// Name of the broker the client addressed (RocketMQ's
+        /// `RpcRequestHeader.bname`, used to route static-topic requests); optional.
         broker_name: Option<String> = "bname",
     }
 }

@@ -36,17 +36,21 @@ pub const CORRECTION_FLAG: &str = "CORRECTION_FLAG";
 pub const MQ2_FLAG: &str = "MQ2_FLAG";
 /// Client → broker reconsume count when re-sending to a retry topic.
 pub const RECONSUME_TIME: &str = "RECONSUME_TIME";
-/// Region id of the broker that stored the message (broker `regionId`, default `DefaultRegion`); used by message tracing.
+/// Region id of the broker that stored the message (broker `regionId`, default
+/// `DefaultRegion`); used by message tracing.
 pub const MSG_REGION: &str = "MSG_REGION";
-/// `"true"`/`"false"` copy of the broker's `traceOn` setting, telling clients whether to trace the message.
+/// `"true"`/`"false"` copy of the broker's `traceOn` setting, telling clients
+/// whether to trace the message.
 pub const TRACE_SWITCH: &str = "TRACE_ON";
 /// Client-generated unique message id (`super::id::UniqKey`).
 pub const UNIQ_CLIENT_MESSAGE_ID_KEYIDX: &str = "UNIQ_KEY";
 /// Extra unique-key information; §10.2 gives it no meaning, so it is carried as is.
 pub const EXTEND_UNIQ_INFO: &str = "EXTEND_UNIQ_INFO";
-/// Client → broker: how many times a message may be reconsumed before it goes to the dead-letter queue.
+/// Client → broker: how many times a message may be reconsumed before it goes to
+/// the dead-letter queue.
 pub const MAX_RECONSUME_TIMES: &str = "MAX_RECONSUME_TIMES";
-/// Client-side timestamp (ms) at which consumption of the message started; used for consume-timeout checks.
+/// Client-side timestamp (ms) at which consumption of the message started; used for
+/// consume-timeout checks.
 pub const CONSUME_START_TIMESTAMP: &str = "CONSUME_START_TIME";
 /// Number of messages packed in an inner batch (batch consume queue).
 pub const INNER_NUM: &str = "INNER_NUM";
@@ -92,7 +96,8 @@ pub const TIMER_DELIVER_MS: &str = "TIMER_DELIVER_MS";
 pub const TIMER_DELAY_SEC: &str = "TIMER_DELAY_SEC";
 /// Relative delay of a timer message, milliseconds.
 pub const TIMER_DELAY_MS: &str = "TIMER_DELAY_MS";
-/// Timer internal: the delivery time (ms) after rounding down to the timer precision, stored by the broker.
+/// Timer internal: the delivery time (ms) after rounding down to the timer
+/// precision, stored by the broker.
 pub const TIMER_OUT_MS: &str = "TIMER_OUT_MS";
 /// Timer internal: time (ms) the message entered the timer store.
 pub const TIMER_ENQUEUE_MS: &str = "TIMER_ENQUEUE_MS";
