@@ -53,8 +53,8 @@ impl Write for Stream {
     }
 }
 
-/// Why a [`BlockingClient`] call failed. After any error but `Encode` the
-/// connection's state is unknown; drop the client and connect again.
+/// Why a [`BlockingClient`] call failed; `addr` is always the address as given
+/// to `connect`.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The address did not resolve, the TCP connect failed or timed out, or
