@@ -53,27 +53,64 @@ impl Write for Stream {
     }
 }
 
+/// Why a [`BlockingClient`] call failed; `addr` is always the address as given
+/// to `connect`.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// The address did not resolve, the TCP connect failed or timed out, or
+    /// the TLS session could not be set up.
     #[error("connecting to {addr}: {source}")]
-    Connect { addr: String, source: io::Error },
+    Connect {
+        /// The address as given to `connect`.
+        addr: String,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// Reading or writing the connection failed.
     #[error("i/o with {addr}: {source}")]
-    Io { addr: String, source: io::Error },
+    Io {
+        /// The address as given to `connect`.
+        addr: String,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// No response arrived before the request's timeout.
     #[error("no reply from {addr} within {timeout_ms} ms")]
-    Timeout { addr: String, timeout_ms: u64 },
+    Timeout {
+        /// The address as given to `connect`.
+        addr: String,
+        /// The request's timeout, in milliseconds.
+        timeout_ms: u64,
+    },
+    /// The peer closed the connection before the response arrived.
     #[error("{addr} closed the connection")]
-    Closed { addr: String },
+    Closed {
+        /// The address as given to `connect`.
+        addr: String,
+    },
+    /// The peer sent bytes that are not a valid frame.
     #[error("bad frame from {addr}: {source}")]
-    Frame { addr: String, source: FrameError },
+    Frame {
+        /// The address as given to `connect`.
+        addr: String,
+        /// What was wrong with the frame.
+        source: FrameError,
+    },
+    /// The peer sent a frame whose command header does not parse.
     #[error("bad header from {addr}: {source}")]
     Decode {
+        /// The address as given to `connect`.
         addr: String,
+        /// What was wrong with the header.
         source: CommandDecodeError,
     },
+    /// The request could not be encoded; nothing was sent.
     #[error(transparent)]
     Encode(#[from] CommandEncodeError),
 }
 
+/// A blocking connection to one broker or name server that sends one request
+/// at a time and assigns each its `opaque`, counting up from 1.
 pub struct BlockingClient {
     stream: Stream,
     addr: String,
@@ -83,6 +120,8 @@ pub struct BlockingClient {
 }
 
 impl BlockingClient {
+    /// Connects over plain TCP to `addr` (`host:port`, first resolved address),
+    /// waiting at most `timeout`.
     pub fn connect(addr: &str, timeout: Duration) -> Result<BlockingClient, ClientError> {
         BlockingClient::connect_with(addr, timeout, None)
     }
@@ -121,6 +160,7 @@ impl BlockingClient {
         })
     }
 
+    /// The address as given to `connect`.
     pub fn addr(&self) -> &str {
         &self.addr
     }

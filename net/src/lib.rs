@@ -15,6 +15,8 @@
 //! The byte-exact reference is `shared/spec/remoting-protocol.md`; section
 //! numbers in comments (`§2`, `§10.5`, ...) point there.
 
+#![warn(missing_docs)]
+
 pub mod acl;
 pub mod client;
 pub mod code;

@@ -20,13 +20,18 @@ pub const TLS_HANDSHAKE_FIRST_BYTE: u8 = 0x16;
 /// RocketMQ's `TlsMode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum TlsMode {
+    /// Plain connections only; TLS is never negotiated.
     #[default]
     Disabled,
+    /// TLS or plain, chosen per connection by its first byte.
     Permissive,
+    /// TLS only; a connection that does not start a TLS handshake is refused.
     Enforcing,
 }
 
 impl TlsMode {
+    /// The mode named by `text` (`disabled`, `permissive` or `enforcing`, any
+    /// case, surrounding whitespace ignored); `None` for anything else.
     pub fn parse(text: &str) -> Option<TlsMode> {
         match text.trim().to_ascii_lowercase().as_str() {
             "disabled" => Some(TlsMode::Disabled),
@@ -36,6 +41,7 @@ impl TlsMode {
         }
     }
 
+    /// The lower-case name [`TlsMode::parse`] accepts.
     pub fn as_str(self) -> &'static str {
         match self {
             TlsMode::Disabled => "disabled",
@@ -45,12 +51,28 @@ impl TlsMode {
     }
 }
 
+/// Why TLS could not be set up from the configured files.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsSetupError {
+    /// The certificate file could not be read, is not PEM, holds no
+    /// certificate, or (client side) holds one rustls cannot trust.
     #[error("reading the certificate chain {path}: {reason}")]
-    Certificates { path: String, reason: String },
+    Certificates {
+        /// Path of the certificate file.
+        path: String,
+        /// What went wrong, for logs.
+        reason: String,
+    },
+    /// The private key file could not be read or holds no PEM private key.
     #[error("reading the private key {path}: {reason}")]
-    Key { path: String, reason: String },
+    Key {
+        /// Path of the key file.
+        path: String,
+        /// What went wrong, for logs.
+        reason: String,
+    },
+    /// rustls refused the configuration, for example a key that does not
+    /// match the certificate; the text is rustls's reason.
     #[error("the certificate and key do not make a TLS server: {0}")]
     Config(String),
 }
@@ -58,11 +80,14 @@ pub enum TlsSetupError {
 /// A server's TLS: its mode and, unless disabled, its rustls config.
 #[derive(Clone, Debug)]
 pub struct ServerTls {
+    /// How connections are admitted.
     pub mode: TlsMode,
+    /// The rustls config; `None` when the mode is [`TlsMode::Disabled`].
     pub config: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl ServerTls {
+    /// No TLS: every connection is served plain.
     pub fn disabled() -> ServerTls {
         ServerTls {
             mode: TlsMode::Disabled,
@@ -132,6 +157,8 @@ pub struct ClientTls {
 }
 
 impl ClientTls {
+    /// Loads the trusted certificates from the PEM file at `trusted_path`;
+    /// fails if it cannot be read or holds no usable certificate.
     pub fn load(trusted_path: &Path) -> Result<ClientTls, TlsSetupError> {
         let certs_err = |reason: String| TlsSetupError::Certificates {
             path: trusted_path.display().to_string(),
@@ -198,8 +225,11 @@ fn server_name(addr: &str) -> std::io::Result<rustls::pki_types::ServerName<'sta
 /// How a new connection is served.
 #[derive(Debug)]
 pub enum Admission {
+    /// Serve the remoting protocol directly on the socket.
     Plain,
+    /// Run a TLS handshake with this config, then serve over TLS.
     Tls(Arc<rustls::ServerConfig>),
+    /// Close the connection without serving it.
     Refuse,
 }
 

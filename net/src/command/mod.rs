@@ -39,36 +39,68 @@ pub const FLAG_ONEWAY: i32 = 0x2;
 /// connection on these.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CommandDecodeError {
+    /// The JSON header is not a JSON object or does not deserialize into a command.
     #[error("JSON header: {reason}")]
-    Json { reason: String },
+    Json {
+        /// What was wrong, for logs.
+        reason: String,
+    },
+    /// A binary header field runs past the end of the header bytes.
     #[error("binary header: field `{field}` needs {needed} bytes at offset {offset}, only {available} remain")]
     BinaryTruncated {
+        /// Name of the field.
         field: &'static str,
+        /// Byte offset of the field in the header.
         offset: usize,
+        /// Bytes the field needs.
         needed: usize,
+        /// Bytes left in the header from `offset`.
         available: usize,
     },
+    /// A binary header length field is negative.
     #[error("binary header: field `{field}` at offset {offset} has negative length {length}")]
     BinaryNegativeLength {
+        /// Name of the length field.
         field: &'static str,
+        /// Byte offset of the length field in the header.
         offset: usize,
+        /// The length as read.
         length: i32,
     },
+    /// A binary header string (remark, ext-field key or value) is not UTF-8.
     #[error("binary header: field `{field}` at offset {offset} is not valid UTF-8")]
-    BinaryInvalidUtf8 { field: &'static str, offset: usize },
+    BinaryInvalidUtf8 {
+        /// Name of the field.
+        field: &'static str,
+        /// Byte offset of the string in the header.
+        offset: usize,
+    },
 }
 
 /// A command that cannot be represented in its chosen serialization.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CommandEncodeError {
+    /// The code does not fit the binary header's 16-bit code field.
     #[error("code {code} does not fit the binary header's 16-bit code field; use a JSON header")]
-    CodeOutOfRange { code: i32 },
+    CodeOutOfRange {
+        /// The command's code.
+        code: i32,
+    },
+    /// The version does not fit the binary header's 16-bit version field.
     #[error("version {version} does not fit the binary header's 16-bit version field")]
-    VersionOutOfRange { version: i32 },
+    VersionOutOfRange {
+        /// The command's version.
+        version: i32,
+    },
+    /// An ext-field key is too long for the binary header's 16-bit key length.
     #[error(
         "ext field key of {key_length} bytes does not fit the binary header's 16-bit key length"
     )]
-    ExtKeyTooLong { key_length: usize },
+    ExtKeyTooLong {
+        /// Length of the key, in bytes.
+        key_length: usize,
+    },
+    /// The encoded header or the whole frame does not fit the frame's length fields.
     #[error(transparent)]
     Frame(#[from] FrameEncodeError),
 }
@@ -79,6 +111,7 @@ pub struct RemotingCommand {
     /// Request code ([`crate::RequestCode`]) or response code
     /// ([`crate::ResponseCode`]); [`RemotingCommand::is_response`] says which.
     pub code: i32,
+    /// Implementation language of the sender; peers only log it.
     pub language: LanguageCode,
     /// The sender's `MQVersion` ordinal ([`crate::code::version`]).
     pub version: i32,
@@ -86,8 +119,11 @@ pub struct RemotingCommand {
     pub opaque: i32,
     /// Bit field: [`FLAG_RESPONSE`], [`FLAG_ONEWAY`].
     pub flag: i32,
+    /// Free text, usually the error message of a failed response.
     pub remark: Option<String>,
+    /// The custom header (§7), typed through [`crate::header`].
     pub ext_fields: ExtFields,
+    /// The body; empty when the command has none.
     pub body: Bytes,
     /// The header serialization this command arrived with or will be sent with.
     pub serialize_type: SerializeType,
@@ -132,40 +168,48 @@ impl RemotingCommand {
         }
     }
 
+    /// This command with `opaque` set.
     pub fn with_opaque(mut self, opaque: i32) -> RemotingCommand {
         self.opaque = opaque;
         self
     }
 
+    /// This command with `remark` set.
     pub fn with_remark(mut self, remark: impl Into<String>) -> RemotingCommand {
         self.remark = Some(remark.into());
         self
     }
 
+    /// This command with its body replaced.
     pub fn with_body(mut self, body: impl Into<Bytes>) -> RemotingCommand {
         self.body = body.into();
         self
     }
 
+    /// This command with its ext fields replaced.
     pub fn with_ext_fields(mut self, ext_fields: ExtFields) -> RemotingCommand {
         self.ext_fields = ext_fields;
         self
     }
 
+    /// This command, to be encoded with `serialize_type`'s header.
     pub fn with_serialize_type(mut self, serialize_type: SerializeType) -> RemotingCommand {
         self.serialize_type = serialize_type;
         self
     }
 
+    /// This command with [`FLAG_ONEWAY`] set, so the peer sends no response.
     pub fn mark_oneway(mut self) -> RemotingCommand {
         self.flag |= FLAG_ONEWAY;
         self
     }
 
+    /// Whether [`FLAG_RESPONSE`] is set.
     pub fn is_response(&self) -> bool {
         self.flag & FLAG_RESPONSE != 0
     }
 
+    /// Whether [`FLAG_ONEWAY`] is set.
     pub fn is_oneway(&self) -> bool {
         self.flag & FLAG_ONEWAY != 0
     }

@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{body} body: {reason}")]
 pub struct BodyError {
+    /// Name of the body type that failed to parse.
     pub body: &'static str,
+    /// What serde_json reported, for logs.
     pub reason: String,
 }
 
@@ -21,8 +23,11 @@ pub struct BodyError {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct MessageQueue {
+    /// Name of the broker group (master and its slaves) that hosts the queue.
     pub broker_name: String,
+    /// Queue id within the topic on that broker.
     pub queue_id: i32,
+    /// Topic the queue belongs to.
     pub topic: String,
 }
 
@@ -31,6 +36,7 @@ pub struct MessageQueue {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ConsumerListBody {
+    /// Client ids (`clientIP@instanceName`) of the live members.
     pub consumer_id_list: Vec<String>,
 }
 
@@ -38,11 +44,18 @@ pub struct ConsumerListBody {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct LockBatchRequestBody {
+    /// Client id of the requester (`clientIP@instanceName`); omitted from the
+    /// JSON when `None`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// Consumer group the queues are locked for; omitted from the JSON when
+    /// `None`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consumer_group: Option<String>,
+    /// The queues to lock.
     pub mq_set: Vec<MessageQueue>,
+    /// `false` lets a RocketMQ broker in strict-lock mode also lock the queues on
+    /// the other replicas of its group; `true` keeps it to this broker.
     pub only_this_broker: bool,
 }
 
@@ -50,6 +63,7 @@ pub struct LockBatchRequestBody {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LockBatchResponseBody {
+    /// Queues the requester holds the lock on after this request.
     #[serde(rename = "lockOKMQSet")]
     pub lock_ok_mq_set: Vec<MessageQueue>,
 }
@@ -58,11 +72,18 @@ pub struct LockBatchResponseBody {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct UnlockBatchRequestBody {
+    /// Client id of the requester (`clientIP@instanceName`); omitted from the
+    /// JSON when `None`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// Consumer group the queues are unlocked for; omitted from the JSON when
+    /// `None`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consumer_group: Option<String>,
+    /// The queues to unlock.
     pub mq_set: Vec<MessageQueue>,
+    /// `false` lets a RocketMQ broker in strict-lock mode also unlock the queues on
+    /// the other replicas of its group; `true` keeps it to this broker.
     pub only_this_broker: bool,
 }
 
@@ -72,13 +93,16 @@ pub struct UnlockBatchRequestBody {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct QueryAssignmentRequestBody {
+    /// Client id of the requester (`clientIP@instanceName`).
     pub client_id: String,
+    /// Consumer group the requester belongs to.
     pub consumer_group: String,
     /// `CLUSTERING` or `BROADCASTING`.
     pub message_model: String,
     /// The client's allocation strategy (`AVG` by default); the broker
     /// allocates averagely whatever it names.
     pub strategy_name: String,
+    /// Topic whose queues are to be assigned.
     pub topic: String,
 }
 
@@ -86,9 +110,12 @@ pub struct QueryAssignmentRequestBody {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct MessageQueueAssignment {
+    /// Extra per-assignment settings; omitted from the JSON when `None`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attachments: Option<std::collections::BTreeMap<String, String>>,
+    /// The assigned queue.
     pub message_queue: MessageQueue,
+    /// `POP` or `PULL`.
     pub mode: String,
 }
 
@@ -97,6 +124,7 @@ pub struct MessageQueueAssignment {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct QueryAssignmentResponseBody {
+    /// The queues assigned to the requester.
     pub message_queue_assignments: Vec<MessageQueueAssignment>,
 }
 
@@ -105,12 +133,14 @@ pub struct QueryAssignmentResponseBody {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct SetMessageRequestModeRequestBody {
+    /// Consumer group the mode applies to.
     pub consumer_group: String,
     /// `POP` or `PULL`.
     pub mode: String,
     /// POP: how many other clients' queues each client also pops; 0 (and
     /// anything at or past the group's size - 1) means every queue.
     pub pop_share_queue_num: i32,
+    /// Topic the mode applies to.
     pub topic: String,
 }
 
@@ -125,15 +155,17 @@ pub struct BatchAck {
     pub b: Vec<u8>,
     /// Consumer group.
     pub c: String,
-    /// Invisible time of the pop.
+    /// Invisible time of the pop, in milliseconds.
     pub it: i64,
-    /// Pop time.
+    /// Pop time, in ms since the epoch.
     pub pt: i64,
     /// Queue id.
     pub q: i32,
     /// `0` the topic itself, `1` its retry topic `%RETRY%<group>_<topic>`,
     /// `2` the v2 retry topic `%RETRY%<group>+<topic>`.
     pub r: String,
+    /// Revive queue id: which of the broker's revive queues holds the pop's
+    /// checkpoint.
     pub rq: i32,
     /// Start offset the bitmap counts from.
     pub so: i64,
@@ -146,7 +178,9 @@ pub struct BatchAck {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct BatchAckMessageRequestBody {
+    /// The acknowledgement groups, one per pop of one queue.
     pub acks: Vec<BatchAck>,
+    /// Name of the broker the messages were popped from.
     pub broker_name: String,
 }
 
@@ -254,6 +288,8 @@ macro_rules! json_body {
                 })
             }
 
+            /// Serializes the body to JSON in declaration order, which is
+            /// alphabetical and so matches fastjson's output.
             pub fn to_json(&self) -> Vec<u8> {
                 // Plain structs of strings, integers and vectors always serialize.
                 serde_json::to_vec(self).unwrap_or_default()

@@ -12,26 +12,37 @@ use crate::command::ExtFields;
 command_header! {
     /// `SendMessageRequestHeader`, long key names (code 10, 324).
     pub struct SendMessageRequestHeader {
+        /// Producer group of the sender; for a transactional half message, the
+        /// group check-backs go to.
         producer_group: String = "producerGroup",
+        /// Topic to store the message in.
         topic: String = "topic",
         /// Template topic for auto-creation, normally `TBW102`.
         default_topic: String = "defaultTopic",
+        /// Queue count of a topic auto-created from `default_topic`.
         default_topic_queue_nums: i32 = "defaultTopicQueueNums",
         /// Negative: the broker picks a write queue at random.
         queue_id: i32 = "queueId",
         /// Message sysFlag (`crate::message::sys_flag`).
         sys_flag: i32 = "sysFlag",
+        /// When the producer created the message, in ms since the epoch.
         born_timestamp: i64 = "bornTimestamp",
         /// User flag, stored verbatim.
         flag: i32 = "flag",
         /// Encoded properties (`crate::message::properties`).
         properties: Option<String> = "properties",
+        /// How many times the message has been reconsumed; set when a consumer
+        /// re-sends it to a retry topic.
         reconsume_times: Option<i32> = "reconsumeTimes",
+        /// RocketMQ unit (cell) mode flag; affects how retry topics are named.
         unit_mode: Option<bool> = "unitMode",
+        /// Reconsume attempts allowed before the message goes to the dead-letter queue.
         max_reconsume_times: Option<i32> = "maxReconsumeTimes",
         /// The body is a batch (`crate::message::batch`); the Java broker picks the
         /// batch path from this flag, not from the code.
         batch: Option<bool> = "batch",
+        /// Name of the broker the client addressed (RocketMQ's
+        /// `RpcRequestHeader.bname`, used to route static-topic requests); optional.
         broker_name: Option<String> = "bname",
     }
 }
@@ -39,19 +50,33 @@ command_header! {
 command_header! {
     /// `SendMessageRequestHeaderV2`, one-letter keys (codes 310, 320, 325).
     pub struct SendMessageRequestHeaderV2 {
+        /// [`SendMessageRequestHeader::producer_group`].
         a: String = "a",
+        /// [`SendMessageRequestHeader::topic`].
         b: String = "b",
+        /// [`SendMessageRequestHeader::default_topic`].
         c: String = "c",
+        /// [`SendMessageRequestHeader::default_topic_queue_nums`].
         d: i32 = "d",
+        /// [`SendMessageRequestHeader::queue_id`].
         e: i32 = "e",
+        /// [`SendMessageRequestHeader::sys_flag`].
         f: i32 = "f",
+        /// [`SendMessageRequestHeader::born_timestamp`].
         g: i64 = "g",
+        /// [`SendMessageRequestHeader::flag`].
         h: i32 = "h",
+        /// [`SendMessageRequestHeader::properties`].
         i: Option<String> = "i",
+        /// [`SendMessageRequestHeader::reconsume_times`].
         j: Option<i32> = "j",
+        /// [`SendMessageRequestHeader::unit_mode`].
         k: Option<bool> = "k",
+        /// [`SendMessageRequestHeader::max_reconsume_times`].
         l: Option<i32> = "l",
+        /// [`SendMessageRequestHeader::batch`].
         m: Option<bool> = "m",
+        /// [`SendMessageRequestHeader::broker_name`].
         n: Option<String> = "n",
     }
 }
@@ -136,12 +161,16 @@ command_header! {
     pub struct SendMessageResponseHeader {
         /// Offset message id (`crate::message::id`); for a batch the ids joined by `,`.
         msg_id: String = "msgId",
+        /// Queue the message was stored in.
         queue_id: i32 = "queueId",
         /// Queue offset of the (first) stored message.
         queue_offset: i64 = "queueOffset",
         /// The UNIQ_KEY.
         transaction_id: Option<String> = "transactionId",
+        /// Unique id of an inner batch; sent only for topics with a batch consume queue.
         batch_uniq_id: Option<String> = "batchUniqId",
+        /// Handle of a timer message that RECALL_MESSAGE (5.3.1+) takes to cancel
+        /// it before delivery.
         recall_handle: Option<String> = "recallHandle",
         /// Broker `regionId`, Java default `DefaultRegion`.
         msg_region: Option<String> = "MSG_REGION",

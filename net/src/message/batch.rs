@@ -29,39 +29,71 @@ const _: () = assert!(RECORD_FIXED_BYTES == 22);
 /// Longest properties field of a record (its i16 length).
 pub const RECORD_PROPERTIES_BYTES_MAX: usize = i16::MAX as usize;
 
+/// Why a batch body could not be decoded, or a record encoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BatchError {
+    /// A field runs past the end of the body.
     #[error("batch record {record_index}: field `{field}` needs {needed} bytes at offset {offset}, only {available} remain")]
     Truncated {
+        /// Index of the record, counting from 0.
         record_index: usize,
+        /// Name of the field, as in the layout above.
         field: &'static str,
+        /// Byte offset of the field in the body.
         offset: usize,
+        /// Bytes the field needs.
         needed: usize,
+        /// Bytes left in the body from `offset`.
         available: usize,
     },
+    /// A length field is negative.
     #[error("batch record {record_index}: field `{field}` at offset {offset} has negative length {length}")]
     NegativeLength {
+        /// Index of the record, counting from 0.
         record_index: usize,
+        /// Name of the length field (`body_len` or `properties_len`).
         field: &'static str,
+        /// Byte offset of the length field in the body.
         offset: usize,
+        /// The length as read.
         length: i32,
     },
+    /// A record's properties are not UTF-8.
     #[error("batch record {record_index}: properties at offset {offset} are not valid UTF-8")]
-    InvalidUtf8 { record_index: usize, offset: usize },
+    InvalidUtf8 {
+        /// Index of the record, counting from 0.
+        record_index: usize,
+        /// Byte offset of the properties field in the body.
+        offset: usize,
+    },
+    /// The body holds more records than the caller allows.
     #[error("batch holds more than {messages_max} messages")]
-    TooManyMessages { messages_max: usize },
+    TooManyMessages {
+        /// The caller's limit.
+        messages_max: usize,
+    },
+    /// Encoding: the body, or the whole record, is longer than `i32::MAX` bytes.
     #[error("batch record body of {body_length} bytes does not fit the i32 length field")]
-    BodyTooLong { body_length: usize },
+    BodyTooLong {
+        /// Length of the body, in bytes.
+        body_length: usize,
+    },
+    /// Encoding: the properties are longer than [`RECORD_PROPERTIES_BYTES_MAX`].
     #[error(
         "batch record properties of {properties_length} bytes exceed {RECORD_PROPERTIES_BYTES_MAX}"
     )]
-    PropertiesTooLong { properties_length: usize },
+    PropertiesTooLong {
+        /// Length of the properties, in bytes.
+        properties_length: usize,
+    },
 }
 
 /// One inner message of a batch, borrowed from the batch body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchRecord<'a> {
+    /// User flag of this message.
     pub flag: i32,
+    /// Message body, as the producer sent it.
     pub body: &'a [u8],
     /// Properties string (§10.1), not yet parsed.
     pub properties: &'a str,
@@ -121,6 +153,8 @@ pub fn encode_batch_record(record: &BatchRecord<'_>, dst: &mut BytesMut) -> Resu
     Ok(())
 }
 
+/// Iterator over the records of a batch body, from [`iter_batch`]; it yields
+/// `Err` at most once and then ends.
 pub struct BatchIter<'a> {
     bytes: &'a [u8],
     offset: usize,

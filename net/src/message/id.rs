@@ -32,25 +32,43 @@ const _: () = assert!(OFFSET_MESSAGE_ID_V6_BYTES * 2 == 56 && UNIQ_KEY_V6_BYTES 
 
 const MILLIS_PER_DAY: i64 = 86_400_000;
 
+/// Why a message id or unique key failed to decode.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MessageIdError {
+    /// The text is neither 32 (IPv4) nor 56 (IPv6) bytes long.
     #[error("message id has {length} characters; expected 32 (IPv4) or 56 (IPv6)")]
-    WrongLength { length: usize },
+    WrongLength {
+        /// Length of the text, in bytes.
+        length: usize,
+    },
+    /// A character is not a hex digit (either case is accepted).
     #[error("message id has a non-hex character at offset {offset}")]
-    InvalidHex { offset: usize },
+    InvalidHex {
+        /// Byte offset of the first bad character.
+        offset: usize,
+    },
+    /// The offset message id's port field, an i32, does not fit a `u16`.
     #[error("offset message id carries port {port}, outside 0..=65535")]
-    PortOutOfRange { port: i32 },
+    PortOutOfRange {
+        /// The port as decoded.
+        port: i32,
+    },
 }
 
 /// Where a stored message lives: the broker that stored it and its commit-log
 /// offset there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct OffsetMessageId {
+    /// Address of the broker that stored the message; it must be reachable,
+    /// because tools and transactional producers connect to it.
     pub store_host: SocketAddr,
+    /// Physical offset of the message's record in that broker's commit log, in
+    /// bytes.
     pub commit_log_offset: i64,
 }
 
 impl OffsetMessageId {
+    /// Upper-case hex text: 32 characters for an IPv4 store host, 56 for IPv6.
     pub fn encode(&self) -> String {
         let mut text = String::with_capacity(OFFSET_MESSAGE_ID_V6_BYTES * 2);
         self.encode_into(&mut text);
@@ -67,6 +85,9 @@ impl OffsetMessageId {
         push_hex(&bytes[..ip_len + 12], out);
     }
 
+    /// Parses the hex text of an offset message id (either case); fails on a
+    /// length other than 32 or 56, a non-hex character, or a port outside
+    /// `0..=65535`.
     pub fn decode(text: &str) -> Result<OffsetMessageId, MessageIdError> {
         let mut bytes = [0u8; OFFSET_MESSAGE_ID_V6_BYTES];
         let bytes = decode_hex(text, &mut bytes)?;
@@ -85,14 +106,21 @@ impl OffsetMessageId {
 /// The parsed fields of a unique key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct UniqKey {
+    /// IP address of the client that generated the key.
     pub ip: IpAddr,
+    /// Low 16 bits of the generating process's id.
     pub pid: u16,
+    /// Java's `ClassLoader` hash code, or any per-generator discriminator.
     pub class_loader_hash: i32,
+    /// Milliseconds since the start of the month the key was generated in,
+    /// truncated to i32 as Java's `(int)` cast does (wraps after ~24.8 days).
     pub millis_since_month_start: i32,
+    /// Per-generator sequence number, wrapping at `u16::MAX`.
     pub counter: u16,
 }
 
 impl UniqKey {
+    /// Upper-case hex text: 32 characters for an IPv4 client, 56 for IPv6.
     pub fn encode(&self) -> String {
         let mut text = String::with_capacity(UNIQ_KEY_V6_BYTES * 2);
         self.encode_into(&mut text);
@@ -111,6 +139,8 @@ impl UniqKey {
         push_hex(&bytes[..ip_len + 12], out);
     }
 
+    /// Parses the hex text of a unique key (either case); fails on a length
+    /// other than 32 or 56 or on a non-hex character.
     pub fn decode(text: &str) -> Result<UniqKey, MessageIdError> {
         let mut bytes = [0u8; UNIQ_KEY_V6_BYTES];
         let bytes = decode_hex(text, &mut bytes)?;
@@ -143,6 +173,8 @@ pub struct UniqKeyGenerator {
 }
 
 impl UniqKeyGenerator {
+    /// A generator for keys carrying `ip`, `pid` and `class_loader_hash`; its
+    /// counter starts at 0.
     pub fn new(ip: IpAddr, pid: u16, class_loader_hash: i32) -> UniqKeyGenerator {
         UniqKeyGenerator {
             ip,

@@ -21,25 +21,42 @@ use std::collections::BTreeMap;
 
 /// Longest properties string, in bytes (the stored record's i16 length field).
 pub const PROPERTIES_BYTES_MAX: usize = i16::MAX as usize;
+/// Separates a property's name from its value (0x01).
 pub const NAME_VALUE_SEPARATOR: char = '\u{1}';
+/// Terminates each name/value pair (0x02).
 pub const PROPERTY_SEPARATOR: char = '\u{2}';
 
 /// Decoded properties. Ordered so re-encoding is deterministic; Java's own
 /// order is a `HashMap`'s and no peer depends on it.
 pub type Properties = BTreeMap<String, String>;
 
+/// Why a properties string could not be decoded or encoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PropertiesError {
+    /// The string is longer than [`PROPERTIES_BYTES_MAX`].
     #[error("properties of {length} bytes exceed the maximum of {PROPERTIES_BYTES_MAX}")]
-    TooLong { length: usize },
+    TooLong {
+        /// Length of the string, in bytes.
+        length: usize,
+    },
+    /// The bytes are not UTF-8.
     #[error("properties are not valid UTF-8 (first bad byte at offset {offset})")]
-    InvalidUtf8 { offset: usize },
+    InvalidUtf8 {
+        /// Byte offset of the first invalid byte.
+        offset: usize,
+    },
+    /// Encoding was asked to write a property with an empty name, which Java's
+    /// parser would drop.
     #[error("property name is empty")]
     EmptyName,
+    /// Encoding was asked to write a name or value containing 0x01 or 0x02.
     #[error(
         "property {name:?} contains a separator character (0x01 or 0x02) in its name or value"
     )]
-    ContainsSeparator { name: String },
+    ContainsSeparator {
+        /// Name of the offending property.
+        name: String,
+    },
 }
 
 /// The pairs of a properties string in wire order, by Java's parsing rules,

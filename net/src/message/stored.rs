@@ -23,27 +23,46 @@ const MAGIC_V2: i32 = -626_843_477;
 pub struct StoredRecord<'a> {
     /// The record's whole length (`totalSize`).
     pub store_size: i32,
+    /// CRC32 of the body as the broker computed it when storing.
     pub body_crc: i32,
+    /// Queue id within the topic.
     pub queue_id: i32,
+    /// User flag the producer set.
     pub flag: i32,
+    /// Logical offset of the message in its consume queue.
     pub queue_offset: i64,
+    /// Byte offset of the record in the broker's commit log.
     pub physical_offset: i64,
+    /// sysFlag bits (`super::sys_flag`): compression, transaction type, IPv6 hosts.
     pub sys_flag: i32,
+    /// When the producer created the message, in ms since the epoch.
     pub born_timestamp_ms: i64,
+    /// When the broker stored the message, in ms since the epoch.
     pub store_timestamp_ms: i64,
+    /// Address of the producer that sent the message.
     pub born_host: SocketAddr,
+    /// Address of the broker that stored the message.
     pub store_host: SocketAddr,
+    /// How many times the message has been redelivered for reconsumption.
     pub reconsume_times: i32,
+    /// Commit-log offset of the half message, for transactional commit/rollback
+    /// records; 0 otherwise.
     pub prepared_transaction_offset: i64,
+    /// Message body, still compressed if the sysFlag says so.
     pub body: &'a [u8],
+    /// Topic name bytes (UTF-8 as written by the broker, not checked here).
     pub topic: &'a [u8],
+    /// Properties string (§10.1) bytes, not yet parsed or checked as UTF-8.
     pub properties: &'a [u8],
 }
 
+/// A pull body whose records could not be walked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("stored record at byte {at}: {reason}")]
 pub struct StoredRecordError {
+    /// Byte offset in the pull body of the record that failed.
     pub at: usize,
+    /// What was wrong, for logs.
     pub reason: &'static str,
 }
 
