@@ -12,7 +12,7 @@ pub fn allowed() -> Vec<usize> {
     // it within its size.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0 {
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &raw mut set) == 0 {
             let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
                 .filter(|&cpu| libc::CPU_ISSET(cpu, &set))
                 .collect();

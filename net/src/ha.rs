@@ -56,7 +56,7 @@ impl TransferHeader {
         body_bytes_max: usize,
     ) -> Result<TransferHeader, HaError> {
         let offset = i64::from_be_bytes(bytes[..8].try_into().expect("8 bytes"));
-        let size = i32::from_be_bytes(bytes[8..].try_into().expect("4 bytes")) as i64;
+        let size = i64::from(i32::from_be_bytes(bytes[8..].try_into().expect("4 bytes")));
         if offset < 0 {
             return Err(HaError::NegativeOffset(offset));
         }

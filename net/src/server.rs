@@ -254,9 +254,8 @@ pub async fn serve<H: Handler>(
     splicer: Rc<Splicer>,
     tls: Rc<ServerTls>,
 ) {
-    let addr = match stream.peer_addr() {
-        Ok(a) => a,
-        Err(_) => return,
+    let Ok(addr) = stream.peer_addr() else {
+        return;
     };
     let _ = stream.set_nodelay(true);
     // Both fail only for a zero duration, which the config refuses.

@@ -255,7 +255,7 @@ async fn reap(splicer: Weak<Splicer>, event_file: glommio::io::BufferedFile) {
 pub fn set_send_timeout(socket: RawFd, timeout: Duration) -> io::Result<()> {
     let tv = libc::timeval {
         tv_sec: timeout.as_secs() as libc::time_t,
-        tv_usec: timeout.subsec_micros() as libc::suseconds_t,
+        tv_usec: libc::suseconds_t::from(timeout.subsec_micros()),
     };
     // SAFETY: `tv` is a valid timeval for the length given.
     let r = unsafe {
@@ -263,7 +263,7 @@ pub fn set_send_timeout(socket: RawFd, timeout: Duration) -> io::Result<()> {
             socket,
             libc::SOL_SOCKET,
             libc::SO_SNDTIMEO,
-            (&tv as *const libc::timeval).cast(),
+            (&raw const tv).cast(),
             std::mem::size_of::<libc::timeval>() as libc::socklen_t,
         )
     };

@@ -117,7 +117,7 @@ fn json_decoding_rejects_bad_types() {
         br#"{"code":1.5}"#,
         br#"{"remark":5}"#,
         br#"{"extFields":"x"}"#,
-        br#"[]"#,
+        br"[]",
         b"",
         b"{",
     ] {

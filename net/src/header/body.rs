@@ -222,14 +222,14 @@ fn bitmap_bytes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Er
 /// Standard base64 with optional padding.
 fn base64_decode(s: &str) -> Option<Vec<u8>> {
     let value = |c: u8| -> Option<u32> {
-        Some(match c {
+        Some(u32::from(match c {
             b'A'..=b'Z' => c - b'A',
             b'a'..=b'z' => c - b'a' + 26,
             b'0'..=b'9' => c - b'0' + 52,
             b'+' => 62,
             b'/' => 63,
             _ => return None,
-        } as u32)
+        }))
     };
     let digits = s.trim_end_matches('=').as_bytes();
     if digits.len() % 4 == 1 {
