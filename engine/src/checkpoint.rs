@@ -53,7 +53,7 @@ impl Checkpoint {
         out.extend_from_slice(&self.sequence.to_be_bytes());
         out.extend_from_slice(&self.dispatched_offset.to_be_bytes());
         out.extend_from_slice(&self.last_store_timestamp_ms.to_be_bytes());
-        out.push(self.clean as u8);
+        out.push(u8::from(self.clean));
         out.extend_from_slice(&[0, 0, 0]);
         let crc = crc32fast::hash(&out);
         out.extend_from_slice(&crc.to_be_bytes());

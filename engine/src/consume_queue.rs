@@ -53,7 +53,7 @@ impl CqEntry {
     }
 
     pub fn end(&self) -> u64 {
-        self.commit_log_offset + self.size_bytes as u64
+        self.commit_log_offset + u64::from(self.size_bytes)
     }
 }
 

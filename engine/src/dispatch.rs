@@ -48,7 +48,7 @@ pub fn tags_code(view: &RecordView<'_>) -> i64 {
     }
     view.property(PROPERTY_TAGS)
         .filter(|t| !t.is_empty())
-        .map_or(0, |t| java_string_hash(t) as i64)
+        .map_or(0, |t| i64::from(java_string_hash(t)))
 }
 
 pub fn dispatch(view: &RecordView<'_>, queues: &mut ConsumeQueues, index: Option<&mut KeyIndex>) {

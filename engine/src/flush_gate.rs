@@ -103,7 +103,7 @@ impl Future for Acquire {
             return Poll::Ready(FlushPermit { state });
         }
         if let Some(entry) = s.queue.iter_mut().find(|(t, _)| *t == ticket) {
-            entry.1 = cx.waker().clone();
+            entry.1.clone_from(cx.waker());
         }
         Poll::Pending
     }

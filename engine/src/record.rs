@@ -273,7 +273,7 @@ fn put_host(out: &mut Vec<u8>, addr: &SocketAddr) {
         IpAddr::V4(ip) => out.extend_from_slice(&ip.octets()),
         IpAddr::V6(ip) => out.extend_from_slice(&ip.octets()),
     }
-    out.extend_from_slice(&(addr.port() as i32).to_be_bytes());
+    out.extend_from_slice(&i32::from(addr.port()).to_be_bytes());
 }
 
 /// Appends one record to `out` and returns the view of it, built from what
@@ -386,7 +386,7 @@ pub fn read_head(buf: &[u8]) -> Result<Head, RecordError> {
         MAGIC_V1 | MAGIC_V2 => {
             let min = FIXED_PREFIX_IPV4_BYTES + 1 + 1 + 2;
             if size < min as i32 || size as usize > RECORD_SIZE_BYTES_MAX {
-                return Err(RecordError::BadTotalSize(size as i64));
+                return Err(RecordError::BadTotalSize(i64::from(size)));
             }
             Ok(Head::Record {
                 size_bytes: size as usize,
@@ -530,18 +530,18 @@ impl<'a> RecordView<'a> {
         let store_host = c.host(sys_flag & SYSFLAG_STOREHOST_V6 != 0)?;
         let reconsume_times = c.i32()?;
         let prepared_transaction_offset = c.i64()?;
-        let body_len = c.i32()? as i64;
+        let body_len = i64::from(c.i32()?);
         let body_len = c.len_field("BODYLENGTH", body_len)?;
         let body = c.take(body_len)?;
         let topic_len = if magic == MAGIC_V2 {
-            c.i16()? as i64
+            i64::from(c.i16()?)
         } else {
-            c.take(1)?[0] as i64
+            i64::from(c.take(1)?[0])
         };
         let topic_len = c.len_field("TOPICLENGTH", topic_len)?;
         let topic =
             std::str::from_utf8(c.take(topic_len)?).map_err(|_| RecordError::TopicNotUtf8)?;
-        let props_len = c.i16()? as i64;
+        let props_len = i64::from(c.i16()?);
         let props_len = c.len_field("PROPERTIESLENGTH", props_len)?;
         let properties = c.take(props_len)?;
         if c.pos != size_bytes {
@@ -643,11 +643,11 @@ pub fn java_string_hash(s: &str) -> i32 {
 fn java_string_hash_from(mut h: i32, s: &str) -> i32 {
     if s.is_ascii() {
         for &b in s.as_bytes() {
-            h = h.wrapping_mul(31).wrapping_add(b as i32);
+            h = h.wrapping_mul(31).wrapping_add(i32::from(b));
         }
     } else {
         for unit in s.encode_utf16() {
-            h = h.wrapping_mul(31).wrapping_add(unit as i32);
+            h = h.wrapping_mul(31).wrapping_add(i32::from(unit));
         }
     }
     h

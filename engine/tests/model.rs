@@ -145,7 +145,7 @@ fn reopen(
 }
 
 fn run(mode: FlushMode, ops: Vec<Op>) {
-    run_with(mode, false, ops)
+    run_with(mode, false, ops);
 }
 
 /// `direct`: the commit log is written as with O_DIRECT (aligned blocks,

@@ -16,7 +16,7 @@ fn append_read_and_reopen() {
     let store = open_sim(&disk, &config, clock.clone());
     let mut ends = Vec::new();
     for i in 0..100u32 {
-        now.set(1_000 + i as i64);
+        now.set(1_000 + i64::from(i));
         let m = Msg::new(
             "TopicA",
             (i % 3) as i32,
@@ -25,7 +25,7 @@ fn append_read_and_reopen() {
             Some(&format!("k{i}")),
         );
         let r = block_on(store.append(&m.as_in())).unwrap();
-        assert_eq!(r.queue_offset, QueueOffset((i / 3) as u64));
+        assert_eq!(r.queue_offset, QueueOffset(u64::from(i / 3)));
         ends.push(r.end());
     }
     // Nothing is visible before it is durable under SYNC_FLUSH.
@@ -106,7 +106,7 @@ fn tag_filter_and_coalesced_ranges() {
         "adjacent records of one queue coalesce"
     );
 
-    let even = java_string_hash("even") as i64;
+    let even = i64::from(java_string_hash("even"));
     let filtered = store.read_queue("T", 0, QueueOffset(0), 32, 1 << 20, &|code| code == even);
     assert_eq!(filtered.message_count, 16);
     assert_eq!(filtered.ranges.len(), 16);

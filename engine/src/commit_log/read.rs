@@ -95,7 +95,7 @@ impl<D: Disk> CommitLog<D> {
         let s = self.state.borrow();
         let base = self.segment_base(pos);
         let seg = s.segments.get(&base)?;
-        assert!(pos + len as u64 <= base.0 + self.segment_size_bytes);
+        assert!(pos + u64::from(len) <= base.0 + self.segment_size_bytes);
         Some(FileRange {
             file: seg.file.clone(),
             file_pos: pos - base.0,

@@ -151,7 +151,7 @@ impl Disk for GlommioDisk {
         let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
         // SAFETY: c_path is a valid NUL-terminated string and st a writable
         // statvfs; statvfs writes only into it.
-        let rc = unsafe { libc::statvfs(c_path.as_ptr(), &mut st) };
+        let rc = unsafe { libc::statvfs(c_path.as_ptr(), &raw mut st) };
         if rc != 0 {
             return Err(io::Error::last_os_error());
         }

@@ -168,7 +168,7 @@ impl SimDisk {
                 };
                 write_into(&mut image, *pos, &bytes[..len]);
             }
-            f.current = image.clone();
+            f.current.clone_from(&image);
             f.durable = image;
         }
         drop(state);
@@ -301,7 +301,7 @@ impl Disk for SimDisk {
     async fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
         let mut state = self.state.borrow_mut();
         state.files.retain(|p, _| !p.starts_with(path));
-        state.dirs.retain(|p, _| !p.starts_with(path));
+        state.dirs.retain(|p, ()| !p.starts_with(path));
         Ok(())
     }
 
@@ -403,8 +403,8 @@ impl DiskFile for SimFile {
             }
             state.syncs += 1;
         }
-        let mut f = self.data.borrow_mut();
-        f.durable = f.current.clone();
+        let f = &mut *self.data.borrow_mut();
+        f.durable.clone_from(&f.current);
         f.unsynced.clear();
         Ok(())
     }

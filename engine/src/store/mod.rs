@@ -72,7 +72,7 @@ pub struct AppendedRecord {
 impl AppendedRecord {
     /// Commit-log offset just past the record: what an acknowledgement waits for.
     pub fn end(&self) -> CommitLogOffset {
-        self.physical_offset.plus(self.size_bytes as u64)
+        self.physical_offset.plus(u64::from(self.size_bytes))
     }
 }
 

@@ -152,7 +152,7 @@ impl<D: Disk> ShardStore<D> {
             .take((read.max_offset.0 - offset.0) as usize)
         {
             if read.message_count >= max_messages
-                || (read.message_count > 0 && read.bytes + entry.size_bytes as u64 > max_bytes)
+                || (read.message_count > 0 && read.bytes + u64::from(entry.size_bytes) > max_bytes)
             {
                 break;
             }
@@ -172,7 +172,7 @@ impl<D: Disk> ShardStore<D> {
             }
             read.last_physical_offset = Some(entry.commit_log_offset);
             read.message_count += 1;
-            read.bytes += entry.size_bytes as u64;
+            read.bytes += u64::from(entry.size_bytes);
         }
         read.next_offset = next;
         if read.message_count > 0 {
@@ -206,7 +206,7 @@ impl<D: Disk> ShardStore<D> {
         }
         range
             .file
-            .advise_willneed(range.file_pos + range.len as u64, until - end);
+            .advise_willneed(range.file_pos + u64::from(range.len), until - end);
         self.read_ahead.set((end, until));
     }
 
@@ -223,7 +223,7 @@ impl<D: Disk> ShardStore<D> {
         last_end: &mut Option<u64>,
     ) -> bool {
         let start = entry.commit_log_offset;
-        let end = start + entry.size_bytes as u64;
+        let end = start + u64::from(entry.size_bytes);
         let file_end = match memory_from {
             Some(from) if end > from => {
                 if !self.log.copy_from_memory(start.max(from), end, memory) {
