@@ -25,19 +25,27 @@ use crate::disk::{Disk, DiskFile};
 use crate::error::{Result, StoreError};
 use crate::ids::{file_name_for_offset, offset_from_file_name, QueueOffset};
 
+/// Size of one consume-queue entry (or filler) in a file.
 pub const CQ_ENTRY_BYTES: usize = 20;
 const FILLER_SIZE: u32 = i32::MAX as u32;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One message's consume-queue entry: where its record is in the commit log.
 pub struct CqEntry {
+    /// Commit-log offset of the record's first byte (below `i64::MAX`).
     pub commit_log_offset: u64,
+    /// The record's TOTALSIZE, bytes; never 0, and `i32::MAX` only in a
+    /// filler.
     pub size_bytes: u32,
+    /// Filter and schedule code: the hash of the message's tag, or a time
+    /// for timer and delayed messages (see [`crate::dispatch::tags_code`]).
     pub tags_code: i64,
 }
 
 /// What 20 bytes of a consume-queue file hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CqSlot {
+    /// A valid entry: offset ≥ 0 and size > 0.
     Entry(CqEntry),
     /// Padding in front of a queue's first entry.
     Filler,
@@ -46,12 +54,14 @@ pub enum CqSlot {
 }
 
 impl CqEntry {
+    /// Appends the entry's [`CQ_ENTRY_BYTES`] big-endian bytes to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.commit_log_offset.to_be_bytes());
         out.extend_from_slice(&self.size_bytes.to_be_bytes());
         out.extend_from_slice(&self.tags_code.to_be_bytes());
     }
 
+    /// Commit-log offset just past the record.
     pub fn end(&self) -> u64 {
         self.commit_log_offset + u64::from(self.size_bytes)
     }
@@ -88,7 +98,9 @@ pub fn decode_slot(buf: &[u8]) -> CqSlot {
 
 /// One queue. Lives on the shard that owns the queue.
 pub struct ConsumeQueue {
+    /// Topic the queue belongs to.
     pub topic: Rc<str>,
+    /// The queue's id within its topic (RocketMQ's `queueId`).
     pub queue_id: i32,
     /// Queue offset of `entries[0]`.
     base: u64,
@@ -111,6 +123,7 @@ impl ConsumeQueue {
         }
     }
 
+    /// Queue offset of the oldest entry held; the next offset when empty.
     pub fn min_offset(&self) -> QueueOffset {
         QueueOffset(self.base)
     }
@@ -120,6 +133,8 @@ impl ConsumeQueue {
         QueueOffset(self.base + self.entries.len() as u64)
     }
 
+    /// The entry at `offset`; `None` below [`ConsumeQueue::min_offset`] or
+    /// at or past [`ConsumeQueue::max_offset`].
     pub fn get(&self, offset: QueueOffset) -> Option<CqEntry> {
         let i = offset.0.checked_sub(self.base)?;
         self.entries.get(usize::try_from(i).ok()?).copied()
@@ -266,6 +281,8 @@ struct WriteJob {
 }
 
 impl ConsumeQueues {
+    /// No queues yet; files go under `dir`, `segment_entries` entries each
+    /// (panics when 0).
     pub fn new(dir: PathBuf, segment_entries: u64) -> ConsumeQueues {
         assert!(segment_entries > 0);
         ConsumeQueues {
@@ -275,6 +292,7 @@ impl ConsumeQueues {
         }
     }
 
+    /// One queue, if it exists.
     pub fn get(&self, topic: &str, queue_id: i32) -> Option<&ConsumeQueue> {
         self.topics.get(topic)?.get(&queue_id)
     }
@@ -291,6 +309,7 @@ impl ConsumeQueues {
             .map_or(Ok(()), |q| q.check_next(offset, repeat_ok))
     }
 
+    /// One queue, created empty (starting at offset 0) if it does not exist.
     pub fn get_or_create(&mut self, topic: &str, queue_id: i32) -> &mut ConsumeQueue {
         if !self.topics.contains_key(topic) {
             self.topics.insert(topic.into(), HashMap::default());
@@ -301,18 +320,23 @@ impl ConsumeQueues {
             .or_insert_with(|| ConsumeQueue::new(Rc::from(topic), queue_id, 0))
     }
 
+    /// Every queue, in no particular order.
     pub fn queues(&self) -> impl Iterator<Item = &ConsumeQueue> {
         self.topics.values().flat_map(|q| q.values())
     }
 
+    /// Every queue, mutably, in no particular order.
     pub fn queues_mut(&mut self) -> impl Iterator<Item = &mut ConsumeQueue> {
         self.topics.values_mut().flat_map(|q| q.values_mut())
     }
 
+    /// Every topic with at least one queue created, in no particular order.
     pub fn topics(&self) -> impl Iterator<Item = &str> {
         self.topics.keys().map(|k| &**k)
     }
 
+    /// Forgets every queue of `topic` in memory, leaving its files alone;
+    /// `false` when there were none.
     pub fn remove_topic(&mut self, topic: &str) -> bool {
         self.topics.remove(topic).is_some()
     }

@@ -8,8 +8,15 @@ use crate::ids::QueueOffset;
 use crate::key_index::{key_hash, IndexEntry, KeyIndex};
 use crate::record::{java_string_hash, RecordView, SYSFLAG_TRANSACTION_ROLLBACK};
 
+/// Property holding the message's tag (`MessageConst.PROPERTY_TAGS`); its
+/// hash is the consume queue's `tagsCode`.
 pub const PROPERTY_TAGS: &str = "TAGS";
+/// Property holding the message's business keys, separated by
+/// [`KEY_SEPARATOR`] (`MessageConst.PROPERTY_KEYS`); each is indexed.
 pub const PROPERTY_KEYS: &str = "KEYS";
+/// Property holding the client-assigned unique message ID
+/// (`MessageConst.PROPERTY_UNIQ_CLIENT_MESSAGE_ID_KEYIDX`); indexed when
+/// present.
 pub const PROPERTY_UNIQ_KEY: &str = "UNIQ_KEY";
 /// `MessageConst.KEY_SEPARATOR`.
 pub const KEY_SEPARATOR: char = ' ';
@@ -51,6 +58,11 @@ pub fn tags_code(view: &RecordView<'_>) -> i64 {
         .map_or(0, |t| i64::from(java_string_hash(t)))
 }
 
+/// Derives one record's entries: a consume-queue entry (creating the queue
+/// if needed) unless the record is a transaction's prepare or rollback, and
+/// key-index entries for `UNIQ_KEY` and up to
+/// [`KEYS_INDEXED_PER_MESSAGE_MAX`] `KEYS` when `index` is given, except for
+/// rollbacks and records at or below the index's last offset.
 pub fn dispatch(view: &RecordView<'_>, queues: &mut ConsumeQueues, index: Option<&mut KeyIndex>) {
     let queue = view
         .takes_queue_offset()

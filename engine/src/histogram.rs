@@ -21,6 +21,7 @@ pub const GROUP_COMMIT_BYTES_BOUNDS: &[f64] = &[
     16_777_216.0,
 ];
 
+/// Counts of values per fixed bucket, and their sum; updated through `&self`.
 #[derive(Debug)]
 pub struct Histogram {
     bounds: &'static [f64],
@@ -32,14 +33,20 @@ pub struct Histogram {
 /// A histogram's state at one moment, cumulative as Prometheus writes it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HistogramSnapshot {
+    /// Upper bounds of the buckets, ascending, as given to [`Histogram::new`].
     pub bounds: &'static [f64],
     /// `cumulative[i]`: values ≤ `bounds[i]`; the last entry is `+Inf`.
     pub cumulative: Vec<u64>,
+    /// Sum of every value recorded (Prometheus `_sum`).
     pub sum: f64,
+    /// Number of values recorded (Prometheus `_count`); equals the last
+    /// entry of `cumulative`.
     pub count: u64,
 }
 
 impl Histogram {
+    /// An empty histogram over `bounds`, which must ascend strictly (checked
+    /// in debug builds); values above the last bound count only in `+Inf`.
     pub fn new(bounds: &'static [f64]) -> Histogram {
         debug_assert!(bounds.windows(2).all(|w| w[0] < w[1]), "bounds ascend");
         Histogram {
@@ -49,6 +56,8 @@ impl Histogram {
         }
     }
 
+    /// Counts `value` in the first bucket whose bound is ≥ it, and adds it
+    /// to the sum.
     pub fn record(&self, value: f64) {
         let bucket = self.bounds.partition_point(|b| *b < value);
         let c = &self.counts[bucket];
@@ -56,6 +65,7 @@ impl Histogram {
         self.sum.set(self.sum.get() + value);
     }
 
+    /// The counts so far, made cumulative; recording continues unaffected.
     pub fn snapshot(&self) -> HistogramSnapshot {
         let mut running = 0;
         let cumulative: Vec<u64> = self

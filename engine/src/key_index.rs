@@ -42,12 +42,18 @@ use crate::error::{Result, StoreError};
 use crate::ids::{file_name_for_offset, offset_from_file_name};
 use crate::record::java_string_hash_parts;
 
+/// Size of one encoded [`IndexEntry`] in an index file, CRC included.
 pub const INDEX_ENTRY_BYTES: usize = 24;
 
+/// One key of one message: what the index files hold per entry, less the CRC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IndexEntry {
+    /// [`key_hash`] of the message's topic and this key; never negative.
     pub key_hash: i32,
+    /// Commit-log offset of the message's record (below `i64::MAX`).
     pub commit_log_offset: u64,
+    /// The record's store timestamp, ms since the epoch, for time-range
+    /// queries.
     pub store_timestamp_ms: i64,
 }
 
@@ -62,6 +68,8 @@ pub fn key_hash(topic: &str, key: &str) -> i32 {
 }
 
 impl IndexEntry {
+    /// Appends the entry's [`INDEX_ENTRY_BYTES`] bytes to `out`: the fields
+    /// big-endian, then the CRC32 of them.
     pub fn encode(&self, out: &mut Vec<u8>) {
         let start = out.len();
         out.extend_from_slice(&self.key_hash.to_be_bytes());
@@ -108,6 +116,9 @@ fn slot_of(key_hash: i32) -> usize {
     ((key_hash as u32).wrapping_mul(0x9E37_79B1) >> (32 - SLOT_BITS)) as usize
 }
 
+/// One shard's key index: every entry retention has not dropped, held in
+/// memory with the hash table over them, and persisted at checkpoints to
+/// the files under its directory.
 pub struct KeyIndex {
     dir: PathBuf,
     segment_entries: u64,
@@ -125,6 +136,8 @@ pub struct KeyIndex {
 }
 
 impl KeyIndex {
+    /// An empty index persisting to `dir` in files of `segment_entries`
+    /// entries each (panics when 0); nothing is read from disk here.
     pub fn new(dir: PathBuf, segment_entries: u64) -> KeyIndex {
         assert!(segment_entries > 0);
         KeyIndex {

@@ -6,6 +6,8 @@
 //! owned by one shard (not `Send`) except [`FlushGate`], which shards on one
 //! disk share so that only one fdatasync runs at a time.
 
+#![warn(missing_docs)]
+
 pub mod background;
 pub mod checkpoint;
 pub mod commit_log;

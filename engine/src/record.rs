@@ -35,8 +35,13 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+/// MAGICCODE of a record whose TOPICLENGTH is one byte (topics of at most
+/// [`TOPIC_V1_SIZE_BYTES_MAX`] bytes).
 pub const MAGIC_V1: u32 = 0xDAA3_20A7;
+/// MAGICCODE of a record whose TOPICLENGTH is a 2-byte `i16`; written only
+/// for topics longer than [`TOPIC_V1_SIZE_BYTES_MAX`] bytes.
 pub const MAGIC_V2: u32 = 0xDAA3_20AB;
+/// MAGICCODE of the BLANK filler that closes a segment.
 pub const MAGIC_BLANK: u32 = 0xCBD4_3194;
 /// The BLANK filler: TOTALSIZE + MAGIC.
 pub const BLANK_SIZE_BYTES: usize = 8;
@@ -50,13 +55,22 @@ pub const RECORD_SIZE_BYTES_MAX: usize = BODY_SIZE_BYTES_MAX + 64 * 1024;
 pub const PROPERTIES_SIZE_BYTES_MAX: usize = i16::MAX as usize;
 /// Topics longer than this need the V2 magic (2-byte topic length).
 pub const TOPIC_V1_SIZE_BYTES_MAX: usize = 127;
+/// Longest topic in bytes: V2's TOPICLENGTH is a signed short.
 pub const TOPIC_SIZE_BYTES_MAX: usize = i16::MAX as usize;
 
+/// SYSFLAG bit: BORNHOST is IPv6 (20 bytes instead of 8).
 pub const SYSFLAG_BORNHOST_V6: i32 = 1 << 4;
+/// SYSFLAG bit: STOREHOST is IPv6 (20 bytes instead of 8).
 pub const SYSFLAG_STOREHOST_V6: i32 = 1 << 5;
 const SYSFLAG_TRANSACTION_MASK: i32 = 0x0C;
+/// SYSFLAG transaction type (bits 2–3) of a half message: no queue offset,
+/// no consume-queue entry until committed.
 pub const SYSFLAG_TRANSACTION_PREPARED: i32 = 0x04;
+/// SYSFLAG transaction type (bits 2–3) of a committed transaction's
+/// message, which consumers see.
 pub const SYSFLAG_TRANSACTION_COMMIT: i32 = 0x08;
+/// SYSFLAG transaction type (bits 2–3) of a rollback marker: no queue
+/// offset, no consume-queue entry, no key-index entries.
 pub const SYSFLAG_TRANSACTION_ROLLBACK: i32 = 0x0C;
 
 /// Fixed part of a record with IPv4 hosts, excluding body, topic and
@@ -95,18 +109,32 @@ const _: () = {
 /// offset, physical offset and store timestamp.
 #[derive(Clone, Debug)]
 pub struct MessageIn<'a> {
+    /// TOPIC: 1 to [`TOPIC_SIZE_BYTES_MAX`] bytes of RocketMQ's topic
+    /// characters.
     pub topic: &'a str,
+    /// QUEUEID: the queue of the topic the message goes to.
     pub queue_id: i32,
+    /// FLAG: the producer's user flag, stored and returned unread.
     pub flag: i32,
+    /// BODY: stored as received (compressed when SYSFLAG says so), at most
+    /// [`BODY_SIZE_BYTES_MAX`] bytes.
     pub body: &'a [u8],
     /// Already encoded `name\x01value\x02...`.
     pub properties: &'a [u8],
     /// Host bits are recomputed from the addresses; the rest is kept.
     pub sys_flag: i32,
+    /// BORNTIMESTAMP: the producer's clock when it sent the message, ms
+    /// since the epoch.
     pub born_timestamp_ms: i64,
+    /// BORNHOST: the producer's address and port.
     pub born_host: SocketAddr,
+    /// STOREHOST: the storing broker's address and port.
     pub store_host: SocketAddr,
+    /// RECONSUMETIMES: how many times the message has been redelivered
+    /// after failed consumption; 0 for a new message.
     pub reconsume_times: i32,
+    /// PREPARED_TRANSACTION_OFFSET: for a transaction's COMMIT record, the
+    /// commit-log offset of its half message; otherwise 0.
     pub prepared_transaction_offset: i64,
 }
 
@@ -114,18 +142,46 @@ pub struct MessageIn<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IllegalMessage {
     #[error("body of {size_bytes} bytes exceeds the {max_bytes}-byte maximum")]
-    BodyTooLarge { size_bytes: usize, max_bytes: usize },
+    /// The body is longer than [`BODY_SIZE_BYTES_MAX`].
+    BodyTooLarge {
+        /// Length of the body, bytes.
+        size_bytes: usize,
+        /// The limit, bytes.
+        max_bytes: usize,
+    },
     #[error("properties of {size_bytes} bytes exceed the {max_bytes}-byte maximum")]
-    PropertiesTooLarge { size_bytes: usize, max_bytes: usize },
+    /// The encoded properties are longer than [`PROPERTIES_SIZE_BYTES_MAX`].
+    PropertiesTooLarge {
+        /// Length of the encoded properties, bytes.
+        size_bytes: usize,
+        /// The limit, bytes.
+        max_bytes: usize,
+    },
     #[error("topic must be 1..={max_bytes} bytes, got {size_bytes}")]
-    TopicLength { size_bytes: usize, max_bytes: usize },
+    /// The topic is empty or longer than [`TOPIC_SIZE_BYTES_MAX`].
+    TopicLength {
+        /// Length of the topic, bytes.
+        size_bytes: usize,
+        /// The limit, bytes.
+        max_bytes: usize,
+    },
     #[error("topic {topic:?} has characters outside RocketMQ's [A-Za-z0-9_%|-]")]
-    TopicCharacters { topic: String },
+    /// The topic has a character [`is_topic_name`] refuses.
+    TopicCharacters {
+        /// The topic's first 64 characters.
+        topic: String,
+    },
     #[error("properties end with a NUL byte; a record must end with a non-zero byte (recovery reads a zero there as a torn write)")]
+    /// The properties' last byte is 0, which recovery would take for a torn
+    /// write.
     PropertiesEndWithNul,
     #[error("record of {size_bytes} bytes does not fit a {segment_size_bytes}-byte segment")]
+    /// The record, or the whole batch (which a segment must hold together),
+    /// does not fit one segment with room for a BLANK filler.
     LargerThanSegment {
+        /// Size of the record or batch as stored, bytes.
         size_bytes: usize,
+        /// The commit log's segment size, bytes.
         segment_size_bytes: u64,
     },
 }
@@ -134,18 +190,49 @@ pub enum IllegalMessage {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RecordError {
     #[error("need {needed} bytes, have {available}")]
-    Truncated { needed: usize, available: usize },
+    /// The bytes end before the record or field they must hold.
+    Truncated {
+        /// Bytes from the start of the buffer the read needed.
+        needed: usize,
+        /// Bytes the buffer had.
+        available: usize,
+    },
     #[error("bad magic {0:#010x}")]
+    /// MAGICCODE is none the reader accepts at that position (a record's
+    /// V1 or V2, or where [`read_head`] looks, BLANK or an all-zero head);
+    /// holds the value read.
     BadMagic(u32),
     #[error("TOTALSIZE {0} is out of range")]
+    /// TOTALSIZE is below the smallest possible record or above
+    /// [`RECORD_SIZE_BYTES_MAX`]; holds the value read.
     BadTotalSize(i64),
     #[error("TOTALSIZE {declared} disagrees with the {computed} bytes its fields describe")]
-    SizeMismatch { declared: usize, computed: usize },
+    /// TOTALSIZE differs from the sum of the field lengths.
+    SizeMismatch {
+        /// TOTALSIZE as read, bytes.
+        declared: usize,
+        /// Bytes the fixed fields and the length fields add up to.
+        computed: usize,
+    },
     #[error("negative length field {field}: {value}")]
-    NegativeLength { field: &'static str, value: i64 },
+    /// A length field (BODYLENGTH, TOPICLENGTH or PROPERTIESLENGTH) is
+    /// negative.
+    NegativeLength {
+        /// Name of the length field.
+        field: &'static str,
+        /// The value read.
+        value: i64,
+    },
     #[error("body CRC {stored:#010x} != computed {computed:#010x}")]
-    CrcMismatch { stored: u32, computed: u32 },
+    /// BODYCRC differs from the body's CRC: the body is corrupt or torn.
+    CrcMismatch {
+        /// BODYCRC as read.
+        stored: u32,
+        /// [`body_crc`] of the body read.
+        computed: u32,
+    },
     #[error("topic is not UTF-8")]
+    /// TOPIC is not valid UTF-8.
     TopicNotUtf8,
     /// The topic and non-empty properties each end with a non-zero byte
     /// (append refuses others), and segments are zero past the log's end:
@@ -155,10 +242,14 @@ pub enum RecordError {
     #[error("topic or properties end with a zero byte: the record's tail was never written")]
     ZeroTail,
     #[error("topic {0:?} is not a topic name (RocketMQ's characters only)")]
+    /// The topic has characters [`is_topic_name`] refuses; holds its first
+    /// 64 characters.
     BadTopicName(String),
     #[error("negative queue id {0}")]
+    /// QUEUEID is negative; holds the value read.
     NegativeQueueId(i32),
     #[error("queue id {0} is not below {QUEUES_PER_TOPIC_MAX}")]
+    /// QUEUEID is [`QUEUES_PER_TOPIC_MAX`] or more; holds the value read.
     QueueIdTooLarge(i32),
 }
 
@@ -263,8 +354,13 @@ pub fn record_size(msg: &MessageIn<'_>) -> Result<usize, IllegalMessage> {
 /// Positions the engine assigns at append time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Assigned {
+    /// QUEUEOFFSET: the message's offset in its consume queue; 0 for
+    /// PREPARED and ROLLBACK records.
     pub queue_offset: u64,
+    /// PHYSICALOFFSET: the commit-log offset the record is written at.
     pub physical_offset: u64,
+    /// STORETIMESTAMP: the broker's clock at append, ms since the epoch;
+    /// never decreases along the log.
     pub store_timestamp_ms: i64,
 }
 
@@ -364,7 +460,10 @@ pub fn encode_blank(bytes_left: u32, out: &mut Vec<u8>) {
 pub enum Head {
     /// A message record of this many bytes (not yet validated beyond magic
     /// and a size that fits the bounds).
-    Record { size_bytes: usize },
+    Record {
+        /// TOTALSIZE: the whole record, bytes.
+        size_bytes: usize,
+    },
     /// End-of-segment filler: continue at the next segment.
     Blank,
     /// Zeroes: nothing was ever written here.
@@ -400,21 +499,46 @@ pub fn read_head(buf: &[u8]) -> Result<Head, RecordError> {
 /// A parsed view of one record; borrows the bytes it was parsed from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordView<'a> {
+    /// The whole record, TOTALSIZE bytes.
     pub bytes: &'a [u8],
+    /// BODYCRC as stored: CRC-32 of the body masked to 31 bits (see
+    /// [`RecordView::verify_crc`]).
     pub body_crc: u32,
+    /// QUEUEID: the queue of the topic the message is in.
     pub queue_id: i32,
+    /// FLAG: the producer's user flag.
     pub flag: i32,
+    /// QUEUEOFFSET: the message's offset in its consume queue; 0 for
+    /// PREPARED and ROLLBACK records.
     pub queue_offset: i64,
+    /// PHYSICALOFFSET: the commit-log offset of the record's first byte.
     pub physical_offset: i64,
+    /// SYSFLAG: `MessageSysFlag` bits (compression, transaction type, IPv6
+    /// hosts).
     pub sys_flag: i32,
+    /// BORNTIMESTAMP: the producer's clock when it sent the message, ms
+    /// since the epoch.
     pub born_timestamp_ms: i64,
+    /// BORNHOST: the producer's address and port.
     pub born_host: SocketAddr,
+    /// STORETIMESTAMP: the broker's clock at append, ms since the epoch;
+    /// never decreases along the log.
     pub store_timestamp_ms: i64,
+    /// STOREHOST: the storing broker's address and port.
     pub store_host: SocketAddr,
+    /// RECONSUMETIMES: how many times the message has been redelivered
+    /// after failed consumption.
     pub reconsume_times: i32,
+    /// PREPARED_TRANSACTION_OFFSET: for a transaction's COMMIT record, the
+    /// commit-log offset of its half message; otherwise 0.
     pub prepared_transaction_offset: i64,
+    /// BODY, as stored (not checked against BODYCRC by parsing).
     pub body: &'a [u8],
+    /// TOPIC, checked to be UTF-8 (its characters are checked by
+    /// [`check_placement`]).
     pub topic: &'a str,
+    /// PROPERTIES: `name\x01value\x02...`; read with
+    /// [`RecordView::property`].
     pub properties: &'a [u8],
 }
 
@@ -573,10 +697,13 @@ impl<'a> RecordView<'a> {
         })
     }
 
+    /// TOTALSIZE: the whole record, bytes.
     pub fn size_bytes(&self) -> usize {
         self.bytes.len()
     }
 
+    /// Checks BODYCRC against the body; [`RecordError::CrcMismatch`] when
+    /// they differ.
     pub fn verify_crc(&self) -> Result<(), RecordError> {
         let computed = body_crc(self.body);
         if computed != self.body_crc {
@@ -600,6 +727,8 @@ impl<'a> RecordView<'a> {
     }
 }
 
+/// Whether a record with this SYSFLAG takes a queue offset and a
+/// consume-queue entry: every transaction type but PREPARED and ROLLBACK.
 pub fn takes_queue_offset(sys_flag: i32) -> bool {
     let t = sys_flag & SYSFLAG_TRANSACTION_MASK;
     t != SYSFLAG_TRANSACTION_PREPARED && t != SYSFLAG_TRANSACTION_ROLLBACK

@@ -25,6 +25,8 @@ use super::{Disk, DiskFile, DiskUsage, Durability};
 /// 256 KiB).
 const BULK_WRITE_BYTES_MIN: usize = 1 << 20;
 
+/// The real [`Disk`]: the local file system, through the current glommio
+/// executor. Stateless; usable only on a glommio executor thread.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct GlommioDisk;
 
@@ -33,6 +35,8 @@ thread_local! {
     static ZEROS: RefCell<Option<Rc<DmaBuffer>>> = const { RefCell::new(None) };
 }
 
+/// A file opened by [`GlommioDisk`]: a buffered handle, plus O_DIRECT
+/// handles opened on first use.
 pub struct GlommioFile {
     file: BufferedFile,
     path: PathBuf,

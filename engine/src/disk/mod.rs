@@ -20,7 +20,10 @@ use std::rc::Rc;
 /// used plus what this process may still take (df's view).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DiskUsage {
+    /// Bytes in use on the file system, by every user.
     pub used_bytes: u64,
+    /// `used_bytes` plus the bytes this process may still take; 0 when
+    /// unknown.
     pub total_bytes: u64,
 }
 
@@ -38,6 +41,8 @@ impl DiskUsage {
         }
     }
 
+    /// `used_bytes` as a whole percentage of `total_bytes`, rounded down;
+    /// 0 when `total_bytes` is 0.
     pub fn used_percent(&self) -> u64 {
         if self.total_bytes == 0 {
             return 0;
@@ -46,18 +51,27 @@ impl DiskUsage {
     }
 }
 
+/// A file system the engine stores on: opens files and manages
+/// directories. Cloning gives another handle to the same disk.
 pub trait Disk: Clone + 'static {
+    /// The handle [`Disk::open`] returns.
     type File: DiskFile;
 
     /// Opens a file for reading and writing, creating it when `create`.
     async fn open(&self, path: &Path, create: bool) -> io::Result<Rc<Self::File>>;
+    /// Creates a directory and its missing parents; not durable until
+    /// [`Disk::sync_dir`] of the parent.
     async fn create_dir_all(&self, path: &Path) -> io::Result<()>;
     /// Makes the directory's entries (file creation, removal) durable.
     async fn sync_dir(&self, path: &Path) -> io::Result<()>;
     /// Names of the entries of a directory; empty when it does not exist.
     async fn list_dir(&self, path: &Path) -> io::Result<Vec<String>>;
+    /// Removes one file; an error (`NotFound`) when it does not exist.
     async fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// Removes a directory and everything under it; `Ok` when it does not
+    /// exist.
     async fn remove_dir_all(&self, path: &Path) -> io::Result<()>;
+    /// Space on the file system holding `path` (synchronous: a `statvfs`).
     fn usage(&self, path: &Path) -> io::Result<DiskUsage>;
 }
 
@@ -75,6 +89,7 @@ pub const DIRECT_IO_ALIGN_BYTES: u64 = 4096;
 
 // A file's `len` is an I/O call, not a container size: no `is_empty`.
 #[allow(clippy::len_without_is_empty)]
+/// An open file of a [`Disk`], shared by `Rc` among its users on one shard.
 pub trait DiskFile: 'static {
     /// Writes all of `buf` at `pos`; a short write is an error.
     async fn write_all_at(&self, buf: Vec<u8>, pos: u64) -> io::Result<()>;
@@ -105,20 +120,28 @@ pub trait DiskFile: 'static {
     fn advise_willneed(&self, _pos: u64, _len: u64) {}
     /// Reads up to `len` bytes at `pos`; fewer at end of file.
     async fn read_at(&self, pos: u64, len: usize) -> io::Result<Vec<u8>>;
+    /// Makes every completed write to the file durable (fdatasync). After a
+    /// failure nothing is known of what is durable.
     async fn sync_data(&self) -> io::Result<()>;
     /// Reserves `len` bytes of space and sets the file length to at least it.
     async fn allocate(&self, len: u64) -> io::Result<()>;
+    /// Sets the file length to `len`, dropping bytes past it or extending
+    /// with zeros.
     async fn truncate(&self, len: u64) -> io::Result<()>;
+    /// Current length of the file, bytes.
     async fn len(&self) -> io::Result<u64>;
     /// The descriptor for zero-copy sends, when the file is a real one.
     fn raw_fd(&self) -> Option<RawFd>;
+    /// The path the file was opened at.
     fn path(&self) -> PathBuf;
 }
 
+/// `n` rounded up to a multiple of [`DIRECT_IO_ALIGN_BYTES`].
 pub fn align_up(n: u64) -> u64 {
     n.div_ceil(DIRECT_IO_ALIGN_BYTES) * DIRECT_IO_ALIGN_BYTES
 }
 
+/// `n` rounded down to a multiple of [`DIRECT_IO_ALIGN_BYTES`].
 pub fn align_down(n: u64) -> u64 {
     n - n % DIRECT_IO_ALIGN_BYTES
 }

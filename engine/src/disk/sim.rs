@@ -24,8 +24,13 @@ use super::{direct_write_len, fill_direct_write, Disk, DiskFile, DiskUsage, Dura
 /// Failures armed by a test; each fires once on the next matching call.
 #[derive(Default, Debug, Clone)]
 pub struct Faults {
+    /// The next write (plain or direct) fails with nothing landed.
     pub fail_next_write: bool,
+    /// The next fdatasync, or the sync half of the next durable direct
+    /// write, fails: nothing more becomes durable, though a direct write's
+    /// bytes have landed.
     pub fail_next_sync: bool,
+    /// The next read fails.
     pub fail_next_read: bool,
     /// The next write lands only this many bytes, then reports an error.
     pub tear_next_write_at: Option<usize>,
@@ -66,11 +71,16 @@ impl State {
     }
 }
 
+/// An in-memory [`Disk`] of limited capacity; clones share its files.
+/// Writes and allocations that would grow the files past it fail with
+/// ENOSPC.
 #[derive(Clone)]
 pub struct SimDisk {
     state: Rc<RefCell<State>>,
 }
 
+/// An open file of a [`SimDisk`]: current and durable bytes, and the
+/// writes since the last `sync_data` that a crash may partly keep.
 pub struct SimFile {
     disk: SimDisk,
     path: PathBuf,
@@ -86,6 +96,8 @@ fn injected(what: &str) -> io::Error {
 }
 
 impl SimDisk {
+    /// An empty disk holding at most `capacity_bytes` in all files, with no
+    /// faults armed.
     pub fn new(capacity_bytes: u64) -> SimDisk {
         SimDisk {
             state: Rc::new(RefCell::new(State {
@@ -119,6 +131,8 @@ impl SimDisk {
         }
     }
 
+    /// Changes the capacity; files already past it keep their bytes, and
+    /// only growth fails with ENOSPC.
     pub fn set_capacity(&self, capacity_bytes: u64) {
         self.state.borrow_mut().capacity_bytes = capacity_bytes;
     }
