@@ -264,25 +264,13 @@ pub(crate) async fn open_in_process(
     config: Arc<BrokerConfig>,
     disk: ShardDisk,
 ) -> Result<Rc<Shard>, ShardStartError> {
-    let root = &config.store_path_root_dir;
-    let opened = open_state(&config, 0, FlushGate::new(), disk).await?;
-    let table = |e: std::io::Error| ShardStartError::Store(e.to_string());
-    let system_names = [
-        config.broker_cluster_name.clone(),
-        config.broker_name.clone(),
-    ];
+    let tables = crate::Tables::open(&config)
+        .map_err(|e| ShardStartError::Store(format!("the broker's tables: {e}")))?;
+    let opened = open_state(&config, 0, tables.gate.clone(), disk).await?;
     let shared = Shared {
-        topics: Arc::new(
-            TopicTable::open(
-                root,
-                config.auto_create_topic_enable,
-                config.default_topic_queue_nums,
-                &system_names,
-            )
-            .map_err(table)?,
-        ),
-        groups: Arc::new(SubscriptionGroups::open(root).map_err(table)?),
-        request_modes: Arc::new(crate::request_modes::RequestModes::open(root).map_err(table)?),
+        topics: tables.topics,
+        groups: tables.groups,
+        request_modes: tables.request_modes,
         acl: None,
         stats: Arc::new(vec![ShardStats::default()]),
         master_info: Arc::new(vec![crate::ha::MasterInfo::default()]),

@@ -33,12 +33,13 @@ pub enum ShardFile {
     Sim(Rc<SimFile>),
 }
 
-/// Calls `$call` on whichever file or disk `$on` holds.
+/// Calls `$call` on whichever disk or file (`$kind`: `ShardDisk` or
+/// `ShardFile`) `$on` holds.
 macro_rules! either {
-    ($on:expr, $inner:ident => $call:expr) => {
+    ($kind:ident, $on:expr, $inner:ident => $call:expr) => {
         match $on {
-            ShardFile::Real($inner) => $call,
-            ShardFile::Sim($inner) => $call,
+            $kind::Real($inner) => $call,
+            $kind::Sim($inner) => $call,
         }
     };
 }
@@ -54,51 +55,33 @@ impl Disk for ShardDisk {
     }
 
     async fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        match self {
-            ShardDisk::Real(d) => d.create_dir_all(path).await,
-            ShardDisk::Sim(d) => d.create_dir_all(path).await,
-        }
+        either!(ShardDisk, self, d => d.create_dir_all(path).await)
     }
 
     async fn sync_dir(&self, path: &Path) -> io::Result<()> {
-        match self {
-            ShardDisk::Real(d) => d.sync_dir(path).await,
-            ShardDisk::Sim(d) => d.sync_dir(path).await,
-        }
+        either!(ShardDisk, self, d => d.sync_dir(path).await)
     }
 
     async fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
-        match self {
-            ShardDisk::Real(d) => d.list_dir(path).await,
-            ShardDisk::Sim(d) => d.list_dir(path).await,
-        }
+        either!(ShardDisk, self, d => d.list_dir(path).await)
     }
 
     async fn remove_file(&self, path: &Path) -> io::Result<()> {
-        match self {
-            ShardDisk::Real(d) => d.remove_file(path).await,
-            ShardDisk::Sim(d) => d.remove_file(path).await,
-        }
+        either!(ShardDisk, self, d => d.remove_file(path).await)
     }
 
     async fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
-        match self {
-            ShardDisk::Real(d) => d.remove_dir_all(path).await,
-            ShardDisk::Sim(d) => d.remove_dir_all(path).await,
-        }
+        either!(ShardDisk, self, d => d.remove_dir_all(path).await)
     }
 
     fn usage(&self, path: &Path) -> io::Result<DiskUsage> {
-        match self {
-            ShardDisk::Real(d) => d.usage(path),
-            ShardDisk::Sim(d) => d.usage(path),
-        }
+        either!(ShardDisk, self, d => d.usage(path))
     }
 }
 
 impl DiskFile for ShardFile {
     async fn write_all_at(&self, buf: Vec<u8>, pos: u64) -> io::Result<()> {
-        either!(self, f => f.write_all_at(buf, pos).await)
+        either!(ShardFile, self, f => f.write_all_at(buf, pos).await)
     }
 
     async fn write_direct(
@@ -107,46 +90,46 @@ impl DiskFile for ShardFile {
         parts: &[&[u8]],
         durability: Durability,
     ) -> io::Result<()> {
-        either!(self, f => f.write_direct(pos, parts, durability).await)
+        either!(ShardFile, self, f => f.write_direct(pos, parts, durability).await)
     }
 
     async fn write_zeros_direct(&self, pos: u64, len: usize) -> io::Result<()> {
-        either!(self, f => f.write_zeros_direct(pos, len).await)
+        either!(ShardFile, self, f => f.write_zeros_direct(pos, len).await)
     }
 
     fn advise_random(&self) {
-        either!(self, f => f.advise_random());
+        either!(ShardFile, self, f => f.advise_random());
     }
 
     fn advise_willneed(&self, pos: u64, len: u64) {
-        either!(self, f => f.advise_willneed(pos, len));
+        either!(ShardFile, self, f => f.advise_willneed(pos, len));
     }
 
     async fn read_at(&self, pos: u64, len: usize) -> io::Result<Vec<u8>> {
-        either!(self, f => f.read_at(pos, len).await)
+        either!(ShardFile, self, f => f.read_at(pos, len).await)
     }
 
     async fn sync_data(&self) -> io::Result<()> {
-        either!(self, f => f.sync_data().await)
+        either!(ShardFile, self, f => f.sync_data().await)
     }
 
     async fn allocate(&self, len: u64) -> io::Result<()> {
-        either!(self, f => f.allocate(len).await)
+        either!(ShardFile, self, f => f.allocate(len).await)
     }
 
     async fn truncate(&self, len: u64) -> io::Result<()> {
-        either!(self, f => f.truncate(len).await)
+        either!(ShardFile, self, f => f.truncate(len).await)
     }
 
     async fn len(&self) -> io::Result<u64> {
-        either!(self, f => f.len().await)
+        either!(ShardFile, self, f => f.len().await)
     }
 
     fn raw_fd(&self) -> Option<RawFd> {
-        either!(self, f => f.raw_fd())
+        either!(ShardFile, self, f => f.raw_fd())
     }
 
     fn path(&self) -> PathBuf {
-        either!(self, f => f.path())
+        either!(ShardFile, self, f => f.path())
     }
 }

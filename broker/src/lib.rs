@@ -251,18 +251,18 @@ impl Broker {
 }
 
 /// The broker-wide tables every shard shares.
-struct Tables {
-    topics: Arc<TopicTable>,
-    groups: Arc<groups::SubscriptionGroups>,
-    request_modes: Arc<request_modes::RequestModes>,
+pub(crate) struct Tables {
+    pub(crate) topics: Arc<TopicTable>,
+    pub(crate) groups: Arc<groups::SubscriptionGroups>,
+    pub(crate) request_modes: Arc<request_modes::RequestModes>,
     /// One fdatasync at a time on the shared disk.
-    gate: FlushGate,
+    pub(crate) gate: FlushGate,
 }
 
 impl Tables {
     /// Opens the topic, subscription-group and request-mode tables under
     /// the store root; the topic table holds the broker's system topics.
-    fn open(config: &BrokerConfig) -> std::io::Result<Tables> {
+    pub(crate) fn open(config: &BrokerConfig) -> std::io::Result<Tables> {
         let root = &config.store_path_root_dir;
         let mut system_names = vec![
             config.broker_cluster_name.clone(),

@@ -109,6 +109,12 @@ impl Master<'_> {
         }
         Ok(response.body)
     }
+
+    /// [`Master::call`] for a table copied on its own, whose failure is
+    /// only logged.
+    async fn body(&self, code: i32) -> Result<bytes::Bytes, String> {
+        self.call(code).await.map_err(|e| e.to_string())
+    }
 }
 
 /// One round: on shard 0 the broker-wide tables, then this shard's state.
@@ -159,22 +165,19 @@ async fn sync_broker_tables(shard: &Shard, master: &Master<'_>) -> Result<(), Me
     }
     // Copied on its own: a master that does not serve it (an older
     // one) must not stop the rest of the sync.
-    let groups = async {
-        let body = master
-            .call(RequestCode::GET_ALL_SUBSCRIPTIONGROUP_CONFIG)
-            .await
-            .map_err(|e| e.to_string())?;
-        shard.groups.replace_from_master(&body).await
+    let groups = match master
+        .body(RequestCode::GET_ALL_SUBSCRIPTIONGROUP_CONFIG)
+        .await
+    {
+        Ok(body) => shard.groups.replace_from_master(&body).await,
+        Err(e) => Err(e),
     };
-    log_copied(shard, "subscription groups", groups.await);
-    let modes = async {
-        let body = master
-            .call(RequestCode::GET_ALL_MESSAGE_REQUEST_MODE)
-            .await
-            .map_err(|e| e.to_string())?;
-        shard.request_modes.replace_from_master(&body)
-    };
-    log_copied(shard, "message request modes", modes.await);
+    log_copied(shard, "subscription groups", groups);
+    let modes = master
+        .body(RequestCode::GET_ALL_MESSAGE_REQUEST_MODE)
+        .await
+        .and_then(|body| shard.request_modes.replace_from_master(&body));
+    log_copied(shard, "message request modes", modes);
     Ok(())
 }
 
@@ -190,24 +193,18 @@ async fn sync_shard_state(shard: &Shard, master: &Master<'_>) -> Result<(), Meta
     {
         tracing::debug!(shard = %shard.id, "consumer offsets copied from the master");
     }
-    let delay = async {
-        let body = master
-            .call(RequestCode::GET_ALL_DELAY_OFFSET)
-            .await
-            .map_err(|e| e.to_string())?;
-        shard.schedule.replace_from_master(&body)
-    };
-    if let Err(e) = delay.await {
+    let delay = master
+        .body(RequestCode::GET_ALL_DELAY_OFFSET)
+        .await
+        .and_then(|body| shard.schedule.replace_from_master(&body));
+    if let Err(e) = delay {
         tracing::warn!(shard = %shard.id, error = %e, "delay offsets not copied");
     }
-    let timer = async {
-        let body = master
-            .call(RequestCode::GET_TIMER_CHECK_POINT)
-            .await
-            .map_err(|e| e.to_string())?;
-        shard.timers.replace_from_master(&body)
-    };
-    if let Err(e) = timer.await {
+    let timer = master
+        .body(RequestCode::GET_TIMER_CHECK_POINT)
+        .await
+        .and_then(|body| shard.timers.replace_from_master(&body));
+    if let Err(e) = timer {
         tracing::warn!(shard = %shard.id, error = %e, "timer checkpoint not copied");
     }
     Ok(())

@@ -112,10 +112,10 @@ async fn plan<'r>(
         }
         Vec::new()
     };
-    let (delay_level, timer_ms) = waiting(shard, properties, &topic, &inner, batch)?;
-    // RocketMQ's clients refuse delays and timers on transactional sends.
     let has_timer =
         iter_properties(properties).any(|(name, _)| TIMER_TRIGGER_PROPERTIES.contains(&name));
+    let (delay_level, timer_ms) = waiting(shard, properties, has_timer, &topic, &inner, batch)?;
+    // RocketMQ's clients refuse delays and timers on transactional sends.
     if half && (delay_level.is_some() || has_timer) {
         return Err(Refusal::MessageIllegal(
             "transactional messages may not be delayed or timed".into(),
@@ -225,6 +225,7 @@ fn decode_batch_body<'r>(
 fn waiting(
     shard: &Shard,
     properties: &str,
+    has_timer: bool,
     topic: &str,
     inner: &[BatchRecord<'_>],
     batch: bool,
@@ -244,8 +245,6 @@ fn waiting(
             "delay levels are not supported in batches".into(),
         ));
     }
-    let has_timer =
-        iter_properties(properties).any(|(name, _)| TIMER_TRIGGER_PROPERTIES.contains(&name));
     if !has_timer || delay_level.is_some() {
         return Ok((delay_level, None));
     }
