@@ -49,8 +49,8 @@ fn main() {
                 let size = record_size(&msg).unwrap();
                 let mut out = Vec::new();
                 let at = Assigned {
-                    queue_offset: n as u64,
-                    physical_offset: n as u64 * 8192,
+                    queue_offset: ringmq_engine::QueueOffset(n as u64),
+                    physical_offset: ringmq_engine::CommitLogOffset(n as u64 * 8192),
                     store_timestamp_ms: 1_700_000_000_100 + n,
                 };
                 encode_record(&msg, size, at, &mut out);

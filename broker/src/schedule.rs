@@ -551,9 +551,9 @@ pub(crate) async fn read_records(
 ) -> Vec<Result<Vec<u8>, StoreError>> {
     let mut out = Vec::with_capacity(offsets.len());
     let mut buf: Vec<u8> = Vec::new();
-    let mut buf_pos = 0u64;
-    let whole = |buf: &[u8], buf_pos: u64, at: u64| -> Option<Vec<u8>> {
-        let rel = usize::try_from(at.checked_sub(buf_pos)?).ok()?;
+    let mut buf_pos = CommitLogOffset::ZERO;
+    let whole = |buf: &[u8], buf_pos: CommitLogOffset, at: CommitLogOffset| -> Option<Vec<u8>> {
+        let rel = usize::try_from(at.get().checked_sub(buf_pos.get())?).ok()?;
         let head: [u8; 4] = buf.get(rel..rel.checked_add(4)?)?.try_into().ok()?;
         let size = u32::from_be_bytes(head) as usize;
         if size < 4 {
@@ -562,28 +562,28 @@ pub(crate) async fn read_records(
         buf.get(rel..rel.checked_add(size)?).map(<[u8]>::to_vec)
     };
     for (i, offset) in offsets.iter().enumerate() {
-        if let Some(record) = whole(&buf, buf_pos, offset.0) {
+        if let Some(record) = whole(&buf, buf_pos, *offset) {
             out.push(Ok(record));
             continue;
         }
         let furthest = offsets[i..]
             .iter()
-            .map(|o| o.0)
-            .take_while(|o| *o >= offset.0 && o - offset.0 < BULK_READ_BYTES_MAX)
+            .copied()
+            .take_while(|o| *o >= *offset && *o - *offset < BULK_READ_BYTES_MAX)
             .last()
-            .unwrap_or(offset.0);
-        let span = (furthest - offset.0 + BULK_READ_TAIL_BYTES).min(BULK_READ_BYTES_MAX);
-        match shard.store.read_written(offset.0, span as usize).await {
+            .unwrap_or(*offset);
+        let span = (furthest - *offset + BULK_READ_TAIL_BYTES).min(BULK_READ_BYTES_MAX);
+        match shard.store.read_written(*offset, span as usize).await {
             Ok(bytes) => {
                 buf = bytes;
-                buf_pos = offset.0;
+                buf_pos = *offset;
             }
             Err(e) => {
                 out.push(Err(e));
                 continue;
             }
         }
-        match whole(&buf, buf_pos, offset.0) {
+        match whole(&buf, buf_pos, *offset) {
             Some(record) => out.push(Ok(record)),
             None => out.push(shard.store.read_record(*offset).await),
         }

@@ -671,8 +671,8 @@ fn send_check(shard: &Shard, view: &RecordView<'_>, checks: u32) {
         &msg,
         size,
         Assigned {
-            queue_offset: view.queue_offset as u64,
-            physical_offset: view.physical_offset as u64,
+            queue_offset: QueueOffset(view.queue_offset as u64),
+            physical_offset: CommitLogOffset(view.physical_offset as u64),
             store_timestamp_ms: view.store_timestamp_ms,
         },
         &mut body,

@@ -95,14 +95,14 @@ impl Node {
 
     /// End of what this node has stored as its flush mode promises:
     /// written under `ASYNC_FLUSH`, durable under `SYNC_FLUSH`.
-    fn stored_end(&self) -> u64 {
+    fn stored_end(&self) -> CommitLogOffset {
         match self.config.flush_mode {
-            FlushMode::Async => self.store.written_offset().0,
-            FlushMode::Sync => self.store.durable_offset().0,
+            FlushMode::Async => self.store.written_offset(),
+            FlushMode::Sync => self.store.durable_offset(),
         }
     }
 
-    async fn bytes(&self, offset: u64, len: usize) -> Vec<u8> {
+    async fn bytes(&self, offset: CommitLogOffset, len: usize) -> Vec<u8> {
         let mut out = Vec::with_capacity(len);
         while out.len() < len {
             let piece = self
@@ -119,7 +119,7 @@ impl Node {
 
 /// One packet on the wire from master to slave.
 struct Packet {
-    offset: u64,
+    offset: CommitLogOffset,
     bytes: Vec<u8>,
 }
 
@@ -130,7 +130,7 @@ struct Connection {
     slave: SlaveLink,
     to_slave: VecDeque<Packet>,
     /// Reports, each with the slave's power-loss count when it was made.
-    to_master: VecDeque<(u64, u64)>,
+    to_master: VecDeque<(CommitLogOffset, u64)>,
 }
 
 /// A send waiting, as the broker's send handler does, for the master's own
@@ -144,7 +144,7 @@ struct Pending {
 }
 
 struct Acked {
-    offset: u64,
+    offset: CommitLogOffset,
     bytes: Vec<u8>,
 }
 
@@ -302,10 +302,10 @@ impl Sim {
         {
             return;
         }
-        let written = self.master.store.written_offset().0;
+        let written = self.master.store.written_offset();
         let best_ack = self.best_ack();
         for record in out {
-            let sent = record.physical_offset.0..record.end().0;
+            let sent = record.physical_offset..record.end();
             let replicated = match sync_master(
                 &sent,
                 &self.reports,
@@ -325,7 +325,7 @@ impl Sim {
         }
     }
 
-    fn best_ack(&self) -> Option<u64> {
+    fn best_ack(&self) -> Option<CommitLogOffset> {
         self.link
             .as_ref()
             .and_then(|l| l.master.as_ref())
@@ -333,7 +333,7 @@ impl Sim {
     }
 
     async fn master_write(&mut self) {
-        let end = self.master.store.appended_offset().0;
+        let end = self.master.store.appended_offset();
         let _ = self.master.store.ensure_written(end).await;
     }
 
@@ -346,12 +346,8 @@ impl Sim {
         if self.link.is_some() {
             return;
         }
-        let start = self.slave.store.appended_offset().0;
-        self.slave
-            .store
-            .wait_acked(CommitLogOffset(start))
-            .await
-            .unwrap();
+        let start = self.slave.store.appended_offset();
+        self.slave.store.wait_acked(start).await.unwrap();
         let slave = SlaveLink::open(start);
         let mut to_master = VecDeque::new();
         to_master.push_back((start, self.slave.power_losses));
@@ -373,7 +369,7 @@ impl Sim {
 
     async fn master_send(&mut self) {
         let batch = 1 + self.rng.below(6000) as usize;
-        let written = self.master.store.written_offset().0;
+        let written = self.master.store.written_offset();
         let Some(link) = self.link.as_mut() else {
             return;
         };
@@ -429,12 +425,8 @@ impl Sim {
         if self.link.is_none() {
             return;
         }
-        let end = self.slave.store.appended_offset().0;
-        self.slave
-            .store
-            .wait_acked(CommitLogOffset(end))
-            .await
-            .unwrap();
+        let end = self.slave.store.appended_offset();
+        self.slave.store.wait_acked(end).await.unwrap();
         let power_losses = self.slave.power_losses;
         let link = self.link.as_mut().unwrap();
         let report = link.slave.report(end);
@@ -442,7 +434,7 @@ impl Sim {
     }
 
     fn deliver_to_master(&mut self) {
-        let written = self.master.store.written_offset().0;
+        let written = self.master.store.written_offset();
         let Some(link) = self.link.as_mut() else {
             return;
         };
@@ -470,13 +462,13 @@ impl Sim {
 
     /// Kills the master process: what it had written survives.
     async fn crash_master(&mut self) {
-        let written_before = self.master.store.written_offset().0;
+        let written_before = self.master.store.written_offset();
         self.master.crash(None).await;
         self.crashes += 1;
         self.cut("master killed");
         // The producers of unacknowledged sends get no answer.
         self.pending.clear();
-        let recovered = self.master.store.appended_offset().0;
+        let recovered = self.master.store.appended_offset();
         assert!(
             recovered >= written_before,
             "a killed master recovered to {recovered}, short of the {written_before} it had written"
@@ -496,7 +488,7 @@ impl Sim {
         self.slave.crash(power_loss).await;
         self.crashes += 1;
         self.cut("slave crashed");
-        let end = self.slave.store.appended_offset().0;
+        let end = self.slave.store.appended_offset();
         self.trace(format!(
             "slave {} recovered to {end}",
             if power_loss.is_some() {
@@ -514,8 +506,8 @@ impl Sim {
         let own = self.master.stored_end();
         let mut still = Vec::new();
         for mut p in std::mem::take(&mut self.pending) {
-            let offset = p.record.physical_offset.0;
-            let end = p.record.end().0;
+            let offset = p.record.physical_offset;
+            let end = p.record.end();
             if p.replicated.is_none() && self.reports.acked >= end {
                 p.replicated = Some(self.reports.cover(&(offset..end)));
             }
@@ -541,7 +533,7 @@ impl Sim {
             if self.acked_power_losses == self.slave.power_losses {
                 assert!(
                     self.slave.stored_end() >= end
-                        && self.slave.store.min_commit_log_offset().0 <= offset,
+                        && self.slave.store.min_commit_log_offset() <= offset,
                     "acknowledged {offset}..{end} as replicated; the slave stores {}..{}",
                     self.slave.store.min_commit_log_offset(),
                     self.slave.stored_end()
@@ -554,9 +546,9 @@ impl Sim {
     }
 
     async fn check(&mut self) {
-        let master_written = self.master.store.written_offset().0;
-        let slave_from = self.slave.store.min_commit_log_offset().0;
-        let slave_written = self.slave.store.written_offset().0;
+        let master_written = self.master.store.written_offset();
+        let slave_from = self.slave.store.min_commit_log_offset();
+        let slave_written = self.slave.store.written_offset();
         // The slave's log against the master's.
         let common = slave_written.min(master_written);
         let prefix = if common > slave_from {
@@ -573,10 +565,10 @@ impl Sim {
         // Every acknowledged send is held somewhere.
         for a in &self.acked {
             let end = a.offset + a.bytes.len() as u64;
-            let on_master = self.master.store.written_offset().0 >= end
+            let on_master = self.master.store.written_offset() >= end
                 && self.master.bytes(a.offset, a.bytes.len()).await == a.bytes;
             let on_slave = self.slave.stored_end() >= end
-                && self.slave.store.min_commit_log_offset().0 <= a.offset
+                && self.slave.store.min_commit_log_offset() <= a.offset
                 && self.slave.bytes(a.offset, a.bytes.len()).await == a.bytes;
             assert!(
                 on_master || on_slave,

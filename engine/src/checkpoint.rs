@@ -23,6 +23,7 @@ use std::path::Path;
 
 use crate::disk::{Disk, DiskFile};
 use crate::error::{Result, StoreError};
+use crate::ids::CommitLogOffset;
 
 const MAGIC: &[u8; 8] = b"RMQCKPT1";
 /// Encoded size of one checkpoint slot, in bytes.
@@ -37,7 +38,7 @@ pub struct Checkpoint {
     pub sequence: u64,
     /// Commit-log offset below which the consume-queue and index files hold
     /// every record.
-    pub dispatched_offset: u64,
+    pub dispatched_offset: CommitLogOffset,
     /// Store timestamp (ms since the epoch) of the last record below
     /// `dispatched_offset`.
     pub last_store_timestamp_ms: i64,
@@ -51,7 +52,7 @@ impl Checkpoint {
         let mut out = Vec::with_capacity(SLOT_BYTES);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&self.sequence.to_be_bytes());
-        out.extend_from_slice(&self.dispatched_offset.to_be_bytes());
+        out.extend_from_slice(&self.dispatched_offset.get().to_be_bytes());
         out.extend_from_slice(&self.last_store_timestamp_ms.to_be_bytes());
         out.push(u8::from(self.clean));
         out.extend_from_slice(&[0, 0, 0]);
@@ -74,9 +75,9 @@ impl Checkpoint {
             sequence: u64::from_be_bytes(
                 b[8..16].try_into().expect("a slice of the array's length"),
             ),
-            dispatched_offset: u64::from_be_bytes(
+            dispatched_offset: CommitLogOffset(u64::from_be_bytes(
                 b[16..24].try_into().expect("a slice of the array's length"),
-            ),
+            )),
             last_store_timestamp_ms: i64::from_be_bytes(
                 b[24..32].try_into().expect("a slice of the array's length"),
             ),
@@ -130,7 +131,7 @@ mod tests {
     fn golden_slot() {
         let c = Checkpoint {
             sequence: 1,
-            dispatched_offset: 2,
+            dispatched_offset: CommitLogOffset(2),
             last_store_timestamp_ms: 3,
             clean: true,
         };
@@ -147,7 +148,7 @@ mod tests {
     proptest! {
         #[test]
         fn slot_round_trips(seq in any::<u64>(), off in any::<u64>(), ts in any::<i64>(), clean in any::<bool>()) {
-            let c = Checkpoint { sequence: seq, dispatched_offset: off, last_store_timestamp_ms: ts, clean };
+            let c = Checkpoint { sequence: seq, dispatched_offset: CommitLogOffset(off), last_store_timestamp_ms: ts, clean };
             prop_assert_eq!(Checkpoint::decode(&c.encode()), Some(c));
         }
 

@@ -23,7 +23,7 @@ use std::rc::Rc;
 
 use crate::disk::{Disk, DiskFile};
 use crate::error::{Result, StoreError};
-use crate::ids::{file_name_for_offset, offset_from_file_name, QueueOffset};
+use crate::ids::{file_name_for_offset, offset_from_file_name, CommitLogOffset, QueueOffset};
 
 /// Size of one consume-queue entry (or filler) in a file.
 pub const CQ_ENTRY_BYTES: usize = 20;
@@ -33,7 +33,7 @@ const FILLER_SIZE: u32 = i32::MAX as u32;
 /// One message's consume-queue entry: where its record is in the commit log.
 pub struct CqEntry {
     /// Commit-log offset of the record's first byte (below `i64::MAX`).
-    pub commit_log_offset: u64,
+    pub commit_log_offset: CommitLogOffset,
     /// The record's TOTALSIZE, bytes; never 0, and `i32::MAX` only in a
     /// filler.
     pub size_bytes: u32,
@@ -56,13 +56,13 @@ pub enum CqSlot {
 impl CqEntry {
     /// Appends the entry's [`CQ_ENTRY_BYTES`] big-endian bytes to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.commit_log_offset.to_be_bytes());
+        out.extend_from_slice(&self.commit_log_offset.get().to_be_bytes());
         out.extend_from_slice(&self.size_bytes.to_be_bytes());
         out.extend_from_slice(&self.tags_code.to_be_bytes());
     }
 
     /// Commit-log offset just past the record.
-    pub fn end(&self) -> u64 {
+    pub fn end(&self) -> CommitLogOffset {
         self.commit_log_offset + u64::from(self.size_bytes)
     }
 }
@@ -90,7 +90,7 @@ pub fn decode_slot(buf: &[u8]) -> CqSlot {
         return CqSlot::Invalid;
     }
     CqSlot::Entry(CqEntry {
-        commit_log_offset: offset as u64,
+        commit_log_offset: CommitLogOffset(offset as u64),
         size_bytes: size as u32,
         tags_code,
     })
@@ -147,7 +147,7 @@ impl ConsumeQueue {
     }
 
     /// Number of entries whose record ends at or before `position`.
-    pub fn visible_max_offset(&self, position: u64) -> QueueOffset {
+    pub fn visible_max_offset(&self, position: CommitLogOffset) -> QueueOffset {
         let n = self.entries.partition_point(|e| e.end() <= position);
         QueueOffset(self.base + n as u64)
     }
@@ -212,7 +212,7 @@ impl ConsumeQueue {
     }
 
     /// Drops entries pointing at or past `position` (recovery truncation).
-    pub fn truncate_from(&mut self, position: u64) {
+    pub fn truncate_from(&mut self, position: CommitLogOffset) {
         while self.entries.back().is_some_and(|e| e.end() > position) {
             self.entries.pop_back();
         }
@@ -220,7 +220,7 @@ impl ConsumeQueue {
     }
 
     /// Drops entries pointing below `min_position` (retention).
-    pub fn drop_below(&mut self, min_position: u64) {
+    pub fn drop_below(&mut self, min_position: CommitLogOffset) {
         while self
             .entries
             .front()
@@ -354,7 +354,7 @@ impl ConsumeQueues {
     pub async fn persist<D: Disk>(
         this: &std::cell::RefCell<Self>,
         disk: &D,
-        durable: u64,
+        durable: CommitLogOffset,
     ) -> Result<()> {
         let (jobs, marks) = this.borrow_mut().plan_persist(durable);
         write_and_sync(disk, jobs).await?;
@@ -365,7 +365,7 @@ impl ConsumeQueues {
     /// The writes that bring every queue's files up to the entries whose
     /// records end at or before `durable` (fillers first in a queue's
     /// first file), and how far each queue will then be persisted.
-    fn plan_persist(&mut self, durable: u64) -> (Vec<WriteJob>, Vec<PersistMark>) {
+    fn plan_persist(&mut self, durable: CommitLogOffset) -> (Vec<WriteJob>, Vec<PersistMark>) {
         let file_bytes = self.file_bytes();
         let mut jobs: Vec<WriteJob> = Vec::new();
         let mut marks: Vec<PersistMark> = Vec::new();
@@ -436,7 +436,7 @@ impl ConsumeQueues {
         disk: &D,
         dir: PathBuf,
         segment_entries: u64,
-        checkpoint: u64,
+        checkpoint: CommitLogOffset,
     ) -> Result<ConsumeQueues> {
         let mut me = ConsumeQueues::new(dir.clone(), segment_entries);
         let file_bytes = me.file_bytes();
@@ -477,7 +477,7 @@ impl ConsumeQueues {
     pub async fn drop_below<D: Disk>(
         this: &std::cell::RefCell<Self>,
         disk: &D,
-        min_position: u64,
+        min_position: CommitLogOffset,
     ) -> Result<()> {
         let doomed = {
             let mut me = this.borrow_mut();
@@ -518,7 +518,7 @@ async fn load_queue<D: Disk>(
     queue_id: i32,
     files: &[u64],
     file_bytes: u64,
-    checkpoint: u64,
+    checkpoint: CommitLogOffset,
 ) -> Result<Option<ConsumeQueue>> {
     let mut queue: Option<ConsumeQueue> = None;
     let mut ended = false;
@@ -593,7 +593,7 @@ mod tests {
     fn golden_entry() {
         let mut out = Vec::new();
         CqEntry {
-            commit_log_offset: 0x0102,
+            commit_log_offset: CommitLogOffset(0x0102),
             size_bytes: 300,
             tags_code: -1,
         }
@@ -611,7 +611,7 @@ mod tests {
     proptest! {
         #[test]
         fn entry_round_trips(offset in 0u64..(1 << 62), size in 1u32..(i32::MAX as u32), tags in any::<i64>()) {
-            let e = CqEntry { commit_log_offset: offset, size_bytes: size, tags_code: tags };
+            let e = CqEntry { commit_log_offset: CommitLogOffset(offset), size_bytes: size, tags_code: tags };
             let mut out = Vec::new();
             e.encode(&mut out);
             prop_assert_eq!(out.len(), CQ_ENTRY_BYTES);

@@ -4,7 +4,7 @@
 //! what the live path built. Re-dispatching a record is a no-op.
 
 use crate::consume_queue::{ConsumeQueue, ConsumeQueues, CqEntry};
-use crate::ids::QueueOffset;
+use crate::ids::{CommitLogOffset, QueueOffset};
 use crate::key_index::{key_hash, IndexEntry, KeyIndex};
 use crate::record::{java_string_hash, RecordView, SYSFLAG_TRANSACTION_ROLLBACK};
 
@@ -78,7 +78,7 @@ pub fn dispatch_to_queue(
     queue: Option<&mut ConsumeQueue>,
     index: Option<&mut KeyIndex>,
 ) {
-    let phys = view.physical_offset as u64;
+    let phys = CommitLogOffset(view.physical_offset as u64);
     if let Some(queue) = queue {
         debug_assert!(&*queue.topic == view.topic && queue.queue_id == view.queue_id);
         queue.put(

@@ -6,7 +6,7 @@ use std::io;
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use crate::ids::ShardId;
+use crate::ids::{CommitLogOffset, ShardId};
 use crate::record::IllegalMessage;
 
 /// Why a store operation failed; every variant carries its context.
@@ -73,7 +73,7 @@ pub enum StoreError {
     #[error("no record at commit-log offset {offset}: {detail}")]
     NoRecordAt {
         /// The commit-log offset asked for.
-        offset: u64,
+        offset: CommitLogOffset,
         /// Why no record is there.
         detail: String,
     },
@@ -82,7 +82,7 @@ pub enum StoreError {
     #[error("replicated bytes at commit-log offset {offset} refused: {detail}")]
     Replication {
         /// Commit-log offset the bytes were sent for.
-        offset: u64,
+        offset: CommitLogOffset,
         /// Why they were refused.
         detail: String,
     },

@@ -3,6 +3,7 @@
 //! offset a compile error.
 
 use std::fmt;
+use std::ops::{Add, AddAssign, Sub};
 
 macro_rules! position_type {
     ($(#[$doc:meta])* $name:ident) => {
@@ -59,10 +60,60 @@ impl SegmentBase {
     }
 }
 
+impl SegmentBase {
+    /// The segment's first byte, as a commit-log offset.
+    pub fn start(self) -> CommitLogOffset {
+        CommitLogOffset(self.0)
+    }
+
+    /// Where `offset`, which lies in this segment, is within the segment's file.
+    pub fn file_pos(self, offset: CommitLogOffset) -> u64 {
+        debug_assert!(offset.0 >= self.0, "offset {offset} before segment {self}");
+        offset.0 - self.0
+    }
+}
+
 impl CommitLogOffset {
     /// The offset `bytes` further on.
     pub fn plus(self, bytes: u64) -> CommitLogOffset {
         CommitLogOffset(self.0 + bytes)
+    }
+
+    /// The segment holding this offset, in a log of `segment_size_bytes` segments.
+    pub fn segment_base(self, segment_size_bytes: u64) -> SegmentBase {
+        SegmentBase(self.0 - self.0 % segment_size_bytes)
+    }
+
+    /// The offset rounded down to a multiple of `align_bytes`.
+    pub fn align_down(self, align_bytes: u64) -> CommitLogOffset {
+        CommitLogOffset(self.0 - self.0 % align_bytes)
+    }
+
+    /// The offset starts a segment of `segment_size_bytes`.
+    pub fn is_segment_start(self, segment_size_bytes: u64) -> bool {
+        self.0.is_multiple_of(segment_size_bytes)
+    }
+}
+
+/// An offset `bytes` further on.
+impl Add<u64> for CommitLogOffset {
+    type Output = CommitLogOffset;
+    fn add(self, bytes: u64) -> CommitLogOffset {
+        CommitLogOffset(self.0 + bytes)
+    }
+}
+
+impl AddAssign<u64> for CommitLogOffset {
+    fn add_assign(&mut self, bytes: u64) {
+        self.0 += bytes;
+    }
+}
+
+/// The bytes from `earlier` to `self`; `earlier` must not be past `self`.
+impl Sub for CommitLogOffset {
+    type Output = u64;
+    fn sub(self, earlier: CommitLogOffset) -> u64 {
+        self.0 - earlier.0
     }
 }
 

@@ -39,7 +39,7 @@ use std::rc::Rc;
 
 use crate::disk::{Disk, DiskFile};
 use crate::error::{Result, StoreError};
-use crate::ids::{file_name_for_offset, offset_from_file_name};
+use crate::ids::{file_name_for_offset, offset_from_file_name, CommitLogOffset};
 use crate::record::java_string_hash_parts;
 
 /// Size of one encoded [`IndexEntry`] in an index file, CRC included.
@@ -51,7 +51,7 @@ pub struct IndexEntry {
     /// [`key_hash`] of the message's topic and this key; never negative.
     pub key_hash: i32,
     /// Commit-log offset of the message's record (below `i64::MAX`).
-    pub commit_log_offset: u64,
+    pub commit_log_offset: CommitLogOffset,
     /// The record's store timestamp, ms since the epoch, for time-range
     /// queries.
     pub store_timestamp_ms: i64,
@@ -73,7 +73,7 @@ impl IndexEntry {
     pub fn encode(&self, out: &mut Vec<u8>) {
         let start = out.len();
         out.extend_from_slice(&self.key_hash.to_be_bytes());
-        out.extend_from_slice(&self.commit_log_offset.to_be_bytes());
+        out.extend_from_slice(&self.commit_log_offset.get().to_be_bytes());
         out.extend_from_slice(&self.store_timestamp_ms.to_be_bytes());
         let crc = crc32fast::hash(&out[start..]);
         out.extend_from_slice(&crc.to_be_bytes());
@@ -95,7 +95,7 @@ impl IndexEntry {
             key_hash: i32::from_be_bytes(
                 b[0..4].try_into().expect("a slice of the array's length"),
             ),
-            commit_log_offset: offset as u64,
+            commit_log_offset: CommitLogOffset(offset as u64),
             store_timestamp_ms: i64::from_be_bytes(
                 b[12..20].try_into().expect("a slice of the array's length"),
             ),
@@ -175,14 +175,20 @@ impl KeyIndex {
     }
 
     /// Highest commit-log offset indexed, for idempotent re-dispatch.
-    pub fn last_offset(&self) -> Option<u64> {
+    pub fn last_offset(&self) -> Option<CommitLogOffset> {
         self.entries.back().map(|e| e.commit_log_offset)
     }
 
     /// Commit-log offsets whose key hash matches and whose store time is in
     /// `[begin_ms, end_ms]`, newest first, below `visible` (unconfirmed
     /// records are not returned).
-    pub fn candidates(&self, hash: i32, begin_ms: i64, end_ms: i64, visible: u64) -> Vec<u64> {
+    pub fn candidates(
+        &self,
+        hash: i32,
+        begin_ms: i64,
+        end_ms: i64,
+        visible: CommitLogOffset,
+    ) -> Vec<CommitLogOffset> {
         let mut out = Vec::new();
         let mut n = self.heads.get(slot_of(hash)).copied().unwrap_or(CHAIN_END);
         while n != CHAIN_END && n >= self.base {
@@ -201,7 +207,7 @@ impl KeyIndex {
     }
 
     /// Recovery truncation: drops entries at or past `position`.
-    pub fn truncate_from(&mut self, position: u64) {
+    pub fn truncate_from(&mut self, position: CommitLogOffset) {
         while self
             .entries
             .back()
@@ -219,7 +225,7 @@ impl KeyIndex {
     pub async fn persist<D: Disk>(
         this: &std::cell::RefCell<Self>,
         disk: &D,
-        durable: u64,
+        durable: CommitLogOffset,
     ) -> Result<()> {
         let (jobs, upto) = {
             let me = this.borrow();
@@ -281,7 +287,7 @@ impl KeyIndex {
         disk: &D,
         dir: PathBuf,
         segment_entries: u64,
-        checkpoint: u64,
+        checkpoint: CommitLogOffset,
     ) -> Result<KeyIndex> {
         let mut me = KeyIndex::new(dir.clone(), segment_entries);
         let names = disk
@@ -355,7 +361,7 @@ impl KeyIndex {
     pub async fn drop_below<D: Disk>(
         this: &std::cell::RefCell<Self>,
         disk: &D,
-        min_position: u64,
+        min_position: CommitLogOffset,
     ) -> Result<()> {
         let doomed = {
             let mut me = this.borrow_mut();
@@ -402,7 +408,7 @@ mod tests {
     fn golden_entry() {
         let e = IndexEntry {
             key_hash: 1,
-            commit_log_offset: 2,
+            commit_log_offset: CommitLogOffset(2),
             store_timestamp_ms: 3,
         };
         let mut out = Vec::new();
@@ -423,7 +429,7 @@ mod tests {
     proptest! {
         #[test]
         fn entry_round_trips(h in any::<i32>(), off in 0u64..(1 << 62), ts in any::<i64>()) {
-            let e = IndexEntry { key_hash: h, commit_log_offset: off, store_timestamp_ms: ts };
+            let e = IndexEntry { key_hash: h, commit_log_offset: CommitLogOffset(off), store_timestamp_ms: ts };
             let mut out = Vec::new();
             e.encode(&mut out);
             prop_assert_eq!(IndexEntry::decode(&out), Some(e));
@@ -448,20 +454,20 @@ mod tests {
             for (i, p) in picks.iter().enumerate() {
                 index.add(IndexEntry {
                     key_hash: hashes[*p],
-                    commit_log_offset: i as u64,
+                    commit_log_offset: CommitLogOffset(i as u64),
                     store_timestamp_ms: i as i64,
                 });
             }
-            index.truncate_from(truncate_at);
+            index.truncate_from(CommitLogOffset(truncate_at));
             // What `drop_below` does in memory (it also removes files).
-            while index.entries.front().is_some_and(|e| e.commit_log_offset < drop_below) {
+            while index.entries.front().is_some_and(|e| e.commit_log_offset < CommitLogOffset(drop_below)) {
                 index.entries.pop_front();
                 index.prev.pop_front();
                 index.base += 1;
             }
             for h in hashes {
-                let found = index.candidates(h, 0, i64::MAX, u64::MAX);
-                let scan: Vec<u64> = index
+                let found = index.candidates(h, 0, i64::MAX, CommitLogOffset(u64::MAX));
+                let scan: Vec<CommitLogOffset> = index
                     .entries
                     .iter()
                     .rev()

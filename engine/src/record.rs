@@ -35,6 +35,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use crate::ids::{CommitLogOffset, QueueOffset};
+
 /// MAGICCODE of a record whose TOPICLENGTH is one byte (topics of at most
 /// [`TOPIC_V1_SIZE_BYTES_MAX`] bytes).
 pub const MAGIC_V1: u32 = 0xDAA3_20A7;
@@ -356,9 +358,9 @@ pub fn record_size(msg: &MessageIn<'_>) -> Result<usize, IllegalMessage> {
 pub struct Assigned {
     /// QUEUEOFFSET: the message's offset in its consume queue; 0 for
     /// PREPARED and ROLLBACK records.
-    pub queue_offset: u64,
+    pub queue_offset: QueueOffset,
     /// PHYSICALOFFSET: the commit-log offset the record is written at.
-    pub physical_offset: u64,
+    pub physical_offset: CommitLogOffset,
     /// STORETIMESTAMP: the broker's clock at append, ms since the epoch;
     /// never decreases along the log.
     pub store_timestamp_ms: i64,
@@ -398,8 +400,8 @@ pub fn encode_record<'o>(
     out.extend_from_slice(&crc.to_be_bytes());
     out.extend_from_slice(&msg.queue_id.to_be_bytes());
     out.extend_from_slice(&msg.flag.to_be_bytes());
-    out.extend_from_slice(&(at.queue_offset as i64).to_be_bytes());
-    out.extend_from_slice(&(at.physical_offset as i64).to_be_bytes());
+    out.extend_from_slice(&(at.queue_offset.get() as i64).to_be_bytes());
+    out.extend_from_slice(&(at.physical_offset.get() as i64).to_be_bytes());
     out.extend_from_slice(&sys_flag.to_be_bytes());
     out.extend_from_slice(&msg.born_timestamp_ms.to_be_bytes());
     put_host(out, &msg.born_host);
@@ -431,8 +433,8 @@ pub fn encode_record<'o>(
         body_crc: crc,
         queue_id: msg.queue_id,
         flag: msg.flag,
-        queue_offset: at.queue_offset as i64,
-        physical_offset: at.physical_offset as i64,
+        queue_offset: at.queue_offset.get() as i64,
+        physical_offset: at.physical_offset.get() as i64,
         sys_flag,
         born_timestamp_ms: msg.born_timestamp_ms,
         born_host: msg.born_host,

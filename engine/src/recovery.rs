@@ -28,8 +28,7 @@ use crate::disk::Disk;
 use crate::dispatch::dispatch;
 use crate::error::{Result, StoreError};
 use crate::flush_gate::FlushGate;
-use crate::ids::QueueOffset;
-use crate::ids::SegmentBase;
+use crate::ids::{CommitLogOffset, QueueOffset, SegmentBase};
 use crate::key_index::KeyIndex;
 use crate::record::{
     check_placement, read_head, Head, RecordView, BLANK_SIZE_BYTES, RECORD_SIZE_BYTES_MAX,
@@ -54,9 +53,9 @@ pub(crate) async fn open<D: Disk>(
     let checkpoint = Checkpoint::load(&disk, &config.checkpoint_path()).await?;
     let log_min = log.min_offset();
     let segments = log.segment_bases();
-    let log_end = segments
-        .last()
-        .map_or(0, |b| b.next(config.segment_size_bytes).0);
+    let log_end = segments.last().map_or(CommitLogOffset::ZERO, |b| {
+        b.next(config.segment_size_bytes).start()
+    });
 
     let Resume {
         dispatched,
@@ -81,9 +80,9 @@ pub(crate) async fn open<D: Disk>(
     index.truncate_from(end);
     tracing::info!(
         shard = %config.shard,
-        checkpoint = dispatched,
+        checkpoint = %dispatched,
         clean,
-        recovered_end = end,
+        recovered_end = %end,
         scanned_bytes = end - start,
         "commit log recovered"
     );
@@ -119,7 +118,7 @@ fn check_config(config: &StoreConfig) -> Result<()> {
 /// What the checkpoint recorded: where dispatch resumes, and whether the
 /// last stop was clean.
 struct Resume {
-    dispatched: u64,
+    dispatched: CommitLogOffset,
     clean: bool,
     sequence: u64,
     last_store_timestamp_ms: i64,
@@ -131,19 +130,19 @@ struct Resume {
 fn resume_from(
     checkpoint: Option<Checkpoint>,
     segments: &[SegmentBase],
-    log_end: u64,
+    log_end: CommitLogOffset,
     config: &StoreConfig,
 ) -> Result<Resume> {
     match checkpoint {
         None => Ok(Resume {
-            dispatched: 0,
+            dispatched: CommitLogOffset::ZERO,
             clean: false,
             sequence: 0,
             last_store_timestamp_ms: 0,
         }),
         Some(c)
             if c.dispatched_offset > log_end
-                && !(segments.is_empty() && c.dispatched_offset == 0) =>
+                && !(segments.is_empty() && c.dispatched_offset == CommitLogOffset::ZERO) =>
         {
             Err(StoreError::Corrupt {
                 what: "checkpoint",
@@ -168,8 +167,8 @@ fn resume_from(
 async fn load_derived<D: Disk>(
     disk: &D,
     config: &StoreConfig,
-    start: u64,
-    log_min: u64,
+    start: CommitLogOffset,
+    log_min: CommitLogOffset,
 ) -> Result<(ConsumeQueues, KeyIndex)> {
     let mut queues = ConsumeQueues::load(
         disk,
@@ -198,7 +197,7 @@ async fn load_derived<D: Disk>(
 /// Where a scan of the log stopped.
 struct Scanned {
     /// End of the valid log.
-    end: u64,
+    end: CommitLogOffset,
     /// Last store timestamp seen.
     last_store_timestamp_ms: i64,
     /// Why the record at `end` was not taken; `None` where the log simply
@@ -210,7 +209,7 @@ struct Scanned {
 /// first position that does not hold one.
 async fn scan<D: Disk>(
     log: &CommitLog<D>,
-    start: u64,
+    start: CommitLogOffset,
     queues: &mut ConsumeQueues,
     index: &mut KeyIndex,
     index_enable: bool,
@@ -228,7 +227,7 @@ async fn scan<D: Disk>(
         loop {
             let at = (pos - buf_start) as usize;
             let short = buf.len() - at < BLANK_SIZE_BYTES || needs_more(&buf[at..]);
-            let reaches_segment_end = buf_start + buf.len() as u64 >= base.next(seg).0;
+            let reaches_segment_end = buf_start + buf.len() as u64 >= base.next(seg).start();
             if short && !reaches_segment_end && at > 0 {
                 buf = log.read(pos, SCAN_READ_BYTES).await?;
                 buf_start = pos;
@@ -240,7 +239,7 @@ async fn scan<D: Disk>(
             }
             match read_head(&buf[at..]) {
                 Ok(Head::Blank) => {
-                    pos = base.next(seg).0;
+                    pos = base.next(seg).start();
                     continue 'segments;
                 }
                 Ok(Head::Empty) => break 'segments None,
@@ -293,11 +292,11 @@ enum Bad {
 /// What recovery checks of a parsed record before it dispatches it.
 fn check_scanned(
     view: &RecordView<'_>,
-    pos: u64,
+    pos: CommitLogOffset,
     queues: &ConsumeQueues,
 ) -> std::result::Result<(), Bad> {
     view.verify_crc().map_err(|e| Bad::Torn(e.to_string()))?;
-    if view.physical_offset as u64 != pos {
+    if view.physical_offset as u64 != pos.get() {
         return Err(Bad::Torn(format!(
             "the record says it is at {}",
             view.physical_offset

@@ -21,7 +21,7 @@ use crate::consume_queue::ConsumeQueues;
 use crate::disk::Disk;
 use crate::dispatch::dispatch;
 use crate::error::{Result, StoreError};
-use crate::ids::QueueOffset;
+use crate::ids::{CommitLogOffset, QueueOffset, SegmentBase};
 use crate::record::{
     check_placement, read_head, Head, RecordView, BLANK_SIZE_BYTES, RECORD_SIZE_BYTES_MAX,
 };
@@ -32,11 +32,11 @@ use crate::store::ShardStore;
 pub(crate) struct ReplicaTail {
     /// Start of the first record (or BLANK) not yet dispatched; `None`
     /// until the first replicated packet, when it is the log's end.
-    pub(crate) boundary: Option<u64>,
+    pub(crate) boundary: Option<CommitLogOffset>,
     /// Bytes `[boundary, appended)` of a record not yet complete.
     carry: Vec<u8>,
     /// Inside a BLANK filler: bytes before this segment base are skipped.
-    skip_to: Option<u64>,
+    skip_to: Option<SegmentBase>,
 }
 
 /// A complete record found in a packet: where it starts in the carry.
@@ -51,14 +51,14 @@ struct Taken {
     /// Carry bytes to drop after dispatch (everything before the first
     /// incomplete record).
     consumed: usize,
-    boundary: u64,
-    skip_to: Option<u64>,
+    boundary: CommitLogOffset,
+    skip_to: Option<SegmentBase>,
     /// To undo the packet when its append fails: the carry's length before
     /// it, how many of its first bytes were BLANK filler skipped rather
     /// than carried, and the segment base the skip reached.
     carry_before: usize,
     skipped: usize,
-    skip_ended: Option<u64>,
+    skip_ended: Option<SegmentBase>,
 }
 
 impl<D: Disk> ShardStore<D> {
@@ -70,7 +70,11 @@ impl<D: Disk> ShardStore<D> {
     /// One task per store calls it, and lets each call finish: a call
     /// dropped while it waits for a segment or the writer leaves the carry
     /// ahead of the log (the broker runs it in a task of its own).
-    pub async fn append_replica(&self, at: u64, bytes: &[u8]) -> Result<u64> {
+    pub async fn append_replica(
+        &self,
+        at: CommitLogOffset,
+        bytes: &[u8],
+    ) -> Result<CommitLogOffset> {
         let refuse = |detail: String| StoreError::Replication { offset: at, detail };
         let end = self.log.appended();
         if at != end && !(bytes.is_empty() || self.log.start_empty_log_at(at)) {
@@ -86,7 +90,7 @@ impl<D: Disk> ShardStore<D> {
         let mut pos = at;
         let mut rest = bytes;
         while !rest.is_empty() {
-            let seg_left = (self.log.segment_base(pos).next(seg).0 - pos) as usize;
+            let seg_left = (self.log.segment_base(pos).next(seg).start() - pos) as usize;
             let piece = &rest[..rest.len().min(seg_left)];
             let step = match self.log.append_raw(piece) {
                 Ok(Ok(_)) => {
@@ -120,7 +124,7 @@ impl<D: Disk> ShardStore<D> {
             // The filler's end reached the log: carrying goes on from the
             // next segment.
             tail.skip_to = None;
-            tail.boundary = Some(next);
+            tail.boundary = Some(next.start());
         }
     }
 
@@ -128,7 +132,7 @@ impl<D: Disk> ShardStore<D> {
     /// boundary (what a checkpoint may record) moves only in
     /// [`ShardStore::dispatch_replicated`], after the bytes are in the log.
     /// On error the carry is as it was.
-    fn take_replicated(&self, at: u64, bytes: &[u8]) -> Result<Taken, String> {
+    fn take_replicated(&self, at: CommitLogOffset, bytes: &[u8]) -> Result<Taken, String> {
         let seg = self.log.segment_size_bytes();
         let mut tail = self.replica.borrow_mut();
         let tail = &mut *tail;
@@ -139,9 +143,9 @@ impl<D: Disk> ShardStore<D> {
         let mut skipped = 0;
         let mut skip_ended = None;
         if let Some(next) = skip_to {
-            skipped = (next - at).min(new.len() as u64) as usize;
+            skipped = (next.start() - at).min(new.len() as u64) as usize;
             new = &new[skipped..];
-            if at + (skipped as u64) < next {
+            if at + (skipped as u64) < next.start() {
                 return Ok(Taken {
                     found: Vec::new(),
                     consumed: 0,
@@ -154,7 +158,7 @@ impl<D: Disk> ShardStore<D> {
             }
             skip_to = None;
             skip_ended = Some(next);
-            boundary = next;
+            boundary = next.start();
         }
         tail.carry.extend_from_slice(new);
         let mut found = Vec::new();
@@ -170,11 +174,11 @@ impl<D: Disk> ShardStore<D> {
             }
             match read_head(left) {
                 Ok(Head::Blank) => {
-                    let next = self.log.segment_base(pos).next(seg).0;
-                    let filler = (next - pos) as usize;
+                    let next = self.log.segment_base(pos).next(seg);
+                    let filler = (next.start() - pos) as usize;
                     if left.len() >= filler {
                         i += filler;
-                        pos = next;
+                        pos = next.start();
                         continue;
                     }
                     // Inside the filler: `pos` stays at the BLANK, so a
@@ -245,7 +249,7 @@ impl<D: Disk> ShardStore<D> {
 
     /// On a store that has taken replicated bytes: the start of the first
     /// record not yet complete (all before it is dispatched).
-    pub(crate) fn replica_boundary(&self) -> Option<u64> {
+    pub(crate) fn replica_boundary(&self) -> Option<CommitLogOffset> {
         let appended = self.log.appended();
         self.replica.borrow().boundary.map(|b| b.min(appended))
     }
@@ -257,12 +261,12 @@ impl<D: Disk> ShardStore<D> {
 /// last). A master that sends otherwise is refused, never obeyed.
 fn check_replicated(
     view: &RecordView<'_>,
-    pos: u64,
+    pos: CommitLogOffset,
     queues: &ConsumeQueues,
     next_in_packet: &mut HashMap<String, HashMap<i32, u64>>,
 ) -> Result<(), String> {
     view.verify_crc().map_err(|e| e.to_string())?;
-    if view.physical_offset as u64 != pos {
+    if view.physical_offset as u64 != pos.get() {
         return Err(format!("the record says it is at {}", view.physical_offset));
     }
     check_placement(view).map_err(|e| e.to_string())?;

@@ -201,7 +201,7 @@ fn run_with(mode: FlushMode, direct: bool, ops: Vec<Op>) {
                 }
             }
             Op::Write => {
-                block_on(store.ensure_written(store.appended_offset().0)).unwrap();
+                block_on(store.ensure_written(store.appended_offset())).unwrap();
                 for q in 0..QUEUES as usize {
                     model.written[q] = model.appended[q].len();
                 }

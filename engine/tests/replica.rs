@@ -10,7 +10,7 @@ use common::*;
 use proptest::prelude::*;
 use ringmq_engine::disk::sim::SimDisk;
 use ringmq_engine::ids::file_name_for_offset;
-use ringmq_engine::{FlushMode, ShardStore, StoreError};
+use ringmq_engine::{CommitLogOffset, FlushMode, QueueOffset, ShardStore, StoreError};
 
 const QUEUES: i32 = 3;
 const SEGMENT_BYTES: u64 = 2048;
@@ -67,7 +67,7 @@ fn open_slave(disk: &SimDisk, mode: FlushMode, direct: bool) -> ShardStore<SimDi
 
 /// Copies from the master at the slave's end; returns bytes copied.
 fn copy(master: &ShardStore<SimDisk>, slave: &ShardStore<SimDisk>, max: usize) -> usize {
-    let at = slave.appended_offset().0;
+    let at = slave.appended_offset();
     let bytes = block_on(master.read_written(at, max)).unwrap();
     let end = block_on(slave.append_replica(at, &bytes)).unwrap();
     assert_eq!(end, at + bytes.len() as u64);
@@ -108,12 +108,12 @@ fn run(messages: Vec<(i32, usize)>, ops: Vec<SlaveOp>, mode: FlushMode, direct: 
             }
             SlaveOp::CopyOnFullDisk(n) => {
                 slave_disk.set_capacity(slave_disk.usage_bytes() + 64);
-                let at = slave.appended_offset().0;
+                let at = slave.appended_offset();
                 let bytes = block_on(master.read_written(at, n)).unwrap();
                 match block_on(slave.append_replica(at, &bytes)) {
                     Ok(end) => assert_eq!(end, at + bytes.len() as u64),
                     Err(StoreError::DiskFull { .. }) => {
-                        let end = slave.appended_offset().0;
+                        let end = slave.appended_offset();
                         assert!(at <= end && end < at + bytes.len() as u64);
                     }
                     Err(e) => panic!("{e}"),
@@ -204,10 +204,16 @@ proptest! {
 fn packet_for_another_offset_is_refused() {
     let (_, master) = master_with(&[(0, 100), (1, 100)]);
     let slave = open(&SimDisk::new(1 << 30), FlushMode::Sync);
-    let bytes = block_on(master.read_written(0, 1 << 20)).unwrap();
-    let e = block_on(slave.append_replica(10, &bytes)).unwrap_err();
+    let bytes = block_on(master.read_written(CommitLogOffset(0), 1 << 20)).unwrap();
+    let e = block_on(slave.append_replica(CommitLogOffset(10), &bytes)).unwrap_err();
     assert!(
-        matches!(e, StoreError::Replication { offset: 10, .. }),
+        matches!(
+            e,
+            StoreError::Replication {
+                offset: CommitLogOffset(10),
+                ..
+            }
+        ),
         "{e}"
     );
     assert_eq!(slave.appended_offset().0, 0);
@@ -217,15 +223,15 @@ fn packet_for_another_offset_is_refused() {
 fn corrupt_record_is_refused_and_nothing_appended() {
     let (_, master) = master_with(&[(0, 100), (1, 100)]);
     let slave = open(&SimDisk::new(1 << 30), FlushMode::Sync);
-    let mut bytes = block_on(master.read_written(0, 1 << 20)).unwrap();
+    let mut bytes = block_on(master.read_written(CommitLogOffset(0), 1 << 20)).unwrap();
     let at = bytes.len() - 40;
     bytes[at] ^= 0xFF; // inside the second record's body
-    let e = block_on(slave.append_replica(0, &bytes)).unwrap_err();
+    let e = block_on(slave.append_replica(CommitLogOffset(0), &bytes)).unwrap_err();
     assert!(e.to_string().contains("record at"), "{e}");
     assert_eq!(slave.appended_offset().0, 0);
     // The intact bytes are then accepted: the refused packet left no trace.
-    let good = block_on(master.read_written(0, 1 << 20)).unwrap();
-    block_on(slave.append_replica(0, &good)).unwrap();
+    let good = block_on(master.read_written(CommitLogOffset(0), 1 << 20)).unwrap();
+    block_on(slave.append_replica(CommitLogOffset(0), &good)).unwrap();
     block_on(slave.flush()).unwrap();
     assert_eq!(read_all(&slave, "T", 1), read_all(&master, "T", 1));
 }
@@ -238,8 +244,8 @@ fn records(list: &[(&str, i32, u64)]) -> Vec<u8> {
         let msg = Msg::new(topic, queue_id, b"x".to_vec(), None, None);
         let size = record_size(&msg.as_in()).unwrap();
         let at = Assigned {
-            queue_offset,
-            physical_offset: out.len() as u64,
+            queue_offset: QueueOffset(queue_offset),
+            physical_offset: CommitLogOffset(out.len() as u64),
             store_timestamp_ms: 1,
         };
         encode_record(&msg.as_in(), size, at, &mut out);
@@ -252,7 +258,7 @@ fn record_with_a_path_for_a_topic_is_refused() {
     let slave = open(&SimDisk::new(1 << 30), FlushMode::Sync);
     for (topic, queue_id) in [("../../etc", 0), ("a/b", 0), ("T", -1), ("T", 1 << 20)] {
         let bytes = records(&[(topic, queue_id, 0)]);
-        let e = block_on(slave.append_replica(0, &bytes)).unwrap_err();
+        let e = block_on(slave.append_replica(CommitLogOffset(0), &bytes)).unwrap_err();
         assert!(matches!(e, StoreError::Replication { .. }), "{e}");
         assert!(
             e.to_string().contains("topic name") || e.to_string().contains("queue id"),
@@ -261,7 +267,7 @@ fn record_with_a_path_for_a_topic_is_refused() {
         assert_eq!(slave.appended_offset().0, 0);
     }
     let bytes = records(&[("T", 0, 0)]);
-    block_on(slave.append_replica(0, &bytes)).unwrap();
+    block_on(slave.append_replica(CommitLogOffset(0), &bytes)).unwrap();
 }
 
 #[test]
@@ -269,32 +275,33 @@ fn queue_offset_gap_is_refused() {
     let slave = open(&SimDisk::new(1 << 30), FlushMode::Sync);
     // Within one packet.
     let bytes = records(&[("T", 0, 0), ("T", 0, 2)]);
-    let e = block_on(slave.append_replica(0, &bytes)).unwrap_err();
+    let e = block_on(slave.append_replica(CommitLogOffset(0), &bytes)).unwrap_err();
     assert!(e.to_string().contains("offset gap"), "{e}");
     assert_eq!(slave.appended_offset().0, 0);
     // Across packets: the first record is taken, the second is refused.
     let first_len = records(&[("T", 0, 0)]).len();
-    block_on(slave.append_replica(0, &bytes[..first_len])).unwrap();
-    let e = block_on(slave.append_replica(first_len as u64, &bytes[first_len..])).unwrap_err();
+    block_on(slave.append_replica(CommitLogOffset(0), &bytes[..first_len])).unwrap();
+    let e = block_on(slave.append_replica(CommitLogOffset(first_len as u64), &bytes[first_len..]))
+        .unwrap_err();
     assert!(e.to_string().contains("offset gap"), "{e}");
     assert_eq!(slave.appended_offset().0, first_len as u64);
     // Another queue may start anywhere (a slave that joins late).
     let other = records(&[("T", 0, 0), ("U", 1, 7)]);
-    block_on(slave.append_replica(first_len as u64, &other[first_len..])).unwrap();
+    block_on(slave.append_replica(CommitLogOffset(first_len as u64), &other[first_len..])).unwrap();
 }
 
 #[test]
 fn empty_slave_starts_at_a_later_segment() {
     let messages: Vec<(i32, usize)> = (0..30).map(|i| (i % QUEUES, 300)).collect();
     let (_, master) = master_with(&messages);
-    let start = master.written_offset().0 / SEGMENT_BYTES * SEGMENT_BYTES;
-    assert!(start > 0);
+    let start = master.written_offset().segment_base(SEGMENT_BYTES).start();
+    assert!(start > CommitLogOffset::ZERO);
     let slave = open(&SimDisk::new(1 << 30), FlushMode::Async);
     let bytes = block_on(master.read_written(start, 1 << 20)).unwrap();
     block_on(slave.append_replica(start, &bytes)).unwrap();
     block_on(slave.flush()).unwrap();
     assert_eq!(slave.appended_offset(), master.appended_offset());
-    assert_eq!(slave.min_commit_log_offset().0, start);
+    assert_eq!(slave.min_commit_log_offset(), start);
 }
 
 proptest! {
@@ -310,21 +317,21 @@ proptest! {
     ) {
         let slave = open(&SimDisk::new(1 << 30), FlushMode::Async);
         for packet in &garbage {
-            let before = slave.appended_offset().0;
+            let before = slave.appended_offset();
             match block_on(slave.append_replica(before, packet)) {
                 Ok(end) => prop_assert_eq!(end, before + packet.len() as u64),
-                Err(_) => prop_assert_eq!(slave.appended_offset().0, before),
+                Err(_) => prop_assert_eq!(slave.appended_offset(), before),
             }
         }
         let (_, master) = master_with(&[(0, 200), (1, 50), (2, 400)]);
-        let mut bytes = block_on(master.read_written(0, 1 << 20)).unwrap();
+        let mut bytes = block_on(master.read_written(CommitLogOffset(0), 1 << 20)).unwrap();
         let at = flip.index(bytes.len());
         bytes[at] ^= 0x5A;
         let slave = open(&SimDisk::new(1 << 30), FlushMode::Async);
         let mut pos = 0usize;
         while pos < bytes.len() {
             let n = piece.min(bytes.len() - pos);
-            match block_on(slave.append_replica(pos as u64, &bytes[pos..pos + n])) {
+            match block_on(slave.append_replica(CommitLogOffset(pos as u64), &bytes[pos..pos + n])) {
                 Ok(_) => pos += n,
                 Err(_) => break,
             }

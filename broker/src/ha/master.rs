@@ -13,6 +13,7 @@ use futures_lite::io::AsyncWriteExt;
 use futures_lite::FutureExt;
 use glommio::net::{TcpListener, TcpStream};
 use ringmq_engine::waiters::PositionWaiters;
+use ringmq_engine::CommitLogOffset;
 use ringmq_net::ha::{decode_report, TransferHeader, REPORT_BYTES, TRANSFER_HEADER_BYTES};
 
 use super::link::{sync_master, MasterLink, SlaveReports, SyncMaster};
@@ -36,7 +37,7 @@ struct SlaveConnection {
     addr: SocketAddr,
     /// The slave's last report (its link's `ack`), for the other
     /// connections' and the lag's view.
-    ack: Cell<u64>,
+    ack: Cell<CommitLogOffset>,
 }
 
 /// Outcome of waiting for a slave (`SYNC_MASTER`).
@@ -57,21 +58,21 @@ impl HaMaster {
     }
 
     /// Highest offset any slave has reported.
-    pub fn acked_offset(&self) -> u64 {
+    pub fn acked_offset(&self) -> CommitLogOffset {
         self.reports.get().acked
     }
 
-    fn best_ack(&self) -> Option<u64> {
+    fn best_ack(&self) -> Option<CommitLogOffset> {
         self.links.borrow().iter().map(|l| l.ack.get()).max()
     }
 
     /// Waits until a slave holds `sent`, the bytes a send stored.
-    pub async fn wait_replicated(&self, shard: &Shard, sent: Range<u64>) -> Replicated {
+    pub async fn wait_replicated(&self, shard: &Shard, sent: Range<CommitLogOffset>) -> Replicated {
         let decision = sync_master(
             &sent,
             &self.reports.get(),
             self.best_ack(),
-            shard.store.written_offset().0,
+            shard.store.written_offset(),
             shard.config.ha_slave_fallbehind_max_bytes,
         );
         match decision {
@@ -83,7 +84,7 @@ impl HaMaster {
         async {
             // Reports past `sent.end` from a slave that joined empty after
             // it do not cover it.
-            if self.acked.wait(sent.end).await && self.reports.get().cover(&sent) {
+            if self.acked.wait(sent.end.get()).await && self.reports.get().cover(&sent) {
                 Replicated::Yes
             } else {
                 Replicated::SlaveNotAvailable
@@ -103,15 +104,15 @@ impl HaMaster {
         self.on_report(shard, connection, link.ack());
     }
 
-    fn on_report(&self, shard: &Shard, connection: &SlaveConnection, offset: u64) {
+    fn on_report(&self, shard: &Shard, connection: &SlaveConnection, offset: CommitLogOffset) {
         connection.ack.set(offset);
         let mut reports = self.reports.get();
         reports.on_report(offset);
         self.reports.set(reports);
-        if reports.acked > self.acked.position() {
-            self.acked.advance(reports.acked);
+        if reports.acked.get() > self.acked.position() {
+            self.acked.advance(reports.acked.get());
         }
-        if offset >= shard.store.written_offset().0 {
+        if offset >= shard.store.written_offset() {
             self.caught_up_ms.set(now_ms());
         }
         self.publish(shard);
@@ -120,11 +121,14 @@ impl HaMaster {
     /// Lag of the best slave: bytes behind the written end, and for how
     /// long it has not been caught up.
     pub fn lag(&self, shard: &Shard) -> (u64, i64) {
-        let written = shard.store.written_offset().0;
+        let written = shard.store.written_offset();
         match self.best_ack() {
             Some(ack) if ack >= written => (0, 0),
             Some(ack) => (written - ack, now_ms() - self.caught_up_ms.get()),
-            None => (written.saturating_sub(self.reports.get().acked), 0),
+            None => (
+                written.get().saturating_sub(self.reports.get().acked.get()),
+                0,
+            ),
         }
     }
 
@@ -138,7 +142,7 @@ impl HaMaster {
         // reported), so a slave that restarts empty shows its catch-up.
         stats
             .ha_peer_offset
-            .store(self.best_ack().unwrap_or(0), Ordering::Relaxed);
+            .store(self.best_ack().unwrap_or_default().get(), Ordering::Relaxed);
         stats.ha_lag_bytes.store(bytes, Ordering::Relaxed);
         stats.ha_lag_ms.store(ms.max(0) as u64, Ordering::Relaxed);
     }
@@ -172,7 +176,7 @@ pub async fn run_master(shard: Rc<Shard>, listener: TcpListener, stop: Rc<Cell<b
                 let _ = stream.set_nodelay(true);
                 let connection = Rc::new(SlaveConnection {
                     addr,
-                    ack: Cell::new(0),
+                    ack: Cell::new(CommitLogOffset::ZERO),
                 });
                 tracing::info!(shard = %shard.id, slave = %addr, "slave connected");
                 let reason = serve_slave(&shard, stream, &connection).await;
@@ -232,7 +236,7 @@ async fn serve_slave(
     };
     let opened = MasterLink::open(
         first,
-        shard.store.written_offset().0,
+        shard.store.written_offset(),
         shard.config.mapped_file_size_commit_log_bytes,
     );
     let link = match opened {
@@ -242,7 +246,7 @@ async fn serve_slave(
     let master = &shard.ha_master;
     master.links.borrow_mut().push(connection.clone());
     master.on_open(shard, connection, &link.borrow());
-    tracing::info!(shard = %shard.id, slave = %connection.addr, start = link.borrow().sent(), "replicating to slave");
+    tracing::info!(shard = %shard.id, slave = %connection.addr, start = %link.borrow().sent(), "replicating to slave");
     let reports = async {
         loop {
             let offset = match read_report(&mut reader, housekeeping).await {
@@ -273,7 +277,7 @@ async fn transfer(
         .min(HA_TRANSFER_BYTES_MAX);
     let mut packet = Vec::with_capacity(TRANSFER_HEADER_BYTES + batch);
     loop {
-        let written = shard.store.written_offset().0;
+        let written = shard.store.written_offset();
         let Some((pos, most)) = link.borrow().next_packet(written, batch) else {
             let pos = link.borrow().sent();
             let new_data = async { Some(shard.store.wait_written(pos + 1).await) }
@@ -293,7 +297,7 @@ async fn transfer(
                 }
                 None => {
                     let header = TransferHeader {
-                        offset: pos,
+                        offset: pos.get(),
                         body_bytes: 0,
                     };
                     if let Err(e) = writer.write_all(&header.encode()).await {
@@ -313,7 +317,7 @@ async fn transfer(
         packet.clear();
         packet.extend_from_slice(
             &TransferHeader {
-                offset: pos,
+                offset: pos.get(),
                 body_bytes: bytes.len(),
             }
             .encode(),
@@ -329,8 +333,10 @@ async fn transfer(
 async fn read_report(
     reader: &mut futures_lite::io::ReadHalf<TcpStream>,
     housekeeping: Duration,
-) -> Result<u64, String> {
+) -> Result<CommitLogOffset, String> {
     let mut buf = [0u8; REPORT_BYTES];
     read_within(reader, &mut buf, housekeeping, "from the slave").await?;
-    decode_report(&buf).map_err(|e| e.to_string())
+    decode_report(&buf)
+        .map(CommitLogOffset)
+        .map_err(|e| e.to_string())
 }

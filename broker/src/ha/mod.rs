@@ -108,8 +108,8 @@ pub async fn run_lag_log(shard: Rc<Shard>, stop: Rc<Cell<bool>>) {
             tracing::info!(
                 shard = %shard.id,
                 slaves = shard.ha_master.slave_count(),
-                written = shard.store.written_offset().0,
-                slave_ack = shard.ha_master.acked_offset(),
+                written = %shard.store.written_offset(),
+                slave_ack = %shard.ha_master.acked_offset(),
                 lag_bytes = bytes,
                 lag_ms = ms,
                 "replication to slaves"

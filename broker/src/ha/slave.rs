@@ -12,6 +12,7 @@ use futures_lite::io::AsyncWriteExt;
 use futures_lite::FutureExt;
 use glommio::net::TcpStream;
 use ringmq_engine::waiters::PositionWaiters;
+use ringmq_engine::CommitLogOffset;
 use ringmq_net::ha::{encode_report, TransferHeader, TRANSFER_HEADER_BYTES};
 
 use super::link::SlaveLink;
@@ -34,7 +35,7 @@ pub struct HaSlave {
     /// The master's transfer position in the last packet or heartbeat.
     /// The protocol does not carry the master's end, so the lag is
     /// measured on the master.
-    master_offset: Cell<u64>,
+    master_offset: Cell<CommitLogOffset>,
 }
 
 impl Default for HaSlave {
@@ -43,7 +44,7 @@ impl Default for HaSlave {
             appending: Rc::new(glommio::sync::Semaphore::new(1)),
             connected: Cell::new(false),
             received: PositionWaiters::default(),
-            master_offset: Cell::new(0),
+            master_offset: Cell::new(CommitLogOffset::ZERO),
         }
     }
 }
@@ -57,7 +58,7 @@ impl HaSlave {
             .store(u64::from(self.connected.get()), Ordering::Relaxed);
         stats
             .ha_peer_offset
-            .store(self.master_offset.get(), Ordering::Relaxed);
+            .store(self.master_offset.get().get(), Ordering::Relaxed);
         stats.ha_local_offset.store(local, Ordering::Relaxed);
     }
 }
@@ -133,7 +134,7 @@ async fn replicate_from(shard: &Rc<Shard>, stream: TcpStream, addr: &str) -> Str
     let slave = &shard.ha_slave;
     // An append still running from the last connection finishes first.
     drop(slave.appending.acquire_permit(1).await);
-    let start = shard.store.appended_offset().0;
+    let start = shard.store.appended_offset();
     // The first report tells the master what this slave holds, and counts
     // toward its `SYNC_MASTER` sends, so it waits for the bytes as every
     // later report does.
@@ -141,12 +142,12 @@ async fn replicate_from(shard: &Rc<Shard>, stream: TcpStream, addr: &str) -> Str
         return format!("storing replicated bytes: {e}");
     }
     let link = std::cell::RefCell::new(SlaveLink::open(start));
-    if let Err(e) = writer.write_all(&encode_report(start)).await {
+    if let Err(e) = writer.write_all(&encode_report(start.get())).await {
         return format!("first report failed: {e}");
     }
     slave.connected.set(true);
     slave.publish(shard);
-    tracing::info!(shard = %shard.id, master = %addr, from = start, "replicating from master");
+    tracing::info!(shard = %shard.id, master = %addr, from = %start, "replicating from master");
     let housekeeping = Duration::from_millis(shard.config.ha_housekeeping_interval_ms);
     let receive = async {
         let mut header = [0u8; TRANSFER_HEADER_BYTES];
@@ -167,17 +168,18 @@ async fn replicate_from(shard: &Rc<Shard>, stream: TcpStream, addr: &str) -> Str
             if let Err(e) = read {
                 return format!("transfer body: {e}");
             }
-            let carries_bytes = link.borrow_mut().on_packet(h.offset, h.body_bytes);
+            let offset = CommitLogOffset(h.offset);
+            let carries_bytes = link.borrow_mut().on_packet(offset, h.body_bytes);
             slave.master_offset.set(link.borrow().master_offset());
             if !carries_bytes {
                 slave.publish(shard);
                 continue;
             }
-            match append(shard, h.offset, std::mem::take(&mut body)).await {
+            match append(shard, offset, std::mem::take(&mut body)).await {
                 Ok((end, packet)) => {
                     body = packet;
-                    if end > slave.received.position() {
-                        slave.received.advance(end);
+                    if end.get() > slave.received.position() {
+                        slave.received.advance(end.get());
                     }
                 }
                 Err(e) => return e,
@@ -188,13 +190,13 @@ async fn replicate_from(shard: &Rc<Shard>, stream: TcpStream, addr: &str) -> Str
         let heartbeat = Duration::from_millis(shard.config.ha_heartbeat_interval_ms);
         loop {
             let reported = link.borrow().reported();
-            let grew = async { slave.received.wait(reported + 1).await }
+            let grew = async { slave.received.wait(reported.get() + 1).await }
                 .or(async {
                     glommio::timer::sleep(heartbeat).await;
                     false
                 })
                 .await;
-            let end = shard.store.appended_offset().0;
+            let end = shard.store.appended_offset();
             if grew || end > reported {
                 if let Err(e) = stored(shard, end).await {
                     return format!("storing replicated bytes: {e}");
@@ -203,7 +205,7 @@ async fn replicate_from(shard: &Rc<Shard>, stream: TcpStream, addr: &str) -> Str
                 shard.signals.fire_all();
             }
             let next = link.borrow_mut().report(end);
-            if let Err(e) = writer.write_all(&encode_report(next)).await {
+            if let Err(e) = writer.write_all(&encode_report(next.get())).await {
                 return format!("report failed: {e}");
             }
             slave.publish(shard);
@@ -215,7 +217,11 @@ async fn replicate_from(shard: &Rc<Shard>, stream: TcpStream, addr: &str) -> Str
 /// Appends one packet at `offset`, in a task of its own so a dropped
 /// connection cannot cancel an append halfway (the next connection waits
 /// for it). Returns the log's new end and the packet's buffer for reuse.
-async fn append(shard: &Shard, offset: u64, packet: Vec<u8>) -> Result<(u64, Vec<u8>), String> {
+async fn append(
+    shard: &Shard,
+    offset: CommitLogOffset,
+    packet: Vec<u8>,
+) -> Result<(CommitLogOffset, Vec<u8>), String> {
     let store = shard.store.clone();
     let lock = shard.ha_slave.appending.clone();
     let appended = glommio::spawn_local(async move {
@@ -240,15 +246,10 @@ async fn append(shard: &Shard, offset: u64, packet: Vec<u8>) -> Result<(u64, Vec
 /// Waits until the slave's log up to `end` is written (`ASYNC_FLUSH`) or
 /// durable (`SYNC_FLUSH`), in a task of its own: the connection's tasks
 /// are dropped when it closes, and a write or flush must never be.
-async fn stored(shard: &Rc<Shard>, end: u64) -> Result<(), String> {
+async fn stored(shard: &Rc<Shard>, end: CommitLogOffset) -> Result<(), String> {
     let store = shard.store.clone();
-    glommio::spawn_local(async move {
-        store
-            .wait_acked(ringmq_engine::CommitLogOffset(end))
-            .await
-            .map_err(|e| e.to_string())
-    })
-    .detach()
-    .await
-    .unwrap_or_else(|| Err("the store task ended".to_string()))
+    glommio::spawn_local(async move { store.wait_acked(end).await.map_err(|e| e.to_string()) })
+        .detach()
+        .await
+        .unwrap_or_else(|| Err("the store task ended".to_string()))
 }

@@ -552,7 +552,11 @@ fn is_cold<F>(shard: &Shard, read: &QueueRead<F>) -> bool {
     let Some(last) = read.last_physical_offset else {
         return false;
     };
-    let behind = shard.store.appended_offset().0.saturating_sub(last);
+    let behind = shard
+        .store
+        .appended_offset()
+        .get()
+        .saturating_sub(last.get());
     behind > physical_memory_bytes() / 100 * shard.config.access_message_in_memory_max_ratio_percent
 }
 

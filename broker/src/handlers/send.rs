@@ -504,8 +504,7 @@ pub async fn wait_stored(
 ) -> (Result<(), StoreError>, Replicated) {
     futures_lite::future::zip(shard.store.wait_acked(stored.end), async {
         if wait_for_slave {
-            let sent = stored.start.0..stored.end.0;
-            shard.ha_master.wait_replicated(shard, sent).await
+            shard.ha_master.wait_replicated(shard, stored).await
         } else {
             Replicated::Yes
         }

@@ -566,8 +566,8 @@ fn replicated_record(topic: &str, queue_id: i32, queue_offset: u64, at: u64) -> 
     let size = record_size(&msg).unwrap();
     let mut out = Vec::new();
     let assigned = Assigned {
-        queue_offset,
-        physical_offset: at,
+        queue_offset: ringmq_engine::QueueOffset(queue_offset),
+        physical_offset: ringmq_engine::CommitLogOffset(at),
         store_timestamp_ms: 1_700_000_000_001,
     };
     encode_record(&msg, size, assigned, &mut out);

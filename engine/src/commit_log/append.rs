@@ -3,7 +3,7 @@
 
 use crate::disk::Disk;
 use crate::error::Result;
-use crate::ids::SegmentBase;
+use crate::ids::{CommitLogOffset, SegmentBase};
 use crate::record::{encode_blank, BLANK_SIZE_BYTES};
 
 use super::{Chunk, CommitLog, LogState};
@@ -39,8 +39,8 @@ impl<D: Disk> CommitLog<D> {
     pub fn append_with(
         &self,
         size_bytes: usize,
-        encode: impl FnOnce(&mut Vec<u8>, u64),
-    ) -> Result<Result<u64, Blocked>> {
+        encode: impl FnOnce(&mut Vec<u8>, CommitLogOffset),
+    ) -> Result<Result<CommitLogOffset, Blocked>> {
         self.refuse_writes()?;
         let seg = self.segment_size_bytes;
         assert!(size_bytes as u64 + BLANK_SIZE_BYTES as u64 <= seg);
@@ -53,7 +53,7 @@ impl<D: Disk> CommitLog<D> {
             return Ok(Err(Blocked::NeedSegment(base)));
         }
         let next = base.next(seg);
-        let left = next.0 - s.appended;
+        let left = next.start() - s.appended;
         if size_bytes as u64 + BLANK_SIZE_BYTES as u64 > left {
             if !s.segments.contains_key(&next) {
                 return Ok(Err(Blocked::NeedSegment(next)));
@@ -61,9 +61,9 @@ impl<D: Disk> CommitLog<D> {
             let at = s.appended;
             let chunk = self.chunk_at(&mut s, at);
             encode_blank(left as u32, &mut chunk.buf);
-            chunk.end = next.0;
+            chunk.end = next.start();
             s.pending_bytes += BLANK_SIZE_BYTES;
-            s.appended = next.0;
+            s.appended = next.start();
         }
         let pos = s.appended;
         let chunk = self.chunk_at(&mut s, pos);
@@ -86,13 +86,13 @@ impl<D: Disk> CommitLog<D> {
     /// the current end. The bytes must lie within one segment (the caller
     /// splits them at segment ends); they need not end at a record
     /// boundary.
-    pub fn append_raw(&self, bytes: &[u8]) -> Result<Result<u64, Blocked>> {
+    pub fn append_raw(&self, bytes: &[u8]) -> Result<Result<CommitLogOffset, Blocked>> {
         self.refuse_writes()?;
         let mut s = self.state.borrow_mut();
         let pos = s.appended;
         let base = self.segment_base(pos);
         assert!(
-            pos + bytes.len() as u64 <= base.next(self.segment_size_bytes).0,
+            pos + bytes.len() as u64 <= base.next(self.segment_size_bytes).start(),
             "raw append crosses a segment end"
         );
         if s.pending_bytes > 0 && s.pending_bytes + bytes.len() > self.write_buffer_bytes_max {
@@ -114,11 +114,11 @@ impl<D: Disk> CommitLog<D> {
     /// Replication: an empty log (no segment, nothing appended) starts at
     /// `offset`, a segment base, as a new slave of a master whose older
     /// segments are not replicated.
-    pub fn start_empty_log_at(&self, offset: u64) -> bool {
+    pub fn start_empty_log_at(&self, offset: CommitLogOffset) -> bool {
         let mut s = self.state.borrow_mut();
         if !s.segments.is_empty()
-            || s.appended != 0
-            || !offset.is_multiple_of(self.segment_size_bytes)
+            || s.appended != CommitLogOffset::ZERO
+            || !offset.is_segment_start(self.segment_size_bytes)
         {
             return false;
         }
@@ -131,12 +131,12 @@ impl<D: Disk> CommitLog<D> {
         s.hot.clear();
         s.hot_bytes = 0;
         drop(s);
-        self.written_waiters.advance(offset);
-        self.durable_waiters.advance(offset);
+        self.written_waiters.advance(offset.get());
+        self.durable_waiters.advance(offset.get());
         true
     }
 
-    fn chunk_at<'s>(&self, s: &'s mut LogState<D>, pos: u64) -> &'s mut Chunk {
+    fn chunk_at<'s>(&self, s: &'s mut LogState<D>, pos: CommitLogOffset) -> &'s mut Chunk {
         // A chunk is one write to one file: it never crosses into the next
         // segment, not even when a BLANK of exactly 8 bytes ends at the
         // boundary.

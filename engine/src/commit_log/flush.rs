@@ -74,7 +74,7 @@ impl<D: Disk> CommitLog<D> {
             s.durable = target;
             s.check_positions();
             drop(s);
-            self.durable_waiters.advance(target);
+            self.durable_waiters.advance(target.get());
         }
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! memory for readers, and the last partial block.
 
 use crate::disk::Disk;
+use crate::ids::CommitLogOffset;
 
 use super::{CommitLog, LogState};
 
@@ -15,7 +16,7 @@ const HOT_COPY_BYTES_MAX: usize = 64 << 10;
 /// other in log order; between two there is at most the unwritten span
 /// of a BLANK, where no record lies.
 pub(super) struct HotChunk {
-    pos: u64,
+    pos: CommitLogOffset,
     bytes: Vec<u8>,
 }
 
@@ -23,7 +24,7 @@ impl<D: Disk> CommitLog<D> {
     /// Direct I/O: keeps a written chunk for readers, dropping the oldest
     /// beyond the maximum (counted in buffer capacity, the memory held).
     /// Buffers leaving the window are reused for new chunks.
-    pub(super) fn keep_hot(&self, s: &mut LogState<D>, pos: u64, mut bytes: Vec<u8>) {
+    pub(super) fn keep_hot(&self, s: &mut LogState<D>, pos: CommitLogOffset, mut bytes: Vec<u8>) {
         if self.hot_bytes_max == 0 || bytes.is_empty() {
             self.reuse(s, bytes);
             return;
@@ -44,7 +45,7 @@ impl<D: Disk> CommitLog<D> {
     /// Direct I/O: where reads switch from the file to memory (the hot
     /// window, or at least the last partial block). Everything from there
     /// to `written` that holds records is in memory.
-    pub fn direct_memory_from(&self) -> Option<u64> {
+    pub fn direct_memory_from(&self) -> Option<CommitLogOffset> {
         if !self.direct {
             return None;
         }
@@ -56,7 +57,12 @@ impl<D: Disk> CommitLog<D> {
     /// `out`; false (and `out` unchanged) when they are not all there. A
     /// range may span chunks: a slave's chunks are the master's packets,
     /// which cut records anywhere.
-    pub fn copy_from_memory(&self, from: u64, to: u64, out: &mut Vec<u8>) -> bool {
+    pub fn copy_from_memory(
+        &self,
+        from: CommitLogOffset,
+        to: CommitLogOffset,
+        out: &mut Vec<u8>,
+    ) -> bool {
         let s = self.state.borrow();
         if from > to {
             return false;

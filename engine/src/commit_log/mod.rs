@@ -52,8 +52,7 @@ use std::rc::Rc;
 
 use crate::disk::Disk;
 use crate::flush_gate::{FlushGate, FlushPermit};
-use crate::ids::SegmentBase;
-use crate::ids::ShardId;
+use crate::ids::{CommitLogOffset, SegmentBase, ShardId};
 use crate::waiters::PositionWaiters;
 
 use hot::HotChunk;
@@ -72,24 +71,24 @@ pub struct Segment<D: Disk> {
 }
 
 struct Chunk {
-    pos: u64,
+    pos: CommitLogOffset,
     /// Logical end: the next segment's base when the chunk ends with BLANK.
-    end: u64,
+    end: CommitLogOffset,
     buf: Vec<u8>,
 }
 
 impl Chunk {
     /// End of the chunk's bytes (before `end` only when it ends with BLANK).
-    fn data_end(&self) -> u64 {
+    fn data_end(&self) -> CommitLogOffset {
         self.pos + self.buf.len() as u64
     }
 }
 
 struct LogState<D: Disk> {
     segments: BTreeMap<SegmentBase, Segment<D>>,
-    appended: u64,
-    written: u64,
-    durable: u64,
+    appended: CommitLogOffset,
+    written: CommitLogOffset,
+    durable: CommitLogOffset,
     /// Appended, not yet issued, in log order.
     pending: VecDeque<Chunk>,
     pending_bytes: usize,
@@ -113,7 +112,7 @@ struct LogState<D: Disk> {
     /// is `written` rounded down to the I/O alignment. The next write
     /// rewrites that block, so readers get these bytes from here, never
     /// from the page cache (a cached copy could go stale).
-    tail_pos: u64,
+    tail_pos: CommitLogOffset,
     tail: Vec<u8>,
     /// Direct I/O: the most recently written chunks, oldest first, kept
     /// for readers (consumers that keep up are served from memory, not
@@ -193,20 +192,20 @@ impl<D: Disk> CommitLog<D> {
     }
 
     /// Start offset of the segment holding commit-log offset `offset`.
-    pub fn segment_base(&self, offset: u64) -> SegmentBase {
-        SegmentBase(offset - offset % self.segment_size_bytes)
+    pub fn segment_base(&self, offset: CommitLogOffset) -> SegmentBase {
+        offset.segment_base(self.segment_size_bytes)
     }
 
     /// End of the records encoded into the write buffer (commit-log offset).
-    pub fn appended(&self) -> u64 {
+    pub fn appended(&self) -> CommitLogOffset {
         self.state.borrow().appended
     }
     /// End of the bytes handed to the kernel: visible to readers (commit-log offset).
-    pub fn written(&self) -> u64 {
+    pub fn written(&self) -> CommitLogOffset {
         self.state.borrow().written
     }
     /// End of the bytes covered by an fdatasync or an O_DSYNC write (commit-log offset).
-    pub fn durable(&self) -> u64 {
+    pub fn durable(&self) -> CommitLogOffset {
         self.state.borrow().durable
     }
 
@@ -217,9 +216,9 @@ impl<D: Disk> CommitLog<D> {
     }
 
     /// First offset still held (start of the oldest segment).
-    pub fn min_offset(&self) -> u64 {
+    pub fn min_offset(&self) -> CommitLogOffset {
         let s = self.state.borrow();
-        s.segments.keys().next().map_or(s.appended, |b| b.0)
+        s.segments.keys().next().map_or(s.appended, |b| b.start())
     }
 
     /// Store timestamp (ms since the epoch) of the newest record appended or recovered.

@@ -8,7 +8,7 @@ use crate::config::{FlushMode, StoreConfig};
 use crate::disk::{Disk, DiskFile};
 use crate::error::{Result, StoreError};
 use crate::flush_gate::FlushGate;
-use crate::ids::{file_name_for_offset, offset_from_file_name, SegmentBase};
+use crate::ids::{file_name_for_offset, offset_from_file_name, CommitLogOffset, SegmentBase};
 use crate::waiters::PositionWaiters;
 
 use super::{CommitLog, LogState, Segment};
@@ -22,7 +22,9 @@ impl<D: Disk> CommitLog<D> {
         let end = segments
             .keys()
             .next_back()
-            .map_or(0, |b| b.next(config.segment_size_bytes).0);
+            .map_or(CommitLogOffset::ZERO, |b| {
+                b.next(config.segment_size_bytes).start()
+            });
         Ok(CommitLog {
             disk,
             dir,
@@ -126,7 +128,7 @@ impl<D: Disk> CommitLog<D> {
 impl<D: Disk> LogState<D> {
     /// A log whose positions all stand at `end`, nothing pending or in
     /// flight.
-    fn new(segments: BTreeMap<SegmentBase, Segment<D>>, end: u64) -> LogState<D> {
+    fn new(segments: BTreeMap<SegmentBase, Segment<D>>, end: CommitLogOffset) -> LogState<D> {
         LogState {
             segments,
             appended: end,

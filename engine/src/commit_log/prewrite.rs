@@ -53,7 +53,7 @@ impl<D: Disk> CommitLog<D> {
             return Ok(());
         }
         self.start_fill(next).await?;
-        let used = appended - active.0;
+        let used = active.file_pos(appended);
         let target = (used.saturating_mul(PREWRITE_PACE_THIRDS) / 3).min(seg);
         let mut budget = budget_bytes as u64;
         loop {

@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use crate::disk::{Disk, DiskFile};
 use crate::error::{Result, StoreError};
-use crate::ids::SegmentBase;
+use crate::ids::{CommitLogOffset, SegmentBase};
 use crate::record::BLANK_SIZE_BYTES;
 
 use super::CommitLog;
@@ -35,7 +35,7 @@ impl<D: Disk> CommitLog<D> {
     /// Reads bytes that have been written (not past `written`), within one
     /// segment. Returns fewer bytes at a segment's end (and, under direct
     /// I/O, at `written`: bytes past it are not read).
-    pub async fn read(&self, pos: u64, len: usize) -> Result<Vec<u8>> {
+    pub async fn read(&self, pos: CommitLogOffset, len: usize) -> Result<Vec<u8>> {
         if self.direct {
             let (tail_pos, written) = {
                 let s = self.state.borrow();
@@ -63,7 +63,7 @@ impl<D: Disk> CommitLog<D> {
         self.read_file(pos, len).await
     }
 
-    pub(super) async fn read_file(&self, pos: u64, len: usize) -> Result<Vec<u8>> {
+    pub(super) async fn read_file(&self, pos: CommitLogOffset, len: usize) -> Result<Vec<u8>> {
         let (file, file_pos, len) = {
             let s = self.state.borrow();
             let base = self.segment_base(pos);
@@ -73,9 +73,9 @@ impl<D: Disk> CommitLog<D> {
                     detail: "segment not held (deleted by retention or never written)".into(),
                 });
             };
-            let seg_end = base.0 + self.segment_size_bytes;
+            let seg_end = base.next(self.segment_size_bytes).start();
             let len = (len as u64).min(seg_end - pos) as usize;
-            (seg.file.clone(), pos - base.0, len)
+            (seg.file.clone(), base.file_pos(pos), len)
         };
         file.read_at(file_pos, len)
             .await
@@ -86,19 +86,19 @@ impl<D: Disk> CommitLog<D> {
     /// (a segment past the log's end is all zeros: pre-written, or
     /// preallocated).
     pub(crate) async fn segment_starts_with_data(&self, base: SegmentBase) -> Result<bool> {
-        let head = self.read_file(base.0, BLANK_SIZE_BYTES).await?;
+        let head = self.read_file(base.start(), BLANK_SIZE_BYTES).await?;
         Ok(head.iter().any(|&b| b != 0))
     }
 
     /// The segment file and position holding `[pos, pos + len)`.
-    pub fn file_range(&self, pos: u64, len: u32) -> Option<FileRange<D::File>> {
+    pub fn file_range(&self, pos: CommitLogOffset, len: u32) -> Option<FileRange<D::File>> {
         let s = self.state.borrow();
         let base = self.segment_base(pos);
         let seg = s.segments.get(&base)?;
-        assert!(pos + u64::from(len) <= base.0 + self.segment_size_bytes);
+        assert!(pos + u64::from(len) <= base.next(self.segment_size_bytes).start());
         Some(FileRange {
             file: seg.file.clone(),
-            file_pos: pos - base.0,
+            file_pos: base.file_pos(pos),
             len,
         })
     }

@@ -3,9 +3,9 @@
 
 use std::rc::Rc;
 
-use crate::disk::{align_down, Disk, DiskFile};
+use crate::disk::{Disk, DiskFile, DIRECT_IO_ALIGN_BYTES};
 use crate::error::{Result, StoreError};
-use crate::ids::SegmentBase;
+use crate::ids::{CommitLogOffset, SegmentBase};
 
 use super::prewrite::PREWRITE_CHUNK_BYTES;
 use super::CommitLog;
@@ -18,8 +18,8 @@ impl<D: Disk> CommitLog<D> {
     /// bytes that recovery just accepted).
     pub async fn set_recovered_end(
         &self,
-        scan_start: u64,
-        end: u64,
+        scan_start: CommitLogOffset,
+        end: CommitLogOffset,
         scrub_tail: bool,
     ) -> Result<()> {
         let base = self.segment_base(end);
@@ -51,7 +51,7 @@ impl<D: Disk> CommitLog<D> {
 
     /// Zeroes the bytes of `end`'s segment from `end` on, chunk by chunk,
     /// writing only chunks that are not zeros already.
-    async fn scrub_after(&self, end: u64) -> Result<()> {
+    async fn scrub_after(&self, end: CommitLogOffset) -> Result<()> {
         let seg = self.segment_size_bytes;
         let base = self.segment_base(end);
         let file = self
@@ -63,7 +63,7 @@ impl<D: Disk> CommitLog<D> {
         let Some(file) = file else {
             return Ok(());
         };
-        let mut pos = end - base.0;
+        let mut pos = base.file_pos(end);
         while pos < seg {
             let len = PREWRITE_CHUNK_BYTES.min((seg - pos) as usize);
             let existing = file
@@ -101,8 +101,10 @@ impl<D: Disk> CommitLog<D> {
 
     /// Sets every position to `end` and, under direct I/O, reads back the
     /// last partial block for the next write and for readers.
-    async fn set_positions_at(&self, end: u64) -> Result<()> {
-        let tail_pos = align_down(end).max(self.segment_base(end).0);
+    async fn set_positions_at(&self, end: CommitLogOffset) -> Result<()> {
+        let tail_pos = end
+            .align_down(DIRECT_IO_ALIGN_BYTES)
+            .max(self.segment_base(end).start());
         let tail = if self.direct && tail_pos < end {
             self.read_file(tail_pos, (end - tail_pos) as usize).await?
         } else {
@@ -116,8 +118,8 @@ impl<D: Disk> CommitLog<D> {
         s.tail_pos = tail_pos;
         s.tail = tail;
         drop(s);
-        self.written_waiters.advance(end);
-        self.durable_waiters.advance(end);
+        self.written_waiters.advance(end.get());
+        self.durable_waiters.advance(end.get());
         Ok(())
     }
 }

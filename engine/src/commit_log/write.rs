@@ -4,8 +4,9 @@
 
 use std::rc::Rc;
 
-use crate::disk::{align_down, Disk, DiskFile, Durability, DIRECT_IO_ALIGN_BYTES};
+use crate::disk::{Disk, DiskFile, Durability, DIRECT_IO_ALIGN_BYTES};
 use crate::error::Result;
+use crate::ids::CommitLogOffset;
 
 use super::{Chunk, CommitLog, LogState};
 
@@ -13,7 +14,7 @@ use super::{Chunk, CommitLog, LogState};
 pub(super) struct Flight<F> {
     /// Issue order; identifies the write when it completes.
     seq: u64,
-    end: u64,
+    end: CommitLogOffset,
     file: Rc<F>,
     /// The write's last block is partial (zero-padded on disk): the next
     /// write rewrites it, so it must not be issued before this one ends.
@@ -35,10 +36,10 @@ struct NextWrite<F> {
 /// What a completed write hands over when it retires.
 struct Landed {
     /// Log position of `bytes` (direct I/O: for the hot window).
-    pos: u64,
+    pos: CommitLogOffset,
     bytes: Option<Vec<u8>>,
     /// Direct I/O: the log's last partial block after this write.
-    tail_pos: u64,
+    tail_pos: CommitLogOffset,
     tail: Vec<u8>,
 }
 
@@ -47,7 +48,7 @@ struct Landed {
 struct AbandonedWrite<'a, D: Disk> {
     log: &'a CommitLog<D>,
     /// Commit-log offset and length of the write in flight.
-    chunk: Option<(u64, usize)>,
+    chunk: Option<(CommitLogOffset, usize)>,
 }
 
 impl<D: Disk> Drop for AbandonedWrite<'_, D> {
@@ -95,10 +96,11 @@ impl<D: Disk> CommitLog<D> {
             return Some(all);
         }
         let data_end = chunk.data_end();
-        if chunk.end != data_end || data_end % DIRECT_IO_ALIGN_BYTES == 0 {
+        let data_end_block = data_end.align_down(DIRECT_IO_ALIGN_BYTES);
+        if chunk.end != data_end || data_end == data_end_block {
             return Some(all); // ends on a block, or with BLANK (the next write is in another segment)
         }
-        let whole = (align_down(data_end) - chunk.pos.min(align_down(data_end))) as usize;
+        let whole = (data_end_block - chunk.pos.min(data_end_block)) as usize;
         Some(if whole >= self.split_write_bytes_min.max(1) {
             whole
         } else {
@@ -114,7 +116,7 @@ impl<D: Disk> CommitLog<D> {
     /// costs one fdatasync per segment roll (none with durable writes:
     /// there it only waits for the writes in flight).
     fn starts_segment_before_previous_is_durable(&self, s: &LogState<D>, chunk: &Chunk) -> bool {
-        self.segment_base(chunk.pos).0 == chunk.pos && s.durable < chunk.pos
+        chunk.pos.is_segment_start(self.segment_size_bytes) && s.durable < chunk.pos
     }
 
     /// The next write waits only for a flush at a segment roll (see
@@ -213,7 +215,7 @@ impl<D: Disk> CommitLog<D> {
             .get(&base)
             .map(|g| g.file.clone())
             .expect("a chunk is only encoded into an existing segment");
-        let block = align_down(chunk.pos);
+        let block = chunk.pos.align_down(DIRECT_IO_ALIGN_BYTES);
         // A write issued behind others starts on a whole block: the one
         // before it ended on one (or in another segment).
         assert!(
@@ -236,7 +238,7 @@ impl<D: Disk> CommitLog<D> {
             file: file.clone(),
             ends_in_partial_block: self.direct
                 && chunk.end == data_end
-                && !data_end.is_multiple_of(DIRECT_IO_ALIGN_BYTES),
+                && data_end.align_down(DIRECT_IO_ALIGN_BYTES) != data_end,
             done: None,
         });
         s.flights_peak = s.flights_peak.max(s.flights.len());
@@ -260,19 +262,20 @@ impl<D: Disk> CommitLog<D> {
     ) -> std::io::Result<Landed> {
         let base = self.segment_base(chunk.pos);
         if !self.direct {
-            file.write_all_at(chunk.buf, chunk.pos - base.0).await?;
+            file.write_all_at(chunk.buf, base.file_pos(chunk.pos))
+                .await?;
             return Ok(Landed {
                 pos: chunk.pos,
                 bytes: None,
-                tail_pos: 0,
+                tail_pos: CommitLogOffset::ZERO,
                 tail: Vec::new(),
             });
         }
-        let block = align_down(chunk.pos);
+        let block = chunk.pos.align_down(DIRECT_IO_ALIGN_BYTES);
         let prefix = match prefix {
             Some(prefix) => prefix,
             None => {
-                file.read_at(block - base.0, (chunk.pos - block) as usize)
+                file.read_at(base.file_pos(block), (chunk.pos - block) as usize)
                     .await?
             }
         };
@@ -287,7 +290,7 @@ impl<D: Disk> CommitLog<D> {
             true => Durability::Durable,
             false => Durability::Written,
         };
-        file.write_direct(block - base.0, &[&prefix, &chunk.buf], durability)
+        file.write_direct(base.file_pos(block), &[&prefix, &chunk.buf], durability)
             .await?;
         let data_end = chunk.data_end();
         let (tail_pos, tail) = if chunk.end != data_end {
@@ -295,7 +298,7 @@ impl<D: Disk> CommitLog<D> {
             (chunk.end, Vec::new())
         } else {
             // [tail_pos, data_end) lies in prefix ++ chunk.buf.
-            let tail_pos = align_down(data_end);
+            let tail_pos = data_end.align_down(DIRECT_IO_ALIGN_BYTES);
             let start = (tail_pos.max(block) - block) as usize;
             let mut tail = Vec::with_capacity((data_end - tail_pos) as usize);
             if start < prefix.len() {
@@ -331,7 +334,7 @@ impl<D: Disk> CommitLog<D> {
             let landed = flight.done.expect("completed");
             if self.sync_writes {
                 self.group_commit_bytes
-                    .record(flight.end.saturating_sub(s.durable) as f64);
+                    .record(flight.end.get().saturating_sub(s.durable.get()) as f64);
                 s.durable = flight.end;
             } else if !s.unsynced.iter().any(|f| Rc::ptr_eq(f, &flight.file)) {
                 s.unsynced.push(flight.file);
@@ -349,9 +352,9 @@ impl<D: Disk> CommitLog<D> {
         s.check_positions();
         drop(s);
         if let Some(end) = moved_to {
-            self.written_waiters.advance(end);
+            self.written_waiters.advance(end.get());
             if self.sync_writes {
-                self.durable_waiters.advance(end);
+                self.durable_waiters.advance(end.get());
             }
         }
         self.write_ends.bump();

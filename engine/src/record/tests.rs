@@ -51,8 +51,8 @@ fn golden_record_matches_spec_layout() {
     assert_eq!(size, 101);
     let mut out = Vec::new();
     let at = Assigned {
-        queue_offset: 5,
-        physical_offset: 4096,
+        queue_offset: QueueOffset(5),
+        physical_offset: CommitLogOffset(4096),
         store_timestamp_ms: 1000,
     };
     encode_record(&msg, size, at, &mut out);
@@ -136,7 +136,7 @@ proptest! {
         }
         let size = record_size(&msg).unwrap();
         let mut out = vec![0xEE; 3];
-        encode_record(&msg, size, Assigned { queue_offset, physical_offset, store_timestamp_ms: store_ts }, &mut out);
+        encode_record(&msg, size, Assigned { queue_offset: QueueOffset(queue_offset), physical_offset: CommitLogOffset(physical_offset), store_timestamp_ms: store_ts }, &mut out);
         let v = RecordView::parse(&out[3..]).unwrap();
         v.verify_crc().unwrap();
         prop_assert_eq!(v.size_bytes(), size);
@@ -175,7 +175,7 @@ proptest! {
             store_host: v4([127,0,0,1], 2), reconsume_times: 0, prepared_transaction_offset: 0,
         };
         let mut out = Vec::new();
-        encode_record(&msg, 101, Assigned { queue_offset: 0, physical_offset: 0, store_timestamp_ms: 0 }, &mut out);
+        encode_record(&msg, 101, Assigned { queue_offset: QueueOffset(0), physical_offset: CommitLogOffset(0), store_timestamp_ms: 0 }, &mut out);
         out[pos] ^= xor;
         // A flipped bit in a length, magic or the body must be caught; flips
         // in other fixed fields change values but not validity.
@@ -209,8 +209,8 @@ fn tag_codes_of_waiting_messages_are_times() {
         let size = record_size(&msg).unwrap();
         let mut out = Vec::new();
         let at = Assigned {
-            queue_offset: 0,
-            physical_offset: 0,
+            queue_offset: QueueOffset(0),
+            physical_offset: CommitLogOffset(0),
             store_timestamp_ms: 5_000,
         };
         encode_record(&msg, size, at, &mut out);

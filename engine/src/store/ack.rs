@@ -12,7 +12,7 @@ impl<D: Disk> ShardStore<D> {
     /// Waits until everything up to `end` is written (to the page cache, or
     /// the disk under direct I/O), issuing writes while one may go out
     /// (several can be in flight under direct I/O).
-    pub async fn ensure_written(&self, end: u64) -> Result<()> {
+    pub async fn ensure_written(&self, end: CommitLogOffset) -> Result<()> {
         while self.log.written() < end {
             self.write_step().await?;
         }
@@ -61,7 +61,7 @@ impl<D: Disk> ShardStore<D> {
     /// task is; a flush already running may not cover `end`, so after it the
     /// loop looks again. Under direct I/O with `SYNC_FLUSH` every write is
     /// durable (O_DSYNC), so writing is flushing.
-    pub async fn ensure_durable(&self, end: u64) -> Result<()> {
+    pub async fn ensure_durable(&self, end: CommitLogOffset) -> Result<()> {
         if self.log.writes_are_durable() {
             self.ensure_written(end).await?;
             assert!(
@@ -91,8 +91,8 @@ impl<D: Disk> ShardStore<D> {
     /// store's flush mode.
     pub async fn wait_acked(&self, end: CommitLogOffset) -> Result<()> {
         match self.config.flush_mode {
-            FlushMode::Async => self.ensure_written(end.0).await,
-            FlushMode::Sync => self.ensure_durable(end.0).await,
+            FlushMode::Async => self.ensure_written(end).await,
+            FlushMode::Sync => self.ensure_durable(end).await,
         }
     }
 
@@ -102,7 +102,7 @@ impl<D: Disk> ShardStore<D> {
     }
 
     /// Highest commit-log position consumers may see.
-    pub fn confirm_offset(&self) -> u64 {
+    pub fn confirm_offset(&self) -> CommitLogOffset {
         match self.config.flush_mode {
             FlushMode::Async => self.log.written(),
             FlushMode::Sync => self.log.durable(),
@@ -110,16 +110,17 @@ impl<D: Disk> ShardStore<D> {
     }
 
     /// Waits until the confirm offset passes `position` (long polling).
-    pub async fn wait_visible(&self, position: u64) -> bool {
+    pub async fn wait_visible(&self, position: CommitLogOffset) -> bool {
+        let past = position.get() + 1;
         match self.config.flush_mode {
-            FlushMode::Async => self.log.written_waiters.wait(position + 1).await,
-            FlushMode::Sync => self.log.durable_waiters.wait(position + 1).await,
+            FlushMode::Async => self.log.written_waiters.wait(past).await,
+            FlushMode::Sync => self.log.durable_waiters.wait(past).await,
         }
     }
 
     /// Resolves once `written` reaches `position` (`false` if the log is
     /// poisoned first). Replication ships written bytes.
-    pub fn wait_written(&self, position: u64) -> crate::waiters::WaitPosition<'_> {
-        self.log.written_waiters.wait(position)
+    pub fn wait_written(&self, position: CommitLogOffset) -> crate::waiters::WaitPosition<'_> {
+        self.log.written_waiters.wait(position.get())
     }
 }

@@ -74,7 +74,7 @@ impl<D: Disk> ShardStore<D> {
             .into());
         }
         if msgs.is_empty() {
-            return Ok(CommitLogOffset(self.log.appended()));
+            return Ok(self.log.appended());
         }
         loop {
             let store_ts = self.log.next_store_timestamp((self.clock)());
@@ -88,7 +88,7 @@ impl<D: Disk> ShardStore<D> {
                         .then(|| queues.get_or_create(msg.topic, msg.queue_id));
                     let queue_offset = queue.as_ref().map_or(QueueOffset::ZERO, |q| q.max_offset());
                     let at = Assigned {
-                        queue_offset: queue_offset.0,
+                        queue_offset,
                         physical_offset: pos,
                         store_timestamp_ms: store_ts,
                     };
@@ -96,7 +96,7 @@ impl<D: Disk> ShardStore<D> {
                     let index = self.config.index_enable.then_some(&mut *index);
                     dispatch_to_queue(&view, queue, index);
                     on_record(AppendedRecord {
-                        physical_offset: CommitLogOffset(pos),
+                        physical_offset: pos,
                         size_bytes: size as u32,
                         queue_offset,
                         store_timestamp_ms: store_ts,
@@ -105,7 +105,7 @@ impl<D: Disk> ShardStore<D> {
                 }
             })?;
             match attempt {
-                Ok(start) => return Ok(CommitLogOffset(start + total as u64)),
+                Ok(start) => return Ok(start + total as u64),
                 Err(Blocked::NeedSegment(base)) => self.prepare_segment(base).await?,
                 Err(Blocked::BufferFull) => self.make_room().await?,
             }
@@ -128,14 +128,15 @@ impl<D: Disk> ShardStore<D> {
     pub async fn prepare_ahead(&self) -> Result<()> {
         let seg = self.log.segment_size_bytes();
         let appended = self.log.appended();
-        let next = self.log.segment_base(appended).next(seg);
+        let active = self.log.segment_base(appended);
+        let next = active.next(seg);
         if self.config.prewrite_segments {
             // In the preparer's turn, so the log never takes the segment
             // while a zero write into it is in flight.
             let _turn = self.preparer.take().await;
             return self.log.fill_ahead(PREWRITE_TICK_BYTES).await;
         }
-        if appended % seg >= seg / 2 && !self.log.has_segment(next) {
+        if active.file_pos(appended) >= seg / 2 && !self.log.has_segment(next) {
             self.prepare_segment(next).await?;
         }
         Ok(())

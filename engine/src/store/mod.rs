@@ -114,7 +114,7 @@ pub struct ShardStore<D: Disk> {
     read_bytes_file: Cell<u64>,
     /// Direct I/O: the log range last handed to the kernel to read ahead
     /// (`ShardStore::read_ahead`).
-    read_ahead: Cell<(u64, u64)>,
+    read_ahead: Cell<(CommitLogOffset, CommitLogOffset)>,
 }
 
 impl<D: Disk> ShardStore<D> {
@@ -141,7 +141,7 @@ impl<D: Disk> ShardStore<D> {
             replica: RefCell::default(),
             read_bytes_memory: Cell::new(0),
             read_bytes_file: Cell::new(0),
-            read_ahead: Cell::new((0, 0)),
+            read_ahead: Cell::new((CommitLogOffset::ZERO, CommitLogOffset::ZERO)),
         }
     }
 
@@ -167,19 +167,19 @@ impl<D: Disk> ShardStore<D> {
 
     /// End of what has been appended (not necessarily written).
     pub fn appended_offset(&self) -> CommitLogOffset {
-        CommitLogOffset(self.log.appended())
+        self.log.appended()
     }
     /// End of what has been handed to the kernel.
     pub fn written_offset(&self) -> CommitLogOffset {
-        CommitLogOffset(self.log.written())
+        self.log.written()
     }
     /// End of what is durable (fdatasync'd or written with O_DSYNC).
     pub fn durable_offset(&self) -> CommitLogOffset {
-        CommitLogOffset(self.log.durable())
+        self.log.durable()
     }
     /// First commit-log offset still held; retention moves it forward.
     pub fn min_commit_log_offset(&self) -> CommitLogOffset {
-        CommitLogOffset(self.log.min_offset())
+        self.log.min_offset()
     }
 
     /// The error every write gets once the log is poisoned by a failed write

@@ -5,7 +5,7 @@
 use crate::commit_log::FileRange;
 use crate::consume_queue::{ConsumeQueue, CqEntry};
 use crate::disk::Disk;
-use crate::ids::QueueOffset;
+use crate::ids::{CommitLogOffset, QueueOffset};
 
 use super::ShardStore;
 
@@ -46,7 +46,7 @@ pub struct QueueRead<F> {
     pub bytes: u64,
     /// Commit-log offset of the last message returned (how far behind the
     /// log's end this read is: cold or hot data).
-    pub last_physical_offset: Option<u64>,
+    pub last_physical_offset: Option<CommitLogOffset>,
     /// Direct I/O only: record bytes in the log's last partial block, from
     /// memory; they follow the ranges.
     pub memory_tail: Vec<u8>,
@@ -191,12 +191,17 @@ impl<D: Disk> ShardStore<D> {
     /// the kernel to read ahead of the read, up to [`READ_AHEAD_BYTES`],
     /// only whole blocks below `memory_from` (no write touches them again)
     /// and within the segment; once per half window a consumer moves.
-    fn read_ahead(&self, range: &FileRange<D::File>, end: u64, memory_from: u64) {
+    fn read_ahead(
+        &self,
+        range: &FileRange<D::File>,
+        end: CommitLogOffset,
+        memory_from: CommitLogOffset,
+    ) {
         use crate::disk::DiskFile;
         let seg = self.log.segment_size_bytes();
         let until = (end + READ_AHEAD_BYTES)
-            .min(crate::disk::align_down(memory_from))
-            .min(self.log.segment_base(end).next(seg).0);
+            .min(memory_from.align_down(crate::disk::DIRECT_IO_ALIGN_BYTES))
+            .min(self.log.segment_base(end).next(seg).start());
         if until <= end {
             return;
         }
@@ -219,8 +224,8 @@ impl<D: Disk> ShardStore<D> {
         ranges: &mut Vec<FileRange<D::File>>,
         memory: &mut Vec<u8>,
         entry: &CqEntry,
-        memory_from: Option<u64>,
-        last_end: &mut Option<u64>,
+        memory_from: Option<CommitLogOffset>,
+        last_end: &mut Option<CommitLogOffset>,
     ) -> bool {
         let start = entry.commit_log_offset;
         let end = start + u64::from(entry.size_bytes);
@@ -247,7 +252,7 @@ impl<D: Disk> ShardStore<D> {
         // Right after the last range, in the same segment (records never
         // span segments): extend it, the common case for a queue written
         // in batches.
-        if *last_end == Some(start) && !start.is_multiple_of(self.log.segment_size_bytes()) {
+        if *last_end == Some(start) && !start.is_segment_start(self.log.segment_size_bytes()) {
             if let Some(last) = ranges.last_mut() {
                 last.len += (file_end - start) as u32;
                 *last_end = Some(file_end);

@@ -4,7 +4,7 @@
 use crate::disk::Disk;
 use crate::dispatch::record_has_key;
 use crate::error::{Result, StoreError};
-use crate::ids::{CommitLogOffset, QueueOffset};
+use crate::ids::QueueOffset;
 use crate::key_index::key_hash;
 use crate::record::RecordView;
 
@@ -111,7 +111,7 @@ impl<D: Disk> ShardStore<D> {
             if found.len() >= max || offset < self.log.min_offset() {
                 break;
             }
-            let bytes = self.read_record(CommitLogOffset(offset)).await?;
+            let bytes = self.read_record(offset).await?;
             let view = RecordView::parse(&bytes).map_err(|e| StoreError::NoRecordAt {
                 offset,
                 detail: e.to_string(),

@@ -58,7 +58,7 @@ impl<D: Disk> ShardStore<D> {
             .iter_from(start)
             .take(max.min(usize::try_from(visible).unwrap_or(usize::MAX)))
             .map(|e| QueueEntry {
-                commit_log_offset: CommitLogOffset(e.commit_log_offset),
+                commit_log_offset: e.commit_log_offset,
                 tags_code: e.tags_code,
                 size_bytes: e.size_bytes,
             })

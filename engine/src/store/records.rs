@@ -16,8 +16,8 @@ const TIMESTAMP_PREFIX_BYTES: usize = 80;
 impl<D: Disk> ShardStore<D> {
     /// Raw commit-log bytes from `pos`: at most `max_len`, never past
     /// `written` or the end of `pos`'s segment (replication to a slave).
-    pub async fn read_written(&self, pos: u64, max_len: usize) -> Result<Vec<u8>> {
-        let available = self.log.written().saturating_sub(pos);
+    pub async fn read_written(&self, pos: CommitLogOffset, max_len: usize) -> Result<Vec<u8>> {
+        let available = self.log.written().get().saturating_sub(pos.get());
         if pos < self.log.min_offset() {
             return Err(StoreError::NoRecordAt {
                 offset: pos,
@@ -45,27 +45,24 @@ impl<D: Disk> ShardStore<D> {
     /// The whole record at a commit-log offset (view by id, send-back,
     /// transaction end). Refuses offsets not yet visible or not at a record.
     pub async fn read_record(&self, offset: CommitLogOffset) -> Result<Vec<u8>> {
-        let not_at = |detail: String| StoreError::NoRecordAt {
-            offset: offset.0,
-            detail,
-        };
-        if offset.0 >= self.confirm_offset() || offset.0 < self.log.min_offset() {
+        let not_at = |detail: String| StoreError::NoRecordAt { offset, detail };
+        if offset >= self.confirm_offset() || offset < self.log.min_offset() {
             return Err(not_at("outside the readable log".into()));
         }
-        let head = self.log.read(offset.0, BLANK_SIZE_BYTES).await?;
+        let head = self.log.read(offset, BLANK_SIZE_BYTES).await?;
         let size = match read_head(&head) {
             Ok(Head::Record { size_bytes }) => size_bytes,
             other => return Err(not_at(format!("{other:?}"))),
         };
-        let bytes = self.log.read(offset.0, size).await?;
+        let bytes = self.log.read(offset, size).await?;
         let view = RecordView::parse(&bytes).map_err(|e| not_at(e.to_string()))?;
-        if view.physical_offset as u64 != offset.0 {
+        if view.physical_offset as u64 != offset.get() {
             return Err(not_at("offset is not the start of a record".into()));
         }
         Ok(bytes)
     }
 
-    pub(super) async fn store_timestamp_at(&self, offset: u64) -> Result<i64> {
+    pub(super) async fn store_timestamp_at(&self, offset: CommitLogOffset) -> Result<i64> {
         let bytes = self.log.read(offset, TIMESTAMP_PREFIX_BYTES).await?;
         read_store_timestamp(&bytes).ok_or_else(|| StoreError::NoRecordAt {
             offset,

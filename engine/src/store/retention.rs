@@ -38,7 +38,7 @@ impl<D: Disk> ShardStore<D> {
             if base >= active {
                 break;
             }
-            let seg_end = base.next(self.log.segment_size_bytes()).0;
+            let seg_end = base.next(self.log.segment_size_bytes()).start();
             // A segment was last written when the next record after it was
             // stored; read that record's time.
             let last_write_ms = match self.store_timestamp_at(seg_end).await {
