@@ -9,6 +9,7 @@
 //! so group commit has something to group.
 #![allow(clippy::unwrap_used)] // tests and benchmarks: a failed unwrap is a failed run
 
+use ringmq_engine::QueueId;
 use std::cell::Cell;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -48,7 +49,7 @@ fn msg(body: &[u8], queue_id: i32) -> MessageIn<'_> {
     let host = SocketAddr::from(([127, 0, 0, 1], 1));
     MessageIn {
         topic: "BenchTopic",
-        queue_id,
+        queue_id: QueueId(queue_id),
         flag: 0,
         body,
         properties: b"TAGS\x01TagA\x02",
@@ -187,10 +188,14 @@ fn read_benches(c: &mut Criterion) {
     group.bench_function("lookup_32_messages", |b| {
         let mut offset = 0u64;
         b.iter(|| {
-            let read =
-                store.read_queue("BenchTopic", 0, QueueOffset(offset), 32, 256 << 10, &|_| {
-                    true
-                });
+            let read = store.read_queue(
+                "BenchTopic",
+                QueueId(0),
+                QueueOffset(offset),
+                32,
+                256 << 10,
+                &|_| true,
+            );
             offset = (read.next_offset.0) % messages;
             read.ranges.len()
         });
@@ -206,7 +211,7 @@ fn read_benches(c: &mut Criterion) {
                 for _ in 0..iters {
                     let read = store.read_queue(
                         "BenchTopic",
-                        0,
+                        QueueId(0),
                         QueueOffset(offset),
                         32,
                         256 << 10,

@@ -7,6 +7,7 @@
 //! `cargo run --release -p ringmq-benches --example record_seeds -- <dir>`
 #![allow(clippy::unwrap_used)] // a tool: a failed unwrap is a failed run
 
+use ringmq_engine::QueueId;
 use std::net::SocketAddr;
 
 use ringmq_engine::record::{encode_record, record_size, Assigned, MessageIn};
@@ -35,7 +36,7 @@ fn main() {
                 let (born, store) = hosts[(i + j + k) % hosts.len()];
                 let msg = MessageIn {
                     topic,
-                    queue_id: (i * 3 + j) as i32,
+                    queue_id: QueueId((i * 3 + j) as i32),
                     flag: k as i32,
                     body,
                     properties: p,

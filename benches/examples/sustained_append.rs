@@ -19,6 +19,7 @@
 //! `cargo run --release -p ringmq-benches --example sustained_append -- 4096 async`
 #![allow(clippy::unwrap_used)] // tests and benchmarks: a failed unwrap is a failed run
 
+use ringmq_engine::QueueId;
 use std::cell::Cell;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -165,7 +166,7 @@ fn bench_msg(body: &[u8], queue_id: i32) -> MessageIn<'_> {
     let host = SocketAddr::from(([127, 0, 0, 1], 1));
     MessageIn {
         topic: "BenchTopic",
-        queue_id,
+        queue_id: QueueId(queue_id),
         flag: 0,
         body,
         properties: b"TAGS\x01TagA\x02",

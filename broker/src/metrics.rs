@@ -16,6 +16,7 @@
 //! slot of [`Published`]. A scrape reads the slots and the atomics; it never
 //! waits for a shard.
 
+use ringmq_engine::QueueId;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -637,7 +638,7 @@ pub async fn run_publisher(
         // offset.
         let mut lag: std::collections::BTreeMap<(String, String), i64> = Default::default();
         shard.offsets.for_each(|group, topic, queue, offset| {
-            let max = shard.store.max_queue_offset(topic, queue).0 as i64;
+            let max = shard.store.max_queue_offset(topic, QueueId(queue)).0 as i64;
             *lag.entry((group.to_string(), topic.to_string()))
                 .or_default() += (max - offset).max(0);
         });

@@ -23,6 +23,7 @@
 //! a `kill -9`: at least once across a crash, as RocketMQ (which writes the
 //! file every 10 s) is.
 
+use ringmq_engine::QueueId;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -161,7 +162,7 @@ pub fn redelivery<'a>(
 ) -> MessageIn<'a> {
     MessageIn {
         topic,
-        queue_id,
+        queue_id: QueueId(queue_id),
         flag: original.flag,
         body: original.body,
         properties: properties.as_bytes(),
@@ -285,7 +286,7 @@ impl DelayOffsets {
     pub fn correct(&self, store: &crate::shard::Store) -> std::io::Result<()> {
         let mut corrected = false;
         for (level, offset) in self.table.borrow_mut().iter_mut() {
-            let end = store.max_queue_offset(SCHEDULE_TOPIC, level - 1).0;
+            let end = store.max_queue_offset(SCHEDULE_TOPIC, QueueId(level - 1)).0;
             if *offset > end {
                 tracing::warn!(
                     level,
@@ -424,7 +425,10 @@ pub async fn run_level(shard: Rc<Shard>, level: i32, stopping: Rc<Stopping>) {
         // copied table ran ahead of its log. Resume at the end, or new
         // messages at the reused offsets would never be delivered
         // (RocketMQ's `correctDelayOffset`).
-        let end = shard.store.max_queue_offset(SCHEDULE_TOPIC, queue_id).0;
+        let end = shard
+            .store
+            .max_queue_offset(SCHEDULE_TOPIC, QueueId(queue_id))
+            .0;
         if from > end {
             tracing::warn!(
                 shard = %shard.id,
@@ -438,7 +442,7 @@ pub async fn run_level(shard: Rc<Shard>, level: i32, stopping: Rc<Stopping>) {
         }
         let (start, entries) = shard.store.queue_entries(
             SCHEDULE_TOPIC,
-            queue_id,
+            QueueId(queue_id),
             QueueOffset(from),
             DELIVERY_BATCH_MAX,
         );
@@ -658,7 +662,7 @@ pub(crate) async fn deliver_to_real_queues<'r>(
         .iter()
         .map(|d| MessageIn {
             topic: d.topic,
-            queue_id: d.queue_id,
+            queue_id: QueueId(d.queue_id),
             flag: d.view.flag,
             body: d.view.body,
             properties: d.properties.as_bytes(),

@@ -35,6 +35,7 @@
 //! timer can be deleted before it is due; it is then skipped with an error
 //! in the log.
 
+use ringmq_engine::QueueId;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -382,7 +383,7 @@ impl Timers {
             if let Some(e) = chunk.next() {
                 return Some(e);
             }
-            let (start, got) = store.queue_entries(TIMER_TOPIC, 0, from, 64 * 1024);
+            let (start, got) = store.queue_entries(TIMER_TOPIC, QueueId(0), from, 64 * 1024);
             if got.is_empty() {
                 return None;
             }
@@ -394,7 +395,7 @@ impl Timers {
                 .collect::<Vec<_>>()
                 .into_iter();
         });
-        let queue_end = store.max_queue_offset(TIMER_TOPIC, 0).0;
+        let queue_end = store.max_queue_offset(TIMER_TOPIC, QueueId(0)).0;
         let wheel = TimerWheel::rebuild(&checkpoint, entries, queue_end);
         if checkpoint.enqueued_to > queue_end {
             // The queue lost a tail its checkpoint had read: save the
@@ -431,7 +432,7 @@ impl Timers {
     pub fn backlog(&self, store: &crate::shard::Store) -> u64 {
         let wheel = self.wheel.borrow();
         let unread = store
-            .max_queue_offset(TIMER_TOPIC, 0)
+            .max_queue_offset(TIMER_TOPIC, QueueId(0))
             .0
             .saturating_sub(wheel.enqueued_to());
         wheel.pending() + unread
@@ -482,13 +483,15 @@ pub async fn run_enqueue(shard: Rc<Shard>, stopping: Rc<Stopping>) {
         // Looked up each round: a deleted topic's signals are replaced.
         let signal = shard.signals.get(TIMER_TOPIC, 0);
         let seen = signal.generation();
-        let end = shard.store.max_queue_offset(TIMER_TOPIC, 0).0;
+        let end = shard.store.max_queue_offset(TIMER_TOPIC, QueueId(0)).0;
         timers.wheel.borrow_mut().rewind_to(end);
         let from = timers.wheel.borrow().enqueued_to();
-        let (start, entries) =
-            shard
-                .store
-                .queue_entries(TIMER_TOPIC, 0, QueueOffset(from), ENQUEUE_BATCH_MAX);
+        let (start, entries) = shard.store.queue_entries(
+            TIMER_TOPIC,
+            QueueId(0),
+            QueueOffset(from),
+            ENQUEUE_BATCH_MAX,
+        );
         if start.0 != from {
             tracing::warn!(
                 shard = %shard.id,

@@ -22,6 +22,7 @@
 //! resolved or checked again. Check counts are kept in memory: a restart
 //! starts them again (RocketMQ writes a renewed half copy per check).
 
+use ringmq_engine::QueueId;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -230,7 +231,7 @@ pub fn half_properties(props: &str, topic: &str, queue_id: i32) -> String {
 fn op_message<'a>(shard: &Shard, body: &'a [u8], props: &'a str) -> MessageIn<'a> {
     MessageIn {
         topic: OP_TOPIC,
-        queue_id: 0,
+        queue_id: QueueId(0),
         flag: 0,
         body,
         properties: props.as_bytes(),
@@ -304,7 +305,7 @@ pub async fn write_outcome(
             );
             msgs.push(MessageIn {
                 topic: real_topic,
-                queue_id: real_qid,
+                queue_id: QueueId(real_qid),
                 flag: half.flag,
                 body: half.body,
                 properties: committed_props.as_bytes(),
@@ -328,7 +329,7 @@ pub async fn write_outcome(
                 .map_err(|e| e.to_string())?;
             msgs.push(MessageIn {
                 topic: CHECK_MAX_TIME_TOPIC,
-                queue_id: 0,
+                queue_id: QueueId(0),
                 flag: half.flag,
                 body: half.body,
                 properties: half.properties,
@@ -385,8 +386,8 @@ async fn load(shard: &Shard) {
     let store = &shard.store;
     let clamp = |topic: &str| {
         let (min, max) = (
-            store.min_queue_offset(topic, 0).0,
-            store.max_queue_offset(topic, 0).0,
+            store.min_queue_offset(topic, QueueId(0)).0,
+            store.max_queue_offset(topic, QueueId(0)).0,
         );
         let saved = shard.offsets.get(SYS_GROUP, topic, 0).unwrap_or(0).max(0) as u64;
         saved.clamp(min, max)
@@ -395,7 +396,8 @@ async fn load(shard: &Shard) {
     let mut op_at = clamp(OP_TOPIC);
     let mut resolved = BTreeMap::new();
     loop {
-        let (first, entries) = store.queue_entries(OP_TOPIC, 0, QueueOffset(op_at), SCAN_BATCH);
+        let (first, entries) =
+            store.queue_entries(OP_TOPIC, QueueId(0), QueueOffset(op_at), SCAN_BATCH);
         if entries.is_empty() {
             op_at = op_at.max(first.0);
             break;
@@ -455,10 +457,12 @@ async fn scan(shard: &Shard) {
         if room == 0 {
             return;
         }
-        let (first, mut entries) =
-            shard
-                .store
-                .queue_entries(HALF_TOPIC, 0, QueueOffset(from), SCAN_BATCH.min(room));
+        let (first, mut entries) = shard.store.queue_entries(
+            HALF_TOPIC,
+            QueueId(0),
+            QueueOffset(from),
+            SCAN_BATCH.min(room),
+        );
         if entries.is_empty() {
             if first.0 > from {
                 // Retention dropped half messages never resolved.
@@ -652,7 +656,7 @@ fn send_check(shard: &Shard, view: &RecordView<'_>, checks: u32) {
     );
     let msg = MessageIn {
         topic: real_topic,
-        queue_id: real_qid,
+        queue_id: QueueId(real_qid),
         flag: view.flag,
         body: view.body,
         properties: props_with_checks.as_bytes(),

@@ -280,7 +280,7 @@ impl Sim {
             .iter()
             .map(|body| MessageIn {
                 topic: "SimTopic",
-                queue_id,
+                queue_id: ringmq_engine::QueueId(queue_id),
                 flag: 0,
                 body,
                 properties: b"TAGS\x01t\x02",

@@ -17,13 +17,15 @@
 
 use std::collections::{HashMap, VecDeque};
 
-type QueuesOfTopic = HashMap<i32, ConsumeQueue, foldhash::fast::RandomState>;
+type QueuesOfTopic = HashMap<QueueId, ConsumeQueue, foldhash::fast::RandomState>;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use crate::disk::{Disk, DiskFile};
 use crate::error::{Result, StoreError};
-use crate::ids::{file_name_for_offset, offset_from_file_name, CommitLogOffset, QueueOffset};
+use crate::ids::{
+    file_name_for_offset, offset_from_file_name, CommitLogOffset, QueueId, QueueOffset,
+};
 
 /// Size of one consume-queue entry (or filler) in a file.
 pub const CQ_ENTRY_BYTES: usize = 20;
@@ -101,7 +103,7 @@ pub struct ConsumeQueue {
     /// Topic the queue belongs to.
     pub topic: Rc<str>,
     /// The queue's id within its topic (RocketMQ's `queueId`).
-    pub queue_id: i32,
+    pub queue_id: QueueId,
     /// Queue offset of `entries[0]`.
     base: u64,
     entries: VecDeque<CqEntry>,
@@ -112,7 +114,7 @@ pub struct ConsumeQueue {
 }
 
 impl ConsumeQueue {
-    fn new(topic: Rc<str>, queue_id: i32, base: u64) -> ConsumeQueue {
+    fn new(topic: Rc<str>, queue_id: QueueId, base: u64) -> ConsumeQueue {
         ConsumeQueue {
             topic,
             queue_id,
@@ -246,7 +248,7 @@ pub struct ConsumeQueues {
 
 /// A queue's topic, id, and the queue offset its files will hold entries
 /// up to once [`ConsumeQueues::persist`]'s writes are durable.
-type PersistMark = (Rc<str>, i32, u64);
+type PersistMark = (Rc<str>, QueueId, u64);
 
 /// Performs the writes, then fdatasyncs every file written.
 async fn write_and_sync<D: Disk>(disk: &D, jobs: Vec<WriteJob>) -> Result<()> {
@@ -293,7 +295,7 @@ impl ConsumeQueues {
     }
 
     /// One queue, if it exists.
-    pub fn get(&self, topic: &str, queue_id: i32) -> Option<&ConsumeQueue> {
+    pub fn get(&self, topic: &str, queue_id: QueueId) -> Option<&ConsumeQueue> {
         self.topics.get(topic)?.get(&queue_id)
     }
 
@@ -301,7 +303,7 @@ impl ConsumeQueues {
     pub fn check_next(
         &self,
         topic: &str,
-        queue_id: i32,
+        queue_id: QueueId,
         offset: QueueOffset,
         repeat_ok: bool,
     ) -> Result<(), String> {
@@ -310,7 +312,7 @@ impl ConsumeQueues {
     }
 
     /// One queue, created empty (starting at offset 0) if it does not exist.
-    pub fn get_or_create(&mut self, topic: &str, queue_id: i32) -> &mut ConsumeQueue {
+    pub fn get_or_create(&mut self, topic: &str, queue_id: QueueId) -> &mut ConsumeQueue {
         if !self.topics.contains_key(topic) {
             self.topics.insert(topic.into(), HashMap::default());
         }
@@ -341,7 +343,7 @@ impl ConsumeQueues {
         self.topics.remove(topic).is_some()
     }
 
-    fn queue_dir(&self, topic: &str, queue_id: i32) -> PathBuf {
+    fn queue_dir(&self, topic: &str, queue_id: QueueId) -> PathBuf {
         self.dir.join(topic).join(queue_id.to_string())
     }
 
@@ -447,7 +449,7 @@ impl ConsumeQueues {
         };
         for topic in list(dir.clone()).await? {
             for qid_name in list(dir.join(&topic)).await? {
-                let Ok(queue_id) = qid_name.parse::<i32>() else {
+                let Ok(queue_id) = qid_name.parse::<i32>().map(QueueId) else {
                     continue;
                 };
                 let qdir = me.queue_dir(&topic, queue_id);
@@ -515,7 +517,7 @@ async fn load_queue<D: Disk>(
     disk: &D,
     qdir: &Path,
     topic: &str,
-    queue_id: i32,
+    queue_id: QueueId,
     files: &[u64],
     file_bytes: u64,
     checkpoint: CommitLogOffset,

@@ -66,7 +66,7 @@ pub fn tags_code(view: &RecordView<'_>) -> i64 {
 pub fn dispatch(view: &RecordView<'_>, queues: &mut ConsumeQueues, index: Option<&mut KeyIndex>) {
     let queue = view
         .takes_queue_offset()
-        .then(|| queues.get_or_create(view.topic, view.queue_id));
+        .then(|| queues.get_or_create(view.topic, view.queue()));
     dispatch_to_queue(view, queue, index);
 }
 
@@ -80,7 +80,7 @@ pub fn dispatch_to_queue(
 ) {
     let phys = CommitLogOffset(view.physical_offset as u64);
     if let Some(queue) = queue {
-        debug_assert!(&*queue.topic == view.topic && queue.queue_id == view.queue_id);
+        debug_assert!(&*queue.topic == view.topic && queue.queue_id == view.queue());
         queue.put(
             QueueOffset(view.queue_offset as u64),
             CqEntry {

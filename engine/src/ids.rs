@@ -129,6 +129,25 @@ impl QueueOffset {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ShardId(pub u16);
 
+/// A queue of a topic (`queueId` on the wire, `QUEUEID` in a record):
+/// numbered from 0, below [`crate::record::QUEUES_PER_TOPIC_MAX`] in a
+/// record the store accepts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct QueueId(pub i32);
+
+impl QueueId {
+    /// The id as the wire and the record carry it.
+    pub fn get(self) -> i32 {
+        self.0
+    }
+}
+
+impl fmt::Display for QueueId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 impl ShardId {
     /// The shard's place in per-shard tables (`0..shards`).
     pub fn index(self) -> usize {

@@ -30,7 +30,7 @@ pub use commit_log::FileRange;
 pub use config::{FlushMode, StoreConfig};
 pub use error::{Result, StoreError};
 pub use flush_gate::FlushGate;
-pub use ids::{CommitLogOffset, QueueOffset, SegmentBase, ShardId};
+pub use ids::{CommitLogOffset, QueueId, QueueOffset, SegmentBase, ShardId};
 pub use record::MessageIn;
 pub use store::{
     AppendedRecord, QueueEntry, QueueRead, ReadStatus, RetentionReport, ShardStore, TimeBoundary,

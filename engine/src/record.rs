@@ -35,7 +35,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use crate::ids::{CommitLogOffset, QueueOffset};
+use crate::ids::{CommitLogOffset, QueueId, QueueOffset};
 
 /// MAGICCODE of a record whose TOPICLENGTH is one byte (topics of at most
 /// [`TOPIC_V1_SIZE_BYTES_MAX`] bytes).
@@ -115,7 +115,7 @@ pub struct MessageIn<'a> {
     /// characters.
     pub topic: &'a str,
     /// QUEUEID: the queue of the topic the message goes to.
-    pub queue_id: i32,
+    pub queue_id: QueueId,
     /// FLAG: the producer's user flag, stored and returned unread.
     pub flag: i32,
     /// BODY: stored as received (compressed when SYSFLAG says so), at most
@@ -398,7 +398,7 @@ pub fn encode_record<'o>(
     out.extend_from_slice(&(size as i32).to_be_bytes());
     out.extend_from_slice(&magic.to_be_bytes());
     out.extend_from_slice(&crc.to_be_bytes());
-    out.extend_from_slice(&msg.queue_id.to_be_bytes());
+    out.extend_from_slice(&msg.queue_id.get().to_be_bytes());
     out.extend_from_slice(&msg.flag.to_be_bytes());
     out.extend_from_slice(&(at.queue_offset.get() as i64).to_be_bytes());
     out.extend_from_slice(&(at.physical_offset.get() as i64).to_be_bytes());
@@ -431,7 +431,7 @@ pub fn encode_record<'o>(
     let view = RecordView {
         bytes,
         body_crc: crc,
-        queue_id: msg.queue_id,
+        queue_id: msg.queue_id.get(),
         flag: msg.flag,
         queue_offset: at.queue_offset.get() as i64,
         physical_offset: at.physical_offset.get() as i64,
@@ -506,7 +506,9 @@ pub struct RecordView<'a> {
     /// BODYCRC as stored: CRC-32 of the body masked to 31 bits (see
     /// [`RecordView::verify_crc`]).
     pub body_crc: u32,
-    /// QUEUEID: the queue of the topic the message is in.
+    /// QUEUEID as stored: the queue of the topic the message is in. Like
+    /// every field of a view, unchecked; [`RecordView::queue`] types it
+    /// once [`check_placement`] has.
     pub queue_id: i32,
     /// FLAG: the producer's user flag.
     pub flag: i32,
@@ -715,6 +717,12 @@ impl<'a> RecordView<'a> {
             });
         }
         Ok(())
+    }
+
+    /// The record's queue (QUEUEID), for a record [`check_placement`]
+    /// accepts.
+    pub fn queue(&self) -> QueueId {
+        QueueId(self.queue_id)
     }
 
     /// PREPARED and ROLLBACK records take no queue offset and get no

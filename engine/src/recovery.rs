@@ -306,7 +306,7 @@ fn check_scanned(
     if view.takes_queue_offset() {
         let offset = QueueOffset(view.queue_offset as u64);
         queues
-            .check_next(view.topic, view.queue_id, offset, true)
+            .check_next(view.topic, view.queue(), offset, true)
             .map_err(Bad::Corrupt)?;
     }
     Ok(())

@@ -21,7 +21,7 @@ use crate::consume_queue::ConsumeQueues;
 use crate::disk::Disk;
 use crate::dispatch::dispatch;
 use crate::error::{Result, StoreError};
-use crate::ids::{CommitLogOffset, QueueOffset, SegmentBase};
+use crate::ids::{CommitLogOffset, QueueId, QueueOffset, SegmentBase};
 use crate::record::{
     check_placement, read_head, Head, RecordView, BLANK_SIZE_BYTES, RECORD_SIZE_BYTES_MAX,
 };
@@ -164,7 +164,7 @@ impl<D: Disk> ShardStore<D> {
         let mut found = Vec::new();
         let queues = self.queues.borrow();
         // Next queue offset of each queue this packet has records for.
-        let mut next_in_packet: HashMap<String, HashMap<i32, u64>> = HashMap::new();
+        let mut next_in_packet: HashMap<String, HashMap<QueueId, u64>> = HashMap::new();
         let mut pos = boundary;
         let mut i = 0;
         let result = loop {
@@ -263,7 +263,7 @@ fn check_replicated(
     view: &RecordView<'_>,
     pos: CommitLogOffset,
     queues: &ConsumeQueues,
-    next_in_packet: &mut HashMap<String, HashMap<i32, u64>>,
+    next_in_packet: &mut HashMap<String, HashMap<QueueId, u64>>,
 ) -> Result<(), String> {
     view.verify_crc().map_err(|e| e.to_string())?;
     if view.physical_offset as u64 != pos.get() {
@@ -276,7 +276,7 @@ fn check_replicated(
     let offset = view.queue_offset as u64;
     let expected = next_in_packet
         .get(view.topic)
-        .and_then(|q| q.get(&view.queue_id))
+        .and_then(|q| q.get(&view.queue()))
         .copied();
     match expected {
         Some(next) if offset != next => {
@@ -288,11 +288,11 @@ fn check_replicated(
         Some(_) => {}
         // A slave never takes a record twice (positions only grow): a
         // queue offset it already has is a master's error.
-        None => queues.check_next(view.topic, view.queue_id, QueueOffset(offset), false)?,
+        None => queues.check_next(view.topic, view.queue(), QueueOffset(offset), false)?,
     }
     next_in_packet
         .entry(view.topic.to_string())
         .or_default()
-        .insert(view.queue_id, offset + 1);
+        .insert(view.queue(), offset + 1);
     Ok(())
 }

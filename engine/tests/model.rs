@@ -15,6 +15,7 @@ mod common;
 use common::*;
 use proptest::prelude::*;
 use ringmq_engine::disk::sim::SimDisk;
+use ringmq_engine::QueueId;
 use ringmq_engine::{FlushMode, QueueOffset, ShardStore};
 
 const QUEUES: i32 = 3;
@@ -136,7 +137,7 @@ fn reopen(
         model.durable[q as usize] = survived;
         model.written[q as usize] = survived;
         assert_eq!(
-            store.max_queue_offset(topic(), q),
+            store.max_queue_offset(topic(), QueueId(q)),
             QueueOffset(survived as u64)
         );
     }

@@ -2,6 +2,7 @@
 //! `kill -9` of a process in the middle of `SYNC_FLUSH` appends.
 #![allow(clippy::unwrap_used)] // tests and benchmarks: a failed unwrap is a failed run
 
+use ringmq_engine::QueueId;
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -41,7 +42,7 @@ fn message<'a>(body: &'a [u8], props: &'a [u8]) -> MessageIn<'a> {
     let host = SocketAddr::from(([127, 0, 0, 1], 1));
     MessageIn {
         topic: "RealTopic",
-        queue_id: 0,
+        queue_id: QueueId(0),
         flag: 0,
         body,
         properties: props,
@@ -58,7 +59,7 @@ async fn bodies(store: &ShardStore<GlommioDisk>) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     let mut offset = QueueOffset(0);
     loop {
-        let read = store.read_queue("RealTopic", 0, offset, 64, 1 << 20, &|_| true);
+        let read = store.read_queue("RealTopic", QueueId(0), offset, 64, 1 << 20, &|_| true);
         if read.message_count == 0 {
             return out;
         }
@@ -112,7 +113,10 @@ fn append_restart_and_query_on_real_disk() {
         let store = ShardStore::open(GlommioDisk, config(&root), FlushGate::new(), system_clock())
             .await
             .unwrap();
-        assert_eq!(store.max_queue_offset("RealTopic", 0), QueueOffset(3000));
+        assert_eq!(
+            store.max_queue_offset("RealTopic", QueueId(0)),
+            QueueOffset(3000)
+        );
         assert_eq!(bodies(&store).await.len(), 3000);
         let found = store
             .query_by_key("RealTopic", "key1234", 4, 0, i64::MAX)

@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use ringmq_engine::disk::sim::SimDisk;
 use ringmq_engine::record::{java_string_hash, RecordView};
+use ringmq_engine::QueueId;
 use ringmq_engine::{FlushMode, QueueOffset, ReadStatus, StoreError, TimeBoundary};
 
 #[test]
@@ -29,9 +30,12 @@ fn append_read_and_reopen() {
         ends.push(r.end());
     }
     // Nothing is visible before it is durable under SYNC_FLUSH.
-    assert_eq!(store.max_queue_offset("TopicA", 0), QueueOffset(0));
+    assert_eq!(store.max_queue_offset("TopicA", QueueId(0)), QueueOffset(0));
     block_on(store.wait_acked(*ends.last().unwrap())).unwrap();
-    assert_eq!(store.max_queue_offset("TopicA", 0), QueueOffset(34));
+    assert_eq!(
+        store.max_queue_offset("TopicA", QueueId(0)),
+        QueueOffset(34)
+    );
     let q1 = read_all(&store, "TopicA", 1);
     assert_eq!(q1.len(), 33);
     assert_eq!(q1[5], (5, b"body-16".to_vec()));
@@ -47,12 +51,14 @@ fn append_read_and_reopen() {
             .is_empty()
     );
 
-    let t = block_on(store.offset_by_time("TopicA", 0, 1_030, TimeBoundary::Lower)).unwrap();
+    let t =
+        block_on(store.offset_by_time("TopicA", QueueId(0), 1_030, TimeBoundary::Lower)).unwrap();
     assert_eq!(t, QueueOffset(10)); // message 30 is the first at or after t=1030 in queue 0
-    let t = block_on(store.offset_by_time("TopicA", 0, 1_031, TimeBoundary::Upper)).unwrap();
+    let t =
+        block_on(store.offset_by_time("TopicA", QueueId(0), 1_031, TimeBoundary::Upper)).unwrap();
     assert_eq!(t, QueueOffset(10));
     assert_eq!(
-        block_on(store.earliest_store_time("TopicA", 2)).unwrap(),
+        block_on(store.earliest_store_time("TopicA", QueueId(2))).unwrap(),
         Some(1_002)
     );
 
@@ -68,7 +74,10 @@ fn append_read_and_reopen() {
     drop(store);
     let store = open_sim(&disk, &config, clock);
     assert_eq!(read_all(&store, "TopicA", 1), q1);
-    assert_eq!(store.max_queue_offset("TopicA", 2), QueueOffset(33));
+    assert_eq!(
+        store.max_queue_offset("TopicA", QueueId(2)),
+        QueueOffset(33)
+    );
     let found = block_on(store.query_by_key("TopicA", "k99", 10, 0, i64::MAX)).unwrap();
     assert_eq!(found.len(), 1);
 }
@@ -97,7 +106,7 @@ fn tag_filter_and_coalesced_ranges() {
     assert_eq!(out[31].queue_offset, QueueOffset(31));
     block_on(store.wait_acked(end)).unwrap();
 
-    let all = store.read_queue("T", 0, QueueOffset(0), 32, 1 << 20, &|_| true);
+    let all = store.read_queue("T", QueueId(0), QueueOffset(0), 32, 1 << 20, &|_| true);
     assert_eq!(all.status, ReadStatus::Found);
     assert_eq!(all.message_count, 32);
     assert_eq!(
@@ -107,30 +116,32 @@ fn tag_filter_and_coalesced_ranges() {
     );
 
     let even = i64::from(java_string_hash("even"));
-    let filtered = store.read_queue("T", 0, QueueOffset(0), 32, 1 << 20, &|code| code == even);
+    let filtered = store.read_queue("T", QueueId(0), QueueOffset(0), 32, 1 << 20, &|code| {
+        code == even
+    });
     assert_eq!(filtered.message_count, 16);
     assert_eq!(filtered.ranges.len(), 16);
     assert_eq!(filtered.next_offset, QueueOffset(32));
 
     assert_eq!(
         store
-            .read_queue("T", 0, QueueOffset(32), 32, 1 << 20, &|_| true)
+            .read_queue("T", QueueId(0), QueueOffset(32), 32, 1 << 20, &|_| true)
             .status,
         ReadStatus::OffsetOverflowOne
     );
     assert_eq!(
         store
-            .read_queue("T", 0, QueueOffset(40), 32, 1 << 20, &|_| true)
+            .read_queue("T", QueueId(0), QueueOffset(40), 32, 1 << 20, &|_| true)
             .status,
         ReadStatus::OffsetOverflowBadly
     );
     assert_eq!(
         store
-            .read_queue("X", 0, QueueOffset(0), 32, 1 << 20, &|_| true)
+            .read_queue("X", QueueId(0), QueueOffset(0), 32, 1 << 20, &|_| true)
             .status,
         ReadStatus::NoMessageInQueue
     );
-    let byte_capped = store.read_queue("T", 0, QueueOffset(0), 32, 1000, &|_| true);
+    let byte_capped = store.read_queue("T", QueueId(0), QueueOffset(0), 32, 1000, &|_| true);
     assert!(byte_capped.bytes <= 1000 && byte_capped.message_count >= 1);
 }
 
@@ -173,9 +184,9 @@ fn retention_deletes_old_segments_and_their_entries() {
     now.set(1_000_000);
     let report = block_on(store.enforce_retention()).unwrap();
     assert!(report.segments_deleted >= 8, "{report:?}");
-    let min = store.min_queue_offset("T", 0);
+    let min = store.min_queue_offset("T", QueueId(0));
     assert!(min.0 > 100);
-    let read = store.read_queue("T", 0, QueueOffset(0), 4, 1 << 20, &|_| true);
+    let read = store.read_queue("T", QueueId(0), QueueOffset(0), 4, 1 << 20, &|_| true);
     assert_eq!(read.status, ReadStatus::OffsetTooSmall);
     assert_eq!(read.next_offset, min);
     assert!(block_on(store.query_by_key("T", "k0", 1, 0, i64::MAX))
@@ -192,8 +203,8 @@ fn retention_deletes_old_segments_and_their_entries() {
     drop(store);
     let (clock, _) = manual_clock(1_000_000);
     let store = open_sim(&disk, &config, clock);
-    assert_eq!(store.min_queue_offset("T", 0), min);
-    assert_eq!(store.max_queue_offset("T", 0), QueueOffset(200));
+    assert_eq!(store.min_queue_offset("T", QueueId(0)), min);
+    assert_eq!(store.max_queue_offset("T", QueueId(0)), QueueOffset(200));
 }
 
 /// Appends `count` 1 KiB messages to queue 0 of "FillTopic", numbered from
@@ -354,12 +365,12 @@ fn direct_reads_read_ahead_only_blocks_no_write_touches_again() {
     }
     let written = store.written_offset().0;
     let stable_end = written / 4096 * 4096;
-    let max = store.max_queue_offset("T", 0).0;
+    let max = store.max_queue_offset("T", QueueId(0)).0;
     // From the start (cold), from the middle, and in the last segment a
     // little behind the hot window (where the read-ahead would run into
     // the partial block unless it stopped before it).
     for from in [0, max / 2, max - 300, max - 100] {
-        let read = store.read_queue("T", 0, QueueOffset(from), 32, u64::MAX, &|_| true);
+        let read = store.read_queue("T", QueueId(0), QueueOffset(from), 32, u64::MAX, &|_| true);
         assert_eq!(read.status, ReadStatus::Found);
     }
     let asked = disk.read_aheads();

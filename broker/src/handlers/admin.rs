@@ -5,6 +5,7 @@
 //! at once; stats describe this shard's queues under this shard's broker
 //! name, as a RocketMQ broker describes its own.
 
+use ringmq_engine::QueueId;
 use std::fmt::Write as _;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -131,8 +132,8 @@ pub fn topic_stats(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
             body,
             "{}:{{\"lastUpdateTimestamp\":0,\"maxOffset\":{},\"minOffset\":{}}}",
             mq_key(&shard.broker_name, topic, q),
-            shard.store.max_queue_offset(topic, q).0,
-            shard.store.min_queue_offset(topic, q).0
+            shard.store.max_queue_offset(topic, QueueId(q)).0,
+            shard.store.min_queue_offset(topic, QueueId(q)).0
         );
     }
     body.push_str("},\"topicPutTps\":0.0}");
@@ -161,7 +162,7 @@ pub fn consume_stats(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
             body,
             "{}:{{\"brokerOffset\":{},\"consumerOffset\":{consumer_offset},\"lastTimestamp\":0,\"pullOffset\":{consumer_offset}}}",
             mq_key(&shard.broker_name, &topic, q),
-            shard.store.max_queue_offset(&topic, q).0
+            shard.store.max_queue_offset(&topic, QueueId(q)).0
         );
     }
     body.push_str("}}");

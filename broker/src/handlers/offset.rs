@@ -1,6 +1,7 @@
 //! Consumer offsets (14, 15) and queue offset queries (29–32):
 //! `spec/remoting-protocol.md` §9.6 and §9.9.
 
+use ringmq_engine::QueueId;
 use std::rc::Rc;
 
 use ringmq_engine::TimeBoundary;
@@ -35,7 +36,7 @@ pub fn query_consumer_offset(shard: &Rc<Shard>, request: &RemotingCommand) -> Ha
     // queue even with CONSUME_FROM_LAST_OFFSET (§9.6). "Still in memory" is
     // taken as true: the page cache usually holds it and we cannot cheaply
     // tell.
-    let min = shard.store.min_queue_offset(&h.topic, h.queue_id);
+    let min = shard.store.min_queue_offset(&h.topic, QueueId(h.queue_id));
     if h.set_zero_if_not_found != Some(false) && min.0 == 0 {
         return offset_reply(request, 0);
     }
@@ -119,7 +120,10 @@ pub fn max_offset(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
     };
     offset_reply(
         request,
-        shard.store.max_queue_offset(&h.topic, h.queue_id).0 as i64,
+        shard
+            .store
+            .max_queue_offset(&h.topic, QueueId(h.queue_id))
+            .0 as i64,
     )
 }
 
@@ -130,7 +134,10 @@ pub fn min_offset(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
     };
     offset_reply(
         request,
-        shard.store.min_queue_offset(&h.topic, h.queue_id).0 as i64,
+        shard
+            .store
+            .min_queue_offset(&h.topic, QueueId(h.queue_id))
+            .0 as i64,
     )
 }
 
@@ -162,7 +169,7 @@ pub fn search_by_time(shard: &Rc<Shard>, request: RemotingCommand) -> Handled {
     Handled::Later(Box::pin(async move {
         let found = shard
             .store
-            .offset_by_time(&h.topic, h.queue_id, h.timestamp, boundary)
+            .offset_by_time(&h.topic, QueueId(h.queue_id), h.timestamp, boundary)
             .await;
         let reply = match found {
             Ok(o) => success(&request)
@@ -180,7 +187,11 @@ pub fn earliest_store_time(shard: &Rc<Shard>, request: RemotingCommand) -> Handl
     };
     let shard = shard.clone();
     Handled::Later(Box::pin(async move {
-        let reply = match shard.store.earliest_store_time(&h.topic, h.queue_id).await {
+        let reply = match shard
+            .store
+            .earliest_store_time(&h.topic, QueueId(h.queue_id))
+            .await
+        {
             Ok(t) => success(&request).with_ext_fields(
                 GetEarliestMsgStoretimeResponseHeader {
                     timestamp: t.unwrap_or(-1),

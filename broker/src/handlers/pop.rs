@@ -15,6 +15,7 @@
 //! started and which offsets it returned (`startOffsetInfo`,
 //! `msgOffsetInfo`); the client builds each message's `POP_CK` from them.
 
+use ringmq_engine::QueueId;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -308,8 +309,8 @@ fn start_offsets<'p>(
             .pop
             .next_offset(&key, || {
                 initialised = true;
-                let min = store.min_queue_offset(topic, queue_id).0;
-                let max = store.max_queue_offset(topic, queue_id).0;
+                let min = store.min_queue_offset(topic, QueueId(queue_id)).0;
+                let max = store.max_queue_offset(topic, QueueId(queue_id)).0;
                 match shard.offsets.get(group, topic, queue_id) {
                     Some(o) if o >= 0 => (o as u64).clamp(min, max),
                     // A new group starts where it asked; a retry topic
@@ -359,13 +360,17 @@ fn take(
         next,
     } in starts
     {
-        let max = store.max_queue_offset(topic, queue_id).0;
+        let max = store.max_queue_offset(topic, QueueId(queue_id)).0;
         if want == 0 {
             rest += max.saturating_sub(next);
             continue;
         }
-        let (first, entries) =
-            store.queue_entries(topic, queue_id, QueueOffset(next), POP_SCAN_ENTRIES_MAX);
+        let (first, entries) = store.queue_entries(
+            topic,
+            QueueId(queue_id),
+            QueueOffset(next),
+            POP_SCAN_ENTRIES_MAX,
+        );
         let mut offsets = Vec::new();
         let mut scanned_to = first.0;
         for (i, e) in entries.iter().enumerate() {

@@ -7,6 +7,7 @@
 //! send path fires the queue's signal once the message is visible) or at
 //! its timeout, and is answered with its own opaque either way.
 
+use ringmq_engine::QueueId;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -290,8 +291,14 @@ fn reset_reply(
     let header = PullMessageResponseHeader {
         suggest_which_broker_id: 0,
         next_begin_offset: reset,
-        min_offset: shard.store.min_queue_offset(&h.topic, h.queue_id).0 as i64,
-        max_offset: shard.store.max_queue_offset(&h.topic, h.queue_id).0 as i64,
+        min_offset: shard
+            .store
+            .min_queue_offset(&h.topic, QueueId(h.queue_id))
+            .0 as i64,
+        max_offset: shard
+            .store
+            .max_queue_offset(&h.topic, QueueId(h.queue_id))
+            .0 as i64,
         offset_delta: None,
         topic_sys_flag: None,
         group_sys_flag: None,
@@ -435,7 +442,7 @@ impl PullParams {
     ) -> QueueRead<crate::disk::ShardFile> {
         shard.store.read_queue(
             &h.topic,
-            h.queue_id,
+            QueueId(h.queue_id),
             self.queue_offset,
             self.max_messages,
             self.max_bytes,

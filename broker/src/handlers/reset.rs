@@ -14,6 +14,7 @@
 //! table to online consumers (`RESET_CONSUMER_CLIENT_OFFSET`) and stored
 //! nothing; that path is not built.
 
+use ringmq_engine::QueueId;
 use std::rc::Rc;
 
 use ringmq_engine::TimeBoundary;
@@ -147,8 +148,8 @@ async fn apply(shard: &Rc<Shard>, reset: &Reset, queues: i32) -> Result<String, 
         }
         let target = match reset.offset {
             Some(offset) => {
-                let min = shard.store.min_queue_offset(&reset.topic, q).0 as i64;
-                let max = shard.store.max_queue_offset(&reset.topic, q).0 as i64;
+                let min = shard.store.min_queue_offset(&reset.topic, QueueId(q)).0 as i64;
+                let max = shard.store.max_queue_offset(&reset.topic, QueueId(q)).0 as i64;
                 if !(min..=max).contains(&offset) {
                     return Err(format!(
                         "Target offset {offset} not in consume queue range [{min}-{max}]"
@@ -156,11 +157,18 @@ async fn apply(shard: &Rc<Shard>, reset: &Reset, queues: i32) -> Result<String, 
                 }
                 offset
             }
-            None if reset.timestamp < 0 => shard.store.max_queue_offset(&reset.topic, q).0 as i64,
+            None if reset.timestamp < 0 => {
+                shard.store.max_queue_offset(&reset.topic, QueueId(q)).0 as i64
+            }
             None => {
                 shard
                     .store
-                    .offset_by_time(&reset.topic, q, reset.timestamp, TimeBoundary::Lower)
+                    .offset_by_time(
+                        &reset.topic,
+                        QueueId(q),
+                        reset.timestamp,
+                        TimeBoundary::Lower,
+                    )
                     .await
                     .map_err(|e| format!("searching queue {q} by time: {e}"))?
                     .0 as i64

@@ -5,6 +5,7 @@
 //! connection enter their queue in arrival order; waiting for the write (or
 //! the fdatasync under SYNC_FLUSH) and the reply run as the second step.
 
+use ringmq_engine::QueueId;
 use std::fmt::Write as _;
 use std::ops::Range;
 use std::rc::Rc;
@@ -314,7 +315,7 @@ async fn append(
     };
     let template = MessageIn {
         topic: &topic,
-        queue_id,
+        queue_id: QueueId(queue_id),
         flag: header.flag,
         body: &[],
         properties: &[],

@@ -552,7 +552,7 @@ fn replicated_record(topic: &str, queue_id: i32, queue_offset: u64, at: u64) -> 
     let host: std::net::SocketAddr = "127.0.0.1:10911".parse().unwrap();
     let msg = MessageIn {
         topic,
-        queue_id,
+        queue_id: ringmq_engine::QueueId(queue_id),
         flag: 0,
         body: b"replicated",
         properties: b"",

@@ -11,7 +11,7 @@ fn v4(a: [u8; 4], port: u16) -> SocketAddr {
 fn golden_record_matches_spec_layout() {
     let msg = MessageIn {
         topic: "T",
-        queue_id: 1,
+        queue_id: QueueId(1),
         flag: 7,
         body: b"hi",
         properties: b"TAGS\x01A\x02",
@@ -126,7 +126,7 @@ proptest! {
         store_ts in any::<i64>(),
     ) {
         let msg = MessageIn {
-            topic: &topic, queue_id, flag, body: &body, properties: &properties, sys_flag,
+            topic: &topic, queue_id: QueueId(queue_id), flag, body: &body, properties: &properties, sys_flag,
             born_timestamp_ms: born, born_host, store_host, reconsume_times: reconsume,
             prepared_transaction_offset: prepared,
         };
@@ -170,7 +170,7 @@ proptest! {
     #[test]
     fn corrupted_records_are_rejected(pos in 0usize..101, xor in 1u8..=255) {
         let msg = MessageIn {
-            topic: "T", queue_id: 1, flag: 0, body: b"hi", properties: b"TAGS\x01A\x02",
+            topic: "T", queue_id: QueueId(1), flag: 0, body: b"hi", properties: b"TAGS\x01A\x02",
             sys_flag: 0, born_timestamp_ms: 1, born_host: v4([127,0,0,1], 1),
             store_host: v4([127,0,0,1], 2), reconsume_times: 0, prepared_transaction_offset: 0,
         };
@@ -195,7 +195,7 @@ fn tag_codes_of_waiting_messages_are_times() {
     let code = |topic: &str, properties: &[u8]| {
         let msg = MessageIn {
             topic,
-            queue_id: 0,
+            queue_id: QueueId(0),
             flag: 0,
             body: b"b",
             properties,

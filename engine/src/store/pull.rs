@@ -5,7 +5,7 @@
 use crate::commit_log::FileRange;
 use crate::consume_queue::{ConsumeQueue, CqEntry};
 use crate::disk::Disk;
-use crate::ids::{CommitLogOffset, QueueOffset};
+use crate::ids::{CommitLogOffset, QueueId, QueueOffset};
 
 use super::ShardStore;
 
@@ -108,7 +108,7 @@ impl<D: Disk> ShardStore<D> {
     pub fn read_queue(
         &self,
         topic: &str,
-        queue_id: i32,
+        queue_id: QueueId,
         offset: QueueOffset,
         max_messages: u32,
         max_bytes: u64,

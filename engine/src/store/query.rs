@@ -4,7 +4,7 @@
 use crate::disk::Disk;
 use crate::dispatch::record_has_key;
 use crate::error::{Result, StoreError};
-use crate::ids::QueueOffset;
+use crate::ids::{QueueId, QueueOffset};
 use crate::key_index::key_hash;
 use crate::record::RecordView;
 
@@ -28,7 +28,7 @@ impl<D: Disk> ShardStore<D> {
     pub async fn offset_by_time(
         &self,
         topic: &str,
-        queue_id: i32,
+        queue_id: QueueId,
         time_ms: i64,
         boundary: TimeBoundary,
     ) -> Result<QueueOffset> {
@@ -71,7 +71,7 @@ impl<D: Disk> ShardStore<D> {
     }
 
     /// `GET_EARLIEST_MSG_STORETIME`: store time of the queue's first message.
-    pub async fn earliest_store_time(&self, topic: &str, queue_id: i32) -> Result<Option<i64>> {
+    pub async fn earliest_store_time(&self, topic: &str, queue_id: QueueId) -> Result<Option<i64>> {
         let min = self.min_queue_offset(topic, queue_id);
         if min >= self.max_queue_offset(topic, queue_id) {
             return Ok(None);

@@ -1,7 +1,7 @@
 //! Consume queues as consumers see them: offsets, entries, topics.
 
 use crate::disk::Disk;
-use crate::ids::{CommitLogOffset, QueueOffset};
+use crate::ids::{CommitLogOffset, QueueId, QueueOffset};
 
 use super::ShardStore;
 
@@ -19,7 +19,7 @@ pub struct QueueEntry {
 
 impl<D: Disk> ShardStore<D> {
     /// The queue's first offset still held; zero for an unknown queue.
-    pub fn min_queue_offset(&self, topic: &str, queue_id: i32) -> QueueOffset {
+    pub fn min_queue_offset(&self, topic: &str, queue_id: QueueId) -> QueueOffset {
         self.queues
             .borrow()
             .get(topic, queue_id)
@@ -27,7 +27,7 @@ impl<D: Disk> ShardStore<D> {
     }
 
     /// Exclusive max of what consumers may see.
-    pub fn max_queue_offset(&self, topic: &str, queue_id: i32) -> QueueOffset {
+    pub fn max_queue_offset(&self, topic: &str, queue_id: QueueId) -> QueueOffset {
         let confirm = self.confirm_offset();
         self.queues
             .borrow()
@@ -43,7 +43,7 @@ impl<D: Disk> ShardStore<D> {
     pub fn queue_entries(
         &self,
         topic: &str,
-        queue_id: i32,
+        queue_id: QueueId,
         from: QueueOffset,
         max: usize,
     ) -> (QueueOffset, Vec<QueueEntry>) {

@@ -1,6 +1,7 @@
 //! Helpers shared by the engine's integration tests.
 #![allow(dead_code)]
 
+use ringmq_engine::QueueId;
 use std::cell::Cell;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -48,7 +49,7 @@ impl Msg {
     pub fn as_in(&self) -> MessageIn<'_> {
         MessageIn {
             topic: &self.topic,
-            queue_id: self.queue_id,
+            queue_id: QueueId(self.queue_id),
             flag: 0,
             body: &self.body,
             properties: &self.properties,
@@ -97,9 +98,9 @@ pub fn open_sim(disk: &SimDisk, config: &StoreConfig, clock: Clock) -> ShardStor
 pub fn read_all(store: &ShardStore<SimDisk>, topic: &str, queue_id: i32) -> Vec<(u64, Vec<u8>)> {
     use ringmq_engine::record::RecordView;
     let mut out = Vec::new();
-    let mut offset = store.min_queue_offset(topic, queue_id);
+    let mut offset = store.min_queue_offset(topic, QueueId(queue_id));
     loop {
-        let read = store.read_queue(topic, queue_id, offset, 7, 1 << 20, &|_| true);
+        let read = store.read_queue(topic, QueueId(queue_id), offset, 7, 1 << 20, &|_| true);
         if read.message_count == 0 {
             break;
         }
