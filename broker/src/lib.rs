@@ -7,6 +7,8 @@
 //! bound its port; [`Broker::stop`] flushes and checkpoints every shard.
 
 pub mod acl;
+#[cfg(test)]
+mod alloc_count;
 pub mod bootstrap;
 pub mod clients;
 pub mod config;

@@ -238,6 +238,12 @@ impl TopicTable {
         self.topics.read().expect("topic lock").get(name).cloned()
     }
 
+    /// `read` of the topic's configuration, without copying it (a send
+    /// looks its topic up on every request).
+    pub fn read<R>(&self, name: &str, read: impl FnOnce(&TopicConfig) -> R) -> Option<R> {
+        self.topics.read().expect("topic lock").get(name).map(read)
+    }
+
     pub fn all(&self) -> BTreeMap<String, TopicConfig> {
         self.topics.read().expect("topic lock").clone()
     }

@@ -242,3 +242,121 @@ fn a_full_disk_refuses_sends_and_keeps_what_it_acknowledged() {
         reopened.abandon().await;
     });
 }
+
+/// One encoded `SEND_BATCH_MESSAGE` request frame of `messages` 1 KiB
+/// messages, each with its own `UNIQ_KEY`, as a producer's batch arrives.
+fn batch_frame(opaque: i32, first: usize, messages: usize) -> bytes::BytesMut {
+    use ringmq_net::message::batch::{encode_batch_record, BatchRecord};
+    let body = vec![7u8; 1024];
+    let mut batch = bytes::BytesMut::new();
+    for i in first..first + messages {
+        let properties = format!("TAGS\u{1}TagA\u{2}UNIQ_KEY\u{1}{i:032X}\u{2}WAIT\u{1}true\u{2}");
+        let record = BatchRecord {
+            flag: 0,
+            body: &body,
+            properties: &properties,
+        };
+        encode_batch_record(&record, &mut batch).expect("batch record");
+    }
+    let header = SendMessageRequestHeader {
+        producer_group: "P".into(),
+        topic: TOPIC.into(),
+        default_topic: "TBW102".into(),
+        default_topic_queue_nums: 1,
+        queue_id: 0,
+        sys_flag: 0,
+        born_timestamp: 1,
+        flag: 0,
+        properties: None,
+        reconsume_times: None,
+        unit_mode: None,
+        max_reconsume_times: None,
+        batch: Some(true),
+        broker_name: None,
+    };
+    let header = ringmq_net::header::SendMessageRequestHeaderV2::from(header);
+    let mut request =
+        RemotingCommand::request(RequestCode::SEND_BATCH_MESSAGE, header.to_ext_fields())
+            .with_body(batch.to_vec());
+    request.opaque = opaque;
+    let mut frame = bytes::BytesMut::new();
+    request.encode_to(&mut frame).expect("frame");
+    frame
+}
+
+/// Allocations a send request cost when this was written (49: most are
+/// the JSON header's fields as strings, then the reply's); a regression
+/// past it fails the test below.
+const SEND_ALLOCATIONS_MAX: f64 = 55.0;
+
+/// Steady-state sends allocate nothing per message in the broker: a
+/// counting allocator (this thread only) counts what a batch send costs
+/// from its frame's bytes to its encoded reply (frame and header decode,
+/// the handler, the append and its write round, the reply), and a batch of
+/// 32 may cost no more allocations than a batch of one.
+#[test]
+fn batched_sends_allocate_nothing_per_message() {
+    on_executor(|| async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = config(dir.path(), FlushMode::Async);
+        let disk = SimDisk::new(DISK_BYTES);
+        let running = Running::open(&config, &disk).await;
+        let addr: SocketAddr = "127.0.0.1:40000".parse().expect("address");
+        let peer = Rc::new(Peer::new(1, addr, 16));
+        let decoder = ringmq_net::frame::FrameDecoder::default();
+        let mut reply_bytes = bytes::BytesMut::with_capacity(64 << 10);
+        let mut next_message = 0;
+        let mut per_request = Vec::new();
+        for messages in [1usize, 32] {
+            let requests: u32 = 400;
+            let warm_up: u32 = 200;
+            let mut frames: Vec<_> = (0..warm_up + requests)
+                .map(|i| {
+                    let frame = batch_frame(i as i32, next_message, messages);
+                    next_message += messages;
+                    frame
+                })
+                .collect();
+            let mut measured = frames.split_off(warm_up as usize);
+            let send = |mut frame: bytes::BytesMut| {
+                let frame = decoder.decode(&mut frame).expect("frame").expect("whole");
+                let request = RemotingCommand::decode(frame).expect("command");
+                let shard = running.shard.clone();
+                let peer = peer.clone();
+                async move {
+                    let outgoing = match super::dispatch(&shard, request, peer).await {
+                        Handled::Now(reply) => reply,
+                        Handled::Later(task) => task.await,
+                    };
+                    outgoing.expect("a reply").command
+                }
+            };
+            for frame in frames {
+                let reply = send(frame).await;
+                assert_eq!(reply.code, ResponseCode::SUCCESS, "{:?}", reply.remark);
+            }
+            let (allocations, ()) = crate::alloc_count::allocations_in(async {
+                for frame in measured.drain(..) {
+                    let reply = send(frame).await;
+                    assert_eq!(reply.code, ResponseCode::SUCCESS);
+                    reply_bytes.clear();
+                    reply.encode_to(&mut reply_bytes).expect("reply encodes");
+                }
+            })
+            .await;
+            per_request.push((messages, allocations as f64 / f64::from(requests)));
+        }
+        let (one, thirty_two) = (per_request[0].1, per_request[1].1);
+        eprintln!("allocations per batch send: {per_request:?}");
+        assert!(
+            one <= SEND_ALLOCATIONS_MAX,
+            "a send costs {one:.2} allocations, more than the {SEND_ALLOCATIONS_MAX} it did"
+        );
+        assert!(
+            thirty_two <= one + 1.0,
+            "a batch of 32 costs {thirty_two:.2} allocations, a batch of one {one:.2}: \
+             something allocates per message"
+        );
+        running.abandon().await;
+    });
+}

@@ -169,14 +169,31 @@ async fn route(shard: &Shard, header: &SendMessageRequestHeader) -> Result<(Stri
         shard.next_queue.set(n.wrapping_add(1));
         queue_id = (n % topic.write_queue_nums as u32) as i32;
     }
-    if queue_id >= topic.queue_count() {
+    if queue_id >= topic.queue_count {
         return Err(Refusal::InvalidParameter(format!(
             "queueId {queue_id} is not below the topic's {} queues on {}",
-            topic.queue_count(),
-            shard.broker_name
+            topic.queue_count, shard.broker_name
         )));
     }
     Ok((topic_name, queue_id))
+}
+
+/// What a send needs of its topic's configuration.
+#[derive(Clone, Copy)]
+struct SendTopic {
+    perm: i32,
+    write_queue_nums: i32,
+    queue_count: i32,
+}
+
+impl SendTopic {
+    fn of(topic: &TopicConfig) -> SendTopic {
+        SendTopic {
+            perm: topic.perm,
+            write_queue_nums: topic.write_queue_nums,
+            queue_count: topic.queue_count(),
+        }
+    }
 }
 
 fn body_too_large(shard: &Shard) -> Refusal {
@@ -548,8 +565,8 @@ async fn find_or_create_topic(
     shard: &Shard,
     name: &str,
     header: &SendMessageRequestHeader,
-) -> Result<TopicConfig, Refusal> {
-    if let Some(t) = shard.topics.get(name) {
+) -> Result<SendTopic, Refusal> {
+    if let Some(t) = shard.topics.read(name, SendTopic::of) {
         return Ok(t);
     }
     // A retry or dead-letter topic belongs to a group: as RocketMQ, it is
@@ -599,5 +616,7 @@ async fn find_or_create_topic(
             .get_or_create(name, queues, template.perm & !PERM_INHERIT)
             .await
     };
-    created.map_err(|e| Refusal::System(e.to_string()))
+    created
+        .map(|t| SendTopic::of(&t))
+        .map_err(|e| Refusal::System(e.to_string()))
 }

@@ -119,7 +119,10 @@ pub fn iter_batch(body: &[u8]) -> BatchIter<'_> {
 
 /// Decodes a whole batch body, refusing more than `messages_max` records.
 pub fn decode_batch(body: &[u8], messages_max: usize) -> Result<Vec<BatchRecord<'_>>, BatchError> {
-    let mut records = Vec::new();
+    // Sized by a first pass over the records' lengths (no copies), so a
+    // batch costs one allocation whatever its number of messages.
+    let count = iter_batch(body).take(messages_max).count();
+    let mut records = Vec::with_capacity(count);
     for record in iter_batch(body) {
         if records.len() == messages_max {
             return Err(BatchError::TooManyMessages { messages_max });
