@@ -556,7 +556,7 @@ async fn write_file_body<W: futures_lite::AsyncWrite + Unpin>(
             // two ring round trips, far more than copying a few KiB
             // from the page cache. A TLS connection copies every
             // range: its bytes are encrypted.
-            if let Err(error) = copy_into(buf, slice) {
+            if let Err(error) = slice.copy_into(buf).await {
                 tracing::warn!(%error, "reading a file range failed; closing connection");
                 return false;
             }
@@ -592,24 +592,6 @@ async fn write_file_body<W: futures_lite::AsyncWrite + Unpin>(
 /// File ranges shorter than this are copied into the reply buffer instead
 /// of spliced.
 pub const SPLICE_BYTES_MIN: usize = 64 * 1024;
-
-/// Appends a file range to `buf` with `pread` (a page-cache copy for data
-/// consumers are keeping up with; a blocking disk read otherwise).
-fn copy_into(buf: &mut BytesMut, slice: &FileSlice) -> std::io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    let start = buf.len();
-    buf.resize(start + slice.len as usize, 0);
-    // SAFETY: `slice.owner` keeps the descriptor open for this call;
-    // ManuallyDrop keeps the temporary File from closing it.
-    let file = std::mem::ManuallyDrop::new(unsafe {
-        <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(slice.fd)
-    });
-    let read = file.read_exact_at(&mut buf[start..], slice.offset);
-    if read.is_err() {
-        buf.truncate(start);
-    }
-    read
-}
 
 async fn flush<W: futures_lite::AsyncWrite + Unpin>(writer: &mut W, buf: &mut BytesMut) -> bool {
     if buf.is_empty() {
