@@ -219,6 +219,56 @@ fn properties(job: &ProducerJob, seq: u64, stamp_us: u64) -> String {
     p
 }
 
+/// When a producer's operations are due: at `--rate`, each at its place
+/// in the schedule from the producer's start; else at once.
+struct Schedule {
+    base_instant: Instant,
+    base_epoch_us: u64,
+    interval: Option<Duration>,
+}
+
+impl Schedule {
+    fn new(rate_ops_per_sec: f64) -> Schedule {
+        Schedule {
+            base_instant: Instant::now(),
+            base_epoch_us: epoch_us(),
+            interval: (rate_ops_per_sec > 0.0)
+                .then(|| Duration::from_secs_f64(1.0 / rate_ops_per_sec)),
+        }
+    }
+
+    /// Waits until operation `op` is due; its intended start.
+    async fn wait_for(&self, op: u64) -> Instant {
+        match self.interval {
+            Some(i) => {
+                let at = self.base_instant + i.mul_f64(op as f64);
+                let now = Instant::now();
+                if at > now {
+                    glommio::timer::sleep(at - now).await;
+                }
+                at
+            }
+            None => Instant::now(),
+        }
+    }
+
+    /// `intended` in µs since the epoch, as stamped in the body.
+    fn stamp_us(&self, intended: Instant) -> u64 {
+        self.base_epoch_us + intended.duration_since(self.base_instant).as_micros() as u64
+    }
+}
+
+/// One operation of a producer: a send request (one message or a batch)
+/// and what its success counts.
+struct SendOp {
+    request: RemotingCommand,
+    /// Messages in it.
+    msgs: u64,
+    /// Sum of their body checksums, for `--verify`.
+    checksum: u64,
+    bytes: usize,
+}
+
 /// Runs one producer until its operation count or the run's stop flag.
 pub async fn run_producer(job: ProducerJob, run: Arc<Run>, conns: Rc<Conns>) {
     let recorder = Rc::new(RefCell::new(Recorder::new()));
@@ -227,10 +277,7 @@ pub async fn run_producer(job: ProducerJob, run: Arc<Run>, conns: Rc<Conns>) {
         _ => job.inflight.max(1) as u64,
     };
     let window = Rc::new(Semaphore::new(window_size));
-    let base_instant = Instant::now();
-    let base_epoch_us = epoch_us();
-    let interval =
-        (job.rate_ops_per_sec > 0.0).then(|| Duration::from_secs_f64(1.0 / job.rate_ops_per_sec));
+    let schedule = Schedule::new(job.rate_ops_per_sec);
     let mut body = Vec::with_capacity(job.size_bytes.max(STAMP_BYTES));
     let mut op: u64 = 0;
     let mut seq: u64 = (job.id as u64) << 40;
@@ -238,97 +285,22 @@ pub async fn run_producer(job: ProducerJob, run: Arc<Run>, conns: Rc<Conns>) {
         && !run.stop_producers.load(Ordering::Relaxed)
         && job.ops.is_none_or(|n| op < n)
     {
-        let intended = match interval {
-            Some(i) => {
-                let at = base_instant + i.mul_f64(op as f64);
-                let now = Instant::now();
-                if at > now {
-                    glommio::timer::sleep(at - now).await;
-                }
-                at
-            }
-            None => Instant::now(),
-        };
-        let stamp = base_epoch_us + intended.duration_since(base_instant).as_micros() as u64;
+        let intended = schedule.wait_for(op).await;
+        let stamp = schedule.stamp_us(intended);
         let queue = &job.queues[(job.id + op as usize) % job.queues.len()];
-        let (request, checksum, bytes) = if job.batch <= 1 {
-            fill_body(&job, &mut body, stamp, seq);
-            let header = send_header(&job, queue, false, &properties(&job, seq, stamp));
-            seq += 1;
-            let sum = body_checksum(&body);
-            let request =
-                RemotingCommand::request(RequestCode::SEND_MESSAGE_V2, header.to_ext_fields())
-                    .with_body(body.clone());
-            (request, sum, body.len())
+        let send = if job.batch <= 1 {
+            single_send(&job, queue, &mut body, stamp, &mut seq)
         } else {
-            let mut batch_body = BytesMut::with_capacity(job.batch * (job.size_bytes + 64));
-            let mut sum = 0u64;
-            for _ in 0..job.batch {
-                fill_body(&job, &mut body, stamp, seq);
-                let props = properties(&job, seq, stamp);
-                seq += 1;
-                sum = sum.wrapping_add(body_checksum(&body));
-                encode_batch_record(
-                    &BatchRecord {
-                        flag: 0,
-                        body: &body,
-                        properties: &props,
-                    },
-                    &mut batch_body,
-                )
-                .expect("batch record within limits");
-            }
-            let header = send_header(&job, queue, true, "WAIT\u{1}true\u{2}");
-            let request =
-                RemotingCommand::request(RequestCode::SEND_BATCH_MESSAGE, header.to_ext_fields())
-                    .with_body(batch_body.freeze());
-            (request, sum, job.size_bytes * job.batch)
+            batch_send(&job, queue, &mut body, stamp, &mut seq)
         };
-        let request = maybe_oneway(&job, request);
         op += 1;
         let conn = conns.get(&queue.addr);
         let Ok(permit) = window.clone().acquire_static_permit(1).await else {
             break;
         };
-        let (run2, recorder2, msgs) = (run.clone(), recorder.clone(), job.batch.max(1) as u64);
+        let (run2, recorder2) = (run.clone(), recorder.clone());
         let task = async move {
-            let ok = if request.is_oneway() {
-                match conn.send_oneway(request).await {
-                    Ok(()) => true,
-                    Err(_) => {
-                        run2.produce.error(TRANSPORT_ERROR);
-                        false
-                    }
-                }
-            } else {
-                match invoke(&conn, request).await {
-                    Ok(r) if r.code == ResponseCode::SUCCESS => true,
-                    Ok(r) => {
-                        if run2.measuring.load(Ordering::Relaxed) {
-                            run2.produce.error(r.code);
-                        }
-                        false
-                    }
-                    Err(code) => {
-                        if run2.measuring.load(Ordering::Relaxed) {
-                            run2.produce.error(code);
-                        }
-                        false
-                    }
-                }
-            };
-            if ok {
-                run2.verify_sent.fetch_add(msgs, Ordering::Relaxed);
-                run2.verify_sent_sum.fetch_add(checksum, Ordering::Relaxed);
-                if run2.measuring.load(Ordering::Relaxed) {
-                    run2.produce.msgs.fetch_add(msgs, Ordering::Relaxed);
-                    run2.produce
-                        .bytes
-                        .fetch_add(bytes as u64, Ordering::Relaxed);
-                    let us = intended.elapsed().as_micros() as u64;
-                    recorder2.borrow_mut().record(&run2.produce, us);
-                }
-            }
+            deliver(send, intended, &conn, &run2, &recorder2).await;
             drop(permit);
         };
         match job.mode {
@@ -342,6 +314,114 @@ pub async fn run_producer(job: ProducerJob, run: Arc<Run>, conns: Rc<Conns>) {
     let _ = window.acquire(window_size).await;
     recorder.borrow_mut().flush(&run.produce);
     run.producers_done.fetch_add(1, Ordering::AcqRel);
+}
+
+/// One message (`SEND_MESSAGE_V2`).
+fn single_send(
+    job: &ProducerJob,
+    queue: &QueueRef,
+    body: &mut Vec<u8>,
+    stamp: u64,
+    seq: &mut u64,
+) -> SendOp {
+    fill_body(job, body, stamp, *seq);
+    let header = send_header(job, queue, false, &properties(job, *seq, stamp));
+    *seq += 1;
+    let sum = body_checksum(body);
+    let request = RemotingCommand::request(RequestCode::SEND_MESSAGE_V2, header.to_ext_fields())
+        .with_body(body.clone());
+    SendOp {
+        request: maybe_oneway(job, request),
+        msgs: job.batch.max(1) as u64,
+        checksum: sum,
+        bytes: body.len(),
+    }
+}
+
+/// `job.batch` messages (`SEND_BATCH_MESSAGE`).
+fn batch_send(
+    job: &ProducerJob,
+    queue: &QueueRef,
+    body: &mut Vec<u8>,
+    stamp: u64,
+    seq: &mut u64,
+) -> SendOp {
+    let mut batch_body = BytesMut::with_capacity(job.batch * (job.size_bytes + 64));
+    let mut sum = 0u64;
+    for _ in 0..job.batch {
+        fill_body(job, body, stamp, *seq);
+        let props = properties(job, *seq, stamp);
+        *seq += 1;
+        sum = sum.wrapping_add(body_checksum(body));
+        encode_batch_record(
+            &BatchRecord {
+                flag: 0,
+                body,
+                properties: &props,
+            },
+            &mut batch_body,
+        )
+        .expect("batch record within limits");
+    }
+    let header = send_header(job, queue, true, "WAIT\u{1}true\u{2}");
+    let request = RemotingCommand::request(RequestCode::SEND_BATCH_MESSAGE, header.to_ext_fields())
+        .with_body(batch_body.freeze());
+    SendOp {
+        request: maybe_oneway(job, request),
+        msgs: job.batch.max(1) as u64,
+        checksum: sum,
+        bytes: job.size_bytes * job.batch,
+    }
+}
+
+/// Sends and, once the broker acknowledged it (or, oneway, once it is
+/// written), counts it for `--verify` and, while measuring, in the
+/// produce phase.
+async fn deliver(
+    send: SendOp,
+    intended: Instant,
+    conn: &PipelinedClient,
+    run: &Run,
+    recorder: &RefCell<Recorder>,
+) {
+    let ok = if send.request.is_oneway() {
+        match conn.send_oneway(send.request).await {
+            Ok(()) => true,
+            Err(_) => {
+                run.produce.error(TRANSPORT_ERROR);
+                false
+            }
+        }
+    } else {
+        match invoke(conn, send.request).await {
+            Ok(r) if r.code == ResponseCode::SUCCESS => true,
+            Ok(r) => {
+                if run.measuring.load(Ordering::Relaxed) {
+                    run.produce.error(r.code);
+                }
+                false
+            }
+            Err(code) => {
+                if run.measuring.load(Ordering::Relaxed) {
+                    run.produce.error(code);
+                }
+                false
+            }
+        }
+    };
+    if ok {
+        run.verify_sent.fetch_add(send.msgs, Ordering::Relaxed);
+        run.verify_sent_sum
+            .fetch_add(send.checksum, Ordering::Relaxed);
+        if run.measuring.load(Ordering::Relaxed) {
+            run.produce.msgs.fetch_add(send.msgs, Ordering::Relaxed);
+            run.produce
+                .bytes
+                .fetch_add(send.bytes as u64, Ordering::Relaxed);
+            let us = intended.elapsed().as_micros() as u64;
+            recorder.borrow_mut().record(&run.produce, us);
+        }
+    }
 }
 
 fn send_header(
@@ -462,34 +542,18 @@ const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 /// Pulls one queue until the run stops.
 pub async fn run_consumer(job: ConsumerJob, run: Arc<Run>, conns: Rc<Conns>) {
     let conn = conns.get(&job.queue.addr);
-    while run.produce.bytes.load(Ordering::Relaxed) < job.start_after_bytes
-        && !run.stop.load(Ordering::Relaxed)
-    {
-        glommio::timer::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_backlog(&job, &run).await;
     let mut offset = start_offset(&conn, &job).await;
-    let mut consumed_recorder = Recorder::new();
-    let mut e2e_recorder = Recorder::new();
-    let mut last_commit = Instant::now();
-    let mut committed = offset;
+    let mut recorders = ConsumerRecorders {
+        consumed: Recorder::new(),
+        e2e: Recorder::new(),
+    };
+    let mut commits = Commits {
+        last_commit: Instant::now(),
+        committed: offset,
+    };
     while !run.stop.load(Ordering::Relaxed) {
-        let header = PullMessageRequestHeader {
-            consumer_group: job.group.clone(),
-            topic: job.topic.clone(),
-            queue_id: job.queue.queue_id,
-            queue_offset: offset,
-            max_msg_nums: job.pull_batch,
-            sys_flag: pull_sys_flag::SUSPEND | pull_sys_flag::SUBSCRIPTION,
-            commit_offset: 0,
-            suspend_timeout_millis: PULL_SUSPEND_MS,
-            subscription: Some("*".into()),
-            sub_version: 0,
-            expression_type: Some("TAG".into()),
-            max_msg_bytes: None,
-            request_source: None,
-            proxy_forward_client_id: None,
-            broker_name: Some(job.queue.broker_name.clone()),
-        };
+        let header = pull_header(&job, offset);
         let sent_at = Instant::now();
         let request = RemotingCommand::request(RequestCode::PULL_MESSAGE, header.to_ext_fields());
         let response = match invoke(&conn, request).await {
@@ -505,37 +569,7 @@ pub async fn run_consumer(job: ConsumerJob, run: Arc<Run>, conns: Rc<Conns>) {
             .and_then(|v| v.parse().ok());
         match response.code {
             ResponseCode::SUCCESS => {
-                let now_us = epoch_us();
-                let measuring = run.measuring.load(Ordering::Relaxed);
-                let (mut msgs, mut bytes) = (0u64, 0u64);
-                for rec in iter_stored(&response.body) {
-                    let Ok(rec) = rec else {
-                        run.consume.error(ResponseCode::SYSTEM_ERROR);
-                        break;
-                    };
-                    msgs += 1;
-                    bytes += rec.body.len() as u64;
-                    run.verify_received.fetch_add(1, Ordering::Relaxed);
-                    run.verify_received_sum
-                        .fetch_add(body_checksum(rec.body), Ordering::Relaxed);
-                    if measuring && job.e2e && rec.body.len() >= STAMP_BYTES {
-                        let stamp = u64::from_be_bytes(rec.body[..8].try_into().expect("8 bytes"));
-                        let due = stamp + job.e2e_delay_us;
-                        if now_us < due {
-                            run.e2e.error(crate::stats::EARLY_DELIVERY);
-                        }
-                        e2e_recorder.record(&run.e2e, now_us.saturating_sub(due));
-                    }
-                }
-                if measuring {
-                    run.consume.msgs.fetch_add(msgs, Ordering::Relaxed);
-                    run.consume.bytes.fetch_add(bytes, Ordering::Relaxed);
-                    if job.e2e {
-                        run.e2e.msgs.fetch_add(msgs, Ordering::Relaxed);
-                        run.e2e.bytes.fetch_add(bytes, Ordering::Relaxed);
-                    }
-                    consumed_recorder.record(&run.consume, sent_at.elapsed().as_micros() as u64);
-                }
+                let msgs = recorders.record_pulled(&job, &run, &response.body, sent_at);
                 offset = next.unwrap_or(offset + msgs as i64);
             }
             ResponseCode::PULL_NOT_FOUND
@@ -550,15 +584,111 @@ pub async fn run_consumer(job: ConsumerJob, run: Arc<Run>, conns: Rc<Conns>) {
                 glommio::timer::sleep(Duration::from_millis(100)).await;
             }
         }
-        if offset != committed && last_commit.elapsed() >= COMMIT_INTERVAL {
-            let _ = conn.send_oneway(commit_request(&job, offset)).await;
-            committed = offset;
-            last_commit = Instant::now();
-        }
+        commits.commit_when_due(&conn, &job, offset).await;
     }
-    if offset != committed {
+    if offset != commits.committed {
         let _ = conn.send_oneway(commit_request(&job, offset)).await;
     }
-    consumed_recorder.flush(&run.consume);
-    e2e_recorder.flush(&run.e2e);
+    recorders.consumed.flush(&run.consume);
+    recorders.e2e.flush(&run.e2e);
+}
+
+/// A backlog run's consumers wait until the producers have written it.
+async fn wait_for_backlog(job: &ConsumerJob, run: &Run) {
+    while run.produce.bytes.load(Ordering::Relaxed) < job.start_after_bytes
+        && !run.stop.load(Ordering::Relaxed)
+    {
+        glommio::timer::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A long-polling pull of up to `pull_batch` messages from `offset`.
+fn pull_header(job: &ConsumerJob, offset: i64) -> PullMessageRequestHeader {
+    PullMessageRequestHeader {
+        consumer_group: job.group.clone(),
+        topic: job.topic.clone(),
+        queue_id: job.queue.queue_id,
+        queue_offset: offset,
+        max_msg_nums: job.pull_batch,
+        sys_flag: pull_sys_flag::SUSPEND | pull_sys_flag::SUBSCRIPTION,
+        commit_offset: 0,
+        suspend_timeout_millis: PULL_SUSPEND_MS,
+        subscription: Some("*".into()),
+        sub_version: 0,
+        expression_type: Some("TAG".into()),
+        max_msg_bytes: None,
+        request_source: None,
+        proxy_forward_client_id: None,
+        broker_name: Some(job.queue.broker_name.clone()),
+    }
+}
+
+/// Latency recording of one consumer task: pulls, and end to end.
+struct ConsumerRecorders {
+    consumed: Recorder,
+    e2e: Recorder,
+}
+
+impl ConsumerRecorders {
+    /// Counts the messages of a pull's `body` for `--verify` and, while
+    /// measuring, in the consume (and e2e) phase; returns how many there
+    /// were.
+    fn record_pulled(
+        &mut self,
+        job: &ConsumerJob,
+        run: &Run,
+        body: &[u8],
+        sent_at: Instant,
+    ) -> u64 {
+        let now_us = epoch_us();
+        let measuring = run.measuring.load(Ordering::Relaxed);
+        let (mut msgs, mut bytes) = (0u64, 0u64);
+        for rec in iter_stored(body) {
+            let Ok(rec) = rec else {
+                run.consume.error(ResponseCode::SYSTEM_ERROR);
+                break;
+            };
+            msgs += 1;
+            bytes += rec.body.len() as u64;
+            run.verify_received.fetch_add(1, Ordering::Relaxed);
+            run.verify_received_sum
+                .fetch_add(body_checksum(rec.body), Ordering::Relaxed);
+            if measuring && job.e2e && rec.body.len() >= STAMP_BYTES {
+                let stamp = u64::from_be_bytes(rec.body[..8].try_into().expect("8 bytes"));
+                let due = stamp + job.e2e_delay_us;
+                if now_us < due {
+                    run.e2e.error(crate::stats::EARLY_DELIVERY);
+                }
+                self.e2e.record(&run.e2e, now_us.saturating_sub(due));
+            }
+        }
+        if measuring {
+            run.consume.msgs.fetch_add(msgs, Ordering::Relaxed);
+            run.consume.bytes.fetch_add(bytes, Ordering::Relaxed);
+            if job.e2e {
+                run.e2e.msgs.fetch_add(msgs, Ordering::Relaxed);
+                run.e2e.bytes.fetch_add(bytes, Ordering::Relaxed);
+            }
+            self.consumed
+                .record(&run.consume, sent_at.elapsed().as_micros() as u64);
+        }
+        msgs
+    }
+}
+
+/// The consumed offset a consumer last committed, and when.
+struct Commits {
+    last_commit: Instant,
+    committed: i64,
+}
+
+impl Commits {
+    /// Commits `offset` when it moved and [`COMMIT_INTERVAL`] has passed.
+    async fn commit_when_due(&mut self, conn: &PipelinedClient, job: &ConsumerJob, offset: i64) {
+        if offset != self.committed && self.last_commit.elapsed() >= COMMIT_INTERVAL {
+            let _ = conn.send_oneway(commit_request(job, offset)).await;
+            self.committed = offset;
+            self.last_commit = Instant::now();
+        }
+    }
 }

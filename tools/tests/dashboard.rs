@@ -147,10 +147,16 @@ fn dashboard_shows_the_cluster_in_a_browser_and_creates_a_topic() {
             .is_ok_and(|r| r.masters().len() == 2)
     });
     for i in 0..10 {
-        quiet(|o| {
-            message::send_message(&admin, o, "DashT", &format!("m{i}"), None, None, None, None)
-        })
-        .unwrap();
+        let body = format!("m{i}");
+        let spec = message::SendSpec {
+            topic: "DashT",
+            body: &body,
+            keys: None,
+            tags: None,
+            broker_name: None,
+            queue_id: None,
+        };
+        quiet(|o| message::send_message(&admin, o, &spec)).unwrap();
     }
     let (queues, _) = topic::topic_stats(&admin, "DashT").unwrap();
     let route = admin.topic_route("DashT").unwrap();

@@ -2,7 +2,7 @@
 //! `deleteSubGroup`, `consumerProgress`, `consumerConnection`,
 //! `producerConnection`, `resetOffsetByTime`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{anyhow, bail, Result};
 use ringmq_net::code::version;
@@ -286,9 +286,38 @@ pub fn consumer_progress(
 
 /// `consumerProgress` without `-g`: every group that has a retry topic.
 fn all_groups_progress(admin: &Admin, out: &mut Output, cluster: Option<&str>) -> Result<()> {
-    // Groups with a retry topic (RocketMQ's list), and the subscription
-    // groups the masters hold (a group that only pulls has no retry topic).
-    let mut groups: std::collections::BTreeSet<String> = admin
+    let groups = known_groups(admin, cluster)?;
+    out.text(&format!(
+        "{:<64}  {:<6}  {:<24} {:<5}  {:<14}  {:<7}  {}\n",
+        "#Group", "#Count", "#Version", "#Type", "#Model", "#TPS", "#Diff Total"
+    ))?;
+    let mut progress = Progress::new("consumerProgress", groups.len());
+    let mut json_rows = Vec::new();
+    for g in &groups {
+        let s = group_summary(admin, g, cluster);
+        out.text(&format!(
+            "{:<64}  {:<6}  {:<24} {:<5}  {:<14}  {:<7}  {}\n",
+            front(g, 64),
+            s.clients,
+            s.version,
+            s.kind,
+            s.model,
+            s.tps as i64,
+            s.diff
+        ))?;
+        json_rows.push(
+            json!({"group": g, "count": s.clients, "version": s.version, "type": s.kind,
+            "model": s.model, "tps": s.tps, "diffTotal": s.diff}),
+        );
+        progress.step(g);
+    }
+    out.value(&Value::Array(json_rows))
+}
+
+/// Groups with a retry topic (RocketMQ's list), and the subscription
+/// groups the masters hold (a group that only pulls has no retry topic).
+fn known_groups(admin: &Admin, cluster: Option<&str>) -> Result<BTreeSet<String>> {
+    let mut groups: BTreeSet<String> = admin
         .topic_list()?
         .into_iter()
         .filter_map(|t| t.strip_prefix("%RETRY%").map(str::to_string))
@@ -304,57 +333,63 @@ fn all_groups_progress(admin: &Admin, out: &mut Output, cluster: Option<&str>) -
     }
     // The tools' own pull group is not a consumer worth listing.
     groups.remove(super::message::TOOLS_CONSUMER);
-    out.text(&format!(
-        "{:<64}  {:<6}  {:<24} {:<5}  {:<14}  {:<7}  {}\n",
-        "#Group", "#Count", "#Version", "#Type", "#Model", "#TPS", "#Diff Total"
-    ))?;
-    let mut progress = Progress::new("consumerProgress", groups.len());
-    let mut json_rows = Vec::new();
-    for g in &groups {
-        let (rows, tps) = consume_stats(admin, g, None, cluster).unwrap_or_default();
-        let diff: i64 = rows
-            .iter()
-            .map(|r| r.broker_offset - r.consumer_offset)
-            .sum();
-        let conn = consumer_connection_body(admin, g, None).ok();
-        let set = conn
-            .as_ref()
-            .and_then(|c| c["connectionSet"].as_array().cloned())
-            .unwrap_or_default();
-        let version = set
-            .iter()
-            .filter_map(|c| c["version"].as_i64())
-            .min()
-            .map_or_else(|| "OFFLINE".to_string(), |v| version::name(v as i32));
-        let kind = match conn.as_ref().and_then(|c| c["consumeType"].as_str()) {
-            Some("CONSUME_PASSIVELY") => "PUSH",
-            Some("CONSUME_ACTIVELY") => "PULL",
-            Some("CONSUME_POP") => "POP",
-            _ => "",
-        };
-        let model = if kind == "PUSH" {
-            conn.as_ref()
-                .and_then(|c| c["messageModel"].as_str())
-                .unwrap_or_default()
-        } else {
-            ""
-        };
-        out.text(&format!(
-            "{:<64}  {:<6}  {:<24} {:<5}  {:<14}  {:<7}  {diff}\n",
-            front(g, 64),
-            set.len(),
-            version,
-            kind,
-            model,
-            tps as i64
-        ))?;
-        json_rows.push(
-            json!({"group": g, "count": set.len(), "version": version, "type": kind,
-            "model": model, "tps": tps, "diffTotal": diff}),
-        );
-        progress.step(g);
+    Ok(groups)
+}
+
+/// One group's line of `consumerProgress` without `-g`.
+struct GroupSummary {
+    /// Clients connected.
+    clients: usize,
+    /// The oldest client version, or `OFFLINE`.
+    version: String,
+    /// `PUSH`, `PULL`, `POP` or empty.
+    kind: &'static str,
+    /// The message model of a push group.
+    model: String,
+    tps: f64,
+    /// Messages the group is behind, over every queue.
+    diff: i64,
+}
+
+/// A group's consume stats and connections, summed up; what cannot be
+/// read is left out.
+fn group_summary(admin: &Admin, group: &str, cluster: Option<&str>) -> GroupSummary {
+    let (rows, tps) = consume_stats(admin, group, None, cluster).unwrap_or_default();
+    let diff: i64 = rows
+        .iter()
+        .map(|r| r.broker_offset - r.consumer_offset)
+        .sum();
+    let conn = consumer_connection_body(admin, group, None).ok();
+    let set = conn
+        .as_ref()
+        .and_then(|c| c["connectionSet"].as_array().cloned())
+        .unwrap_or_default();
+    let version = set
+        .iter()
+        .filter_map(|c| c["version"].as_i64())
+        .min()
+        .map_or_else(|| "OFFLINE".to_string(), |v| version::name(v as i32));
+    let kind = match conn.as_ref().and_then(|c| c["consumeType"].as_str()) {
+        Some("CONSUME_PASSIVELY") => "PUSH",
+        Some("CONSUME_ACTIVELY") => "PULL",
+        Some("CONSUME_POP") => "POP",
+        _ => "",
+    };
+    let model = if kind == "PUSH" {
+        conn.as_ref()
+            .and_then(|c| c["messageModel"].as_str())
+            .unwrap_or_default()
+    } else {
+        ""
+    };
+    GroupSummary {
+        clients: set.len(),
+        version,
+        kind,
+        model: model.to_string(),
+        tps,
+        diff,
     }
-    out.value(&Value::Array(json_rows))
 }
 
 /// `consumerConnection -g group [-b addr]`.
@@ -449,91 +484,130 @@ pub fn producer_connection(
     )
 }
 
+/// What `resetOffsetByTime` resets: a group's offsets in a topic, back (or
+/// forward) to a time.
+#[derive(Clone, Copy, Debug)]
+pub struct OffsetReset<'a> {
+    pub group: &'a str,
+    pub topic: &'a str,
+    /// The time as the operator gave it, printed back.
+    pub time_text: &'a str,
+    /// The time in ms since the epoch.
+    pub timestamp: i64,
+    /// Also move the group forward (not only back).
+    pub force: bool,
+}
+
 /// `resetOffsetByTime -g group -t topic -s time [-f force]`, or one queue:
 /// `-b addr -q queueId [-o offset]`.
-#[allow(clippy::too_many_arguments)]
 pub fn reset_offset_by_time(
     admin: &Admin,
     out: &mut Output,
-    group: &str,
-    topic: &str,
-    time_text: &str,
-    timestamp: i64,
-    force: bool,
+    reset: &OffsetReset,
     one_queue: Option<(&str, i32, Option<i64>)>,
 ) -> Result<()> {
-    if let Some((addr, queue_id, offset)) = one_queue {
-        out.text(&format!(
-            "start reset consumer offset by specified, group[{group}], topic[{topic}], queueId[{queue_id}], broker[{addr}], timestamp(string)[{time_text}], timestamp(long)[{timestamp}]\n"
-        ))?;
-        let offset = match offset {
-            Some(o) => o,
-            None => {
-                let r = admin.invoke(
-                    addr,
-                    request(
-                        RequestCode::SEARCH_OFFSET_BY_TIMESTAMP,
-                        &[
-                            ("topic", topic.to_string()),
-                            ("queueId", queue_id.to_string()),
-                            ("timestamp", timestamp.to_string()),
-                        ],
-                    ),
-                )?;
-                r.ext_field("offset")
-                    .and_then(|o| o.parse().ok())
-                    .unwrap_or(0)
-            }
-        };
-        out.text(&format!("reset consumer offset to {offset}\n"))?;
-        if offset > 0 {
-            admin.invoke(
-                addr,
-                request(
-                    RequestCode::UPDATE_CONSUMER_OFFSET,
-                    &[
-                        ("consumerGroup", group.to_string()),
-                        ("topic", topic.to_string()),
-                        ("queueId", queue_id.to_string()),
-                        ("commitOffset", offset.to_string()),
-                    ],
-                ),
-            )?;
-            admin.invoke(
-                addr,
-                request(
-                    RequestCode::INVOKE_BROKER_TO_RESET_OFFSET,
-                    &[
-                        ("topic", topic.to_string()),
-                        ("group", group.to_string()),
-                        ("queueId", queue_id.to_string()),
-                        ("offset", offset.to_string()),
-                        ("timestamp", "0".to_string()),
-                        ("isForce", "true".to_string()),
-                    ],
-                ),
-            )?;
+    match one_queue {
+        Some((addr, queue_id, offset)) => {
+            reset_one_queue(admin, out, reset, addr, queue_id, offset)
         }
-        return out.value(&json!({"group": group, "topic": topic, "broker": addr, "queueId": queue_id, "offset": offset}));
+        None => reset_every_master(admin, out, reset),
     }
-    let masters = admin.topic_route(topic)?.masters();
+}
+
+/// `-b addr -q queueId [-o offset]`: the offset given, or the one at the
+/// time, is committed (when above 0, as RocketMQ's tool does) and the
+/// group's clients are told to move to it.
+fn reset_one_queue(
+    admin: &Admin,
+    out: &mut Output,
+    reset: &OffsetReset,
+    addr: &str,
+    queue_id: i32,
+    offset: Option<i64>,
+) -> Result<()> {
+    let OffsetReset {
+        group,
+        topic,
+        time_text,
+        timestamp,
+        ..
+    } = *reset;
+    out.text(&format!(
+        "start reset consumer offset by specified, group[{group}], topic[{topic}], queueId[{queue_id}], broker[{addr}], timestamp(string)[{time_text}], timestamp(long)[{timestamp}]\n"
+    ))?;
+    let offset = match offset {
+        Some(o) => o,
+        None => {
+            let r = admin.invoke(
+                addr,
+                request(
+                    RequestCode::SEARCH_OFFSET_BY_TIMESTAMP,
+                    &[
+                        ("topic", topic.to_string()),
+                        ("queueId", queue_id.to_string()),
+                        ("timestamp", timestamp.to_string()),
+                    ],
+                ),
+            )?;
+            r.ext_field("offset")
+                .and_then(|o| o.parse().ok())
+                .unwrap_or(0)
+        }
+    };
+    out.text(&format!("reset consumer offset to {offset}\n"))?;
+    if offset > 0 {
+        commit_queue_offset(admin, reset, addr, queue_id, offset)?;
+    }
+    out.value(&json!({"group": group, "topic": topic, "broker": addr, "queueId": queue_id, "offset": offset}))
+}
+
+/// Commits `offset` of one queue and has the broker tell the group's
+/// clients to move there.
+fn commit_queue_offset(
+    admin: &Admin,
+    reset: &OffsetReset,
+    addr: &str,
+    queue_id: i32,
+    offset: i64,
+) -> Result<()> {
+    admin.invoke(
+        addr,
+        request(
+            RequestCode::UPDATE_CONSUMER_OFFSET,
+            &[
+                ("consumerGroup", reset.group.to_string()),
+                ("topic", reset.topic.to_string()),
+                ("queueId", queue_id.to_string()),
+                ("commitOffset", offset.to_string()),
+            ],
+        ),
+    )?;
+    admin.invoke(
+        addr,
+        request(
+            RequestCode::INVOKE_BROKER_TO_RESET_OFFSET,
+            &[
+                ("topic", reset.topic.to_string()),
+                ("group", reset.group.to_string()),
+                ("queueId", queue_id.to_string()),
+                ("offset", offset.to_string()),
+                ("timestamp", "0".to_string()),
+                ("isForce", "true".to_string()),
+            ],
+        ),
+    )?;
+    Ok(())
+}
+
+/// Every master of the topic resets the group (`INVOKE_BROKER_TO_RESET_OFFSET`);
+/// a broker that fails is shown, and fails the command after the others.
+fn reset_every_master(admin: &Admin, out: &mut Output, reset: &OffsetReset) -> Result<()> {
+    let masters = admin.topic_route(reset.topic)?.masters();
     let mut progress = Progress::new("resetOffsetByTime", masters.len());
     let mut table: Vec<(String, i32, i64)> = Vec::new();
     let mut failures: Vec<String> = Vec::new();
     for (name, addr) in &masters {
-        let answer = admin.json(
-            addr,
-            RequestCode::INVOKE_BROKER_TO_RESET_OFFSET,
-            &[
-                ("topic", topic.to_string()),
-                ("group", group.to_string()),
-                ("timestamp", timestamp.to_string()),
-                ("isForce", force.to_string()),
-                ("queueId", "-1".to_string()),
-                ("offset", "-1".to_string()),
-            ],
-        );
-        let v = match answer {
+        let v = match broker_reset(admin, addr, reset) {
             Ok(v) => v,
             Err(e)
                 if table.is_empty()
@@ -543,9 +617,7 @@ pub fn reset_offset_by_time(
                 // A RocketMQ 4.x broker with the group offline: write the
                 // offsets directly, as mqadmin's old path does.
                 drop(progress);
-                return reset_offline(
-                    admin, out, group, topic, time_text, timestamp, force, &masters,
-                );
+                return reset_offline(admin, out, reset, &masters);
             }
             // The others are still reset, and shown; the command fails after.
             Err(e) => {
@@ -566,24 +638,7 @@ pub fn reset_offset_by_time(
     }
     drop(progress);
     table.sort();
-    out.text(&format!(
-        "start reset consumer offset by specified, group[{group}], topic[{topic}], force[{force}], timestamp(string)[{time_text}], timestamp(long)[{timestamp}]\n"
-    ))?;
-    out.text(&format!(
-        "{:<40}  {:<40}  {:<40}\n",
-        "#brokerName", "#queueId", "#offset"
-    ))?;
-    for (b, q, o) in &table {
-        out.text(&format!("{:<40}  {q:<40}  {o:<40}\n", front(b, 32)))?;
-    }
-    let rows: Vec<Value> = table
-        .iter()
-        .map(|(b, q, o)| json!({"brokerName": b, "queueId": q, "offset": o}))
-        .collect();
-    out.value(
-        &json!({"group": group, "topic": topic, "timestamp": timestamp,
-        "offsets": rows, "failures": failures}),
-    )?;
+    print_reset_table(out, reset, &table, &failures)?;
     if !failures.is_empty() {
         bail!(
             "the reset failed on {} broker(s): {}",
@@ -594,20 +649,84 @@ pub fn reset_offset_by_time(
     Ok(())
 }
 
+/// One broker resets the group's offsets in the topic to the time; its
+/// answer holds the new offset of each queue.
+fn broker_reset(admin: &Admin, addr: &str, reset: &OffsetReset) -> Result<Value> {
+    admin.json(
+        addr,
+        RequestCode::INVOKE_BROKER_TO_RESET_OFFSET,
+        &[
+            ("topic", reset.topic.to_string()),
+            ("group", reset.group.to_string()),
+            ("timestamp", reset.timestamp.to_string()),
+            ("isForce", reset.force.to_string()),
+            ("queueId", "-1".to_string()),
+            ("offset", "-1".to_string()),
+        ],
+    )
+}
+
+/// Prints the queues reset, as (broker name, queue id, offset), and (in
+/// JSON) the brokers that failed.
+fn print_reset_table(
+    out: &mut Output,
+    reset: &OffsetReset,
+    table: &[(String, i32, i64)],
+    failures: &[String],
+) -> Result<()> {
+    let OffsetReset {
+        group,
+        topic,
+        time_text,
+        timestamp,
+        force,
+    } = *reset;
+    out.text(&format!(
+        "start reset consumer offset by specified, group[{group}], topic[{topic}], force[{force}], timestamp(string)[{time_text}], timestamp(long)[{timestamp}]\n"
+    ))?;
+    out.text(&format!(
+        "{:<40}  {:<40}  {:<40}\n",
+        "#brokerName", "#queueId", "#offset"
+    ))?;
+    for (b, q, o) in table {
+        out.text(&format!("{:<40}  {q:<40}  {o:<40}\n", front(b, 32)))?;
+    }
+    let rows: Vec<Value> = table
+        .iter()
+        .map(|(b, q, o)| json!({"brokerName": b, "queueId": q, "offset": o}))
+        .collect();
+    out.value(
+        &json!({"group": group, "topic": topic, "timestamp": timestamp,
+        "offsets": rows, "failures": failures}),
+    )
+}
+
+/// One queue's line of the old reset path.
+struct QueueReset {
+    broker_offset: i64,
+    consumer_offset: i64,
+    /// The offset at the time.
+    timestamp_offset: i64,
+    /// The offset the group has now.
+    reset_offset: i64,
+}
+
 /// mqadmin's old reset path (`resetOffsetByTimeOld`): per queue, the offset
 /// at `timestamp` is committed with `UPDATE_CONSUMER_OFFSET` when forced or
 /// when it moves the group back.
-#[allow(clippy::too_many_arguments)]
 fn reset_offline(
     admin: &Admin,
     out: &mut Output,
-    group: &str,
-    topic: &str,
-    time_text: &str,
-    timestamp: i64,
-    force: bool,
+    reset: &OffsetReset,
     masters: &[(String, String)],
 ) -> Result<()> {
+    let OffsetReset {
+        group,
+        topic,
+        time_text,
+        timestamp,
+        force,
+    } = *reset;
     let route = admin.topic_route(topic)?;
     out.text(&format!(
         "reset consumer offset by specified consumerGroup[{group}], topic[{topic}], force[{force}], timestamp(string)[{time_text}], timestamp(long)[{timestamp}]\n"
@@ -630,81 +749,94 @@ fn reset_offline(
             .find(|q| &q.broker_name == name)
             .map_or(0, |q| q.read_queue_nums);
         for q in 0..queues {
-            // A failed request stops the reset: committing a guess would
-            // replay (or skip) a whole queue.
-            let number = |r: Result<ringmq_net::RemotingCommand>, key: &str| -> Result<i64> {
-                let r = match r {
-                    Err(e)
-                        if e.downcast_ref::<Refused>()
-                            .is_some_and(|r| r.code == ResponseCode::QUERY_NOT_FOUND) =>
-                    {
-                        return Ok(0);
-                    }
-                    other => other?,
-                };
-                r.ext_field(key)
-                    .and_then(|v| v.parse().ok())
-                    .ok_or_else(|| anyhow!("no {key} in the answer of {addr}"))
-            };
-            let qf = |extra: Vec<(&'static str, String)>| {
-                let mut f = vec![("topic", topic.to_string()), ("queueId", q.to_string())];
-                f.extend(extra);
-                f
-            };
-            let broker_offset = number(
-                admin.invoke(addr, request(RequestCode::GET_MAX_OFFSET, &qf(vec![]))),
-                "offset",
-            )?;
-            let consumer_offset = number(
-                admin.invoke(
-                    addr,
-                    request(
-                        RequestCode::QUERY_CONSUMER_OFFSET,
-                        &qf(vec![("consumerGroup", group.to_string())]),
-                    ),
-                ),
-                "offset",
-            )?;
-            let at = if timestamp == -1 {
-                broker_offset
-            } else {
-                number(
-                    admin.invoke(
-                        addr,
-                        request(
-                            RequestCode::SEARCH_OFFSET_BY_TIMESTAMP,
-                            &qf(vec![("timestamp", timestamp.to_string())]),
-                        ),
-                    ),
-                    "offset",
-                )?
-            };
-            let reset = if force || at <= consumer_offset {
-                admin.invoke(
-                    addr,
-                    request(
-                        RequestCode::UPDATE_CONSUMER_OFFSET,
-                        &qf(vec![
-                            ("consumerGroup", group.to_string()),
-                            ("commitOffset", at.to_string()),
-                        ]),
-                    ),
-                )?;
-                at
-            } else {
-                consumer_offset
-            };
+            let r = reset_queue_offline(admin, reset, addr, q)?;
             out.text(&format!(
-                "{:<20}  {q:<20}  {broker_offset:<20}  {consumer_offset:<20}  {at:<20}  {reset:<20}\n",
-                front(name, 20)
+                "{:<20}  {q:<20}  {:<20}  {:<20}  {:<20}  {:<20}\n",
+                front(name, 20),
+                r.broker_offset,
+                r.consumer_offset,
+                r.timestamp_offset,
+                r.reset_offset
             ))?;
             rows.push(
-                json!({"brokerName": name, "queueId": q, "brokerOffset": broker_offset,
-                "consumerOffset": consumer_offset, "timestampOffset": at, "resetOffset": reset}),
+                json!({"brokerName": name, "queueId": q, "brokerOffset": r.broker_offset,
+                "consumerOffset": r.consumer_offset, "timestampOffset": r.timestamp_offset,
+                "resetOffset": r.reset_offset}),
             );
         }
         progress.step(name);
     }
     drop(progress);
     out.value(&json!({"group": group, "topic": topic, "timestamp": timestamp, "offsets": rows}))
+}
+
+/// One queue of the old reset path. A failed request stops the reset:
+/// committing a guess would replay (or skip) a whole queue.
+fn reset_queue_offline(
+    admin: &Admin,
+    reset: &OffsetReset,
+    addr: &str,
+    q: i32,
+) -> Result<QueueReset> {
+    let offset = |code: i32, extra: Vec<(&'static str, String)>| -> Result<i64> {
+        let mut fields = vec![
+            ("topic", reset.topic.to_string()),
+            ("queueId", q.to_string()),
+        ];
+        fields.extend(extra);
+        offset_in_answer(admin.invoke(addr, request(code, &fields)), addr)
+    };
+    let broker_offset = offset(RequestCode::GET_MAX_OFFSET, vec![])?;
+    let consumer_offset = offset(
+        RequestCode::QUERY_CONSUMER_OFFSET,
+        vec![("consumerGroup", reset.group.to_string())],
+    )?;
+    let at = if reset.timestamp == -1 {
+        broker_offset
+    } else {
+        offset(
+            RequestCode::SEARCH_OFFSET_BY_TIMESTAMP,
+            vec![("timestamp", reset.timestamp.to_string())],
+        )?
+    };
+    let reset_offset = if reset.force || at <= consumer_offset {
+        admin.invoke(
+            addr,
+            request(
+                RequestCode::UPDATE_CONSUMER_OFFSET,
+                &[
+                    ("topic", reset.topic.to_string()),
+                    ("queueId", q.to_string()),
+                    ("consumerGroup", reset.group.to_string()),
+                    ("commitOffset", at.to_string()),
+                ],
+            ),
+        )?;
+        at
+    } else {
+        consumer_offset
+    };
+    Ok(QueueReset {
+        broker_offset,
+        consumer_offset,
+        timestamp_offset: at,
+        reset_offset,
+    })
+}
+
+/// The `offset` field of an answer from `addr`; 0 when the broker has
+/// none to give (`QUERY_NOT_FOUND`).
+fn offset_in_answer(answer: Result<ringmq_net::RemotingCommand>, addr: &str) -> Result<i64> {
+    let r = match answer {
+        Err(e)
+            if e.downcast_ref::<Refused>()
+                .is_some_and(|r| r.code == ResponseCode::QUERY_NOT_FOUND) =>
+        {
+            return Ok(0);
+        }
+        other => other?,
+    };
+    r.ext_field("offset")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| anyhow!("no offset in the answer of {addr}"))
 }

@@ -9,10 +9,10 @@ use ringmq_net::header::pull_sys_flag;
 use ringmq_net::message::property::{KEYS, TAGS, UNIQ_CLIENT_MESSAGE_ID_KEYIDX};
 use ringmq_net::message::stored::iter_stored;
 use ringmq_net::message::{encode_properties, iter_properties, OffsetMessageId, UniqKeyGenerator};
-use ringmq_net::{RequestCode, ResponseCode};
+use ringmq_net::{RemotingCommand, RequestCode, ResponseCode};
 use serde_json::{json, Value};
 
-use super::client::{request, Admin};
+use super::client::{request, Admin, TopicRoute};
 use super::{human_ms, now_ms, Output};
 
 /// The pull group the tools read with, as RocketMQ's (`TOOLS_CONSUMER`).
@@ -757,72 +757,33 @@ pub fn consume_message(
     out.value(&Value::Array(json_rows))
 }
 
+/// What `sendMessage` sends, and where.
+pub struct SendSpec<'a> {
+    pub topic: &'a str,
+    pub body: &'a str,
+    pub keys: Option<&'a str>,
+    pub tags: Option<&'a str>,
+    /// Only to this broker's queues (`-b`).
+    pub broker_name: Option<&'a str>,
+    /// Only to this queue (`-i`; needs `-b`).
+    pub queue_id: Option<i32>,
+}
+
 /// `sendMessage -t topic -p body [-k keys] [-c tags] [-b brokerName -i qid]`.
-#[allow(clippy::too_many_arguments)]
-pub fn send_message(
-    admin: &Admin,
-    out: &mut Output,
-    topic: &str,
-    body: &str,
-    keys: Option<&str>,
-    tags: Option<&str>,
-    broker_name: Option<&str>,
-    queue_id: Option<i32>,
-) -> Result<()> {
-    if queue_id.is_some() && broker_name.is_none() {
+pub fn send_message(admin: &Admin, out: &mut Output, spec: &SendSpec) -> Result<()> {
+    if spec.queue_id.is_some() && spec.broker_name.is_none() {
         bail!("Broker name must be set if the queue is chosen!");
     }
-    let route = admin.topic_route(topic)?;
+    let route = admin.topic_route(spec.topic)?;
     let masters: BTreeMap<String, String> = route.masters().into_iter().collect();
-    let writable: Vec<(String, i32)> = route
-        .queues
-        .iter()
-        .filter(|q| q.perm & 2 != 0 && masters.contains_key(&q.broker_name))
-        .flat_map(|q| (0..q.write_queue_nums).map(move |i| (q.broker_name.clone(), i)))
-        .filter(|(n, i)| broker_name.is_none_or(|b| b == n) && queue_id.is_none_or(|q| q == *i))
-        .collect();
-    if writable.is_empty() {
-        bail!("no writable queue of {topic} matches");
-    }
     let now = now_ms();
-    let (name, q) = writable[(now as usize) % writable.len()].clone();
+    let (name, q) = pick_writable_queue(&route, &masters, spec, now)?;
     let addr = &masters[&name];
     let ip = std::net::IpAddr::from([127, 0, 0, 1]);
     let uniq = UniqKeyGenerator::new(ip, std::process::id() as u16, 0)
         .next_key(now)
         .encode();
-    let mut props: Vec<(&str, &str)> = vec![
-        (UNIQ_CLIENT_MESSAGE_ID_KEYIDX, uniq.as_str()),
-        ("WAIT", "true"),
-    ];
-    if let Some(k) = keys {
-        props.push((KEYS, k));
-    }
-    if let Some(t) = tags {
-        props.push((TAGS, t));
-    }
-    let properties = encode_properties(props)?;
-    let r = admin.call(
-        addr,
-        request(
-            RequestCode::SEND_MESSAGE_V2,
-            &[
-                ("a", now.to_string()),
-                ("b", topic.to_string()),
-                ("c", "TBW102".to_string()),
-                ("d", "4".to_string()),
-                ("e", q.to_string()),
-                ("f", "0".to_string()),
-                ("g", now.to_string()),
-                ("h", "0".to_string()),
-                ("i", properties),
-                ("j", "0".to_string()),
-                ("k", "false".to_string()),
-                ("n", name.clone()),
-            ],
-        )
-        .with_body(body.as_bytes().to_vec()),
-    )?;
+    let r = admin.call(addr, send_request(spec, now, (&name, q), &uniq)?)?;
     let status = match r.code {
         ResponseCode::SUCCESS => "SEND_OK",
         ResponseCode::FLUSH_DISK_TIMEOUT => "FLUSH_DISK_TIMEOUT",
@@ -840,4 +801,65 @@ pub fn send_message(
     out.text(&format!("{name:<32}  {q:<4}  {status:<20}    {uniq}\n"))?;
     out.value(&json!({"brokerName": name, "queueId": q, "sendStatus": status, "msgId": uniq,
         "offsetMsgId": r.ext_field("msgId"), "queueOffset": r.ext_field("queueOffset").and_then(|o| o.parse::<i64>().ok())}))
+}
+
+/// One of the writable queues `spec` allows (broker name, queue id),
+/// chosen by the time `now`.
+fn pick_writable_queue(
+    route: &TopicRoute,
+    masters: &BTreeMap<String, String>,
+    spec: &SendSpec,
+    now: i64,
+) -> Result<(String, i32)> {
+    let writable: Vec<(String, i32)> = route
+        .queues
+        .iter()
+        .filter(|q| q.perm & 2 != 0 && masters.contains_key(&q.broker_name))
+        .flat_map(|q| (0..q.write_queue_nums).map(move |i| (q.broker_name.clone(), i)))
+        .filter(|(n, i)| {
+            spec.broker_name.is_none_or(|b| b == n) && spec.queue_id.is_none_or(|q| q == *i)
+        })
+        .collect();
+    if writable.is_empty() {
+        bail!("no writable queue of {} matches", spec.topic);
+    }
+    Ok(writable[(now as usize) % writable.len()].clone())
+}
+
+/// `SEND_MESSAGE_V2` of `spec`'s message to queue `q` of broker `name`,
+/// with the unique key `uniq`; the producer group is the time, as
+/// RocketMQ's tool names it.
+fn send_request(
+    spec: &SendSpec,
+    now: i64,
+    (name, q): (&str, i32),
+    uniq: &str,
+) -> Result<RemotingCommand> {
+    let mut props: Vec<(&str, &str)> =
+        vec![(UNIQ_CLIENT_MESSAGE_ID_KEYIDX, uniq), ("WAIT", "true")];
+    if let Some(k) = spec.keys {
+        props.push((KEYS, k));
+    }
+    if let Some(t) = spec.tags {
+        props.push((TAGS, t));
+    }
+    let properties = encode_properties(props)?;
+    Ok(request(
+        RequestCode::SEND_MESSAGE_V2,
+        &[
+            ("a", now.to_string()),
+            ("b", spec.topic.to_string()),
+            ("c", "TBW102".to_string()),
+            ("d", "4".to_string()),
+            ("e", q.to_string()),
+            ("f", "0".to_string()),
+            ("g", now.to_string()),
+            ("h", "0".to_string()),
+            ("i", properties),
+            ("j", "0".to_string()),
+            ("k", "false".to_string()),
+            ("n", name.to_string()),
+        ],
+    )
+    .with_body(spec.body.as_bytes().to_vec()))
 }

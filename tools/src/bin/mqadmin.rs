@@ -55,8 +55,30 @@ fn parse_bool(s: &str) -> Result<bool, String> {
     Ok(s.trim().eq_ignore_ascii_case("true"))
 }
 
+/// RocketMQ's admin commands, by family (listed in `--help` in this order).
 #[derive(Subcommand)]
 enum Command {
+    #[command(flatten)]
+    Topic(TopicCommand),
+    #[command(flatten)]
+    Cluster(ClusterCommand),
+    #[command(flatten)]
+    Group(GroupCommand),
+    #[command(flatten)]
+    Connection(ConnectionCommand),
+    #[command(flatten)]
+    Query(QueryCommand),
+    #[command(flatten)]
+    Offset(OffsetCommand),
+    #[command(flatten)]
+    Message(MessageCommand),
+    #[command(flatten)]
+    Namesrv(NamesrvCommand),
+}
+
+/// Topic commands.
+#[derive(Subcommand)]
+enum TopicCommand {
     /// Update or create topic.
     #[command(name = "updateTopic")]
     UpdateTopic {
@@ -109,6 +131,11 @@ enum Command {
         #[arg(short = 't', long = "topic")]
         topic: String,
     },
+}
+
+/// Cluster and broker commands.
+#[derive(Subcommand)]
+enum ClusterCommand {
     /// List cluster infos (RingMQ shards grouped under their broker).
     #[command(name = "clusterList")]
     ClusterList {
@@ -149,6 +176,11 @@ enum Command {
         #[arg(short = 'v', long = "value")]
         value: String,
     },
+}
+
+/// Consumer group commands.
+#[derive(Subcommand)]
+enum GroupCommand {
     /// Update or create subscription group.
     #[command(name = "updateSubGroup")]
     UpdateSubGroup {
@@ -203,6 +235,11 @@ enum Command {
         #[arg(short = 'c', long = "cluster")]
         cluster: Option<String>,
     },
+}
+
+/// Connection commands.
+#[derive(Subcommand)]
+enum ConnectionCommand {
     /// Query consumer's socket connection, client version and subscription.
     #[command(name = "consumerConnection")]
     ConsumerConnection {
@@ -219,9 +256,14 @@ enum Command {
         #[arg(short = 't', long = "topic")]
         topic: String,
     },
+}
+
+/// Message queries (`queryMsgBy*`), by what they look a message up by.
+#[derive(Subcommand)]
+enum QueryCommand {
     /// Query Message by Id.
     #[command(name = "queryMsgById")]
-    QueryMsgById {
+    Id {
         #[arg(short = 't', long = "topic")]
         topic: String,
         #[arg(short = 'i', long = "msgId")]
@@ -232,7 +274,7 @@ enum Command {
     },
     /// Query Message by Key.
     #[command(name = "queryMsgByKey")]
-    QueryMsgByKey {
+    Key {
         #[arg(short = 't', long = "topic")]
         topic: String,
         #[arg(short = 'k', long = "msgKey")]
@@ -246,7 +288,7 @@ enum Command {
     },
     /// Query Message by offset.
     #[command(name = "queryMsgByOffset")]
-    QueryMsgByOffset {
+    Offset {
         #[arg(short = 't', long = "topic")]
         topic: String,
         #[arg(short = 'b', long = "brokerName")]
@@ -260,7 +302,7 @@ enum Command {
     },
     /// Query Message by Unique key.
     #[command(name = "queryMsgByUniqueKey")]
-    QueryMsgByUniqueKey {
+    UniqueKey {
         #[arg(short = 'i', long = "msgId")]
         msg_id: String,
         #[arg(short = 't', long = "topic")]
@@ -268,6 +310,11 @@ enum Command {
         #[arg(short = 'a', long = "showAll")]
         show_all: bool,
     },
+}
+
+/// Offset commands.
+#[derive(Subcommand)]
+enum OffsetCommand {
     /// Reset consumer offset by timestamp(without client restart).
     #[command(name = "resetOffsetByTime")]
     ResetOffsetByTime {
@@ -288,6 +335,11 @@ enum Command {
         #[arg(short = 'o', long = "offset", requires = "queue")]
         offset: Option<i64>,
     },
+}
+
+/// Message commands: send, consume, print.
+#[derive(Subcommand)]
+enum MessageCommand {
     /// Send a message.
     #[command(name = "sendMessage")]
     SendMessage {
@@ -336,6 +388,11 @@ enum Command {
         #[arg(short = 'd', long = "printBody", default_value = "true", value_parser = parse_bool, action = clap::ArgAction::Set)]
         print_body: bool,
     },
+}
+
+/// Name server commands.
+#[derive(Subcommand)]
+enum NamesrvCommand {
     /// Get configs of name server.
     #[command(name = "getNamesrvConfig")]
     GetNamesrvConfig,
@@ -369,8 +426,21 @@ fn run(cli: Cli, out: &mut Output) -> anyhow::Result<()> {
         .map(ringmq_net::tls::ClientTls::load)
         .transpose()?;
     let admin = Admin::new(&cli.namesrv, credentials).with_tls(tls);
-    use Command as C;
     match cli.command {
+        Command::Topic(c) => run_topic_command(&admin, out, c),
+        Command::Cluster(c) => run_cluster_command(&admin, out, c),
+        Command::Group(c) => run_group_command(&admin, out, c),
+        Command::Connection(c) => run_connection_command(&admin, out, c),
+        Command::Query(c) => run_query_command(&admin, out, c),
+        Command::Offset(c) => run_offset_command(&admin, out, c),
+        Command::Message(c) => run_message_command(&admin, out, c),
+        Command::Namesrv(c) => run_namesrv_command(&admin, out, c),
+    }
+}
+
+fn run_topic_command(admin: &Admin, out: &mut Output, command: TopicCommand) -> anyhow::Result<()> {
+    use TopicCommand as C;
+    match command {
         C::UpdateTopic {
             broker,
             cluster,
@@ -392,18 +462,28 @@ fn run(cli: Cli, out: &mut Output) -> anyhow::Result<()> {
                 sys_flag: i32::from(unit) | (i32::from(has_unit_sub) << 1),
                 attributes,
             };
-            topic::update_topic(&admin, out, &spec, broker.as_deref(), cluster.as_deref())
+            topic::update_topic(admin, out, &spec, broker.as_deref(), cluster.as_deref())
         }
-        C::DeleteTopic { topic, cluster } => topic::delete_topic(&admin, out, &topic, &cluster),
-        C::TopicList { cluster_model } => topic::topic_list(&admin, out, cluster_model),
-        C::TopicRoute { topic, list } => topic::topic_route(&admin, out, &topic, list),
-        C::TopicStatus { topic } => topic::topic_status(&admin, out, &topic),
+        C::DeleteTopic { topic, cluster } => topic::delete_topic(admin, out, &topic, &cluster),
+        C::TopicList { cluster_model } => topic::topic_list(admin, out, cluster_model),
+        C::TopicRoute { topic, list } => topic::topic_route(admin, out, &topic, list),
+        C::TopicStatus { topic } => topic::topic_status(admin, out, &topic),
+    }
+}
+
+fn run_cluster_command(
+    admin: &Admin,
+    out: &mut Output,
+    command: ClusterCommand,
+) -> anyhow::Result<()> {
+    use ClusterCommand as C;
+    match command {
         C::ClusterList {
             cluster,
             shards,
             interval,
         } => loop {
-            cluster::cluster_list(&admin, out, cluster.as_deref(), shards)?;
+            cluster::cluster_list(admin, out, cluster.as_deref(), shards)?;
             match interval {
                 Some(secs) => {
                     out.out.flush()?;
@@ -413,10 +493,10 @@ fn run(cli: Cli, out: &mut Output) -> anyhow::Result<()> {
             }
         },
         C::BrokerStatus { broker, cluster } => {
-            cluster::broker_status(&admin, out, broker.as_deref(), cluster.as_deref())
+            cluster::broker_status(admin, out, broker.as_deref(), cluster.as_deref())
         }
         C::GetBrokerConfig { broker, cluster } => {
-            cluster::get_broker_config(&admin, out, broker.as_deref(), cluster.as_deref())
+            cluster::get_broker_config(admin, out, broker.as_deref(), cluster.as_deref())
         }
         C::UpdateBrokerConfig {
             broker,
@@ -424,13 +504,19 @@ fn run(cli: Cli, out: &mut Output) -> anyhow::Result<()> {
             key,
             value,
         } => cluster::update_broker_config(
-            &admin,
+            admin,
             out,
             broker.as_deref(),
             cluster.as_deref(),
             &key,
             &value,
         ),
+    }
+}
+
+fn run_group_command(admin: &Admin, out: &mut Output, command: GroupCommand) -> anyhow::Result<()> {
+    use GroupCommand as C;
+    match command {
         C::UpdateSubGroup {
             broker,
             cluster,
@@ -457,7 +543,7 @@ fn run(cli: Cli, out: &mut Output) -> anyhow::Result<()> {
                 which_broker_when_consume_slowly,
                 notify_consumer_ids_changed_enable: notify_consumer_ids_changed,
             };
-            group::update_sub_group(&admin, out, &spec, broker.as_deref(), cluster.as_deref())
+            group::update_sub_group(admin, out, &spec, broker.as_deref(), cluster.as_deref())
         }
         C::DeleteSubGroup {
             broker,
@@ -465,7 +551,7 @@ fn run(cli: Cli, out: &mut Output) -> anyhow::Result<()> {
             group,
             remove_offset,
         } => group::delete_sub_group(
-            &admin,
+            admin,
             out,
             &group,
             broker.as_deref(),
@@ -477,38 +563,53 @@ fn run(cli: Cli, out: &mut Output) -> anyhow::Result<()> {
             topic,
             cluster,
         } => group::consumer_progress(
-            &admin,
+            admin,
             out,
             group.as_deref(),
             topic.as_deref(),
             cluster.as_deref(),
         ),
-        C::ConsumerConnection { group, broker } => {
-            group::consumer_connection(&admin, out, &group, broker.as_deref())
+    }
+}
+
+fn run_connection_command(
+    admin: &Admin,
+    out: &mut Output,
+    command: ConnectionCommand,
+) -> anyhow::Result<()> {
+    match command {
+        ConnectionCommand::ConsumerConnection { group, broker } => {
+            group::consumer_connection(admin, out, &group, broker.as_deref())
         }
-        C::ProducerConnection { group, topic } => {
-            group::producer_connection(&admin, out, &group, &topic)
+        ConnectionCommand::ProducerConnection { group, topic } => {
+            group::producer_connection(admin, out, &group, &topic)
         }
-        C::QueryMsgById {
+    }
+}
+
+fn run_query_command(admin: &Admin, out: &mut Output, command: QueryCommand) -> anyhow::Result<()> {
+    use QueryCommand as C;
+    match command {
+        C::Id {
             topic,
             msg_id,
             body_format,
-        } => message::query_msg_by_id(&admin, out, &topic, &msg_id, body_format.is_some()),
-        C::QueryMsgByKey {
+        } => message::query_msg_by_id(admin, out, &topic, &msg_id, body_format.is_some()),
+        C::Key {
             topic,
             key,
             begin,
             end,
             max_num,
-        } => message::query_msg_by_key(&admin, out, &topic, &key, begin, end, max_num),
-        C::QueryMsgByOffset {
+        } => message::query_msg_by_key(admin, out, &topic, &key, begin, end, max_num),
+        C::Offset {
             topic,
             broker_name,
             queue_id,
             offset,
             body_format,
         } => message::query_msg_by_offset(
-            &admin,
+            admin,
             out,
             &topic,
             &broker_name,
@@ -516,29 +617,49 @@ fn run(cli: Cli, out: &mut Output) -> anyhow::Result<()> {
             offset,
             body_format.is_some(),
         ),
-        C::QueryMsgByUniqueKey {
+        C::UniqueKey {
             msg_id,
             topic,
             show_all,
-        } => message::query_msg_by_unique_key(&admin, out, &topic, &msg_id, show_all),
-        C::ResetOffsetByTime {
-            group,
-            topic,
-            timestamp,
-            force,
-            broker,
-            queue,
-            offset,
-        } => {
-            let at = parse_time(&timestamp, now_ms())?;
-            let one_queue = match (broker.as_deref(), queue) {
-                (Some(b), Some(q)) if q >= 0 => Some((b, q, offset)),
-                _ => None,
-            };
-            group::reset_offset_by_time(
-                &admin, out, &group, &topic, &timestamp, at, force, one_queue,
-            )
-        }
+        } => message::query_msg_by_unique_key(admin, out, &topic, &msg_id, show_all),
+    }
+}
+
+fn run_offset_command(
+    admin: &Admin,
+    out: &mut Output,
+    command: OffsetCommand,
+) -> anyhow::Result<()> {
+    let OffsetCommand::ResetOffsetByTime {
+        group,
+        topic,
+        timestamp,
+        force,
+        broker,
+        queue,
+        offset,
+    } = command;
+    let reset = group::OffsetReset {
+        group: &group,
+        topic: &topic,
+        time_text: &timestamp,
+        timestamp: parse_time(&timestamp, now_ms())?,
+        force,
+    };
+    let one_queue = match (broker.as_deref(), queue) {
+        (Some(b), Some(q)) if q >= 0 => Some((b, q, offset)),
+        _ => None,
+    };
+    group::reset_offset_by_time(admin, out, &reset, one_queue)
+}
+
+fn run_message_command(
+    admin: &Admin,
+    out: &mut Output,
+    command: MessageCommand,
+) -> anyhow::Result<()> {
+    use MessageCommand as C;
+    match command {
         C::SendMessage {
             topic,
             body,
@@ -546,16 +667,17 @@ fn run(cli: Cli, out: &mut Output) -> anyhow::Result<()> {
             tags,
             broker,
             qid,
-        } => message::send_message(
-            &admin,
-            out,
-            &topic,
-            &body,
-            key.as_deref(),
-            tags.as_deref(),
-            broker.as_deref(),
-            qid,
-        ),
+        } => {
+            let spec = message::SendSpec {
+                topic: &topic,
+                body: &body,
+                keys: key.as_deref(),
+                tags: tags.as_deref(),
+                broker_name: broker.as_deref(),
+                queue_id: qid,
+            };
+            message::send_message(admin, out, &spec)
+        }
         C::ConsumeMessage {
             topic,
             broker_name,
@@ -575,7 +697,7 @@ fn run(cli: Cli, out: &mut Output) -> anyhow::Result<()> {
                 consume_banner: true,
             };
             let queue = broker_name.as_deref().map(|b| (b, queue_id, offset));
-            message::consume_message(&admin, out, &spec, queue)
+            message::consume_message(admin, out, &spec, queue)
         }
         C::PrintMsg {
             topic,
@@ -593,11 +715,24 @@ fn run(cli: Cli, out: &mut Output) -> anyhow::Result<()> {
                 limit: None,
                 consume_banner: false,
             };
-            message::print_msg(&admin, out, &spec)
+            message::print_msg(admin, out, &spec)
         }
-        C::GetNamesrvConfig => cluster::get_namesrv_config(&admin, out),
-        C::WipeWritePerm { broker_name } => cluster::write_perm(&admin, out, &broker_name, false),
-        C::AddWritePerm { broker_name } => cluster::write_perm(&admin, out, &broker_name, true),
+    }
+}
+
+fn run_namesrv_command(
+    admin: &Admin,
+    out: &mut Output,
+    command: NamesrvCommand,
+) -> anyhow::Result<()> {
+    match command {
+        NamesrvCommand::GetNamesrvConfig => cluster::get_namesrv_config(admin, out),
+        NamesrvCommand::WipeWritePerm { broker_name } => {
+            cluster::write_perm(admin, out, &broker_name, false)
+        }
+        NamesrvCommand::AddWritePerm { broker_name } => {
+            cluster::write_perm(admin, out, &broker_name, true)
+        }
     }
 }
 

@@ -133,28 +133,7 @@ fn routes(admin: &Admin, request: &Request) -> Result<Value> {
                 "route": run(admin, |a, o| topic::topic_route(a, o, t, false))?,
             }))
         }
-        ("POST", "/api/topic") => {
-            let f = form(request)?;
-            let name = text(&f, "topic")?;
-            valid_name(name)?;
-            let queues = f["queues"].as_i64().unwrap_or(8);
-            if !(1..=1024).contains(&queues) {
-                return Err(anyhow!("queues must be 1..=1024"));
-            }
-            let cluster = f["cluster"].as_str().unwrap_or("DefaultCluster");
-            let spec = topic::TopicSpec {
-                topic: name.to_string(),
-                read_queue_nums: queues as i32,
-                write_queue_nums: queues as i32,
-                perm: 6,
-                order: false,
-                sys_flag: 0,
-                attributes: None,
-            };
-            run(admin, |a, o| {
-                topic::update_topic(a, o, &spec, None, Some(cluster))
-            })
-        }
+        ("POST", "/api/topic") => create_topic(admin, request),
         ("GET", "/api/groups") => run(admin, |a, o| {
             group::consumer_progress(a, o, None, None, None)
         }),
@@ -164,40 +143,80 @@ fn routes(admin: &Admin, request: &Request) -> Result<Value> {
                 group::consumer_progress(a, o, Some(g), None, None)
             })
         }
-        ("POST", "/api/reset") => {
-            let f = form(request)?;
-            let (g, t) = (text(&f, "group")?, text(&f, "topic")?);
-            valid_name(g)?;
-            valid_name(t)?;
-            let at = f["timestamp"]
-                .as_i64()
-                .ok_or_else(|| anyhow!("timestamp (ms) is required"))?;
-            run(admin, |a, o| {
-                group::reset_offset_by_time(a, o, g, t, &at.to_string(), at, true, None)
-            })
-        }
-        ("GET", "/api/message") => {
-            let t = param(request, "topic")?;
-            if let Ok(id) = param(request, "id") {
-                run(admin, |a, o| message::query_msg_by_id(a, o, t, id, false))
-            } else if let Ok(key) = param(request, "key") {
-                run(admin, |a, o| {
-                    message::query_msg_by_key(a, o, t, key, 0, i64::MAX, 64)
-                })
-            } else {
-                let broker = param(request, "broker")?;
-                let queue: i32 = param(request, "queue")?
-                    .parse()
-                    .map_err(|_| anyhow!("queue is a number"))?;
-                let offset: i64 = param(request, "offset")?
-                    .parse()
-                    .map_err(|_| anyhow!("offset is a number"))?;
-                run(admin, |a, o| {
-                    message::query_msg_by_offset(a, o, t, broker, queue, offset, true)
-                })
-            }
-        }
+        ("POST", "/api/reset") => reset_offsets(admin, request),
+        ("GET", "/api/message") => find_message(admin, request),
         _ => Err(anyhow!("no such API: {} {}", request.method, request.path)),
+    }
+}
+
+/// `POST /api/topic {topic, queues, cluster}`: `updateTopic -c`.
+fn create_topic(admin: &Admin, request: &Request) -> Result<Value> {
+    let f = form(request)?;
+    let name = text(&f, "topic")?;
+    valid_name(name)?;
+    let queues = f["queues"].as_i64().unwrap_or(8);
+    if !(1..=1024).contains(&queues) {
+        return Err(anyhow!("queues must be 1..=1024"));
+    }
+    let cluster = f["cluster"].as_str().unwrap_or("DefaultCluster");
+    let spec = topic::TopicSpec {
+        topic: name.to_string(),
+        read_queue_nums: queues as i32,
+        write_queue_nums: queues as i32,
+        perm: 6,
+        order: false,
+        sys_flag: 0,
+        attributes: None,
+    };
+    run(admin, |a, o| {
+        topic::update_topic(a, o, &spec, None, Some(cluster))
+    })
+}
+
+/// `POST /api/reset {group, topic, timestamp}`: `resetOffsetByTime`, forced.
+fn reset_offsets(admin: &Admin, request: &Request) -> Result<Value> {
+    let f = form(request)?;
+    let (g, t) = (text(&f, "group")?, text(&f, "topic")?);
+    valid_name(g)?;
+    valid_name(t)?;
+    let at = f["timestamp"]
+        .as_i64()
+        .ok_or_else(|| anyhow!("timestamp (ms) is required"))?;
+    let time_text = at.to_string();
+    let reset = group::OffsetReset {
+        group: g,
+        topic: t,
+        time_text: &time_text,
+        timestamp: at,
+        force: true,
+    };
+    run(admin, |a, o| {
+        group::reset_offset_by_time(a, o, &reset, None)
+    })
+}
+
+/// `GET /api/message?topic=` and `&id=`, `&key=` or
+/// `&broker=&queue=&offset=`: `queryMsgById`, `queryMsgByKey` or
+/// `queryMsgByOffset`.
+fn find_message(admin: &Admin, request: &Request) -> Result<Value> {
+    let t = param(request, "topic")?;
+    if let Ok(id) = param(request, "id") {
+        run(admin, |a, o| message::query_msg_by_id(a, o, t, id, false))
+    } else if let Ok(key) = param(request, "key") {
+        run(admin, |a, o| {
+            message::query_msg_by_key(a, o, t, key, 0, i64::MAX, 64)
+        })
+    } else {
+        let broker = param(request, "broker")?;
+        let queue: i32 = param(request, "queue")?
+            .parse()
+            .map_err(|_| anyhow!("queue is a number"))?;
+        let offset: i64 = param(request, "offset")?
+            .parse()
+            .map_err(|_| anyhow!("offset is a number"))?;
+        run(admin, |a, o| {
+            message::query_msg_by_offset(a, o, t, broker, queue, offset, true)
+        })
     }
 }
 
