@@ -540,38 +540,9 @@ async fn load_queue<D: Disk>(
             .read_at(0, file_bytes as usize)
             .await
             .map_err(|e| StoreError::io("read consume queue", &path, e))?;
-        let mut valid_bytes = 0u64;
-        for (i, slot) in bytes.chunks(CQ_ENTRY_BYTES).enumerate() {
-            let offset = (file_base + (i * CQ_ENTRY_BYTES) as u64) / CQ_ENTRY_BYTES as u64;
-            match decode_slot(slot) {
-                CqSlot::Filler if queue.is_none() => {
-                    valid_bytes = ((i + 1) * CQ_ENTRY_BYTES) as u64;
-                }
-                CqSlot::Entry(e) if e.end() <= checkpoint => {
-                    let q = queue.get_or_insert_with(|| {
-                        let mut q = ConsumeQueue::new(Rc::from(topic), queue_id, offset);
-                        q.file_started = true;
-                        q
-                    });
-                    let in_order = q
-                        .entries
-                        .back()
-                        .is_none_or(|last| e.commit_log_offset >= last.end());
-                    if offset != q.max_offset().0 || !in_order {
-                        ended = true;
-                        break;
-                    }
-                    q.entries.push_back(e);
-                    q.persisted = q.max_offset().0;
-                    valid_bytes = ((i + 1) * CQ_ENTRY_BYTES) as u64;
-                }
-                _ => {
-                    ended = true;
-                    break;
-                }
-            }
-        }
-        if ended || (bytes.len() as u64) < file_bytes {
+        let (valid_bytes, broken) =
+            take_slots(&mut queue, &bytes, file_base, topic, queue_id, checkpoint);
+        if broken || (bytes.len() as u64) < file_bytes {
             ended = true;
             if valid_bytes < bytes.len() as u64 {
                 file.truncate(valid_bytes)
@@ -584,6 +555,50 @@ async fn load_queue<D: Disk>(
         }
     }
     Ok(queue)
+}
+
+/// Adds the entries of one file's `bytes` (its first slot at byte
+/// `file_base` of the queue) to `queue`, creating it at the first entry, up
+/// to the first slot that does not continue it: invalid, a filler after
+/// the first entry, an entry at or past `checkpoint`, out of order or at
+/// the wrong queue offset. Returns the valid bytes (fillers included), and
+/// whether such a slot ended the queue.
+fn take_slots(
+    queue: &mut Option<ConsumeQueue>,
+    bytes: &[u8],
+    file_base: u64,
+    topic: &str,
+    queue_id: QueueId,
+    checkpoint: CommitLogOffset,
+) -> (u64, bool) {
+    let mut valid_bytes = 0u64;
+    for (i, slot) in bytes.chunks(CQ_ENTRY_BYTES).enumerate() {
+        let offset = (file_base + (i * CQ_ENTRY_BYTES) as u64) / CQ_ENTRY_BYTES as u64;
+        match decode_slot(slot) {
+            CqSlot::Filler if queue.is_none() => {
+                valid_bytes = ((i + 1) * CQ_ENTRY_BYTES) as u64;
+            }
+            CqSlot::Entry(e) if e.end() <= checkpoint => {
+                let q = queue.get_or_insert_with(|| {
+                    let mut q = ConsumeQueue::new(Rc::from(topic), queue_id, offset);
+                    q.file_started = true;
+                    q
+                });
+                let in_order = q
+                    .entries
+                    .back()
+                    .is_none_or(|last| e.commit_log_offset >= last.end());
+                if offset != q.max_offset().0 || !in_order {
+                    return (valid_bytes, true);
+                }
+                q.entries.push_back(e);
+                q.persisted = q.max_offset().0;
+                valid_bytes = ((i + 1) * CQ_ENTRY_BYTES) as u64;
+            }
+            _ => return (valid_bytes, true),
+        }
+    }
+    (valid_bytes, false)
 }
 
 #[cfg(test)]

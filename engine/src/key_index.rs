@@ -34,7 +34,7 @@
 //! its chain on average, about 150 for ten million entries.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use crate::disk::{Disk, DiskFile};
@@ -312,48 +312,70 @@ impl KeyIndex {
                 me.base = first;
                 me.persisted = first;
             }
-            let file = disk
-                .open(&path, false)
-                .await
-                .map_err(|e| StoreError::io("open index", &path, e))?;
-            let bytes = file
-                .read_at(0, segment_entries as usize * INDEX_ENTRY_BYTES)
-                .await
-                .map_err(|e| StoreError::io("read index", &path, e))?;
-            let mut valid = 0usize;
-            if first != me.next_number() {
-                ended = true;
-            } else {
-                for chunk in bytes.chunks(INDEX_ENTRY_BYTES) {
-                    match IndexEntry::decode(chunk) {
-                        Some(e)
-                            if e.commit_log_offset < checkpoint
-                                && me.last_offset().is_none_or(|l| e.commit_log_offset >= l) =>
-                        {
-                            me.add(e);
-                            valid += INDEX_ENTRY_BYTES;
-                        }
-                        _ => {
-                            ended = true;
-                            break;
-                        }
-                    }
-                }
-                me.persisted = me.next_number();
-            }
-            if ended || bytes.len() < segment_entries as usize * INDEX_ENTRY_BYTES {
-                ended = true;
-                if valid < bytes.len() {
-                    file.truncate(valid as u64)
-                        .await
-                        .map_err(|e| StoreError::io("truncate index", &path, e))?;
-                    file.sync_data()
-                        .await
-                        .map_err(|e| StoreError::io("sync index", &path, e))?;
-                }
-            }
+            ended = me.load_file(disk, &path, first, checkpoint).await?;
         }
         Ok(me)
+    }
+
+    /// Loads the entries of the file whose first entry is number `first`,
+    /// truncating it after the last valid one. Returns whether the index
+    /// ends in this file (a gap, a bad or out-of-order entry, or a short
+    /// file): the files after it are stale.
+    async fn load_file<D: Disk>(
+        &mut self,
+        disk: &D,
+        path: &Path,
+        first: u64,
+        checkpoint: CommitLogOffset,
+    ) -> Result<bool> {
+        let file_bytes = self.segment_entries as usize * INDEX_ENTRY_BYTES;
+        let file = disk
+            .open(path, false)
+            .await
+            .map_err(|e| StoreError::io("open index", path, e))?;
+        let bytes = file
+            .read_at(0, file_bytes)
+            .await
+            .map_err(|e| StoreError::io("read index", path, e))?;
+        let (valid, mut ended) = if first == self.next_number() {
+            let taken = self.add_valid(&bytes, checkpoint);
+            self.persisted = self.next_number();
+            taken
+        } else {
+            (0, true)
+        };
+        if ended || bytes.len() < file_bytes {
+            ended = true;
+            if valid < bytes.len() {
+                file.truncate(valid as u64)
+                    .await
+                    .map_err(|e| StoreError::io("truncate index", path, e))?;
+                file.sync_data()
+                    .await
+                    .map_err(|e| StoreError::io("sync index", path, e))?;
+            }
+        }
+        Ok(ended)
+    }
+
+    /// Adds the entries of `bytes` (a file's) up to the first that is not
+    /// valid: undecodable, at or past `checkpoint`, or before the last
+    /// entry. Returns the valid bytes, and whether an entry was not valid.
+    fn add_valid(&mut self, bytes: &[u8], checkpoint: CommitLogOffset) -> (usize, bool) {
+        let mut valid = 0usize;
+        for chunk in bytes.chunks(INDEX_ENTRY_BYTES) {
+            match IndexEntry::decode(chunk) {
+                Some(e)
+                    if e.commit_log_offset < checkpoint
+                        && self.last_offset().is_none_or(|l| e.commit_log_offset >= l) =>
+                {
+                    self.add(e);
+                    valid += INDEX_ENTRY_BYTES;
+                }
+                _ => return (valid, true),
+            }
+        }
+        (valid, false)
     }
 
     /// Retention: forgets entries below `min_position` and deletes files

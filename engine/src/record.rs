@@ -617,6 +617,61 @@ impl<'a> Cursor<'a> {
         }
         Ok(value as usize)
     }
+
+    /// Reads BODYLENGTH and BODY, TOPICLENGTH (one byte in V1, two in V2)
+    /// and TOPIC, PROPERTIESLENGTH and PROPERTIES.
+    fn variable_tail(&mut self, magic: u32) -> Result<VariableTail<'a>, RecordError> {
+        let body_len = i64::from(self.i32()?);
+        let body_len = self.len_field("BODYLENGTH", body_len)?;
+        let body = self.take(body_len)?;
+        let topic_len = if magic == MAGIC_V2 {
+            i64::from(self.i16()?)
+        } else {
+            i64::from(self.take(1)?[0])
+        };
+        let topic_len = self.len_field("TOPICLENGTH", topic_len)?;
+        let topic =
+            std::str::from_utf8(self.take(topic_len)?).map_err(|_| RecordError::TopicNotUtf8)?;
+        let props_len = i64::from(self.i16()?);
+        let props_len = self.len_field("PROPERTIESLENGTH", props_len)?;
+        let properties = self.take(props_len)?;
+        Ok(VariableTail {
+            body,
+            topic,
+            properties,
+        })
+    }
+}
+
+/// The record at the start of `buf`: its magic says it is one, and `buf`
+/// holds all TOTALSIZE bytes of it.
+fn record_bytes(buf: &[u8]) -> Result<&[u8], RecordError> {
+    let size_bytes = match read_head(buf)? {
+        Head::Record { size_bytes } => size_bytes,
+        Head::Blank | Head::Empty => {
+            let magic = u32::from_be_bytes(
+                buf[POS_MAGIC..8]
+                    .try_into()
+                    .expect("a slice of the array's length"),
+            );
+            return Err(RecordError::BadMagic(magic));
+        }
+    };
+    if buf.len() < size_bytes {
+        return Err(RecordError::Truncated {
+            needed: size_bytes,
+            available: buf.len(),
+        });
+    }
+    Ok(&buf[..size_bytes])
+}
+
+/// The length-prefixed fields after the fixed-size head: BODY, TOPIC and
+/// PROPERTIES.
+struct VariableTail<'a> {
+    body: &'a [u8],
+    topic: &'a str,
+    properties: &'a [u8],
 }
 
 impl<'a> RecordView<'a> {
@@ -625,24 +680,8 @@ impl<'a> RecordView<'a> {
     /// that TOTALSIZE equals the size the fields describe. Does not check the
     /// CRC; see [`RecordView::verify_crc`].
     pub fn parse(buf: &'a [u8]) -> Result<RecordView<'a>, RecordError> {
-        let size_bytes = match read_head(buf)? {
-            Head::Record { size_bytes } => size_bytes,
-            Head::Blank | Head::Empty => {
-                let magic = u32::from_be_bytes(
-                    buf[POS_MAGIC..8]
-                        .try_into()
-                        .expect("a slice of the array's length"),
-                );
-                return Err(RecordError::BadMagic(magic));
-            }
-        };
-        if buf.len() < size_bytes {
-            return Err(RecordError::Truncated {
-                needed: size_bytes,
-                available: buf.len(),
-            });
-        }
-        let bytes = &buf[..size_bytes];
+        let bytes = record_bytes(buf)?;
+        let size_bytes = bytes.len();
         let mut c = Cursor { buf: bytes, pos: 0 };
         let _total = c.i32()?;
         let magic = c.u32()?;
@@ -658,20 +697,11 @@ impl<'a> RecordView<'a> {
         let store_host = c.host(sys_flag & SYSFLAG_STOREHOST_V6 != 0)?;
         let reconsume_times = c.i32()?;
         let prepared_transaction_offset = c.i64()?;
-        let body_len = i64::from(c.i32()?);
-        let body_len = c.len_field("BODYLENGTH", body_len)?;
-        let body = c.take(body_len)?;
-        let topic_len = if magic == MAGIC_V2 {
-            i64::from(c.i16()?)
-        } else {
-            i64::from(c.take(1)?[0])
-        };
-        let topic_len = c.len_field("TOPICLENGTH", topic_len)?;
-        let topic =
-            std::str::from_utf8(c.take(topic_len)?).map_err(|_| RecordError::TopicNotUtf8)?;
-        let props_len = i64::from(c.i16()?);
-        let props_len = c.len_field("PROPERTIESLENGTH", props_len)?;
-        let properties = c.take(props_len)?;
+        let VariableTail {
+            body,
+            topic,
+            properties,
+        } = c.variable_tail(magic)?;
         if c.pos != size_bytes {
             return Err(RecordError::SizeMismatch {
                 declared: size_bytes,

@@ -250,22 +250,8 @@ async fn scan<D: Disk>(
                 Ok(view) => view,
                 Err(e) => break 'segments Some(e.to_string()),
             };
-            match check_scanned(&view, pos, queues) {
-                Ok(()) => {}
-                Err(Bad::Torn(problem)) => break 'segments Some(problem),
-                // An intact record that cannot be placed: the log or the
-                // consume queues are damaged, not torn. Truncating here
-                // would zero acknowledged records after it.
-                Err(Bad::Corrupt(problem)) => {
-                    return Err(StoreError::Corrupt {
-                        what: "commit log",
-                        path: log.segment_path(base),
-                        detail: format!(
-                            "the intact record at offset {pos} cannot be placed ({problem}). \
-                             Nothing was truncated or deleted."
-                        ),
-                    })
-                }
+            if let Some(problem) = torn_at(log, base, &view, pos, queues)? {
+                break 'segments Some(problem);
             }
             dispatch(&view, queues, index_enable.then_some(&mut *index));
             last_ts = last_ts.max(view.store_timestamp_ms);
@@ -277,6 +263,33 @@ async fn scan<D: Disk>(
         last_store_timestamp_ms: last_ts,
         stopped_by,
     })
+}
+
+/// Checks the record at `pos` (in segment `base`) before recovery takes
+/// it: `Some(problem)` where it is torn (the log may end there), an error
+/// where it is intact but cannot be placed.
+fn torn_at<D: Disk>(
+    log: &CommitLog<D>,
+    base: SegmentBase,
+    view: &RecordView<'_>,
+    pos: CommitLogOffset,
+    queues: &ConsumeQueues,
+) -> Result<Option<String>> {
+    match check_scanned(view, pos, queues) {
+        Ok(()) => Ok(None),
+        Err(Bad::Torn(problem)) => Ok(Some(problem)),
+        // An intact record that cannot be placed: the log or the
+        // consume queues are damaged, not torn. Truncating here
+        // would zero acknowledged records after it.
+        Err(Bad::Corrupt(problem)) => Err(StoreError::Corrupt {
+            what: "commit log",
+            path: log.segment_path(base),
+            detail: format!(
+                "the intact record at offset {pos} cannot be placed ({problem}). \
+                 Nothing was truncated or deleted."
+            ),
+        }),
+    }
 }
 
 /// Why recovery did not take a record.

@@ -61,6 +61,40 @@ struct Taken {
     skip_ended: Option<SegmentBase>,
 }
 
+/// What a scan of the carry found: its complete records, how many of its
+/// bytes they (and the fillers among them) take, and where they end.
+struct CarryScan {
+    found: Vec<Found>,
+    consumed: usize,
+    end: CommitLogOffset,
+    /// Set when the carry ends inside a BLANK filler: the next segment.
+    skip_to: Option<SegmentBase>,
+}
+
+/// How a packet's first bytes pass over the BLANK filler the tail is inside.
+struct FillerSkip {
+    /// Bytes of the packet that are filler.
+    skipped: usize,
+    /// The segment the filler ends at, when the packet reaches it.
+    ended: Option<SegmentBase>,
+}
+
+/// The filler part of a packet of `len` bytes at `at`, when the tail is
+/// inside a filler that ends at `skip_to`.
+fn skip_filler(skip_to: Option<SegmentBase>, at: CommitLogOffset, len: usize) -> FillerSkip {
+    let Some(next) = skip_to else {
+        return FillerSkip {
+            skipped: 0,
+            ended: None,
+        };
+    };
+    let skipped = (next.start() - at).min(len as u64) as usize;
+    FillerSkip {
+        skipped,
+        ended: (at + (skipped as u64) >= next.start()).then_some(next),
+    }
+}
+
 impl<D: Disk> ShardStore<D> {
     /// Appends `bytes` that the master holds at commit-log offset `at`,
     /// which must be this log's end (or any segment base for an empty
@@ -133,44 +167,59 @@ impl<D: Disk> ShardStore<D> {
     /// [`ShardStore::dispatch_replicated`], after the bytes are in the log.
     /// On error the carry is as it was.
     fn take_replicated(&self, at: CommitLogOffset, bytes: &[u8]) -> Result<Taken, String> {
-        let seg = self.log.segment_size_bytes();
         let mut tail = self.replica.borrow_mut();
         let tail = &mut *tail;
-        let mut boundary = *tail.boundary.get_or_insert(at);
-        let mut skip_to = tail.skip_to;
-        let carry_len_before = tail.carry.len();
-        let mut new = bytes;
-        let mut skipped = 0;
-        let mut skip_ended = None;
-        if let Some(next) = skip_to {
-            skipped = (next.start() - at).min(new.len() as u64) as usize;
-            new = &new[skipped..];
-            if at + (skipped as u64) < next.start() {
-                return Ok(Taken {
-                    found: Vec::new(),
-                    consumed: 0,
-                    boundary,
-                    skip_to,
-                    carry_before: carry_len_before,
-                    skipped,
-                    skip_ended,
-                });
-            }
-            skip_to = None;
-            skip_ended = Some(next);
-            boundary = next.start();
+        let boundary = *tail.boundary.get_or_insert(at);
+        let carry_before = tail.carry.len();
+        let skip = skip_filler(tail.skip_to, at, bytes.len());
+        if tail.skip_to.is_some() && skip.ended.is_none() {
+            // The whole packet is filler.
+            return Ok(Taken {
+                found: Vec::new(),
+                consumed: 0,
+                boundary,
+                skip_to: tail.skip_to,
+                carry_before,
+                skipped: skip.skipped,
+                skip_ended: None,
+            });
         }
-        tail.carry.extend_from_slice(new);
-        let mut found = Vec::new();
+        let boundary = skip.ended.map_or(boundary, SegmentBase::start);
+        tail.carry.extend_from_slice(&bytes[skip.skipped..]);
+        let scan = match self.find_complete(&tail.carry, boundary) {
+            Ok(scan) => scan,
+            Err(e) => {
+                tail.carry.truncate(carry_before);
+                return Err(e);
+            }
+        };
+        debug_assert!(tail.carry.len() - scan.consumed <= RECORD_SIZE_BYTES_MAX + BLANK_SIZE_BYTES);
+        Ok(Taken {
+            found: scan.found,
+            consumed: scan.consumed,
+            boundary: scan.end,
+            skip_to: scan.skip_to,
+            carry_before,
+            skipped: skip.skipped,
+            skip_ended: skip.ended,
+        })
+    }
+
+    /// Finds the complete records (and BLANK fillers) at the start of
+    /// `carry`, which begins at `boundary`, checking each record.
+    fn find_complete(&self, carry: &[u8], boundary: CommitLogOffset) -> Result<CarryScan, String> {
+        let seg = self.log.segment_size_bytes();
         let queues = self.queues.borrow();
         // Next queue offset of each queue this packet has records for.
         let mut next_in_packet: HashMap<String, HashMap<QueueId, u64>> = HashMap::new();
+        let mut found = Vec::new();
+        let mut skip_to = None;
         let mut pos = boundary;
         let mut i = 0;
-        let result = loop {
-            let left = &tail.carry[i..];
+        loop {
+            let left = &carry[i..];
             if left.len() < BLANK_SIZE_BYTES {
-                break Ok(());
+                break;
             }
             match read_head(left) {
                 Ok(Head::Blank) => {
@@ -183,20 +232,18 @@ impl<D: Disk> ShardStore<D> {
                     }
                     // Inside the filler: `pos` stays at the BLANK, so a
                     // checkpoint makes recovery re-read it and move on.
-                    i = tail.carry.len();
+                    i = carry.len();
                     skip_to = Some(next);
-                    break Ok(());
+                    break;
                 }
                 Ok(Head::Record { size_bytes }) => {
                     if left.len() < size_bytes {
-                        break Ok(());
+                        break;
                     }
-                    let checked = RecordView::parse(&left[..size_bytes])
+                    RecordView::parse(&left[..size_bytes])
                         .map_err(|e| e.to_string())
-                        .and_then(|v| check_replicated(&v, pos, &queues, &mut next_in_packet));
-                    if let Err(e) = checked {
-                        break Err(format!("record at {pos}: {e}"));
-                    }
+                        .and_then(|v| check_replicated(&v, pos, &queues, &mut next_in_packet))
+                        .map_err(|e| format!("record at {pos}: {e}"))?;
                     found.push(Found {
                         at: i,
                         len: size_bytes,
@@ -205,24 +252,16 @@ impl<D: Disk> ShardStore<D> {
                     pos += size_bytes as u64;
                 }
                 Ok(Head::Empty) => {
-                    break Err(format!("zeroes where a record should start, at {pos}"))
+                    return Err(format!("zeroes where a record should start, at {pos}"))
                 }
-                Err(e) => break Err(format!("record at {pos}: {e}")),
+                Err(e) => return Err(format!("record at {pos}: {e}")),
             }
-        };
-        if let Err(e) = result {
-            tail.carry.truncate(carry_len_before);
-            return Err(e);
         }
-        debug_assert!(tail.carry.len() - i <= RECORD_SIZE_BYTES_MAX + BLANK_SIZE_BYTES);
-        Ok(Taken {
+        Ok(CarryScan {
             found,
             consumed: i,
-            boundary: pos,
+            end: pos,
             skip_to,
-            carry_before: carry_len_before,
-            skipped,
-            skip_ended,
         })
     }
 
