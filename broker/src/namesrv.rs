@@ -106,19 +106,21 @@ impl RouteTable {
         body: &[u8],
         connection: u64,
     ) -> Result<(), String> {
-        let topics = if body.is_empty() {
-            None
-        } else {
-            let v: Value =
-                serde_json::from_slice(body).map_err(|e| format!("register body: {e}"))?;
-            Some(
-                v.get("topicConfigSerializeWrapper")
-                    .and_then(|w| w.get("topicConfigTable"))
-                    .and_then(Value::as_object)
-                    .cloned()
-                    .unwrap_or_default(),
-            )
+        let topics = topic_config_table(body)?;
+        self.record_broker(h, connection);
+        if h.broker_id != 0 {
+            return Ok(());
+        }
+        let Some(topics) = topics else {
+            return Ok(());
         };
+        self.replace_queues(&h.broker_name, topics);
+        Ok(())
+    }
+
+    /// Records a registering broker: its cluster, its address under its
+    /// id, and that it is alive (on `connection`).
+    fn record_broker(&mut self, h: &RegisterBrokerRequestHeader, connection: u64) {
         self.clusters
             .entry(h.cluster_name.clone())
             .or_default()
@@ -152,23 +154,23 @@ impl RouteTable {
                 connection,
             },
         );
-        if h.broker_id != 0 {
-            return Ok(());
-        }
-        let Some(topics) = topics else {
-            return Ok(());
-        };
+    }
+
+    /// Replaces the queues of master `broker_name` with those of its
+    /// registered `topicConfigTable` (write permission cleared while an
+    /// operator has it wiped).
+    fn replace_queues(&mut self, broker_name: &str, topics: serde_json::Map<String, Value>) {
         for queues in self.topics.values_mut() {
-            queues.remove(&h.broker_name);
+            queues.remove(broker_name);
         }
-        let wiped = self.write_wiped.contains(&h.broker_name);
+        let wiped = self.write_wiped.contains(broker_name);
         for (name, t) in topics {
             let num = |k: &str| t.get(k).and_then(Value::as_i64).unwrap_or(0) as i32;
             let perm = num("perm");
             self.topics.entry(name).or_default().insert(
-                h.broker_name.clone(),
+                broker_name.to_string(),
                 QueueData {
-                    broker_name: h.broker_name.clone(),
+                    broker_name: broker_name.to_string(),
                     perm: if wiped { perm & !PERM_WRITE } else { perm },
                     read_queue_nums: num("readQueueNums"),
                     topic_sys_flag: num("topicSysFlag"),
@@ -177,7 +179,6 @@ impl RouteTable {
             );
         }
         self.topics.retain(|_, q| !q.is_empty());
-        Ok(())
     }
 
     fn unregister(&mut self, cluster: &str, broker_name: &str, addr: &str, broker_id: i64) {
@@ -304,6 +305,22 @@ impl RouteTable {
     }
 }
 
+/// The `topicConfigTable` of a registration body; `None` for an empty
+/// body (a registration that only renews liveness).
+fn topic_config_table(body: &[u8]) -> Result<Option<serde_json::Map<String, Value>>, String> {
+    if body.is_empty() {
+        return Ok(None);
+    }
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("register body: {e}"))?;
+    Ok(Some(
+        v.get("topicConfigSerializeWrapper")
+            .and_then(|w| w.get("topicConfigTable"))
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default(),
+    ))
+}
+
 /// A running name server.
 pub struct NameServer {
     addr: SocketAddr,
@@ -325,78 +342,26 @@ impl NameServer {
     ) -> std::io::Result<NameServer> {
         let listener = TcpListener::bind(bind)?;
         let addr = listener.local_addr()?;
-        let config_text = format!(
-            "listenPort={}\nbindAddress={}\nscanNotActiveBrokerInterval={SCAN_INTERVAL_MS}\n\
-             brokerChannelExpiredMillis={BROKER_TIMEOUT_MS_DEFAULT}\nserverChannelMaxIdleTimeSeconds={}\n\
-             connectionsMax={NAMESRV_CONNECTIONS_MAX}\nkvEntriesMax={KV_ENTRIES_MAX}\naclEnable={}\n",
-            addr.port(),
-            addr.ip(),
-            NAMESRV_IDLE_TIMEOUT.as_secs(),
-            acl.is_some(),
-        );
         let table = Arc::new(Mutex::new(RouteTable {
-            config_text,
+            config_text: config_text(addr, acl.is_some()),
             ..RouteTable::default()
         }));
         let stop = Arc::new(AtomicBool::new(false));
-        let connections = Arc::new(AtomicUsize::new(0));
-        let next_connection = Arc::new(AtomicU64::new(1));
-        let acceptor = {
-            let (table, stop) = (table.clone(), stop.clone());
-            std::thread::Builder::new()
-                .name("namesrv-accept".into())
-                .spawn(move || {
-                    for stream in listener.incoming() {
-                        if stop.load(Ordering::Acquire) {
-                            return;
-                        }
-                        let Ok(stream) = stream else { continue };
-                        if connections.load(Ordering::Acquire) >= NAMESRV_CONNECTIONS_MAX {
-                            tracing::warn!("name server connection limit reached; refusing");
-                            continue;
-                        }
-                        connections.fetch_add(1, Ordering::AcqRel);
-                        let (table, stop, connections, acl, tls) = (
-                            table.clone(),
-                            stop.clone(),
-                            connections.clone(),
-                            acl.clone(),
-                            tls.clone(),
-                        );
-                        let id = next_connection.fetch_add(1, Ordering::Relaxed);
-                        let spawned = std::thread::Builder::new()
-                            .name("namesrv-conn".into())
-                            .spawn(move || {
-                                serve_connection(stream, id, &table, &stop, acl.as_deref(), &tls);
-                                table
-                                    .lock()
-                                    .expect("route lock")
-                                    .drop_where(|l| l.connection == id);
-                                connections.fetch_sub(1, Ordering::AcqRel);
-                            });
-                        if spawned.is_err() {
-                            tracing::error!("cannot start a name server connection thread");
-                        }
-                    }
-                })?
+        let acceptor = Acceptor {
+            table: table.clone(),
+            stop: stop.clone(),
+            connections: Arc::new(AtomicUsize::new(0)),
+            acl,
+            tls,
         };
+        let acceptor = std::thread::Builder::new()
+            .name("namesrv-accept".into())
+            .spawn(move || acceptor.run(&listener))?;
         let scanner = {
             let (table, stop) = (table.clone(), stop.clone());
             std::thread::Builder::new()
                 .name("namesrv-scan".into())
-                .spawn(move || {
-                    let mut last = Instant::now();
-                    while !stop.load(Ordering::Acquire) {
-                        std::thread::sleep(Duration::from_millis(100));
-                        if last.elapsed() >= Duration::from_millis(SCAN_INTERVAL_MS) {
-                            last = Instant::now();
-                            table
-                                .lock()
-                                .expect("route lock")
-                                .drop_where(|l| l.last_update.elapsed() > l.timeout);
-                        }
-                    }
-                })?
+                .spawn(move || scan_liveness(&table, &stop))?
         };
         tracing::info!(%addr, "name server listening");
         Ok(NameServer {
@@ -417,6 +382,94 @@ impl NameServer {
         let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
         for t in self.threads.drain(..) {
             let _ = t.join();
+        }
+    }
+}
+
+/// This name server's settings, as `GET_NAMESRV_CONFIG` prints them.
+fn config_text(addr: SocketAddr, acl_enable: bool) -> String {
+    format!(
+        "listenPort={}\nbindAddress={}\nscanNotActiveBrokerInterval={SCAN_INTERVAL_MS}\n\
+         brokerChannelExpiredMillis={BROKER_TIMEOUT_MS_DEFAULT}\nserverChannelMaxIdleTimeSeconds={}\n\
+         connectionsMax={NAMESRV_CONNECTIONS_MAX}\nkvEntriesMax={KV_ENTRIES_MAX}\naclEnable={}\n",
+        addr.port(),
+        addr.ip(),
+        NAMESRV_IDLE_TIMEOUT.as_secs(),
+        acl_enable,
+    )
+}
+
+/// What the acceptor thread shares with each connection thread it starts.
+#[derive(Clone)]
+struct Acceptor {
+    table: Arc<Mutex<RouteTable>>,
+    stop: Arc<AtomicBool>,
+    /// Connection threads running: at most [`NAMESRV_CONNECTIONS_MAX`].
+    connections: Arc<AtomicUsize>,
+    acl: Option<Arc<crate::acl::Acl>>,
+    tls: ringmq_net::tls::ServerTls,
+}
+
+impl Acceptor {
+    /// Accepts connections until `stop` is set (and one more connection
+    /// arrives to wake the accept).
+    fn run(self, listener: &TcpListener) {
+        let next_connection = AtomicU64::new(1);
+        for stream in listener.incoming() {
+            if self.stop.load(Ordering::Acquire) {
+                return;
+            }
+            let Ok(stream) = stream else { continue };
+            if self.connections.load(Ordering::Acquire) >= NAMESRV_CONNECTIONS_MAX {
+                tracing::warn!("name server connection limit reached; refusing");
+                continue;
+            }
+            self.connections.fetch_add(1, Ordering::AcqRel);
+            let id = next_connection.fetch_add(1, Ordering::Relaxed);
+            self.spawn_connection(stream, id);
+        }
+    }
+
+    /// Serves connection `id` on a thread of its own; when it ends, the
+    /// brokers that registered over it leave the routes.
+    fn spawn_connection(&self, stream: TcpStream, id: u64) {
+        let shared = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("namesrv-conn".into())
+            .spawn(move || {
+                serve_connection(
+                    stream,
+                    id,
+                    &shared.table,
+                    &shared.stop,
+                    shared.acl.as_deref(),
+                    &shared.tls,
+                );
+                shared
+                    .table
+                    .lock()
+                    .expect("route lock")
+                    .drop_where(|l| l.connection == id);
+                shared.connections.fetch_sub(1, Ordering::AcqRel);
+            });
+        if spawned.is_err() {
+            tracing::error!("cannot start a name server connection thread");
+        }
+    }
+}
+
+/// Drops brokers silent past their timeout, every [`SCAN_INTERVAL_MS`],
+/// until `stop` is set.
+fn scan_liveness(table: &Mutex<RouteTable>, stop: &AtomicBool) {
+    let mut last = Instant::now();
+    while !stop.load(Ordering::Acquire) {
+        std::thread::sleep(Duration::from_millis(100));
+        if last.elapsed() >= Duration::from_millis(SCAN_INTERVAL_MS) {
+            last = Instant::now();
+            table
+                .lock()
+                .expect("route lock")
+                .drop_where(|l| l.last_update.elapsed() > l.timeout);
         }
     }
 }
@@ -506,30 +559,7 @@ fn serve_frames<S: Read + Write>(
             if request.is_response() {
                 continue;
             }
-            let refused = match (acl, request.code) {
-                (
-                    Some(acl),
-                    RequestCode::REGISTER_BROKER
-                    | RequestCode::UNREGISTER_BROKER
-                    | RequestCode::PUT_KV_CONFIG
-                    | RequestCode::DELETE_KV_CONFIG
-                    | RequestCode::DELETE_TOPIC_IN_NAMESRV
-                    | RequestCode::WIPE_WRITE_PERM_OF_BROKER
-                    | RequestCode::ADD_WRITE_PERM_OF_BROKER,
-                ) => peer
-                    .ok_or_else(|| "no peer address".to_string())
-                    .and_then(|ip| acl.current().check_cluster_member(ip, &request))
-                    .err(),
-                _ => None,
-            };
-            let response = match refused {
-                Some(why) => {
-                    tracing::warn!(connection = id, ?peer, code = request.code, %why, "name server request refused by ACL");
-                    RemotingCommand::response_to(&request, ResponseCode::NO_PERMISSION)
-                        .with_remark(why)
-                }
-                None => handle(&request, id, table),
-            };
+            let response = answer(&request, id, peer, table, acl);
             if request.is_oneway() {
                 continue;
             }
@@ -543,25 +573,75 @@ fn serve_frames<S: Read + Write>(
         if stop.load(Ordering::Acquire) {
             return;
         }
-        match stream.read(&mut chunk) {
-            Ok(0) => return,
-            Ok(n) => {
-                buf.extend_from_slice(&chunk[..n]);
-                last_read = Instant::now();
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                if last_read.elapsed() >= NAMESRV_IDLE_TIMEOUT {
-                    tracing::info!(connection = id, "name server: idle connection; closing");
-                    return;
-                }
-            }
-            Err(_) => return,
+        if !read_more(&mut stream, &mut chunk, &mut buf, &mut last_read, id) {
+            return;
         }
+    }
+}
+
+/// The answer to one request: refused when the ACL does not take it from
+/// this peer, else [`handle`]'s.
+fn answer(
+    request: &RemotingCommand,
+    id: u64,
+    peer: Option<std::net::IpAddr>,
+    table: &Mutex<RouteTable>,
+    acl: Option<&crate::acl::Acl>,
+) -> RemotingCommand {
+    let refused = match (acl, request.code) {
+        (
+            Some(acl),
+            RequestCode::REGISTER_BROKER
+            | RequestCode::UNREGISTER_BROKER
+            | RequestCode::PUT_KV_CONFIG
+            | RequestCode::DELETE_KV_CONFIG
+            | RequestCode::DELETE_TOPIC_IN_NAMESRV
+            | RequestCode::WIPE_WRITE_PERM_OF_BROKER
+            | RequestCode::ADD_WRITE_PERM_OF_BROKER,
+        ) => peer
+            .ok_or_else(|| "no peer address".to_string())
+            .and_then(|ip| acl.current().check_cluster_member(ip, request))
+            .err(),
+        _ => None,
+    };
+    match refused {
+        Some(why) => {
+            tracing::warn!(connection = id, ?peer, code = request.code, %why, "name server request refused by ACL");
+            RemotingCommand::response_to(request, ResponseCode::NO_PERMISSION).with_remark(why)
+        }
+        None => handle(request, id, table),
+    }
+}
+
+/// Reads what the peer sent next into `buf`. `false` when the connection
+/// ends: closed, failed, or idle for [`NAMESRV_IDLE_TIMEOUT`].
+fn read_more<S: Read>(
+    stream: &mut S,
+    chunk: &mut [u8],
+    buf: &mut BytesMut,
+    last_read: &mut Instant,
+    id: u64,
+) -> bool {
+    match stream.read(chunk) {
+        Ok(0) => false,
+        Ok(n) => {
+            buf.extend_from_slice(&chunk[..n]);
+            *last_read = Instant::now();
+            true
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            if last_read.elapsed() >= NAMESRV_IDLE_TIMEOUT {
+                tracing::info!(connection = id, "name server: idle connection; closing");
+                return false;
+            }
+            true
+        }
+        Err(_) => false,
     }
 }
 
@@ -570,182 +650,242 @@ fn handle(
     connection: u64,
     table: &Mutex<RouteTable>,
 ) -> RemotingCommand {
-    let reply = |code: i32, remark: Option<String>| {
-        let mut r = RemotingCommand::response_to(request, code);
-        r.remark = remark;
-        r
-    };
-    let bad =
-        |e: ringmq_net::HeaderError| reply(ResponseCode::INVALID_PARAMETER, Some(e.to_string()));
     let mut table = table.lock().expect("route lock");
     match request.code {
-        RequestCode::REGISTER_BROKER => {
-            let h = match RegisterBrokerRequestHeader::from_ext_fields(&request.ext_fields) {
-                Ok(h) => h,
-                Err(e) => return bad(e),
-            };
-            if h.compressed == Some(true) {
-                return reply(
-                    ResponseCode::SYSTEM_ERROR,
-                    Some("compressed registration bodies are not supported; set compressedRegister=false".into()),
-                );
-            }
-            if let Some(crc) = h.body_crc32.filter(|c| *c != 0) {
-                let actual = (crc32fast::hash(&request.body) & 0x7FFF_FFFF) as i32;
-                if actual != crc {
-                    return reply(ResponseCode::SYSTEM_ERROR, Some("crc32 not match".into()));
-                }
-            }
-            match table.register(&h, &request.body, connection) {
-                Ok(()) => {
-                    let master = table
-                        .brokers
-                        .get(&h.broker_name)
-                        .and_then(|b| b.addrs.get(&0).cloned())
-                        .filter(|_| h.broker_id != 0);
-                    let master_ha = master
-                        .as_ref()
-                        .and_then(|m| table.live.get(m))
-                        .map(|l| l.ha_server_addr.clone());
-                    let header = RegisterBrokerResponseHeader {
-                        ha_server_addr: master_ha,
-                        master_addr: master,
-                    };
-                    reply(ResponseCode::SUCCESS, None).with_ext_fields(header.to_ext_fields())
-                }
-                Err(e) => reply(ResponseCode::SYSTEM_ERROR, Some(e)),
-            }
-        }
-        RequestCode::UNREGISTER_BROKER => {
-            match UnregisterBrokerRequestHeader::from_ext_fields(&request.ext_fields) {
-                Ok(h) => {
-                    table.unregister(&h.cluster_name, &h.broker_name, &h.broker_addr, h.broker_id);
-                    reply(ResponseCode::SUCCESS, None)
-                }
-                Err(e) => bad(e),
-            }
-        }
-        RequestCode::GET_ROUTEINFO_BY_TOPIC => {
-            match GetRouteInfoRequestHeader::from_ext_fields(&request.ext_fields) {
-                Ok(h) => match table.route(&h.topic) {
-                    Some(body) => reply(ResponseCode::SUCCESS, None).with_body(body),
-                    None => reply(
-                        ResponseCode::TOPIC_NOT_EXIST,
-                        Some(format!(
-                            "No topic route info in name server for the topic: {}",
-                            h.topic
-                        )),
-                    ),
-                },
-                Err(e) => bad(e),
-            }
-        }
+        RequestCode::REGISTER_BROKER => register_broker(request, connection, &mut table),
+        RequestCode::UNREGISTER_BROKER => unregister_broker(request, &mut table),
+        RequestCode::GET_ROUTEINFO_BY_TOPIC => get_routeinfo_by_topic(request, &table),
         RequestCode::GET_BROKER_CLUSTER_INFO => {
-            reply(ResponseCode::SUCCESS, None).with_body(table.cluster_info())
+            reply(request, ResponseCode::SUCCESS, None).with_body(table.cluster_info())
         }
         RequestCode::GET_ALL_TOPIC_LIST_FROM_NAMESERVER => {
-            reply(ResponseCode::SUCCESS, None).with_body(table.topic_list())
+            reply(request, ResponseCode::SUCCESS, None).with_body(table.topic_list())
         }
-        RequestCode::DELETE_TOPIC_IN_NAMESRV => match request.ext_field("topic") {
-            Some(topic) => {
-                // A broker that still has the topic puts it back at its next
-                // registration: mqadmin deletes it on the brokers first.
-                // With `clusterName`, only that cluster's brokers lose it.
-                let cluster = request.ext_field("clusterName").filter(|c| !c.is_empty());
-                let in_cluster: Option<BTreeSet<String>> =
-                    cluster.map(|c| table.clusters.get(c).cloned().unwrap_or_default());
-                match in_cluster {
-                    None => {
-                        table.topics.remove(topic);
-                    }
-                    Some(names) => {
-                        if let Some(queues) = table.topics.get_mut(topic) {
-                            queues.retain(|broker, _| !names.contains(broker));
-                            if queues.is_empty() {
-                                table.topics.remove(topic);
-                            }
-                        }
-                    }
-                }
-                reply(ResponseCode::SUCCESS, None)
-            }
-            None => reply(
-                ResponseCode::INVALID_PARAMETER,
-                Some("topic is required".into()),
-            ),
-        },
+        RequestCode::DELETE_TOPIC_IN_NAMESRV => delete_topic_in_namesrv(request, &mut table),
         RequestCode::WIPE_WRITE_PERM_OF_BROKER | RequestCode::ADD_WRITE_PERM_OF_BROKER => {
-            let Some(broker_name) = request.ext_field("brokerName") else {
-                return reply(
-                    ResponseCode::INVALID_PARAMETER,
-                    Some("brokerName is required".into()),
-                );
-            };
-            let wipe = request.code == RequestCode::WIPE_WRITE_PERM_OF_BROKER;
-            let changed = table.set_write_perm(broker_name, !wipe);
-            tracing::info!(
-                broker_name,
-                wipe,
-                topics = changed,
-                "write permission changed by an admin"
-            );
-            let mut r = reply(ResponseCode::SUCCESS, None);
-            let key = if wipe {
-                "wipeTopicCount"
-            } else {
-                "addTopicCount"
-            };
-            r.ext_fields.insert(key.into(), changed.to_string());
-            r
+            write_perm_of_broker(request, &mut table)
         }
         RequestCode::GET_NAMESRV_CONFIG => {
-            reply(ResponseCode::SUCCESS, None).with_body(table.config_text.clone())
+            reply(request, ResponseCode::SUCCESS, None).with_body(table.config_text.clone())
         }
-        RequestCode::GET_KV_CONFIG | RequestCode::PUT_KV_CONFIG | RequestCode::DELETE_KV_CONFIG => {
-            let (Some(ns), Some(key)) = (request.ext_field("namespace"), request.ext_field("key"))
-            else {
-                return reply(
-                    ResponseCode::INVALID_PARAMETER,
-                    Some("namespace and key are required".into()),
-                );
-            };
-            let k = (ns.to_string(), key.to_string());
-            match request.code {
-                RequestCode::GET_KV_CONFIG => match table.kv.get(&k) {
-                    Some(v) => {
-                        let mut r = reply(ResponseCode::SUCCESS, None);
-                        r.ext_fields.insert("value".into(), v.clone());
-                        r
-                    }
-                    None => reply(
-                        ResponseCode::QUERY_NOT_FOUND,
-                        Some(format!("No config item, Namespace: {ns} Key: {key}")),
-                    ),
-                },
-                RequestCode::PUT_KV_CONFIG => {
-                    let Some(value) = request.ext_field("value") else {
-                        return reply(
-                            ResponseCode::INVALID_PARAMETER,
-                            Some("value is required".into()),
-                        );
-                    };
-                    if table.kv.len() >= KV_ENTRIES_MAX && !table.kv.contains_key(&k) {
-                        return reply(ResponseCode::SYSTEM_ERROR, Some("KV table full".into()));
-                    }
-                    table.kv.insert(k, value.to_string());
-                    reply(ResponseCode::SUCCESS, None)
-                }
-                _ => {
-                    table.kv.remove(&k);
-                    reply(ResponseCode::SUCCESS, None)
-                }
-            }
-        }
+        RequestCode::GET_KV_CONFIG => get_kv_config(request, &table),
+        RequestCode::PUT_KV_CONFIG => put_kv_config(request, &mut table),
+        RequestCode::DELETE_KV_CONFIG => delete_kv_config(request, &mut table),
         code => reply(
+            request,
             ResponseCode::REQUEST_CODE_NOT_SUPPORTED,
             Some(format!(
                 "request code {code} not supported by this name server"
             )),
         ),
     }
+}
+
+fn reply(request: &RemotingCommand, code: i32, remark: Option<String>) -> RemotingCommand {
+    let mut r = RemotingCommand::response_to(request, code);
+    r.remark = remark;
+    r
+}
+
+fn bad_header(request: &RemotingCommand, e: ringmq_net::HeaderError) -> RemotingCommand {
+    reply(
+        request,
+        ResponseCode::INVALID_PARAMETER,
+        Some(e.to_string()),
+    )
+}
+
+fn register_broker(
+    request: &RemotingCommand,
+    connection: u64,
+    table: &mut RouteTable,
+) -> RemotingCommand {
+    let h = match RegisterBrokerRequestHeader::from_ext_fields(&request.ext_fields) {
+        Ok(h) => h,
+        Err(e) => return bad_header(request, e),
+    };
+    if h.compressed == Some(true) {
+        return reply(
+            request,
+            ResponseCode::SYSTEM_ERROR,
+            Some(
+                "compressed registration bodies are not supported; set compressedRegister=false"
+                    .into(),
+            ),
+        );
+    }
+    if let Some(crc) = h.body_crc32.filter(|c| *c != 0) {
+        let actual = (crc32fast::hash(&request.body) & 0x7FFF_FFFF) as i32;
+        if actual != crc {
+            return reply(
+                request,
+                ResponseCode::SYSTEM_ERROR,
+                Some("crc32 not match".into()),
+            );
+        }
+    }
+    if let Err(e) = table.register(&h, &request.body, connection) {
+        return reply(request, ResponseCode::SYSTEM_ERROR, Some(e));
+    }
+    // A slave learns its master's addresses from the answer.
+    let master = table
+        .brokers
+        .get(&h.broker_name)
+        .and_then(|b| b.addrs.get(&0).cloned())
+        .filter(|_| h.broker_id != 0);
+    let master_ha = master
+        .as_ref()
+        .and_then(|m| table.live.get(m))
+        .map(|l| l.ha_server_addr.clone());
+    let header = RegisterBrokerResponseHeader {
+        ha_server_addr: master_ha,
+        master_addr: master,
+    };
+    reply(request, ResponseCode::SUCCESS, None).with_ext_fields(header.to_ext_fields())
+}
+
+fn unregister_broker(request: &RemotingCommand, table: &mut RouteTable) -> RemotingCommand {
+    match UnregisterBrokerRequestHeader::from_ext_fields(&request.ext_fields) {
+        Ok(h) => {
+            table.unregister(&h.cluster_name, &h.broker_name, &h.broker_addr, h.broker_id);
+            reply(request, ResponseCode::SUCCESS, None)
+        }
+        Err(e) => bad_header(request, e),
+    }
+}
+
+fn get_routeinfo_by_topic(request: &RemotingCommand, table: &RouteTable) -> RemotingCommand {
+    match GetRouteInfoRequestHeader::from_ext_fields(&request.ext_fields) {
+        Ok(h) => match table.route(&h.topic) {
+            Some(body) => reply(request, ResponseCode::SUCCESS, None).with_body(body),
+            None => reply(
+                request,
+                ResponseCode::TOPIC_NOT_EXIST,
+                Some(format!(
+                    "No topic route info in name server for the topic: {}",
+                    h.topic
+                )),
+            ),
+        },
+        Err(e) => bad_header(request, e),
+    }
+}
+
+fn delete_topic_in_namesrv(request: &RemotingCommand, table: &mut RouteTable) -> RemotingCommand {
+    let Some(topic) = request.ext_field("topic") else {
+        return reply(
+            request,
+            ResponseCode::INVALID_PARAMETER,
+            Some("topic is required".into()),
+        );
+    };
+    // A broker that still has the topic puts it back at its next
+    // registration: mqadmin deletes it on the brokers first.
+    // With `clusterName`, only that cluster's brokers lose it.
+    let cluster = request.ext_field("clusterName").filter(|c| !c.is_empty());
+    let in_cluster: Option<BTreeSet<String>> =
+        cluster.map(|c| table.clusters.get(c).cloned().unwrap_or_default());
+    match in_cluster {
+        None => {
+            table.topics.remove(topic);
+        }
+        Some(names) => {
+            if let Some(queues) = table.topics.get_mut(topic) {
+                queues.retain(|broker, _| !names.contains(broker));
+                if queues.is_empty() {
+                    table.topics.remove(topic);
+                }
+            }
+        }
+    }
+    reply(request, ResponseCode::SUCCESS, None)
+}
+
+/// `WIPE_WRITE_PERM_OF_BROKER` and `ADD_WRITE_PERM_OF_BROKER`.
+fn write_perm_of_broker(request: &RemotingCommand, table: &mut RouteTable) -> RemotingCommand {
+    let Some(broker_name) = request.ext_field("brokerName") else {
+        return reply(
+            request,
+            ResponseCode::INVALID_PARAMETER,
+            Some("brokerName is required".into()),
+        );
+    };
+    let wipe = request.code == RequestCode::WIPE_WRITE_PERM_OF_BROKER;
+    let changed = table.set_write_perm(broker_name, !wipe);
+    tracing::info!(
+        broker_name,
+        wipe,
+        topics = changed,
+        "write permission changed by an admin"
+    );
+    let mut r = reply(request, ResponseCode::SUCCESS, None);
+    let key = if wipe {
+        "wipeTopicCount"
+    } else {
+        "addTopicCount"
+    };
+    r.ext_fields.insert(key.into(), changed.to_string());
+    r
+}
+
+/// The `namespace` and `key` of a KV request, both required.
+fn kv_key(request: &RemotingCommand) -> Option<(&str, &str)> {
+    Some((request.ext_field("namespace")?, request.ext_field("key")?))
+}
+
+fn kv_key_required(request: &RemotingCommand) -> RemotingCommand {
+    reply(
+        request,
+        ResponseCode::INVALID_PARAMETER,
+        Some("namespace and key are required".into()),
+    )
+}
+
+fn get_kv_config(request: &RemotingCommand, table: &RouteTable) -> RemotingCommand {
+    let Some((ns, key)) = kv_key(request) else {
+        return kv_key_required(request);
+    };
+    match table.kv.get(&(ns.to_string(), key.to_string())) {
+        Some(v) => {
+            let mut r = reply(request, ResponseCode::SUCCESS, None);
+            r.ext_fields.insert("value".into(), v.clone());
+            r
+        }
+        None => reply(
+            request,
+            ResponseCode::QUERY_NOT_FOUND,
+            Some(format!("No config item, Namespace: {ns} Key: {key}")),
+        ),
+    }
+}
+
+fn put_kv_config(request: &RemotingCommand, table: &mut RouteTable) -> RemotingCommand {
+    let Some((ns, key)) = kv_key(request) else {
+        return kv_key_required(request);
+    };
+    let Some(value) = request.ext_field("value") else {
+        return reply(
+            request,
+            ResponseCode::INVALID_PARAMETER,
+            Some("value is required".into()),
+        );
+    };
+    let k = (ns.to_string(), key.to_string());
+    if table.kv.len() >= KV_ENTRIES_MAX && !table.kv.contains_key(&k) {
+        return reply(
+            request,
+            ResponseCode::SYSTEM_ERROR,
+            Some("KV table full".into()),
+        );
+    }
+    table.kv.insert(k, value.to_string());
+    reply(request, ResponseCode::SUCCESS, None)
+}
+
+fn delete_kv_config(request: &RemotingCommand, table: &mut RouteTable) -> RemotingCommand {
+    let Some((ns, key)) = kv_key(request) else {
+        return kv_key_required(request);
+    };
+    table.kv.remove(&(ns.to_string(), key.to_string()));
+    reply(request, ResponseCode::SUCCESS, None)
 }
