@@ -203,6 +203,40 @@ struct ConsumerGroup {
     consume_from_where: String,
 }
 
+impl ConsumerGroup {
+    /// Records client `client_id` on `peer` as a member, with the
+    /// subscriptions and settings of its heartbeat `c`. Returns whether the
+    /// membership or a subscription changed.
+    fn record(&mut self, client_id: &str, peer: &Rc<Peer>, c: &ConsumerData, now: Instant) -> bool {
+        let mut changed = false;
+        match self.members.get_mut(client_id) {
+            Some(m) if Rc::ptr_eq(&m.peer, peer) => m.last_seen = now,
+            _ => {
+                self.members.insert(
+                    client_id.to_string(),
+                    Member {
+                        peer: peer.clone(),
+                        last_seen: now,
+                    },
+                );
+                changed = true;
+            }
+        }
+        for sub in &c.subscription_data_set {
+            let old = self.subscriptions.get(&sub.topic);
+            if old.is_none_or(|o| o.sub_version < sub.sub_version || o.sub_string != sub.sub_string)
+            {
+                self.subscriptions.insert(sub.topic.clone(), sub.clone());
+                changed = true;
+            }
+        }
+        self.consume_type.clone_from(&c.consume_type);
+        self.message_model.clone_from(&c.message_model);
+        self.consume_from_where.clone_from(&c.consume_from_where);
+        changed
+    }
+}
+
 /// One client connection of a group, as admin views show it.
 pub struct Connection {
     pub client_id: String,
@@ -274,64 +308,8 @@ impl Clients {
         data: &HeartbeatData,
     ) -> Result<Vec<String>, HeartbeatError> {
         let now = Instant::now();
-        let mut changed_groups = Vec::new();
-        {
-            let mut groups = self.groups.borrow_mut();
-            for c in &data.consumer_data_set {
-                if !groups.contains_key(&c.group_name) && groups.len() >= GROUPS_MAX {
-                    return Err(HeartbeatError::TooManyGroups);
-                }
-                let group = groups.entry(c.group_name.clone()).or_default();
-                if c.subscription_data_set.len() > SUBSCRIPTIONS_PER_GROUP_MAX
-                    || (!group.members.contains_key(&data.client_id)
-                        && group.members.len() >= MEMBERS_PER_GROUP_MAX)
-                {
-                    return Err(HeartbeatError::GroupFull(c.group_name.clone()));
-                }
-                let mut changed = false;
-                match group.members.get_mut(&data.client_id) {
-                    Some(m) if Rc::ptr_eq(&m.peer, peer) => m.last_seen = now,
-                    _ => {
-                        group.members.insert(
-                            data.client_id.clone(),
-                            Member {
-                                peer: peer.clone(),
-                                last_seen: now,
-                            },
-                        );
-                        changed = true;
-                    }
-                }
-                for sub in &c.subscription_data_set {
-                    let old = group.subscriptions.get(&sub.topic);
-                    if old.is_none_or(|o| {
-                        o.sub_version < sub.sub_version || o.sub_string != sub.sub_string
-                    }) {
-                        group.subscriptions.insert(sub.topic.clone(), sub.clone());
-                        changed = true;
-                    }
-                }
-                group.consume_type.clone_from(&c.consume_type);
-                group.message_model.clone_from(&c.message_model);
-                group.consume_from_where.clone_from(&c.consume_from_where);
-                if changed && c.message_model != "BROADCASTING" {
-                    changed_groups.push(c.group_name.clone());
-                }
-            }
-        }
-        {
-            let mut producers = self.producers.borrow_mut();
-            for p in &data.producer_data_set {
-                if producers.len() < GROUPS_MAX || producers.contains_key(&p.group_name) {
-                    let members = producers.entry(p.group_name.clone()).or_default();
-                    if members.len() < MEMBERS_PER_GROUP_MAX
-                        || members.contains_key(&data.client_id)
-                    {
-                        members.insert(data.client_id.clone(), (peer.clone(), now));
-                    }
-                }
-            }
-        }
+        let changed_groups = self.record_consumers(peer, data, now)?;
+        self.record_producers(peer, data, now);
         for g in &changed_groups {
             self.notify_group(g);
         }
@@ -340,6 +318,49 @@ impl Clients {
             .iter()
             .map(|c| c.group_name.clone())
             .collect())
+    }
+
+    /// Records the client as a member of each consumer group it names.
+    /// Returns the clustering groups whose membership or subscriptions
+    /// changed.
+    fn record_consumers(
+        &self,
+        peer: &Rc<Peer>,
+        data: &HeartbeatData,
+        now: Instant,
+    ) -> Result<Vec<String>, HeartbeatError> {
+        let mut changed_groups = Vec::new();
+        let mut groups = self.groups.borrow_mut();
+        for c in &data.consumer_data_set {
+            if !groups.contains_key(&c.group_name) && groups.len() >= GROUPS_MAX {
+                return Err(HeartbeatError::TooManyGroups);
+            }
+            let group = groups.entry(c.group_name.clone()).or_default();
+            if c.subscription_data_set.len() > SUBSCRIPTIONS_PER_GROUP_MAX
+                || (!group.members.contains_key(&data.client_id)
+                    && group.members.len() >= MEMBERS_PER_GROUP_MAX)
+            {
+                return Err(HeartbeatError::GroupFull(c.group_name.clone()));
+            }
+            if group.record(&data.client_id, peer, c, now) && c.message_model != "BROADCASTING" {
+                changed_groups.push(c.group_name.clone());
+            }
+        }
+        Ok(changed_groups)
+    }
+
+    /// Records the client as a producer of each group it names, within the
+    /// bounds on groups and members (past them it is not recorded).
+    fn record_producers(&self, peer: &Rc<Peer>, data: &HeartbeatData, now: Instant) {
+        let mut producers = self.producers.borrow_mut();
+        for p in &data.producer_data_set {
+            if producers.len() < GROUPS_MAX || producers.contains_key(&p.group_name) {
+                let members = producers.entry(p.group_name.clone()).or_default();
+                if members.len() < MEMBERS_PER_GROUP_MAX || members.contains_key(&data.client_id) {
+                    members.insert(data.client_id.clone(), (peer.clone(), now));
+                }
+            }
+        }
     }
 
     pub fn unregister(

@@ -15,7 +15,7 @@ use ringmq_net::server::Handled;
 use ringmq_net::{RemotingCommand, ResponseCode};
 
 use super::{error, json_body, later, now, parse, required, success};
-use crate::shard::{now_ms, Shard};
+use crate::shard::{now_ms, Shard, ShardStats};
 use crate::topics::TopicConfig;
 
 pub fn create_topic(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
@@ -170,46 +170,92 @@ pub fn consume_stats(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
 }
 
 pub fn runtime_info(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
-    let mut table = serde_json::Map::new();
-    let mut put = |k: &str, v: String| {
-        table.insert(k.to_string(), serde_json::Value::from(v));
-    };
-    put("brokerVersionDesc", "RingMQ 0.1.0 (V5_3_3 protocol)".into());
-    put(
+    let mut table = RuntimeTable::default();
+    put_broker(&mut table, shard);
+    let (put_tps, get_tps) = shard
+        .rates
+        .borrow()
+        .runtime_values(std::time::Instant::now(), shard.my_stats().counts());
+    table.put("putTps", put_tps);
+    put_send_latency(&mut table, shard);
+    if let Some(ratio) = disk_used_ratio(&shard.config.store_path_root_dir) {
+        table.put("commitLogDiskRatio", format!("{ratio:.4}"));
+    }
+    // RocketMQ 5 spells it so; 4.x wrote `getTransferedTps`.
+    table.put("getTransferredTps", get_tps.clone());
+    table.put("getTransferedTps", get_tps);
+    table.put("ringmqShards", shard.config.shards.to_string());
+    let mut totals = [0u64; 5];
+    for (i, s) in shard.stats.iter().enumerate() {
+        let values = put_shard(&mut table, i, s, shard.config.is_slave());
+        for (t, v) in totals.iter_mut().zip(values) {
+            *t += v;
+        }
+    }
+    table.put("msgPutTotalTodayNow", totals[0].to_string());
+    table.put("msgGetTotalTodayNow", totals[1].to_string());
+    table.put("ringmqBytesPutTotal", totals[2].to_string());
+    table.put("ringmqBytesGetTotal", totals[3].to_string());
+    table.put("ringmqCrossShardRequests", totals[4].to_string());
+    table.put(
+        "flushDiskType",
+        format!("{:?}", shard.config.flush_disk_type),
+    );
+    table.put("brokerRole", shard.config.broker_role.as_str().into());
+    if let Some(master) = shard.master_info().get().master_addr {
+        table.put("masterAddr", master);
+    }
+    let body = serde_json::json!({ "table": table.0 });
+    now(request, success(request).with_body(json_body(&body)))
+}
+
+/// `GET_BROKER_RUNTIME_INFO`'s table: every value a string, as RocketMQ
+/// writes its `KVTable`.
+#[derive(Default)]
+struct RuntimeTable(serde_json::Map<String, serde_json::Value>);
+
+impl RuntimeTable {
+    fn put(&mut self, k: &str, v: String) {
+        self.0.insert(k.to_string(), serde_json::Value::from(v));
+    }
+}
+
+/// Which broker and shard this is, and where its commit log stands.
+fn put_broker(table: &mut RuntimeTable, shard: &Shard) {
+    table.put("brokerVersionDesc", "RingMQ 0.1.0 (V5_3_3 protocol)".into());
+    table.put(
         "brokerVersion",
         ringmq_net::code::version::CURRENT.to_string(),
     );
-    put("brokerActive", "true".into());
-    put("bootTimestamp", shard.started_ms.to_string());
-    put(
+    table.put("brokerActive", "true".into());
+    table.put("bootTimestamp", shard.started_ms.to_string());
+    table.put(
         "commitLogMinOffset",
         shard.store.min_commit_log_offset().0.to_string(),
     );
-    put(
+    table.put(
         "commitLogMaxOffset",
         shard.store.written_offset().0.to_string(),
     );
-    put(
+    table.put(
         "commitLogDurableOffset",
         shard.store.durable_offset().0.to_string(),
     );
-    put("ringmqShard", shard.id.to_string());
-    put(
+    table.put("ringmqShard", shard.id.to_string());
+    table.put(
         "ringmqPullsHeld",
         crate::waiters::PULL_HELD
             .with(std::cell::Cell::get)
             .to_string(),
     );
-    put("ringmqBrokerName", shard.config.broker_name.clone());
-    let (put_tps, get_tps) = shard
-        .rates
-        .borrow()
-        .runtime_values(std::time::Instant::now(), shard.my_stats().counts());
-    put("putTps", put_tps);
-    // Send latency of this shard since it started, as cumulative bucket
-    // counts (admin tools difference two readings for a live figure).
+    table.put("ringmqBrokerName", shard.config.broker_name.clone());
+}
+
+/// Send latency of this shard since it started, as cumulative bucket
+/// counts (admin tools difference two readings for a live figure).
+fn put_send_latency(table: &mut RuntimeTable, shard: &Shard) {
     let join = |v: &[String]| v.join(",");
-    put(
+    table.put(
         "ringmqLatencyMsBounds",
         join(
             &crate::metrics::RPC_LATENCY_MS_BOUNDS
@@ -218,7 +264,7 @@ pub fn runtime_info(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
                 .collect::<Vec<_>>(),
         ),
     );
-    put(
+    table.put(
         "ringmqSendLatencyMsBuckets",
         join(
             &shard
@@ -233,99 +279,81 @@ pub fn runtime_info(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
                 .collect::<Vec<_>>(),
         ),
     );
-    if let Some(ratio) = disk_used_ratio(&shard.config.store_path_root_dir) {
-        put("commitLogDiskRatio", format!("{ratio:.4}"));
-    }
-    // RocketMQ 5 spells it so; 4.x wrote `getTransferedTps`.
-    put("getTransferredTps", get_tps.clone());
-    put("getTransferedTps", get_tps);
-    put("ringmqShards", shard.config.shards.to_string());
-    let mut totals = [0u64; 5];
-    for (i, s) in shard.stats.iter().enumerate() {
-        let values = [
-            s.messages_in.load(Ordering::Relaxed),
-            s.messages_out.load(Ordering::Relaxed),
-            s.bytes_in.load(Ordering::Relaxed),
-            s.bytes_out.load(Ordering::Relaxed),
-            s.cross_shard_requests.load(Ordering::Relaxed),
-        ];
-        put(&format!("ringmqShard{i}MsgPutTotal"), values[0].to_string());
-        put(&format!("ringmqShard{i}MsgGetTotal"), values[1].to_string());
-        put(
-            &format!("ringmqShard{i}CrossShardRequests"),
-            values[4].to_string(),
-        );
-        put(
-            &format!("ringmqShard{i}Requests"),
-            s.requests.load(Ordering::Relaxed).to_string(),
-        );
-        // Replication per shard. Master: slaves connected, the highest
-        // offset a slave reported, and the lag behind the written end in
-        // bytes and ms. Slave: connected (0/1) and the master's position.
-        put(
-            &format!("ringmqShard{i}HaPeers"),
-            s.ha_slaves.load(Ordering::Relaxed).to_string(),
-        );
-        put(
-            &format!("ringmqShard{i}HaPeerOffset"),
-            s.ha_peer_offset.load(Ordering::Relaxed).to_string(),
-        );
-        if shard.config.is_slave() {
-            put(
-                &format!("ringmqShard{i}HaLocalOffset"),
-                s.ha_local_offset.load(Ordering::Relaxed).to_string(),
-            );
-        } else {
-            put(
-                &format!("ringmqShard{i}HaLagBytes"),
-                s.ha_lag_bytes.load(Ordering::Relaxed).to_string(),
-            );
-            put(
-                &format!("ringmqShard{i}HaLagMs"),
-                s.ha_lag_ms.load(Ordering::Relaxed).to_string(),
-            );
-        }
-        // Redelivery: send-backs to a retry topic, dead letters, delayed
-        // messages delivered, and POP acknowledgements and revivals.
-        for (name, counter) in [
-            ("SendBackTotal", &s.sent_back),
-            ("DeadLetterTotal", &s.dead_lettered),
-            ("DelayDeliveredTotal", &s.delay_delivered),
-            ("TimerDeliveredTotal", &s.timer_delivered),
-            ("PopAckedTotal", &s.pop_acked),
-            ("PopRevivedTotal", &s.pop_revived),
-            ("TransactionCommittedTotal", &s.transactions_committed),
-            ("TransactionRolledBackTotal", &s.transactions_rolled_back),
-            ("TransactionCheckedTotal", &s.transactions_checked),
-            ("TransactionDiscardedTotal", &s.transactions_discarded),
-            ("Connections", &s.connections),
-            ("ConnectionsRefusedTotal", &s.connections_refused),
-            ("AclRefusedTotal", &s.acl_refused),
-        ] {
-            put(
-                &format!("ringmqShard{i}{name}"),
-                counter.load(Ordering::Relaxed).to_string(),
-            );
-        }
-        for (t, v) in totals.iter_mut().zip(values) {
-            *t += v;
-        }
-    }
-    put("msgPutTotalTodayNow", totals[0].to_string());
-    put("msgGetTotalTodayNow", totals[1].to_string());
-    put("ringmqBytesPutTotal", totals[2].to_string());
-    put("ringmqBytesGetTotal", totals[3].to_string());
-    put("ringmqCrossShardRequests", totals[4].to_string());
-    put(
-        "flushDiskType",
-        format!("{:?}", shard.config.flush_disk_type),
+}
+
+/// The counters of shard `i`. Returns its messages in and out, bytes in
+/// and out, and cross-shard requests, for the broker's totals.
+fn put_shard(table: &mut RuntimeTable, i: usize, s: &ShardStats, is_slave: bool) -> [u64; 5] {
+    let values = [
+        s.messages_in.load(Ordering::Relaxed),
+        s.messages_out.load(Ordering::Relaxed),
+        s.bytes_in.load(Ordering::Relaxed),
+        s.bytes_out.load(Ordering::Relaxed),
+        s.cross_shard_requests.load(Ordering::Relaxed),
+    ];
+    table.put(&format!("ringmqShard{i}MsgPutTotal"), values[0].to_string());
+    table.put(&format!("ringmqShard{i}MsgGetTotal"), values[1].to_string());
+    table.put(
+        &format!("ringmqShard{i}CrossShardRequests"),
+        values[4].to_string(),
     );
-    put("brokerRole", shard.config.broker_role.as_str().into());
-    if let Some(master) = shard.master_info().get().master_addr {
-        put("masterAddr", master);
+    table.put(
+        &format!("ringmqShard{i}Requests"),
+        s.requests.load(Ordering::Relaxed).to_string(),
+    );
+    put_shard_replication(table, i, s, is_slave);
+    // Redelivery: send-backs to a retry topic, dead letters, delayed
+    // messages delivered, and POP acknowledgements and revivals.
+    for (name, counter) in [
+        ("SendBackTotal", &s.sent_back),
+        ("DeadLetterTotal", &s.dead_lettered),
+        ("DelayDeliveredTotal", &s.delay_delivered),
+        ("TimerDeliveredTotal", &s.timer_delivered),
+        ("PopAckedTotal", &s.pop_acked),
+        ("PopRevivedTotal", &s.pop_revived),
+        ("TransactionCommittedTotal", &s.transactions_committed),
+        ("TransactionRolledBackTotal", &s.transactions_rolled_back),
+        ("TransactionCheckedTotal", &s.transactions_checked),
+        ("TransactionDiscardedTotal", &s.transactions_discarded),
+        ("Connections", &s.connections),
+        ("ConnectionsRefusedTotal", &s.connections_refused),
+        ("AclRefusedTotal", &s.acl_refused),
+    ] {
+        table.put(
+            &format!("ringmqShard{i}{name}"),
+            counter.load(Ordering::Relaxed).to_string(),
+        );
     }
-    let body = serde_json::json!({ "table": table });
-    now(request, success(request).with_body(json_body(&body)))
+    values
+}
+
+/// Replication of shard `i`. Master: slaves connected, the highest offset
+/// a slave reported, and the lag behind the written end in bytes and ms.
+/// Slave: connected (0/1) and the master's position.
+fn put_shard_replication(table: &mut RuntimeTable, i: usize, s: &ShardStats, is_slave: bool) {
+    table.put(
+        &format!("ringmqShard{i}HaPeers"),
+        s.ha_slaves.load(Ordering::Relaxed).to_string(),
+    );
+    table.put(
+        &format!("ringmqShard{i}HaPeerOffset"),
+        s.ha_peer_offset.load(Ordering::Relaxed).to_string(),
+    );
+    if is_slave {
+        table.put(
+            &format!("ringmqShard{i}HaLocalOffset"),
+            s.ha_local_offset.load(Ordering::Relaxed).to_string(),
+        );
+    } else {
+        table.put(
+            &format!("ringmqShard{i}HaLagBytes"),
+            s.ha_lag_bytes.load(Ordering::Relaxed).to_string(),
+        );
+        table.put(
+            &format!("ringmqShard{i}HaLagMs"),
+            s.ha_lag_ms.load(Ordering::Relaxed).to_string(),
+        );
+    }
 }
 
 /// The used fraction of the file system holding `path` (RocketMQ's

@@ -22,20 +22,59 @@ use crate::topics::{PERM_READ, PERM_WRITE, RETRY_GROUP_TOPIC_PREFIX};
 pub const CLIENT_ID_BYTES_MAX: usize = 256;
 
 pub fn heartbeat(shard: &Rc<Shard>, request: &RemotingCommand, peer: &Rc<Peer>) -> Handled {
+    let data = match checked_heartbeat(shard, request, peer) {
+        Ok(data) => data,
+        Err(refused) => return now(request, refused),
+    };
+    peer.set_client_version(request.language, request.version);
+    let groups = match shard.clients.heartbeat(peer, &data) {
+        Ok(g) => g,
+        Err(e) => {
+            return now(
+                request,
+                error(request, ResponseCode::SYSTEM_ERROR, e.to_string()),
+            )
+        }
+    };
+    let retry_topics = missing_retry_topics(shard, groups);
+    // The response's `version` (our MQVersion ordinal) is what clients
+    // record as the broker version.
+    if retry_topics.is_empty() {
+        return now(request, success(request));
+    }
+    let (shard, reply) = (shard.clone(), success(request));
+    later(request.is_oneway(), async move {
+        for (retry, queues) in retry_topics {
+            let created = shard
+                .topics
+                .get_or_create(&retry, queues, PERM_READ | PERM_WRITE)
+                .await;
+            if let Err(e) = created {
+                tracing::warn!(topic = retry, error = %e, "cannot create a group's retry topic");
+            }
+        }
+        reply
+    })
+}
+
+/// The heartbeat's body, or the error reply refusing it: a body that does
+/// not parse, a group name RocketMQ refuses, no client id or one too long.
+fn checked_heartbeat(
+    shard: &Shard,
+    request: &RemotingCommand,
+    peer: &Peer,
+) -> Result<HeartbeatData, RemotingCommand> {
     let data: HeartbeatData = match serde_json::from_slice(&request.body) {
         Ok(d) => d,
         Err(e) => {
             let head =
                 String::from_utf8_lossy(&request.body[..request.body.len().min(512)]).into_owned();
             tracing::warn!(shard = %shard.id, peer = %peer.addr, error = %e, body = %head, "heartbeat refused");
-            return now(
+            return Err(error(
                 request,
-                error(
-                    request,
-                    ResponseCode::INVALID_PARAMETER,
-                    format!("heartbeat body: {e}"),
-                ),
-            );
+                ResponseCode::INVALID_PARAMETER,
+                format!("heartbeat body: {e}"),
+            ));
         }
     };
     // Group names follow RocketMQ's rule (its clients check it too); client
@@ -48,45 +87,35 @@ pub fn heartbeat(shard: &Rc<Shard>, request: &RemotingCommand, peer: &Rc<Peer>) 
         .find_map(|g| crate::groups::validate_group_name(g).err());
     if let Some(e) = bad_group {
         tracing::warn!(shard = %shard.id, peer = %peer.addr, error = %e, "heartbeat refused");
-        return now(
+        return Err(error(
             request,
-            error(request, ResponseCode::INVALID_PARAMETER, e.to_string()),
-        );
+            ResponseCode::INVALID_PARAMETER,
+            e.to_string(),
+        ));
     }
     if data.client_id.len() > CLIENT_ID_BYTES_MAX {
-        return now(
+        return Err(error(
             request,
-            error(
-                request,
-                ResponseCode::INVALID_PARAMETER,
-                format!("clientID longer than {CLIENT_ID_BYTES_MAX} bytes"),
-            ),
-        );
+            ResponseCode::INVALID_PARAMETER,
+            format!("clientID longer than {CLIENT_ID_BYTES_MAX} bytes"),
+        ));
     }
     if data.client_id.is_empty() {
-        return now(
+        return Err(error(
             request,
-            error(
-                request,
-                ResponseCode::INVALID_PARAMETER,
-                "heartbeat without clientID",
-            ),
-        );
+            ResponseCode::INVALID_PARAMETER,
+            "heartbeat without clientID",
+        ));
     }
-    peer.set_client_version(request.language, request.version);
-    let groups = match shard.clients.heartbeat(peer, &data) {
-        Ok(g) => g,
-        Err(e) => {
-            return now(
-                request,
-                error(request, ResponseCode::SYSTEM_ERROR, e.to_string()),
-            )
-        }
-    };
-    // A group's first heartbeat creates its subscription group (when
-    // `autoCreateSubscriptionGroup`) and its retry topic, with the group's
-    // retry queue count (none: no retry topic, as RocketMQ). A topic created
-    // is saved before the reply.
+    Ok(data)
+}
+
+/// A group's first heartbeat creates its subscription group (when
+/// `autoCreateSubscriptionGroup`) and its retry topic, with the group's
+/// retry queue count (none: no retry topic, as RocketMQ). Returns the
+/// retry topics of `groups` that do not exist yet, with their queue
+/// counts; they are created (and saved) before the reply.
+fn missing_retry_topics(shard: &Shard, groups: Vec<String>) -> Vec<(String, i32)> {
     let mut retry_topics = Vec::new();
     for group in groups {
         let policy = match shard
@@ -108,24 +137,7 @@ pub fn heartbeat(shard: &Rc<Shard>, request: &RemotingCommand, peer: &Rc<Peer>) 
             retry_topics.push((retry, policy.retry_queue_nums));
         }
     }
-    // The response's `version` (our MQVersion ordinal) is what clients
-    // record as the broker version.
-    if retry_topics.is_empty() {
-        return now(request, success(request));
-    }
-    let (shard, reply) = (shard.clone(), success(request));
-    later(request.is_oneway(), async move {
-        for (retry, queues) in retry_topics {
-            let created = shard
-                .topics
-                .get_or_create(&retry, queues, PERM_READ | PERM_WRITE)
-                .await;
-            if let Err(e) = created {
-                tracing::warn!(topic = retry, error = %e, "cannot create a group's retry topic");
-            }
-        }
-        reply
-    })
+    retry_topics
 }
 
 pub fn unregister(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {

@@ -466,42 +466,9 @@ fn reply<F: ringmq_engine::disk::DiskFile + 'static>(
     h: &PullMessageRequestHeader,
     read: QueueRead<F>,
 ) -> Outgoing {
-    let offset = h.queue_offset;
     let steer = steer_to_master(shard, &read);
-    let suggest_which_broker_id = if steer {
-        0
-    } else if shard.config.slave_read_enable && is_cold(shard, &read) {
-        shard
-            .groups
-            .policy(&h.consumer_group, false)
-            .ok()
-            .flatten()
-            .map_or(WHICH_BROKER_WHEN_CONSUME_SLOWLY_DEFAULT, |p| {
-                p.which_broker_when_consume_slowly
-            })
-    } else {
-        0
-    };
-    let (code, next) = match read.status {
-        ReadStatus::Found => (ResponseCode::SUCCESS, read.next_offset.0 as i64),
-        ReadStatus::NoMatchedMessage => (
-            ResponseCode::PULL_RETRY_IMMEDIATELY,
-            read.next_offset.0 as i64,
-        ),
-        ReadStatus::OffsetOverflowOne => (ResponseCode::PULL_NOT_FOUND, offset),
-        ReadStatus::NoMessageInQueue => {
-            let next = read.next_offset.0 as i64;
-            if next == offset {
-                (ResponseCode::PULL_NOT_FOUND, next)
-            } else {
-                (ResponseCode::PULL_OFFSET_MOVED, next)
-            }
-        }
-        ReadStatus::OffsetTooSmall => (ResponseCode::PULL_OFFSET_MOVED, read.next_offset.0 as i64),
-        ReadStatus::OffsetOverflowBadly => {
-            (ResponseCode::PULL_OFFSET_MOVED, read.next_offset.0 as i64)
-        }
-    };
+    let suggest_which_broker_id = suggested_broker(shard, h, &read, steer);
+    let (code, next) = code_and_next(&read, h.queue_offset);
     let code = if steer && code != ResponseCode::SUCCESS {
         ResponseCode::PULL_RETRY_IMMEDIATELY
     } else {
@@ -532,8 +499,69 @@ fn reply<F: ringmq_engine::disk::DiskFile + 'static>(
         u64::from(read.message_count),
         read.bytes,
     );
-    let files = read
-        .ranges
+    Outgoing {
+        command,
+        files: file_slices(read.ranges),
+        trailer: read.memory_tail.into(),
+    }
+}
+
+/// The broker the consumer should pull from next: the master (0) when the
+/// read is steered there or is hot, else the group's
+/// `whichBrokerWhenConsumeSlowly` when a slave may serve cold reads.
+fn suggested_broker<F>(
+    shard: &Shard,
+    h: &PullMessageRequestHeader,
+    read: &QueueRead<F>,
+    steer: bool,
+) -> i64 {
+    if steer {
+        0
+    } else if shard.config.slave_read_enable && is_cold(shard, read) {
+        shard
+            .groups
+            .policy(&h.consumer_group, false)
+            .ok()
+            .flatten()
+            .map_or(WHICH_BROKER_WHEN_CONSUME_SLOWLY_DEFAULT, |p| {
+                p.which_broker_when_consume_slowly
+            })
+    } else {
+        0
+    }
+}
+
+/// The response code of a read of queue offset `offset`, and the offset
+/// the consumer pulls from next.
+fn code_and_next<F>(read: &QueueRead<F>, offset: i64) -> (i32, i64) {
+    match read.status {
+        ReadStatus::Found => (ResponseCode::SUCCESS, read.next_offset.0 as i64),
+        ReadStatus::NoMatchedMessage => (
+            ResponseCode::PULL_RETRY_IMMEDIATELY,
+            read.next_offset.0 as i64,
+        ),
+        ReadStatus::OffsetOverflowOne => (ResponseCode::PULL_NOT_FOUND, offset),
+        ReadStatus::NoMessageInQueue => {
+            let next = read.next_offset.0 as i64;
+            if next == offset {
+                (ResponseCode::PULL_NOT_FOUND, next)
+            } else {
+                (ResponseCode::PULL_OFFSET_MOVED, next)
+            }
+        }
+        ReadStatus::OffsetTooSmall => (ResponseCode::PULL_OFFSET_MOVED, read.next_offset.0 as i64),
+        ReadStatus::OffsetOverflowBadly => {
+            (ResponseCode::PULL_OFFSET_MOVED, read.next_offset.0 as i64)
+        }
+    }
+}
+
+/// The read's file ranges as slices to splice; a range whose file has no
+/// descriptor is left out.
+fn file_slices<F: ringmq_engine::disk::DiskFile + 'static>(
+    ranges: Vec<ringmq_engine::FileRange<F>>,
+) -> Vec<FileSlice> {
+    ranges
         .into_iter()
         .filter_map(|r| {
             let fd = r.file.raw_fd()?;
@@ -544,12 +572,7 @@ fn reply<F: ringmq_engine::disk::DiskFile + 'static>(
                 owner: r.file,
             })
         })
-        .collect();
-    Outgoing {
-        command,
-        files,
-        trailer: read.memory_tail.into(),
-    }
+        .collect()
 }
 
 /// Whether the read lies further behind the log's end than
