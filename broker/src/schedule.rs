@@ -627,34 +627,9 @@ pub(crate) async fn deliver_to_real_queues<'r>(
     what: &str,
     records: impl Iterator<Item = &'r [u8]>,
 ) -> Result<usize, StoreError> {
-    let mut deliveries = Vec::new();
-    for bytes in records {
-        let view = match RecordView::parse(bytes) {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::error!(shard = %shard.id, what, error = %e, "waiting record does not parse; skipped");
-                continue;
-            }
-        };
-        let props = std::str::from_utf8(view.properties).unwrap_or_default();
-        let topic = property_value(props, property::REAL_TOPIC);
-        let queue_id = property_value(props, property::REAL_QUEUE_ID).and_then(|q| q.parse().ok());
-        let (Some(topic), Some(queue_id)) = (topic, queue_id) else {
-            tracing::error!(
-                shard = %shard.id,
-                what,
-                offset = view.physical_offset,
-                "waiting message has no REAL_TOPIC/REAL_QID; skipped"
-            );
-            continue;
-        };
-        deliveries.push(Delivery {
-            view,
-            topic,
-            queue_id,
-            properties: delivered_properties(props),
-        });
-    }
+    let deliveries: Vec<Delivery<'r>> = records
+        .filter_map(|bytes| delivery(shard, what, bytes))
+        .collect();
     if deliveries.is_empty() {
         return Ok(0);
     }
@@ -674,15 +649,62 @@ pub(crate) async fn deliver_to_real_queues<'r>(
             prepared_transaction_offset: 0,
         })
         .collect();
+    let Some(end) = append_deliveries(shard, what, &msgs).await? else {
+        return Ok(0);
+    };
+    shard.store.wait_acked(end).await?;
+    for d in &deliveries {
+        shard.signals.fire(d.topic, d.queue_id);
+    }
+    Ok(deliveries.len())
+}
+
+/// A waiting record as it goes to its real queue; `None` (with an error
+/// in the log) when it does not parse or names no real queue.
+fn delivery<'r>(shard: &Shard, what: &str, bytes: &'r [u8]) -> Option<Delivery<'r>> {
+    let view = match RecordView::parse(bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::error!(shard = %shard.id, what, error = %e, "waiting record does not parse; skipped");
+            return None;
+        }
+    };
+    let props = std::str::from_utf8(view.properties).unwrap_or_default();
+    let topic = property_value(props, property::REAL_TOPIC);
+    let queue_id = property_value(props, property::REAL_QUEUE_ID).and_then(|q| q.parse().ok());
+    let (Some(topic), Some(queue_id)) = (topic, queue_id) else {
+        tracing::error!(
+            shard = %shard.id,
+            what,
+            offset = view.physical_offset,
+            "waiting message has no REAL_TOPIC/REAL_QID; skipped"
+        );
+        return None;
+    };
+    Some(Delivery {
+        view,
+        topic,
+        queue_id,
+        properties: delivered_properties(props),
+    })
+}
+
+/// Appends `msgs` as one batch. One message the log refuses (its
+/// properties grew past the limit with the delivery's own) must not stop
+/// the rest: then they go one at a time, and what cannot be stored is
+/// skipped with an error. Returns the log's end after the last stored,
+/// `None` when none was.
+async fn append_deliveries(
+    shard: &Shard,
+    what: &str,
+    msgs: &[MessageIn<'_>],
+) -> Result<Option<CommitLogOffset>, StoreError> {
     let mut placed: Vec<AppendedRecord> = Vec::with_capacity(msgs.len());
-    let end = match shard.store.append_batch(&msgs, &mut placed).await {
-        Ok(end) => end,
-        // One message the log refuses (its properties grew past the limit
-        // with the delivery's own) must not stop the rest: one at a time,
-        // and what cannot be stored is skipped with an error.
+    match shard.store.append_batch(msgs, &mut placed).await {
+        Ok(end) => Ok(Some(end)),
         Err(StoreError::Illegal(_)) if msgs.len() > 1 => {
             let mut end = None;
-            for m in &msgs {
+            for m in msgs {
                 placed.clear();
                 match shard
                     .store
@@ -696,22 +718,14 @@ pub(crate) async fn deliver_to_real_queues<'r>(
                     Err(e) => return Err(e),
                 }
             }
-            match end {
-                Some(e) => e,
-                None => return Ok(0),
-            }
+            Ok(end)
         }
         Err(StoreError::Illegal(e)) => {
             tracing::error!(shard = %shard.id, what, error = %e, "waiting message cannot be stored at delivery; skipped");
-            return Ok(0);
+            Ok(None)
         }
-        Err(e) => return Err(e),
-    };
-    shard.store.wait_acked(end).await?;
-    for d in &deliveries {
-        shard.signals.fire(d.topic, d.queue_id);
+        Err(e) => Err(e),
     }
-    Ok(deliveries.len())
 }
 
 #[cfg(test)]

@@ -285,15 +285,7 @@ pub async fn write_outcome(
     let mut msgs = Vec::with_capacity(2);
     match outcome {
         Outcome::Commit => {
-            let topic = shard
-                .topics
-                .get(real_topic)
-                .ok_or_else(|| format!("the real topic {real_topic:?} no longer exists"))?;
-            if real_qid < 0 || real_qid >= topic.queue_count() {
-                return Err(format!(
-                    "the real queue {real_qid} of {real_topic} does not exist"
-                ));
-            }
+            check_real_queue(shard, real_topic, real_qid)?;
             committed_props = rewrite_properties(
                 props,
                 &[
@@ -303,22 +295,13 @@ pub async fn write_outcome(
                 ],
                 &[],
             );
-            msgs.push(MessageIn {
-                topic: real_topic,
-                queue_id: QueueId(real_qid),
-                flag: half.flag,
-                body: half.body,
-                properties: committed_props.as_bytes(),
-                sys_flag: sys_flag::with_transaction_type(
-                    half.sys_flag,
-                    sys_flag::TRANSACTION_COMMIT_TYPE,
-                ),
-                born_timestamp_ms: half.born_timestamp_ms,
-                born_host: half.born_host,
-                store_host: shard.store_host,
-                reconsume_times: half.reconsume_times,
-                prepared_transaction_offset: half.physical_offset,
-            });
+            msgs.push(committed_message(
+                shard,
+                half,
+                real_topic,
+                real_qid,
+                &committed_props,
+            ));
         }
         Outcome::Discard => {
             // Readable by operators, as RocketMQ creates it.
@@ -327,19 +310,7 @@ pub async fn write_outcome(
                 .get_or_create(CHECK_MAX_TIME_TOPIC, 1, PERM_READ | PERM_WRITE)
                 .await
                 .map_err(|e| e.to_string())?;
-            msgs.push(MessageIn {
-                topic: CHECK_MAX_TIME_TOPIC,
-                queue_id: QueueId(0),
-                flag: half.flag,
-                body: half.body,
-                properties: half.properties,
-                sys_flag: half.sys_flag,
-                born_timestamp_ms: half.born_timestamp_ms,
-                born_host: half.born_host,
-                store_host: shard.store_host,
-                reconsume_times: half.reconsume_times,
-                prepared_transaction_offset: half.physical_offset,
-            });
+            msgs.push(discarded_message(shard, half));
         }
         Outcome::Rollback => {}
     }
@@ -357,6 +328,61 @@ pub async fn write_outcome(
         stored: start..end,
         committed_to: (outcome == Outcome::Commit).then(|| (real_topic.to_string(), real_qid)),
     })
+}
+
+/// A commit goes to a queue that still exists.
+fn check_real_queue(shard: &Shard, real_topic: &str, real_qid: i32) -> Result<(), String> {
+    let topic = shard
+        .topics
+        .get(real_topic)
+        .ok_or_else(|| format!("the real topic {real_topic:?} no longer exists"))?;
+    if real_qid < 0 || real_qid >= topic.queue_count() {
+        return Err(format!(
+            "the real queue {real_qid} of {real_topic} does not exist"
+        ));
+    }
+    Ok(())
+}
+
+/// The committed copy of half message `half`, for its real queue.
+fn committed_message<'a>(
+    shard: &Shard,
+    half: &RecordView<'a>,
+    real_topic: &'a str,
+    real_qid: i32,
+    committed_props: &'a str,
+) -> MessageIn<'a> {
+    MessageIn {
+        topic: real_topic,
+        queue_id: QueueId(real_qid),
+        flag: half.flag,
+        body: half.body,
+        properties: committed_props.as_bytes(),
+        sys_flag: sys_flag::with_transaction_type(half.sys_flag, sys_flag::TRANSACTION_COMMIT_TYPE),
+        born_timestamp_ms: half.born_timestamp_ms,
+        born_host: half.born_host,
+        store_host: shard.store_host,
+        reconsume_times: half.reconsume_times,
+        prepared_transaction_offset: half.physical_offset,
+    }
+}
+
+/// The copy of half message `half` kept in `TRANS_CHECK_MAX_TIME_TOPIC`
+/// when it was checked too often.
+fn discarded_message<'a>(shard: &Shard, half: &RecordView<'a>) -> MessageIn<'a> {
+    MessageIn {
+        topic: CHECK_MAX_TIME_TOPIC,
+        queue_id: QueueId(0),
+        flag: half.flag,
+        body: half.body,
+        properties: half.properties,
+        sys_flag: half.sys_flag,
+        born_timestamp_ms: half.born_timestamp_ms,
+        born_host: half.born_host,
+        store_host: shard.store_host,
+        reconsume_times: half.reconsume_times,
+        prepared_transaction_offset: half.physical_offset,
+    }
 }
 
 /// Reads the ops back and scans the half queue, then checks unresolved
