@@ -15,6 +15,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -55,6 +56,14 @@ fn parse_offset_table(bytes: &[u8]) -> Result<HashMap<Key, i64>, serde_json::Err
     Ok(table)
 }
 
+/// Why changes to the offsets are not durable: their last save failed.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("saving consumer offsets to {}: {source}", .path.display())]
+pub struct NotDurable {
+    path: PathBuf,
+    source: Arc<std::io::Error>,
+}
+
 pub struct ConsumerOffsets {
     path: PathBuf,
     table: RefCell<HashMap<Key, i64>>,
@@ -67,7 +76,7 @@ pub struct ConsumerOffsets {
     resets: RefCell<HashMap<Key, i64>>,
     changed: Cell<u64>,
     persisted: VersionWaiters,
-    failed: RefCell<Option<String>>,
+    failed: RefCell<Option<NotDurable>>,
 }
 
 impl ConsumerOffsets {
@@ -231,7 +240,7 @@ impl ConsumerOffsets {
     }
 
     /// Waits until `version` is durable. Err if a write failed since.
-    pub async fn wait_durable(&self, version: u64) -> Result<(), String> {
+    pub async fn wait_durable(&self, version: u64) -> Result<(), NotDurable> {
         self.persisted.wait_for(version).await;
         match &*self.failed.borrow() {
             Some(e) => Err(e.clone()),
@@ -264,9 +273,12 @@ impl ConsumerOffsets {
         match write_durably_async(&self.path, bytes).await {
             Ok(()) => *self.failed.borrow_mut() = None,
             Err(e) => {
-                let msg = format!("saving consumer offsets to {}: {e}", self.path.display());
-                tracing::error!("{msg}");
-                *self.failed.borrow_mut() = Some(msg);
+                let error = NotDurable {
+                    path: self.path.clone(),
+                    source: Arc::new(e),
+                };
+                tracing::error!("{error}");
+                *self.failed.borrow_mut() = Some(error);
             }
         }
         self.persisted.advance(target);

@@ -107,7 +107,7 @@ pub fn update_consumer_offset(shard: &Rc<Shard>, request: RemotingCommand) -> Ha
     Handled::Later(Box::pin(async move {
         let reply = match shard.offsets.wait_durable(version).await {
             Ok(()) => success(&request),
-            Err(e) => error(&request, ResponseCode::SYSTEM_ERROR, e),
+            Err(e) => error(&request, ResponseCode::SYSTEM_ERROR, e.to_string()),
         };
         Some(Outgoing::command(reply))
     }))

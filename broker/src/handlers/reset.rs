@@ -17,12 +17,13 @@
 use ringmq_engine::QueueId;
 use std::rc::Rc;
 
-use ringmq_engine::TimeBoundary;
+use ringmq_engine::{StoreError, TimeBoundary};
 use ringmq_net::server::{Handled, Outgoing};
 use ringmq_net::{RemotingCommand, ResponseCode};
 
 use super::admin::mq_key;
 use super::{error, now, success};
+use crate::offsets::NotDurable;
 use crate::shard::Shard;
 
 /// The header fields of a reset (RocketMQ's `ResetOffsetRequestHeader`).
@@ -37,17 +38,52 @@ struct Reset {
     offset: Option<i64>,
 }
 
-fn parse_reset(request: &RemotingCommand) -> Result<Reset, String> {
-    let topic = request.ext_field("topic").ok_or("topic is required")?;
-    let group = request.ext_field("group").ok_or("group is required")?;
-    let number = |k: &str| -> Result<Option<i64>, String> {
+/// Why a reset request is refused (`INVALID_PARAMETER`).
+#[derive(Debug, thiserror::Error)]
+enum BadReset {
+    #[error("{0} is required")]
+    Missing(&'static str),
+    #[error("{field} {value:?} is not a number")]
+    NotANumber { field: &'static str, value: String },
+    #[error("queueId out of range")]
+    QueueIdOutOfRange,
+    #[error("timestamp (or queueId and offset) is required")]
+    NoTarget,
+}
+
+/// Why a reset failed once applying it began (`SYSTEM_ERROR`).
+#[derive(Debug, thiserror::Error)]
+enum ResetFailed {
+    /// Nothing was assigned.
+    #[error("Target offset {offset} not in consume queue range [{min}-{max}]")]
+    OffsetOutOfRange { offset: i64, min: i64, max: i64 },
+    /// Nothing was assigned.
+    #[error("searching queue {queue} by time: {source}")]
+    SearchByTime { queue: i32, source: StoreError },
+    /// The queues before the refused one were assigned.
+    #[error("consumer offset table is full")]
+    TableFull,
+    /// Every queue was assigned; the save failed.
+    #[error(transparent)]
+    NotDurable(#[from] NotDurable),
+}
+
+fn parse_reset(request: &RemotingCommand) -> Result<Reset, BadReset> {
+    let topic = request
+        .ext_field("topic")
+        .ok_or(BadReset::Missing("topic"))?;
+    let group = request
+        .ext_field("group")
+        .ok_or(BadReset::Missing("group"))?;
+    let number = |field: &'static str| -> Result<Option<i64>, BadReset> {
         request
-            .ext_field(k)
+            .ext_field(field)
             .filter(|v| !v.is_empty())
             .map(|v| {
-                v.trim()
-                    .parse::<i64>()
-                    .map_err(|_| format!("{k} {v:?} is not a number"))
+                v.trim().parse::<i64>().map_err(|_| BadReset::NotANumber {
+                    field,
+                    value: v.to_string(),
+                })
             })
             .transpose()
     };
@@ -55,10 +91,10 @@ fn parse_reset(request: &RemotingCommand) -> Result<Reset, String> {
     let offset = number("offset")?.filter(|o| *o >= 0);
     let timestamp = number("timestamp")?;
     let queue = queue_id
-        .map(|q| i32::try_from(q).map_err(|_| "queueId out of range"))
+        .map(|q| i32::try_from(q).map_err(|_| BadReset::QueueIdOutOfRange))
         .transpose()?;
     if offset.is_none() && timestamp.is_none() {
-        return Err("timestamp (or queueId and offset) is required".into());
+        return Err(BadReset::NoTarget);
     }
     Ok(Reset {
         topic: topic.to_string(),
@@ -78,7 +114,7 @@ pub fn reset_offset(shard: &Rc<Shard>, request: RemotingCommand) -> Handled {
         Err(why) => {
             return now(
                 &request,
-                error(&request, ResponseCode::INVALID_PARAMETER, why),
+                error(&request, ResponseCode::INVALID_PARAMETER, why.to_string()),
             )
         }
     };
@@ -132,7 +168,7 @@ pub fn reset_offset(shard: &Rc<Shard>, request: RemotingCommand) -> Handled {
     Handled::Later(Box::pin(async move {
         let reply = match apply(&shard, &reset, queues).await {
             Ok(table) => success(&request).with_body(table),
-            Err(why) => error(&request, ResponseCode::SYSTEM_ERROR, why),
+            Err(why) => error(&request, ResponseCode::SYSTEM_ERROR, why.to_string()),
         };
         (!request.is_oneway()).then(|| Outgoing::command(reply))
     }))
@@ -140,7 +176,7 @@ pub fn reset_offset(shard: &Rc<Shard>, request: RemotingCommand) -> Handled {
 
 /// Computes, stores (durably) and returns the new offsets as RocketMQ's
 /// `ResetOffsetBody` JSON.
-async fn apply(shard: &Rc<Shard>, reset: &Reset, queues: i32) -> Result<String, String> {
+async fn apply(shard: &Rc<Shard>, reset: &Reset, queues: i32) -> Result<String, ResetFailed> {
     let mut chosen = Vec::new();
     for q in 0..queues {
         if reset.queue.is_some_and(|only| only != q) {
@@ -151,9 +187,7 @@ async fn apply(shard: &Rc<Shard>, reset: &Reset, queues: i32) -> Result<String, 
                 let min = shard.store.min_queue_offset(&reset.topic, QueueId(q)).0 as i64;
                 let max = shard.store.max_queue_offset(&reset.topic, QueueId(q)).0 as i64;
                 if !(min..=max).contains(&offset) {
-                    return Err(format!(
-                        "Target offset {offset} not in consume queue range [{min}-{max}]"
-                    ));
+                    return Err(ResetFailed::OffsetOutOfRange { offset, min, max });
                 }
                 offset
             }
@@ -170,7 +204,7 @@ async fn apply(shard: &Rc<Shard>, reset: &Reset, queues: i32) -> Result<String, 
                         TimeBoundary::Lower,
                     )
                     .await
-                    .map_err(|e| format!("searching queue {q} by time: {e}"))?
+                    .map_err(|source| ResetFailed::SearchByTime { queue: q, source })?
                     .0 as i64
             }
         };
@@ -182,7 +216,7 @@ async fn apply(shard: &Rc<Shard>, reset: &Reset, queues: i32) -> Result<String, 
             shard
                 .offsets
                 .assign_reset(&reset.group, &reset.topic, q, offset)
-                .ok_or("consumer offset table is full")?,
+                .ok_or(ResetFailed::TableFull)?,
         );
     }
     if let Some(v) = version {
