@@ -14,10 +14,11 @@ use futures_lite::FutureExt;
 use glommio::net::{TcpListener, TcpStream};
 use ringmq_engine::waiters::PositionWaiters;
 use ringmq_engine::CommitLogOffset;
-use ringmq_net::ha::{decode_report, TransferHeader, REPORT_BYTES, TRANSFER_HEADER_BYTES};
+use ringmq_engine::StoreError;
+use ringmq_net::ha::{decode_report, HaError, TransferHeader, REPORT_BYTES, TRANSFER_HEADER_BYTES};
 
-use super::link::{sync_master, MasterLink, SlaveReports, SyncMaster};
-use super::read_within;
+use super::link::{sync_master, LinkError, MasterLink, SlaveReports, SyncMaster};
+use super::{read_within, ReadFailed};
 use crate::config::HA_TRANSFER_BYTES_MAX;
 use crate::shard::{now_ms, Shard};
 
@@ -222,12 +223,42 @@ fn admitted(shard: &Shard, stream: &TcpStream, open: usize) -> bool {
     true
 }
 
+/// Why a slave's connection ended: the `reason` logged when it closes.
+#[derive(Debug, thiserror::Error)]
+enum ServeEnd {
+    /// Reading the slave's report failed, or none came in time.
+    #[error(transparent)]
+    Read(#[from] ReadFailed),
+    /// A report that cannot be an offset.
+    #[error(transparent)]
+    BadReport(#[from] HaError),
+    /// The slave's reports do not fit this master's log or this
+    /// connection.
+    #[error("{0}")]
+    Link(LinkError),
+    /// The commit log is poisoned: nothing more will be written.
+    #[error("nothing more to send: {0}")]
+    Poisoned(StoreError),
+    /// The commit log stopped.
+    #[error("nothing more to send: the commit log stopped")]
+    LogStopped,
+    #[error("heartbeat write failed: {0}")]
+    HeartbeatWrite(std::io::Error),
+    #[error("reading the commit log at {at}: {source}")]
+    ReadLog {
+        at: CommitLogOffset,
+        source: StoreError,
+    },
+    #[error("transfer write failed: {0}")]
+    TransferWrite(std::io::Error),
+}
+
 /// Serves one slave until the connection ends; returns why it ended.
 async fn serve_slave(
     shard: &Rc<Shard>,
     stream: TcpStream,
     connection: &Rc<SlaveConnection>,
-) -> String {
+) -> ServeEnd {
     let (mut reader, writer) = futures_lite::io::split(stream);
     let housekeeping = Duration::from_millis(shard.config.ha_housekeeping_interval_ms);
     let first = match read_report(&mut reader, housekeeping).await {
@@ -241,7 +272,7 @@ async fn serve_slave(
     );
     let link = match opened {
         Ok(link) => RefCell::new(link),
-        Err(e) => return e.to_string(),
+        Err(e) => return ServeEnd::Link(e),
     };
     let master = &shard.ha_master;
     master.links.borrow_mut().push(connection.clone());
@@ -254,7 +285,7 @@ async fn serve_slave(
                 Err(e) => return e,
             };
             if let Err(e) = link.borrow_mut().on_report(offset) {
-                return e.to_string();
+                return ServeEnd::Link(e);
             }
             master.on_report(shard, connection, offset);
         }
@@ -269,7 +300,7 @@ async fn transfer(
     shard: &Shard,
     mut writer: futures_lite::io::WriteHalf<TcpStream>,
     link: &RefCell<MasterLink>,
-) -> String {
+) -> ServeEnd {
     let heartbeat = Duration::from_millis(shard.config.ha_heartbeat_interval_ms);
     let batch = shard
         .config
@@ -289,11 +320,10 @@ async fn transfer(
             match new_data {
                 Some(true) => {}
                 Some(false) => {
-                    let why = shard
+                    return shard
                         .store
                         .poisoned()
-                        .map_or_else(|| "the commit log stopped".to_string(), |e| e.to_string());
-                    return format!("nothing more to send: {why}");
+                        .map_or(ServeEnd::LogStopped, ServeEnd::Poisoned);
                 }
                 None => {
                     let header = TransferHeader {
@@ -301,7 +331,7 @@ async fn transfer(
                         body_bytes: 0,
                     };
                     if let Err(e) = writer.write_all(&header.encode()).await {
-                        return format!("heartbeat write failed: {e}");
+                        return ServeEnd::HeartbeatWrite(e);
                     }
                 }
             }
@@ -309,7 +339,7 @@ async fn transfer(
         };
         let bytes = match shard.store.read_written(pos, most).await {
             Ok(b) => b,
-            Err(e) => return format!("reading the commit log at {pos}: {e}"),
+            Err(source) => return ServeEnd::ReadLog { at: pos, source },
         };
         if bytes.is_empty() {
             continue;
@@ -324,7 +354,7 @@ async fn transfer(
         );
         packet.extend_from_slice(&bytes);
         if let Err(e) = writer.write_all(&packet).await {
-            return format!("transfer write failed: {e}");
+            return ServeEnd::TransferWrite(e);
         }
         link.borrow_mut().record_sent(bytes.len());
     }
@@ -333,10 +363,8 @@ async fn transfer(
 async fn read_report(
     reader: &mut futures_lite::io::ReadHalf<TcpStream>,
     housekeeping: Duration,
-) -> Result<CommitLogOffset, String> {
+) -> Result<CommitLogOffset, ServeEnd> {
     let mut buf = [0u8; REPORT_BYTES];
     read_within(reader, &mut buf, housekeeping, "from the slave").await?;
-    decode_report(&buf)
-        .map(CommitLogOffset)
-        .map_err(|e| e.to_string())
+    Ok(CommitLogOffset(decode_report(&buf)?))
 }

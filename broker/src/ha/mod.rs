@@ -73,18 +73,29 @@ impl MasterInfo {
     }
 }
 
+/// Why [`read_within`] did not fill its buffer.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ReadFailed {
+    /// The read failed, or the peer closed the connection.
+    #[error(transparent)]
+    Io(std::io::Error),
+    /// Nothing came within the limit.
+    #[error("nothing {what} for {limit:?}")]
+    Silent { what: &'static str, limit: Duration },
+}
+
 /// Fills `buf` from the peer, or fails once `limit` passes with nothing
 /// (`what`: whose bytes, for the reason).
 pub(super) async fn read_within(
     reader: &mut futures_lite::io::ReadHalf<TcpStream>,
     buf: &mut [u8],
     limit: Duration,
-    what: &str,
-) -> Result<(), String> {
-    async { reader.read_exact(buf).await.map_err(|e| e.to_string()) }
+    what: &'static str,
+) -> Result<(), ReadFailed> {
+    async { reader.read_exact(buf).await.map_err(ReadFailed::Io) }
         .or(async {
             glommio::timer::sleep(limit).await;
-            Err(format!("nothing {what} for {limit:?}"))
+            Err(ReadFailed::Silent { what, limit })
         })
         .await
 }

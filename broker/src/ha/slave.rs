@@ -12,11 +12,11 @@ use futures_lite::io::AsyncWriteExt;
 use futures_lite::FutureExt;
 use glommio::net::TcpStream;
 use ringmq_engine::waiters::PositionWaiters;
-use ringmq_engine::CommitLogOffset;
-use ringmq_net::ha::{encode_report, TransferHeader, TRANSFER_HEADER_BYTES};
+use ringmq_engine::{CommitLogOffset, StoreError};
+use ringmq_net::ha::{encode_report, HaError, TransferHeader, TRANSFER_HEADER_BYTES};
 
 use super::link::SlaveLink;
-use super::read_within;
+use super::{read_within, ReadFailed};
 use crate::config::HA_TRANSFER_BYTES_MAX;
 use crate::shard::Shard;
 
@@ -113,7 +113,7 @@ pub async fn run_slave(shard: Rc<Shard>, stop: Rc<Cell<bool>>) {
             while !stop.get() {
                 glommio::timer::sleep(Duration::from_millis(100)).await;
             }
-            Some("stopping".to_string())
+            Some(ReplicateEnd::Stopping)
         })
         .await;
         shard.ha_slave.connected.set(false);
@@ -127,8 +127,38 @@ pub async fn run_slave(shard: Rc<Shard>, stop: Rc<Cell<bool>>) {
     }
 }
 
+/// Why a replication connection ended: the `reason` logged when it closes.
+#[derive(Debug, thiserror::Error)]
+enum ReplicateEnd {
+    /// The shard is stopping.
+    #[error("stopping")]
+    Stopping,
+    /// Waiting for replicated bytes to be written (`ASYNC_FLUSH`) or
+    /// durable (`SYNC_FLUSH`) failed.
+    #[error("storing replicated bytes: {0}")]
+    NotStored(StoreError),
+    #[error("storing replicated bytes: the store task ended")]
+    StoreTaskEnded,
+    #[error("first report failed: {0}")]
+    FirstReport(std::io::Error),
+    /// Reading a transfer header failed, or none came in time.
+    #[error(transparent)]
+    Header(ReadFailed),
+    #[error("bad transfer header: {0}")]
+    BadHeader(HaError),
+    #[error("transfer body: {0}")]
+    Body(ReadFailed),
+    #[error("append task ended")]
+    AppendTaskEnded,
+    /// The store refused the packet (it does not continue this log).
+    #[error(transparent)]
+    Refused(StoreError),
+    #[error("report failed: {0}")]
+    Report(std::io::Error),
+}
+
 /// Replicates over one connection until it ends; returns why it ended.
-async fn replicate_from(shard: &Rc<Shard>, stream: TcpStream, addr: &str) -> String {
+async fn replicate_from(shard: &Rc<Shard>, stream: TcpStream, addr: &str) -> ReplicateEnd {
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = futures_lite::io::split(stream);
     let slave = &shard.ha_slave;
@@ -139,11 +169,11 @@ async fn replicate_from(shard: &Rc<Shard>, stream: TcpStream, addr: &str) -> Str
     // toward its `SYNC_MASTER` sends, so it waits for the bytes as every
     // later report does.
     if let Err(e) = stored(shard, start).await {
-        return format!("storing replicated bytes: {e}");
+        return e;
     }
     let link = std::cell::RefCell::new(SlaveLink::open(start));
     if let Err(e) = writer.write_all(&encode_report(start.get())).await {
-        return format!("first report failed: {e}");
+        return ReplicateEnd::FirstReport(e);
     }
     slave.connected.set(true);
     slave.publish(shard);
@@ -156,17 +186,17 @@ async fn replicate_from(shard: &Rc<Shard>, stream: TcpStream, addr: &str) -> Str
             if let Err(e) =
                 read_within(&mut reader, &mut header, housekeeping, "from the master").await
             {
-                return e;
+                return ReplicateEnd::Header(e);
             }
             let h = match TransferHeader::decode(&header, HA_TRANSFER_BYTES_MAX) {
                 Ok(h) => h,
-                Err(e) => return format!("bad transfer header: {e}"),
+                Err(e) => return ReplicateEnd::BadHeader(e),
             };
             body.resize(h.body_bytes, 0);
             let read =
                 read_within(&mut reader, &mut body, housekeeping, "of a packet's body").await;
             if let Err(e) = read {
-                return format!("transfer body: {e}");
+                return ReplicateEnd::Body(e);
             }
             let offset = CommitLogOffset(h.offset);
             let carries_bytes = link.borrow_mut().on_packet(offset, h.body_bytes);
@@ -199,14 +229,14 @@ async fn replicate_from(shard: &Rc<Shard>, stream: TcpStream, addr: &str) -> Str
             let end = shard.store.appended_offset();
             if grew || end > reported {
                 if let Err(e) = stored(shard, end).await {
-                    return format!("storing replicated bytes: {e}");
+                    return e;
                 }
                 // Held pulls may now find the new records.
                 shard.signals.fire_all();
             }
             let next = link.borrow_mut().report(end);
             if let Err(e) = writer.write_all(&encode_report(next.get())).await {
-                return format!("report failed: {e}");
+                return ReplicateEnd::Report(e);
             }
             slave.publish(shard);
         }
@@ -221,7 +251,7 @@ async fn append(
     shard: &Shard,
     offset: CommitLogOffset,
     packet: Vec<u8>,
-) -> Result<(CommitLogOffset, Vec<u8>), String> {
+) -> Result<(CommitLogOffset, Vec<u8>), ReplicateEnd> {
     let store = shard.store.clone();
     let lock = shard.ha_slave.appending.clone();
     let appended = glommio::spawn_local(async move {
@@ -232,13 +262,13 @@ async fn append(
     .detach()
     .await;
     let Some((result, packet)) = appended else {
-        return Err("append task ended".to_string());
+        return Err(ReplicateEnd::AppendTaskEnded);
     };
     match result {
         Ok(end) => Ok((end, packet)),
         Err(e) => {
             tracing::error!(shard = %shard.id, error = %e, "replicated bytes refused");
-            Err(e.to_string())
+            Err(ReplicateEnd::Refused(e))
         }
     }
 }
@@ -246,10 +276,12 @@ async fn append(
 /// Waits until the slave's log up to `end` is written (`ASYNC_FLUSH`) or
 /// durable (`SYNC_FLUSH`), in a task of its own: the connection's tasks
 /// are dropped when it closes, and a write or flush must never be.
-async fn stored(shard: &Rc<Shard>, end: CommitLogOffset) -> Result<(), String> {
+async fn stored(shard: &Rc<Shard>, end: CommitLogOffset) -> Result<(), ReplicateEnd> {
     let store = shard.store.clone();
-    glommio::spawn_local(async move { store.wait_acked(end).await.map_err(|e| e.to_string()) })
-        .detach()
-        .await
-        .unwrap_or_else(|| Err("the store task ended".to_string()))
+    glommio::spawn_local(
+        async move { store.wait_acked(end).await.map_err(ReplicateEnd::NotStored) },
+    )
+    .detach()
+    .await
+    .unwrap_or(Err(ReplicateEnd::StoreTaskEnded))
 }
