@@ -15,6 +15,14 @@ use super::{Chunk, CommitLog, LogState};
 const CHUNK_CAPACITY_BYTES: usize = 1 << 20;
 /// Buffered writes hand their chunk to the kernel and drop it; a smaller
 /// buffer, which glibc serves from the heap rather than a fresh mmap.
+/// Also the most a buffered write carries (but for one record larger than
+/// it): a buffered write is a `pwrite` on the shard's thread, a copy into
+/// the page cache during which the shard serves nothing else, so one write
+/// of the whole 4 MiB write buffer held every connection of the shard for
+/// milliseconds (at the page-cache copy rates measured on the development
+/// VMs, `docs/perf-log.md`). Cut at this size, the shard answers between
+/// writes, and the first records of a large group are acknowledged
+/// before the last are copied.
 const BUFFERED_CHUNK_CAPACITY_BYTES: usize = 256 << 10;
 /// Direct I/O keeps written chunks' buffers (their bytes are in the
 /// hot window, or were) for reuse, at most this many: a fresh buffer costs
@@ -59,14 +67,14 @@ impl<D: Disk> CommitLog<D> {
                 return Ok(Err(Blocked::NeedSegment(next)));
             }
             let at = s.appended;
-            let chunk = self.chunk_at(&mut s, at);
+            let chunk = self.chunk_at(&mut s, at, BLANK_SIZE_BYTES);
             encode_blank(left as u32, &mut chunk.buf);
             chunk.end = next.start();
             s.pending_bytes += BLANK_SIZE_BYTES;
             s.appended = next.start();
         }
         let pos = s.appended;
-        let chunk = self.chunk_at(&mut s, pos);
+        let chunk = self.chunk_at(&mut s, pos, size_bytes);
         let before = chunk.buf.len();
         encode(&mut chunk.buf, pos);
         assert_eq!(
@@ -101,7 +109,7 @@ impl<D: Disk> CommitLog<D> {
         if !s.segments.contains_key(&base) {
             return Ok(Err(Blocked::NeedSegment(base)));
         }
-        let chunk = self.chunk_at(&mut s, pos);
+        let chunk = self.chunk_at(&mut s, pos, bytes.len());
         chunk.buf.extend_from_slice(bytes);
         chunk.end = pos + bytes.len() as u64;
         s.pending_bytes += bytes.len();
@@ -136,13 +144,25 @@ impl<D: Disk> CommitLog<D> {
         true
     }
 
-    fn chunk_at<'s>(&self, s: &'s mut LogState<D>, pos: CommitLogOffset) -> &'s mut Chunk {
+    /// The pending chunk `bytes` more at `pos` go into: the last one, or
+    /// a new one.
+    fn chunk_at<'s>(
+        &self,
+        s: &'s mut LogState<D>,
+        pos: CommitLogOffset,
+        bytes: usize,
+    ) -> &'s mut Chunk {
         // A chunk is one write to one file: it never crosses into the next
         // segment, not even when a BLANK of exactly 8 bytes ends at the
-        // boundary.
+        // boundary. A buffered one stops at its capacity.
         let base = self.segment_base(pos);
         let fits = s.pending.back().is_some_and(|c| {
-            c.end == pos && c.data_end() == pos && self.segment_base(c.pos) == base
+            c.end == pos
+                && c.data_end() == pos
+                && self.segment_base(c.pos) == base
+                && (self.direct
+                    || c.buf.is_empty()
+                    || c.buf.len() + bytes <= BUFFERED_CHUNK_CAPACITY_BYTES)
         });
         if !fits {
             let buf = s

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# End-to-end latency at half the maximum rate, broker and mqbench on
+# separate cores (issue 18's placement): mqbroker with one shard pinned to
+# CPU 0 (`taskset -c 0`), mqbench on CPU 1 (`taskset -c 1`; mqbench takes
+# the CPUs of its affinity mask in order). Each run, on a fresh store with
+# the default configuration (ASYNC_FLUSH, buffered I/O):
+#
+#   max   batched async produce (4 producers, 1 KiB, batches of 32,
+#         8 in flight) with 2 consumers reading as it goes, unpaced, 10 s
+#         after 2 s of warm-up: the maximum rate the shard sustains while
+#         it also serves the consumers (the produce-only maximum is not:
+#         at half of it the consumers fall behind);
+#   e2e   the same at half that rate, 15 s after 3 s of warm-up:
+#         send-to-receive latency percentiles.
+#
+# With BASE (a commit of this repository), mqbroker built from BASE and
+# from the working tree are alternated ROUNDS times (default 2) and the
+# same mqbench (the working tree's) drives both; without, the working
+# tree alone. Results under perf/results/tail-<time>/.
+#
+#   perf/tail.sh [BASE-COMMIT]
+set -euo pipefail
+base=${1:-}
+rounds=${ROUNDS:-2}
+source "$(dirname "${BASH_SOURCE[0]}")/ab_lib.sh"
+ab_begin tail
+labels=(after)
+binaries=(./target/release/mqbroker)
+if [ -n "$base" ]; then
+    base_target=${BASE_TARGET_DIR:-$PWD/target/before-after}
+    git worktree add --quiet --detach "$work/base" "$base"
+    trap 'kill $(jobs -p) 2>/dev/null || true; git worktree remove --force "$work/base"; rm -rf "$work"' EXIT
+    (cd "$work/base" && CARGO_TARGET_DIR="$base_target" cargo build --release --quiet --locked --bin mqbroker)
+    git rev-parse "$base" >"$out/base-commit"
+    labels=(before after)
+    binaries=("$base_target/release/mqbroker" ./target/release/mqbroker)
+fi
+git rev-parse HEAD >"$out/head-commit"
+git status --short >"$out/head-uncommitted"
+bench() { taskset -c 1 ./target/release/mqbench "$@"; }
+
+# run LABEL ROUND BINARY
+run() {
+    local label=$1 round=$2 binary=$3
+    store="$work/store-$label-$round"
+    taskset -c 0 "$binary" --storePathRootDir "$store" --embeddedNamesrvPort $port --set shards=1 \
+        >"$out/broker-$label-$round.log" 2>&1 &
+    broker=$!
+    sleep 3
+    bench produce -n 127.0.0.1:$port -t BenchTopic --queues 4 --messages 1 >/dev/null
+    bench e2e -n 127.0.0.1:$port -t BenchTopic -p 4 -s 1024 -b 32 --inflight 8 -c 2 \
+        --mode async -d 10s --warmup 2s --json "$out/max-$label-$round.json" >"$out/max-$label-$round.txt"
+    local half
+    half=$(python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["e2e"]["msgs_per_sec"] / 2))' \
+        "$out/max-$label-$round.json")
+    bench e2e -n 127.0.0.1:$port -t BenchTopic -p 4 -s 1024 -b 32 --inflight 8 -c 2 \
+        --mode async --rate "$half" -d 15s --warmup 3s \
+        --json "$out/e2e-$label-$round.json" >"$out/e2e-$label-$round.txt"
+    ab_stop_broker
+}
+
+for round in $(seq 1 "$rounds"); do
+    for i in "${!labels[@]}"; do
+        run "${labels[$i]}" "$round" "${binaries[$i]}"
+    done
+done
+python3 - "$out" "${labels[@]}" <<'PY' | tee "$out/summary.txt"
+import json, glob, sys
+out, labels = sys.argv[1], sys.argv[2:]
+print("label  round  max e2e/s  e2e rate   p50 ms  p99 ms  p99.9 ms  p99.99 ms  max ms")
+for label in labels:
+    for f in sorted(glob.glob(f"{out}/e2e-{label}-*.json")):
+        r = f.rsplit("-", 1)[1].split(".")[0]
+        mx = json.load(open(f"{out}/max-{label}-{r}.json"))["e2e"]["msgs_per_sec"]
+        e = json.load(open(f))["e2e"]
+        l = e["latency_us"]
+        print(f"{label:6} {r:>5}  {mx:>10,.0f}  {e['msgs_per_sec']:>9,.0f}  {l['p50']/1e3:6.2f}  {l['p99']/1e3:6.2f}  "
+              f"{l['p999']/1e3:8.2f}  {l['p9999']/1e3:9.2f}  {l['max']/1e3:6.2f}")
+PY
