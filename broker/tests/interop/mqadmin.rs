@@ -151,7 +151,15 @@ async fn admin_sees_clients_and_resets_a_running_consumer() {
     // well before their 15 s suspend time would end them.
     let reset_at = std::time::Instant::now();
     let json = run_once(&ns, true, move |a, o| {
-        group::reset_offset_by_time(a, o, "cg-admin", t, &before.to_string(), before, true, None)
+        let time_text = before.to_string();
+        let reset = group::OffsetReset {
+            group: "cg-admin",
+            topic: t,
+            time_text: &time_text,
+            timestamp: before,
+            force: true,
+        };
+        group::reset_offset_by_time(a, o, &reset, None)
     })
     .await;
     let json: serde_json::Value = serde_json::from_str(&json).unwrap();
