@@ -105,22 +105,7 @@ impl Running {
 
     /// Sends `body`; the reply's code and, on success, queue offset.
     async fn send(&self, body: &[u8]) -> (i32, Option<i64>) {
-        let header = SendMessageRequestHeader {
-            producer_group: "P".into(),
-            topic: TOPIC.into(),
-            default_topic: "TBW102".into(),
-            default_topic_queue_nums: 1,
-            queue_id: 0,
-            sys_flag: 0,
-            born_timestamp: 1,
-            flag: 0,
-            properties: None,
-            reconsume_times: None,
-            unit_mode: None,
-            max_reconsume_times: None,
-            batch: None,
-            broker_name: None,
-        };
+        let header = send_header(None);
         let request = RemotingCommand::request(RequestCode::SEND_MESSAGE, header.to_ext_fields())
             .with_body(body.to_vec());
         let reply = self.request(request).await;
@@ -163,6 +148,26 @@ impl Running {
                 bodies.push(record.expect("stored record").body.to_vec());
             }
         }
+    }
+}
+
+/// A producer's send header for queue 0 of the test topic.
+fn send_header(batch: Option<bool>) -> SendMessageRequestHeader {
+    SendMessageRequestHeader {
+        producer_group: "P".into(),
+        topic: TOPIC.into(),
+        default_topic: "TBW102".into(),
+        default_topic_queue_nums: 1,
+        queue_id: 0,
+        sys_flag: 0,
+        born_timestamp: 1,
+        flag: 0,
+        properties: None,
+        reconsume_times: None,
+        unit_mode: None,
+        max_reconsume_times: None,
+        batch,
+        broker_name: None,
     }
 }
 
@@ -258,23 +263,7 @@ fn batch_frame(opaque: i32, first: usize, messages: usize) -> bytes::BytesMut {
         };
         encode_batch_record(&record, &mut batch).expect("batch record");
     }
-    let header = SendMessageRequestHeader {
-        producer_group: "P".into(),
-        topic: TOPIC.into(),
-        default_topic: "TBW102".into(),
-        default_topic_queue_nums: 1,
-        queue_id: 0,
-        sys_flag: 0,
-        born_timestamp: 1,
-        flag: 0,
-        properties: None,
-        reconsume_times: None,
-        unit_mode: None,
-        max_reconsume_times: None,
-        batch: Some(true),
-        broker_name: None,
-    };
-    let header = ringmq_net::header::SendMessageRequestHeaderV2::from(header);
+    let header = ringmq_net::header::SendMessageRequestHeaderV2::from(send_header(Some(true)));
     let mut request =
         RemotingCommand::request(RequestCode::SEND_BATCH_MESSAGE, header.to_ext_fields())
             .with_body(batch.to_vec());
