@@ -147,7 +147,7 @@ pub async fn run_shard(setup: ShardSetup) {
     );
     let local_stop = Rc::new(Cell::new(false));
     let stopping = Rc::new(Stopping::default());
-    let mut tasks = Tasks::spawn(&shard, &opened, published, &local_stop, &stopping);
+    let tasks = Tasks::spawn(&shard, &opened, published, &local_stop, &stopping);
     let Listeners {
         shard: shard_port,
         main,
@@ -168,12 +168,25 @@ pub async fn run_shard(setup: ShardSetup) {
     }
     local_stop.set(true);
     stopping.stop();
+    shut_down(id, &opened, tasks, acceptors, replication).await;
+}
+
+/// Stops a shard once its stop flags are set: the deliveries end before
+/// the acceptors and replication are cancelled, then the persisters save
+/// and the store is flushed and checkpointed.
+async fn shut_down(
+    id: u16,
+    opened: &Opened,
+    mut tasks: Tasks,
+    acceptors: Vec<JoinHandle<()>>,
+    replication: JoinHandle<()>,
+) {
     tasks.stop_deliveries().await;
     for a in acceptors {
         a.cancel();
     }
     replication.cancel();
-    tasks.finish(&opened).await;
+    tasks.finish(opened).await;
     match opened.store.shutdown().await {
         Ok(()) => tracing::info!(shard = id, "store flushed and checkpointed"),
         Err(e) => tracing::error!(shard = id, error = %e, "clean shutdown of the store failed"),

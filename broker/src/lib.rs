@@ -146,6 +146,20 @@ impl Broker {
                 return Err(e);
             }
         };
+        Self::start_serving(config, tables, tls, acl, namesrv)
+    }
+
+    /// The rest of [`Broker::start`], once the tables, the ACL and the
+    /// name server are up: every shard, the metrics exporter and the
+    /// registration thread. On a failure, stops the shards started, the
+    /// name server and the ACL.
+    fn start_serving(
+        config: BrokerConfig,
+        tables: Tables,
+        tls: ringmq_net::tls::ServerTls,
+        acl: Option<Arc<acl::Acl>>,
+        namesrv: Option<NameServer>,
+    ) -> Result<Broker, StartError> {
         let config = Arc::new(config);
         let stop = Arc::new(AtomicBool::new(false));
         let stats: Arc<Vec<ShardStats>> =
@@ -182,16 +196,7 @@ impl Broker {
             }
         }
         if let Some(e) = failure {
-            stop.store(true, Ordering::Release);
-            for t in threads {
-                let _ = t.join();
-            }
-            if let Some(n) = namesrv {
-                n.stop();
-            }
-            if let Some(acl) = &acl {
-                acl.stop();
-            }
+            stop_started(&stop, threads, namesrv, acl.as_ref());
             return Err(e);
         }
         let registrar =
@@ -284,6 +289,26 @@ impl Tables {
             request_modes: Arc::new(request_modes::RequestModes::open(root)?),
             gate: FlushGate::new(),
         })
+    }
+}
+
+/// Undoes a start that failed: stops and joins the shard threads, then
+/// stops the name server and the ACL.
+fn stop_started(
+    stop: &AtomicBool,
+    threads: Vec<glommio::ExecutorJoinHandle<()>>,
+    namesrv: Option<NameServer>,
+    acl: Option<&Arc<acl::Acl>>,
+) {
+    stop.store(true, Ordering::Release);
+    for t in threads {
+        let _ = t.join();
+    }
+    if let Some(n) = namesrv {
+        n.stop();
+    }
+    if let Some(acl) = acl {
+        acl.stop();
     }
 }
 

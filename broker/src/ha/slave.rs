@@ -179,69 +179,85 @@ async fn replicate_from(shard: &Rc<Shard>, stream: TcpStream, addr: &str) -> Rep
     slave.publish(shard);
     tracing::info!(shard = %shard.id, master = %addr, from = %start, "replicating from master");
     let housekeeping = Duration::from_millis(shard.config.ha_housekeeping_interval_ms);
-    let receive = async {
-        let mut header = [0u8; TRANSFER_HEADER_BYTES];
-        let mut body = Vec::new();
-        loop {
-            if let Err(e) =
-                read_within(&mut reader, &mut header, housekeeping, "from the master").await
-            {
-                return ReplicateEnd::Header(e);
-            }
-            let h = match TransferHeader::decode(&header, HA_TRANSFER_BYTES_MAX) {
-                Ok(h) => h,
-                Err(e) => return ReplicateEnd::BadHeader(e),
-            };
-            body.resize(h.body_bytes, 0);
-            let read =
-                read_within(&mut reader, &mut body, housekeeping, "of a packet's body").await;
-            if let Err(e) = read {
-                return ReplicateEnd::Body(e);
-            }
-            let offset = CommitLogOffset(h.offset);
-            let carries_bytes = link.borrow_mut().on_packet(offset, h.body_bytes);
-            slave.master_offset.set(link.borrow().master_offset());
-            if !carries_bytes {
-                slave.publish(shard);
-                continue;
-            }
-            match append(shard, offset, std::mem::take(&mut body)).await {
-                Ok((end, packet)) => {
-                    body = packet;
-                    if end.get() > slave.received.position() {
-                        slave.received.advance(end.get());
-                    }
-                }
-                Err(e) => return e,
-            }
-        }
-    };
-    let report = async {
-        let heartbeat = Duration::from_millis(shard.config.ha_heartbeat_interval_ms);
-        loop {
-            let reported = link.borrow().reported();
-            let grew = async { slave.received.wait(reported.get() + 1).await }
-                .or(async {
-                    glommio::timer::sleep(heartbeat).await;
-                    false
-                })
-                .await;
-            let end = shard.store.appended_offset();
-            if grew || end > reported {
-                if let Err(e) = stored(shard, end).await {
-                    return e;
-                }
-                // Held pulls may now find the new records.
-                shard.signals.fire_all();
-            }
-            let next = link.borrow_mut().report(end);
-            if let Err(e) = writer.write_all(&encode_report(next.get())).await {
-                return ReplicateEnd::Report(e);
-            }
-            slave.publish(shard);
-        }
-    };
+    let receive = receive(shard, &mut reader, &link, housekeeping);
+    let report = report(shard, &mut writer, &link);
     receive.or(report).await
+}
+
+/// Receives the master's packets and appends those that carry bytes, until
+/// a read, a header or an append fails.
+async fn receive(
+    shard: &Rc<Shard>,
+    reader: &mut futures_lite::io::ReadHalf<TcpStream>,
+    link: &std::cell::RefCell<SlaveLink>,
+    housekeeping: Duration,
+) -> ReplicateEnd {
+    let slave = &shard.ha_slave;
+    let mut header = [0u8; TRANSFER_HEADER_BYTES];
+    let mut body = Vec::new();
+    loop {
+        if let Err(e) = read_within(reader, &mut header, housekeeping, "from the master").await {
+            return ReplicateEnd::Header(e);
+        }
+        let h = match TransferHeader::decode(&header, HA_TRANSFER_BYTES_MAX) {
+            Ok(h) => h,
+            Err(e) => return ReplicateEnd::BadHeader(e),
+        };
+        body.resize(h.body_bytes, 0);
+        let read = read_within(reader, &mut body, housekeeping, "of a packet's body").await;
+        if let Err(e) = read {
+            return ReplicateEnd::Body(e);
+        }
+        let offset = CommitLogOffset(h.offset);
+        let carries_bytes = link.borrow_mut().on_packet(offset, h.body_bytes);
+        slave.master_offset.set(link.borrow().master_offset());
+        if !carries_bytes {
+            slave.publish(shard);
+            continue;
+        }
+        match append(shard, offset, std::mem::take(&mut body)).await {
+            Ok((end, packet)) => {
+                body = packet;
+                if end.get() > slave.received.position() {
+                    slave.received.advance(end.get());
+                }
+            }
+            Err(e) => return e,
+        }
+    }
+}
+
+/// Reports what this slave holds once it is stored: when more arrived, or
+/// every heartbeat interval, until a report fails.
+async fn report(
+    shard: &Rc<Shard>,
+    writer: &mut futures_lite::io::WriteHalf<TcpStream>,
+    link: &std::cell::RefCell<SlaveLink>,
+) -> ReplicateEnd {
+    let slave = &shard.ha_slave;
+    let heartbeat = Duration::from_millis(shard.config.ha_heartbeat_interval_ms);
+    loop {
+        let reported = link.borrow().reported();
+        let grew = async { slave.received.wait(reported.get() + 1).await }
+            .or(async {
+                glommio::timer::sleep(heartbeat).await;
+                false
+            })
+            .await;
+        let end = shard.store.appended_offset();
+        if grew || end > reported {
+            if let Err(e) = stored(shard, end).await {
+                return e;
+            }
+            // Held pulls may now find the new records.
+            shard.signals.fire_all();
+        }
+        let next = link.borrow_mut().report(end);
+        if let Err(e) = writer.write_all(&encode_report(next.get())).await {
+            return ReplicateEnd::Report(e);
+        }
+        slave.publish(shard);
+    }
 }
 
 /// Appends one packet at `offset`, in a task of its own so a dropped

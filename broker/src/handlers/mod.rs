@@ -110,6 +110,12 @@ async fn dispatch(shard: &Rc<Shard>, mut request: RemotingCommand, peer: Rc<Peer
     {
         return forward(shard, other, request);
     }
+    route(shard, request, peer).await
+}
+
+/// The handler for each request code, once the request passed the ACL
+/// and belongs to this shard.
+async fn route(shard: &Rc<Shard>, request: RemotingCommand, peer: Rc<Peer>) -> Handled {
     use RequestCode as C;
     match request.code {
         C::SEND_MESSAGE | C::SEND_MESSAGE_V2 | C::SEND_BATCH_MESSAGE => {
@@ -170,15 +176,19 @@ async fn dispatch(shard: &Rc<Shard>, mut request: RemotingCommand, peer: Rc<Peer
             &request,
             success(&request).with_body(shard.request_modes.to_json_bytes()),
         ),
-        code => now(
-            &request,
-            error(
-                &request,
-                ResponseCode::REQUEST_CODE_NOT_SUPPORTED,
-                format!("request code {code} not supported"),
-            ),
-        ),
+        code => unsupported(&request, code),
     }
+}
+
+fn unsupported(request: &RemotingCommand, code: i32) -> Handled {
+    now(
+        request,
+        error(
+            request,
+            ResponseCode::REQUEST_CODE_NOT_SUPPORTED,
+            format!("request code {code} not supported"),
+        ),
+    )
 }
 
 /// The one cross-shard path: a request that names another shard's queue
