@@ -70,66 +70,79 @@ pub fn pop(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> Hand
         Ok(p) => Rc::new(p),
         Err(refusal) => return now(&request, refusal.reply(&request)),
     };
-    let shard = shard.clone();
-    let peer = peer.clone();
-    Handled::Later(Box::pin(async move {
-        let deadline = Instant::now() + Duration::from_millis(params.poll_ms);
-        let mut held = None;
-        let reply = loop {
-            if peer.is_closed() {
-                // Messages taken now would be hidden from everyone.
-                return None;
+    Handled::Later(Box::pin(hold(
+        shard.clone(),
+        request,
+        peer.clone(),
+        h,
+        params,
+    )))
+}
+
+/// Pops until messages are found, the poll time runs out or too many pops
+/// are held; answers nothing when the client left meanwhile.
+async fn hold(
+    shard: Rc<Shard>,
+    request: RemotingCommand,
+    peer: Rc<Peer>,
+    h: PopMessageRequestHeader,
+    params: Rc<PopParams>,
+) -> Option<Outgoing> {
+    let deadline = Instant::now() + Duration::from_millis(params.poll_ms);
+    let mut held = None;
+    let reply = loop {
+        if peer.is_closed() {
+            // Messages taken now would be hidden from everyone.
+            return None;
+        }
+        let topic_signal = shard.signals.get(&h.topic, ANY_QUEUE);
+        // A signal is kept per topic named: only for a retry topic
+        // that exists.
+        let retry_signal = shard
+            .topics
+            .get(&params.retry_topic)
+            .map(|_| shard.signals.get(&params.retry_topic, ANY_QUEUE));
+        let seen = (
+            topic_signal.generation(),
+            retry_signal.as_ref().map(|s| s.generation()),
+        );
+        match pop_once(&shard, &h, &params).await {
+            Ok(Some((header, body))) => {
+                break success(&request)
+                    .with_ext_fields(header.to_ext_fields())
+                    .with_body(body)
             }
-            let topic_signal = shard.signals.get(&h.topic, ANY_QUEUE);
-            // A signal is kept per topic named: only for a retry topic
-            // that exists.
-            let retry_signal = shard
-                .topics
-                .get(&params.retry_topic)
-                .map(|_| shard.signals.get(&params.retry_topic, ANY_QUEUE));
-            let seen = (
-                topic_signal.generation(),
-                retry_signal.as_ref().map(|s| s.generation()),
-            );
-            match pop_once(&shard, &h, &params).await {
-                Ok(Some((header, body))) => {
-                    break success(&request)
-                        .with_ext_fields(header.to_ext_fields())
-                        .with_body(body)
-                }
-                Ok(None) => {}
-                Err(refusal) => break not_found(&request, &params, &refusal),
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                let nothing = Refusal::PollingTimeout("no new message".into());
-                break not_found(&request, &params, &nothing);
-            }
+            Ok(None) => {}
+            Err(refusal) => break not_found(&request, &params, &refusal),
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            let nothing = Refusal::PollingTimeout("no new message".into());
+            break not_found(&request, &params, &nothing);
+        }
+        if held.is_none() {
+            held = HoldSlot::try_new(&POP_HELD, POP_HELD_MAX);
             if held.is_none() {
-                held = HoldSlot::try_new(&POP_HELD, POP_HELD_MAX);
-                if held.is_none() {
-                    let full = Refusal::PollingFull(format!(
-                        "{POP_HELD_MAX} pops already held on this shard"
-                    ));
-                    break not_found(&request, &params, &full);
-                }
+                let full =
+                    Refusal::PollingFull(format!("{POP_HELD_MAX} pops already held on this shard"));
+                break not_found(&request, &params, &full);
             }
-            let retry_wait = async {
-                match (&retry_signal, seen.1) {
-                    (Some(s), Some(g)) => s.wait_past(g).await,
-                    _ => std::future::pending().await,
-                }
-            };
-            futures_lite::future::or(
-                futures_lite::future::or(topic_signal.wait_past(seen.0), retry_wait),
-                async {
-                    glommio::timer::sleep(left).await;
-                },
-            )
-            .await;
+        }
+        let retry_wait = async {
+            match (&retry_signal, seen.1) {
+                (Some(s), Some(g)) => s.wait_past(g).await,
+                _ => std::future::pending().await,
+            }
         };
-        Some(Outgoing::command(reply))
-    }))
+        futures_lite::future::or(
+            futures_lite::future::or(topic_signal.wait_past(seen.0), retry_wait),
+            async {
+                glommio::timer::sleep(left).await;
+            },
+        )
+        .await;
+    };
+    Some(Outgoing::command(reply))
 }
 
 struct PopParams {

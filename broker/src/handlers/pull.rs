@@ -69,17 +69,7 @@ pub fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> H
             .offsets
             .update(&h.consumer_group, &h.topic, h.queue_id, h.commit_offset);
     }
-    let max_messages = (h.max_msg_nums.max(1) as u32).min(PULL_MESSAGES_MAX);
-    let max_bytes = h
-        .max_msg_bytes
-        .filter(|b| *b > 0)
-        .map_or(PULL_BYTES_MAX, |b| (b as u64).min(PULL_BYTES_MAX));
-    let params = PullParams {
-        queue_offset: QueueOffset(h.queue_offset.max(0) as u64),
-        max_messages,
-        max_bytes,
-        filter,
-    };
+    let params = pull_params(&h, filter);
     let suspend = h.sys_flag & pull_sys_flag::SUSPEND != 0;
     // The queue's signal generation is taken before the first read: a
     // message stored between that read and the held pull's first wait
@@ -96,13 +86,7 @@ pub fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> H
         let out = reply(shard, &request, &h, first);
         return Handled::Now((!request.is_oneway()).then_some(out));
     }
-    let hold_ms = if !hold {
-        0
-    } else if shard.config.long_polling_enable {
-        (h.suspend_timeout_millis.max(0) as u64).min(SUSPEND_MS_MAX)
-    } else {
-        SHORT_POLLING_MS
-    };
+    let hold_ms = hold_ms(shard, &h, hold);
     let held = HeldPull {
         signal: signal.unwrap_or_else(|| shard.signals.get(&h.topic, h.queue_id)),
         shard: shard.clone(),
@@ -114,6 +98,33 @@ pub fn handle(shard: &Rc<Shard>, request: RemotingCommand, peer: &Rc<Peer>) -> H
         hold_ms,
     };
     Handled::Later(Box::pin(held.answer(first, first_seen)))
+}
+
+/// What the pull reads: from its offset, at most the messages and bytes
+/// it asks for, within the broker's limits.
+fn pull_params(h: &PullMessageRequestHeader, filter: TagFilter) -> PullParams {
+    let max_messages = (h.max_msg_nums.max(1) as u32).min(PULL_MESSAGES_MAX);
+    let max_bytes = h
+        .max_msg_bytes
+        .filter(|b| *b > 0)
+        .map_or(PULL_BYTES_MAX, |b| (b as u64).min(PULL_BYTES_MAX));
+    PullParams {
+        queue_offset: QueueOffset(h.queue_offset.max(0) as u64),
+        max_messages,
+        max_bytes,
+        filter,
+    }
+}
+
+/// How long a pull is held: 0 when it is not to be held.
+fn hold_ms(shard: &Shard, h: &PullMessageRequestHeader, hold: bool) -> u64 {
+    if !hold {
+        0
+    } else if shard.config.long_polling_enable {
+        (h.suspend_timeout_millis.max(0) as u64).min(SUSPEND_MS_MAX)
+    } else {
+        SHORT_POLLING_MS
+    }
 }
 
 /// Whether the group may pull this queue of the topic.
@@ -243,29 +254,15 @@ impl HeldPull {
             if slot.is_none() && !left.is_zero() {
                 slot = HoldSlot::try_new(&PULL_HELD, PULL_HELD_MAX);
             }
-            // An operator reset the group's offset while the pull was held:
-            // answered now, so the consumer moves without waiting out the
-            // suspend time (the reset fires the queue's signal).
-            // (Left pending when no one would hear the answer.)
-            if !request.is_oneway() && !peer.is_closed() {
-                if let Some(reset) =
-                    shard
-                        .offsets
-                        .take_reset(&h.consumer_group, &h.topic, h.queue_id)
-                {
-                    return Some(Outgoing::command(reset_reply(&shard, &request, &h, reset)));
-                }
+            if let Some(reset) = reset_while_held(&shard, &peer, &request, &h) {
+                return Some(Outgoing::command(reset));
             }
             let done = !is_not_found(&read, h.queue_offset) || left.is_zero() || slot.is_none();
             if done || peer.is_closed() {
                 if request.is_oneway() || peer.is_closed() {
                     return None;
                 }
-                return Some(match &sql {
-                    Some(f) => matching(&shard, &request, &h, read, f).await,
-                    None if spliceable(&read) => reply(&shard, &request, &h, read),
-                    None => copied(&shard, &request, &h, read).await,
-                });
+                return Some(answer_read(&shard, &request, &h, read, sql.as_deref()).await);
             }
             // Woken by a new message, the suspend deadline, or the
             // connection closing (the slot is then given back at once).
@@ -278,6 +275,41 @@ impl HeldPull {
             )
             .await;
         }
+    }
+}
+
+/// An operator reset the group's offset while the pull was held: answered
+/// now, so the consumer moves without waiting out the suspend time (the
+/// reset fires the queue's signal). Left pending when no one would hear
+/// the answer.
+fn reset_while_held(
+    shard: &Shard,
+    peer: &Peer,
+    request: &RemotingCommand,
+    h: &PullMessageRequestHeader,
+) -> Option<RemotingCommand> {
+    if request.is_oneway() || peer.is_closed() {
+        return None;
+    }
+    let reset = shard
+        .offsets
+        .take_reset(&h.consumer_group, &h.topic, h.queue_id)?;
+    Some(reset_reply(shard, request, h, reset))
+}
+
+/// The answer to a held pull's last read: filtered by SQL92, spliced from
+/// the file, or copied when the file cannot be spliced.
+async fn answer_read(
+    shard: &Shard,
+    request: &RemotingCommand,
+    h: &PullMessageRequestHeader,
+    read: QueueRead<crate::disk::ShardFile>,
+    sql: Option<&crate::sql92::SqlFilter>,
+) -> Outgoing {
+    match sql {
+        Some(f) => matching(shard, request, h, read, f).await,
+        None if spliceable(&read) => reply(shard, request, h, read),
+        None => copied(shard, request, h, read).await,
     }
 }
 
