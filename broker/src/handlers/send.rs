@@ -323,13 +323,7 @@ async fn append(
 ) -> Result<Appended, Refusal> {
     let (stored, ranges) = stored_properties(shard, properties, &plan)?;
     let stored_props = |i: usize| &stored[ranges[i].clone()];
-    let (topic, queue_id) = match (plan.delay_level, plan.timer_ms) {
-        _ if plan.half => (crate::transaction::HALF_TOPIC.to_string(), 0),
-        (Some(level), _) => (SCHEDULE_TOPIC.to_string(), level - 1),
-        (None, Some(_)) => (TIMER_TOPIC.to_string(), 0),
-        // Moved, not copied: one allocation fewer per send.
-        (None, None) => (std::mem::take(&mut plan.topic), plan.queue_id),
-    };
+    let (topic, queue_id) = stored_queue(&mut plan);
     let template = MessageIn {
         topic: &topic,
         queue_id: QueueId(queue_id),
@@ -358,16 +352,7 @@ async fn append(
         vec![MessageIn {
             body: &request.body,
             properties: stored_props(0).as_bytes(),
-            // A half message is stored untyped so it gets a queue entry in
-            // the half queue (RocketMQ resets the type the same way).
-            sys_flag: if plan.half {
-                ringmq_net::message::sys_flag::with_transaction_type(
-                    header.sys_flag,
-                    ringmq_net::message::sys_flag::TRANSACTION_NOT_TYPE,
-                )
-            } else {
-                header.sys_flag
-            },
+            sys_flag: stored_sys_flag(header.sys_flag, plan.half),
             ..template
         }]
     };
@@ -391,6 +376,31 @@ async fn append(
         transaction_id,
         wait_for_slave: waits_for_slave(shard, properties),
     })
+}
+
+/// The queue a message is stored in: the half, schedule or timer topic's
+/// for a waiting message, else the client's (`plan.topic` is moved out).
+fn stored_queue(plan: &mut SendPlan<'_>) -> (String, i32) {
+    match (plan.delay_level, plan.timer_ms) {
+        _ if plan.half => (crate::transaction::HALF_TOPIC.to_string(), 0),
+        (Some(level), _) => (SCHEDULE_TOPIC.to_string(), level - 1),
+        (None, Some(_)) => (TIMER_TOPIC.to_string(), 0),
+        // Moved, not copied: one allocation fewer per send.
+        (None, None) => (std::mem::take(&mut plan.topic), plan.queue_id),
+    }
+}
+
+/// A half message is stored untyped so it gets a queue entry in the half
+/// queue (RocketMQ resets the type the same way).
+fn stored_sys_flag(sys_flag: i32, half: bool) -> i32 {
+    if half {
+        ringmq_net::message::sys_flag::with_transaction_type(
+            sys_flag,
+            ringmq_net::message::sys_flag::TRANSACTION_NOT_TYPE,
+        )
+    } else {
+        sys_flag
+    }
 }
 
 /// Properties of each stored message: the client's, plus a UNIQ_KEY if it

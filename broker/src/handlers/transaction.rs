@@ -79,18 +79,7 @@ async fn end_transaction(
         .await
         .map_err(|e| system(format!("Find prepared transaction message failed: {e}")))?;
     let half = RecordView::parse(&bytes).map_err(|e| system(e.to_string()))?;
-    if half.topic != HALF_TOPIC {
-        return Err(system(format!(
-            "the message at {} is not a half message",
-            h.commit_log_offset
-        )));
-    }
-    if half.property(property::PRODUCER_GROUP) != Some(h.producer_group.as_str()) {
-        return Err(system("The producer group wrong".into()));
-    }
-    if half.queue_offset != h.tran_state_table_offset {
-        return Err(system("The transaction state table offset wrong".into()));
-    }
+    check_half(h, &half)?;
     // The request names no topic; committing or rolling back needs PUB on
     // the one the half message is for.
     if let Some(acl) = &shard.acl {
@@ -127,14 +116,7 @@ async fn end_transaction(
     if let Some((topic, queue_id)) = &written.committed_to {
         shard.signals.fire(topic, *queue_id);
     }
-    let stats = shard.my_stats();
-    match outcome {
-        Outcome::Commit => {
-            ShardStats::add(&stats.transactions_committed, 1);
-            ShardStats::add(&stats.messages_in, 1);
-        }
-        _ => ShardStats::add(&stats.transactions_rolled_back, 1),
-    }
+    count_resolved(shard, outcome);
     tracing::debug!(
         shard = %shard.id,
         half_offset,
@@ -143,4 +125,36 @@ async fn end_transaction(
         "transaction resolved"
     );
     Ok(String::new())
+}
+
+/// Whether the record the request names is the half message it claims:
+/// in the half topic, of the producer group, at the state table offset.
+fn check_half(h: &EndTransactionRequestHeader, half: &RecordView) -> Result<(), Refusal> {
+    if half.topic != HALF_TOPIC {
+        return Err(Refusal::System(format!(
+            "the message at {} is not a half message",
+            h.commit_log_offset
+        )));
+    }
+    if half.property(property::PRODUCER_GROUP) != Some(h.producer_group.as_str()) {
+        return Err(Refusal::System("The producer group wrong".into()));
+    }
+    if half.queue_offset != h.tran_state_table_offset {
+        return Err(Refusal::System(
+            "The transaction state table offset wrong".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Counts a resolved transaction; a commit also counts a message in.
+fn count_resolved(shard: &Shard, outcome: Outcome) {
+    let stats = shard.my_stats();
+    match outcome {
+        Outcome::Commit => {
+            ShardStats::add(&stats.transactions_committed, 1);
+            ShardStats::add(&stats.messages_in, 1);
+        }
+        _ => ShardStats::add(&stats.transactions_rolled_back, 1),
+    }
 }
