@@ -29,7 +29,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use ringmq_engine::record::{encode_record, record_size, Assigned, RecordView};
-use ringmq_engine::{AppendedRecord, CommitLogOffset, MessageIn, QueueOffset};
+use ringmq_engine::{AppendedRecord, CommitLogOffset, MessageIn, QueueOffset, StoreError};
 use ringmq_net::header::CheckTransactionStateRequestHeader;
 use ringmq_net::message::id::OffsetMessageId;
 use ringmq_net::message::properties::property_value;
@@ -510,46 +510,58 @@ async fn scan(shard: &Shard) {
         entries.truncate(keep);
         let offsets: Vec<CommitLogOffset> = entries.iter().map(|e| e.commit_log_offset).collect();
         let records = read_records(shard, &offsets).await;
-        let mut stopped = false;
-        {
-            let mut s = shard.transactions.inner.borrow_mut();
-            let mut next = first.0;
-            for (i, record) in records.into_iter().enumerate() {
-                let h = first.0 + i as u64;
-                if s.resolved.contains_key(&h) {
-                    next = h + 1;
-                    continue;
-                }
-                let store_ms = match record.as_deref().map(RecordView::parse) {
-                    Ok(Ok(view)) => view.store_timestamp_ms,
-                    _ => {
-                        tracing::warn!(
-                            shard = %shard.id,
-                            half_offset = h,
-                            "half message unreadable; scanning again later"
-                        );
-                        stopped = true;
-                        break;
-                    }
-                };
-                s.pending.insert(
-                    h,
-                    Half {
-                        commit_log_offset: offsets[i].0,
-                        checks: 0,
-                        next_check_ms: store_ms + timeout_ms,
-                    },
-                );
-                next = h + 1;
-            }
-            s.scanned = s.scanned.max(next);
-            s.compact();
-        }
+        let stopped = add_pending(shard, first.0, &offsets, records, timeout_ms);
         shard.transactions.record_progress(shard);
         if stopped {
             return;
         }
     }
+}
+
+/// Adds the half messages read from half queue offset `first` on to
+/// `pending`, those not resolved, and moves the scan past them. Returns
+/// whether it stopped at one it could not read.
+fn add_pending(
+    shard: &Shard,
+    first: u64,
+    offsets: &[CommitLogOffset],
+    records: Vec<Result<Vec<u8>, StoreError>>,
+    timeout_ms: i64,
+) -> bool {
+    let mut stopped = false;
+    let mut s = shard.transactions.inner.borrow_mut();
+    let mut next = first;
+    for (i, record) in records.into_iter().enumerate() {
+        let h = first + i as u64;
+        if s.resolved.contains_key(&h) {
+            next = h + 1;
+            continue;
+        }
+        let store_ms = match record.as_deref().map(RecordView::parse) {
+            Ok(Ok(view)) => view.store_timestamp_ms,
+            _ => {
+                tracing::warn!(
+                    shard = %shard.id,
+                    half_offset = h,
+                    "half message unreadable; scanning again later"
+                );
+                stopped = true;
+                break;
+            }
+        };
+        s.pending.insert(
+            h,
+            Half {
+                commit_log_offset: offsets[i].0,
+                checks: 0,
+                next_check_ms: store_ms + timeout_ms,
+            },
+        );
+        next = h + 1;
+    }
+    s.scanned = s.scanned.max(next);
+    s.compact();
+    stopped
 }
 
 /// Asks producers about the half messages due a check; discards those
@@ -707,8 +719,25 @@ fn send_check(shard: &Shard, view: &RecordView<'_>, checks: u32) {
         },
         &mut body,
     );
+    let header = check_header(shard, view, props, real_topic);
+    let request =
+        RemotingCommand::request(RequestCode::CHECK_TRANSACTION_STATE, header.to_ext_fields())
+            .with_body(body);
+    if peer.notify_oneway(request) {
+        ShardStats::add(&shard.my_stats().transactions_checked, 1);
+    }
+}
+
+/// The check's header: the half message's offsets and ids, with its real
+/// topic.
+fn check_header(
+    shard: &Shard,
+    view: &RecordView<'_>,
+    props: &str,
+    real_topic: &str,
+) -> CheckTransactionStateRequestHeader {
     let uniq = property_value(props, property::UNIQ_CLIENT_MESSAGE_ID_KEYIDX).map(str::to_string);
-    let header = CheckTransactionStateRequestHeader {
+    CheckTransactionStateRequestHeader {
         topic: Some(real_topic.to_string()),
         tran_state_table_offset: view.queue_offset,
         commit_log_offset: view.physical_offset,
@@ -724,12 +753,6 @@ fn send_check(shard: &Shard, view: &RecordView<'_>, checks: u32) {
             .encode(),
         ),
         broker_name: Some(shard.broker_name.clone()),
-    };
-    let request =
-        RemotingCommand::request(RequestCode::CHECK_TRANSACTION_STATE, header.to_ext_fields())
-            .with_body(body);
-    if peer.notify_oneway(request) {
-        ShardStats::add(&shard.my_stats().transactions_checked, 1);
     }
 }
 
