@@ -71,27 +71,10 @@ pub fn query(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
         {
             (shards.iter().map(|b| queue(b, -1)).collect(), "POP")
         }
-        RequestMode::Pop { share_queue_num } => {
-            let mut mine = Vec::new();
-            if let Some(i) = members.iter().position(|m| *m == body.client_id) {
-                for j in 0..=share_queue_num as usize {
-                    let other = (i + j) % members.len();
-                    // More members than queues: each still pops one
-                    // (RocketMQ's allocate4Pop), so none sits idle.
-                    let share = if members.len() > all.len() && !all.is_empty() {
-                        vec![all[other % all.len()].clone()]
-                    } else {
-                        allocate_averagely(&all, &members, &members[other])
-                    };
-                    for q in share {
-                        if !mine.contains(&q) {
-                            mine.push(q);
-                        }
-                    }
-                }
-            }
-            (mine, "POP")
-        }
+        RequestMode::Pop { share_queue_num } => (
+            allocate_for_pop(&all, &members, &body.client_id, share_queue_num),
+            "POP",
+        ),
     };
     let reply = QueryAssignmentResponseBody {
         message_queue_assignments: queues
@@ -104,6 +87,36 @@ pub fn query(shard: &Rc<Shard>, request: &RemotingCommand) -> Handled {
             .collect(),
     };
     now(request, success(request).with_body(reply.to_json()))
+}
+
+/// The queues a client pops when it shares them: its own average share and
+/// those of the `share_queue_num` members after it. Nothing for a client
+/// that is not a member.
+fn allocate_for_pop(
+    all: &[MessageQueue],
+    members: &[String],
+    client_id: &str,
+    share_queue_num: i32,
+) -> Vec<MessageQueue> {
+    let mut mine = Vec::new();
+    if let Some(i) = members.iter().position(|m| *m == client_id) {
+        for j in 0..=share_queue_num as usize {
+            let other = (i + j) % members.len();
+            // More members than queues: each still pops one
+            // (RocketMQ's allocate4Pop), so none sits idle.
+            let share = if members.len() > all.len() && !all.is_empty() {
+                vec![all[other % all.len()].clone()]
+            } else {
+                allocate_averagely(all, members, &members[other])
+            };
+            for q in share {
+                if !mine.contains(&q) {
+                    mine.push(q);
+                }
+            }
+        }
+    }
+    mine
 }
 
 /// RocketMQ's average allocation: queues in order, split into contiguous
