@@ -477,6 +477,35 @@ fn needs(request: &RemotingCommand) -> Result<Vec<Need>, String> {
         | C::ACK_MESSAGE
         | C::CHANGE_MESSAGE_INVISIBLETIME => vec![topic("topic", Action::Subscribe), group("consumerGroup")],
         C::QUERY_MESSAGE => vec![topic("topic", Action::Subscribe)],
+        C::CONSUMER_SEND_MSG_BACK => vec![group("group")],
+        C::GET_CONSUMER_LIST_BY_GROUP | C::UNREGISTER_CLIENT => vec![group("consumerGroup")],
+        C::QUERY_ASSIGNMENT
+        | C::BATCH_ACK_MESSAGE
+        | C::LOCK_BATCH_MQ
+        | C::UNLOCK_BATCH_MQ
+        | C::HEART_BEAT => body_needs(request)?,
+        C::UPDATE_AND_CREATE_TOPIC
+        | C::DELETE_TOPIC_IN_BROKER
+        | C::UPDATE_BROKER_CONFIG
+        | C::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP
+        | C::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP_LIST
+        | C::DELETE_SUBSCRIPTIONGROUP
+        | C::INVOKE_BROKER_TO_RESET_OFFSET
+        | C::SET_MESSAGE_REQUEST_MODE
+        // A message id is a commit-log offset: reading one by id would
+        // bypass topic SUB, so only admin accounts (dashboards, mqadmin)
+        // may. RocketMQ 4.x does not check it.
+        | C::VIEW_MESSAGE_BY_ID => vec![Some(Need::Admin(request.code))],
+        _ => Vec::new(),
+    };
+    Ok(needs.into_iter().flatten().collect())
+}
+
+/// The resources named in a request's body: the requests that carry them
+/// there (assignment queries, batch acks, queue locks, heartbeats).
+fn body_needs(request: &RemotingCommand) -> Result<Vec<Option<Need>>, String> {
+    use RequestCode as C;
+    Ok(match request.code {
         C::QUERY_ASSIGNMENT => {
             let body = ringmq_net::header::QueryAssignmentRequestBody::from_json(&request.body)
                 .map_err(|e| e.to_string())?;
@@ -490,11 +519,14 @@ fn needs(request: &RemotingCommand) -> Result<Vec<Need>, String> {
                 .map_err(|e| e.to_string())?;
             body.acks
                 .into_iter()
-                .flat_map(|a| [Some(Need::Topic(a.t, Action::Subscribe)), Some(Need::Group(a.c))])
+                .flat_map(|a| {
+                    [
+                        Some(Need::Topic(a.t, Action::Subscribe)),
+                        Some(Need::Group(a.c)),
+                    ]
+                })
                 .collect()
         }
-        C::CONSUMER_SEND_MSG_BACK => vec![group("group")],
-        C::GET_CONSUMER_LIST_BY_GROUP | C::UNREGISTER_CLIENT => vec![group("consumerGroup")],
         C::LOCK_BATCH_MQ | C::UNLOCK_BATCH_MQ => {
             #[derive(Deserialize)]
             #[serde(rename_all = "camelCase")]
@@ -520,21 +552,8 @@ fn needs(request: &RemotingCommand) -> Result<Vec<Need>, String> {
                 })
                 .collect()
         }
-        C::UPDATE_AND_CREATE_TOPIC
-        | C::DELETE_TOPIC_IN_BROKER
-        | C::UPDATE_BROKER_CONFIG
-        | C::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP
-        | C::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP_LIST
-        | C::DELETE_SUBSCRIPTIONGROUP
-        | C::INVOKE_BROKER_TO_RESET_OFFSET
-        | C::SET_MESSAGE_REQUEST_MODE
-        // A message id is a commit-log offset: reading one by id would
-        // bypass topic SUB, so only admin accounts (dashboards, mqadmin)
-        // may. RocketMQ 4.x does not check it.
-        | C::VIEW_MESSAGE_BY_ID => vec![Some(Need::Admin(request.code))],
         _ => Vec::new(),
-    };
-    Ok(needs.into_iter().flatten().collect())
+    })
 }
 
 /// Compares without stopping at the first difference.

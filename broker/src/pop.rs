@@ -388,6 +388,28 @@ enum Revive {
     Never(String),
 }
 
+/// Where a popped message is revived to, with the queue count and
+/// permissions that topic is created with: the group's DLQ once it was
+/// consumed `retryMaxTimes` times, else the group's retry topic.
+fn revive_target(group: &str, topic: &str, to_dlq: bool) -> (String, i32, i32) {
+    // A redelivery of a redelivery stays in the retry topic it came from.
+    if to_dlq {
+        (
+            format!("{DLQ_GROUP_TOPIC_PREFIX}{group}"),
+            DLQ_QUEUE_NUMS,
+            PERM_WRITE,
+        )
+    } else if topic.starts_with(RETRY_GROUP_TOPIC_PREFIX) {
+        (topic.to_string(), RETRY_QUEUE_NUMS, PERM_READ | PERM_WRITE)
+    } else {
+        (
+            retry_topic(group, topic),
+            RETRY_QUEUE_NUMS,
+            PERM_READ | PERM_WRITE,
+        )
+    }
+}
+
 async fn revive_one(shard: &Rc<Shard>, d: &Due, bytes: &[u8]) -> Result<(), Revive> {
     let (group, topic, _) = &d.key;
     let original = RecordView::parse(bytes).map_err(|e| Revive::Never(e.to_string()))?;
@@ -401,22 +423,7 @@ async fn revive_one(shard: &Rc<Shard>, d: &Due, bytes: &[u8]) -> Result<(), Revi
             p.retry_max_times
         });
     let to_dlq = reconsume_times >= retry_max_times;
-    // A redelivery of a redelivery stays in the retry topic it came from.
-    let (target, queues, perm) = if to_dlq {
-        (
-            format!("{DLQ_GROUP_TOPIC_PREFIX}{group}"),
-            DLQ_QUEUE_NUMS,
-            PERM_WRITE,
-        )
-    } else if topic.starts_with(RETRY_GROUP_TOPIC_PREFIX) {
-        (topic.clone(), RETRY_QUEUE_NUMS, PERM_READ | PERM_WRITE)
-    } else {
-        (
-            retry_topic(group, topic),
-            RETRY_QUEUE_NUMS,
-            PERM_READ | PERM_WRITE,
-        )
-    };
+    let (target, queues, perm) = revive_target(group, topic, to_dlq);
     let config = shard
         .topics
         .get_or_create(&target, queues, perm)
