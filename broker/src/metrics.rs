@@ -481,6 +481,12 @@ pub fn render(cluster: &str, node_id: &str, published: &Published, stats: &[Shar
                 .push((common(shard), value));
         }
     }
+    exposition(&by_family)
+}
+
+/// Every family with samples, in [`FAMILIES`] order: its HELP and TYPE,
+/// then its series (a histogram's `_bucket`, `_sum` and `_count`).
+fn exposition(by_family: &BTreeMap<&str, Vec<(String, f64)>>) -> String {
     let mut out = String::new();
     for (family, kind, help) in FAMILIES {
         let series: Vec<(String, &Vec<(String, f64)>)> = match kind {

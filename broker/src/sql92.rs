@@ -143,44 +143,13 @@ fn lex(text: &str) -> Result<Vec<Token>, String> {
                 out.push(Token::Op(op));
             }
             b'\'' => {
-                let mut s = String::new();
-                i += 1;
-                loop {
-                    let start = i;
-                    while i < b.len() && b[i] != b'\'' {
-                        i += 1;
-                    }
-                    if i >= b.len() {
-                        return Err("unterminated string".into());
-                    }
-                    s.push_str(&text[start..i]);
-                    if b.get(i + 1) == Some(&b'\'') {
-                        s.push('\'');
-                        i += 2;
-                    } else {
-                        i += 1;
-                        break;
-                    }
-                }
+                let (s, next) = lex_string(text, i)?;
+                i = next;
                 out.push(Token::Str(s));
             }
             b'0'..=b'9' | b'-' | b'.' => {
-                let start = i;
-                i += 1;
-                while i < b.len() && matches!(b[i], b'0'..=b'9' | b'.' | b'e' | b'E') {
-                    i += 1;
-                }
-                // A trailing L (Java long literal) is allowed.
-                let digits = &text[start..i];
-                if i < b.len() && matches!(b[i], b'l' | b'L') {
-                    i += 1;
-                }
-                let n: f64 = digits
-                    .parse()
-                    .map_err(|_| format!("bad number {digits:?}"))?;
-                if !n.is_finite() {
-                    return Err(format!("number {digits:?} out of range"));
-                }
+                let (n, next) = lex_number(text, i)?;
+                i = next;
                 out.push(Token::Num(n));
             }
             c if c.is_ascii_alphabetic() || c == b'_' => {
@@ -197,6 +166,54 @@ fn lex(text: &str) -> Result<Vec<Token>, String> {
         }
     }
     Ok(out)
+}
+
+/// The string literal whose opening quote is at `i`, `''` standing for
+/// one quote; with the index past its closing quote.
+fn lex_string(text: &str, mut i: usize) -> Result<(String, usize), String> {
+    let b = text.as_bytes();
+    let mut s = String::new();
+    i += 1;
+    loop {
+        let start = i;
+        while i < b.len() && b[i] != b'\'' {
+            i += 1;
+        }
+        if i >= b.len() {
+            return Err("unterminated string".into());
+        }
+        s.push_str(&text[start..i]);
+        if b.get(i + 1) == Some(&b'\'') {
+            s.push('\'');
+            i += 2;
+        } else {
+            i += 1;
+            break;
+        }
+    }
+    Ok((s, i))
+}
+
+/// The number starting at `i`; with the index past it.
+fn lex_number(text: &str, mut i: usize) -> Result<(f64, usize), String> {
+    let b = text.as_bytes();
+    let start = i;
+    i += 1;
+    while i < b.len() && matches!(b[i], b'0'..=b'9' | b'.' | b'e' | b'E') {
+        i += 1;
+    }
+    // A trailing L (Java long literal) is allowed.
+    let digits = &text[start..i];
+    if i < b.len() && matches!(b[i], b'l' | b'L') {
+        i += 1;
+    }
+    let n: f64 = digits
+        .parse()
+        .map_err(|_| format!("bad number {digits:?}"))?;
+    if !n.is_finite() {
+        return Err(format!("number {digits:?} out of range"));
+    }
+    Ok((n, i))
 }
 
 struct Parser {
