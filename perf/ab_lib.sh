@@ -15,6 +15,18 @@ ab_begin() {
     port=19876
 }
 
+# ab_build_base BASE: mqbroker built from BASE (a commit of this
+# repository) in a worktree under $work, into BASE_TARGET_DIR (default
+# target/before-after, kept between runs); sets $base_binary.
+ab_build_base() {
+    local base=$1
+    local base_target=${BASE_TARGET_DIR:-$PWD/target/before-after}
+    git worktree add --quiet --detach "$work/base" "$base"
+    trap 'kill $(jobs -p) 2>/dev/null || true; git worktree remove --force "$work/base"; rm -rf "$work"' EXIT
+    (cd "$work/base" && CARGO_TARGET_DIR="$base_target" cargo build --release --quiet --locked --bin mqbroker)
+    base_binary=$base_target/release/mqbroker
+}
+
 # ab_start_broker LABEL ROUND [mqbroker flags...]: a broker on a fresh
 # store, its embedded name server on $port; sets $broker and $store.
 ab_start_broker() {

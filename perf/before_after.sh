@@ -18,11 +18,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/ab_lib.sh"
 ab_begin before-after
 base_binary=${BASE_BINARY:-}
 if [ -z "$base_binary" ]; then
-    base_target=${BASE_TARGET_DIR:-$PWD/target/before-after}
-    git worktree add --quiet --detach "$work/base" "$base"
-    trap 'kill $(jobs -p) 2>/dev/null || true; git worktree remove --force "$work/base"; rm -rf "$work"' EXIT
-    (cd "$work/base" && CARGO_TARGET_DIR="$base_target" cargo build --release --quiet --locked --bin mqbroker)
-    base_binary=$base_target/release/mqbroker
+    ab_build_base "$base"
 fi
 git rev-parse "$base" >"$out/base-commit"
 git rev-parse HEAD >"$out/head-commit"

@@ -27,13 +27,10 @@ ab_begin tail
 labels=(after)
 binaries=(./target/release/mqbroker)
 if [ -n "$base" ]; then
-    base_target=${BASE_TARGET_DIR:-$PWD/target/before-after}
-    git worktree add --quiet --detach "$work/base" "$base"
-    trap 'kill $(jobs -p) 2>/dev/null || true; git worktree remove --force "$work/base"; rm -rf "$work"' EXIT
-    (cd "$work/base" && CARGO_TARGET_DIR="$base_target" cargo build --release --quiet --locked --bin mqbroker)
+    ab_build_base "$base"
     git rev-parse "$base" >"$out/base-commit"
     labels=(before after)
-    binaries=("$base_target/release/mqbroker" ./target/release/mqbroker)
+    binaries=("$base_binary" ./target/release/mqbroker)
 fi
 git rev-parse HEAD >"$out/head-commit"
 git status --short >"$out/head-uncommitted"

@@ -53,6 +53,8 @@ fn config(dir: &std::path::Path, flush: FlushMode) -> Arc<BrokerConfig> {
 /// background task (flushes, segment preparation) running as in the broker.
 struct Running {
     shard: Rc<Shard>,
+    /// The one client every request comes from.
+    peer: Rc<Peer>,
     stop: Rc<std::cell::Cell<bool>>,
     background: glommio::task::JoinHandle<()>,
 }
@@ -73,8 +75,10 @@ impl Running {
             stop.clone(),
         ))
         .detach();
+        let addr: SocketAddr = "127.0.0.1:40000".parse().expect("address");
         Running {
             shard,
+            peer: Rc::new(Peer::new(1, addr, 16)),
             stop,
             background,
         }
@@ -87,14 +91,18 @@ impl Running {
         let _ = self.background.await;
     }
 
-    async fn request(&self, request: RemotingCommand) -> RemotingCommand {
-        let addr: SocketAddr = "127.0.0.1:40000".parse().expect("address");
-        let peer = Rc::new(Peer::new(1, addr, 16));
-        let outgoing = match super::dispatch(&self.shard, request, peer).await {
+    /// `request` through the dispatcher, as a connection hands it over;
+    /// the reply as the connection would get it.
+    async fn dispatch(&self, request: RemotingCommand) -> ringmq_net::server::Outgoing {
+        let outgoing = match super::dispatch(&self.shard, request, self.peer.clone()).await {
             Handled::Now(reply) => reply,
             Handled::Later(task) => task.await,
         };
-        let outgoing = outgoing.expect("a reply");
+        outgoing.expect("a reply")
+    }
+
+    async fn request(&self, request: RemotingCommand) -> RemotingCommand {
+        let outgoing = self.dispatch(request).await;
         assert!(outgoing.files.is_empty(), "simulated files are copied");
         let mut command = outgoing.command;
         if !outgoing.trailer.is_empty() {
@@ -290,8 +298,6 @@ fn batched_sends_allocate_nothing_per_message() {
         let config = config(dir.path(), FlushMode::Async);
         let disk = SimDisk::new(DISK_BYTES);
         let running = Running::open(&config, &disk).await;
-        let addr: SocketAddr = "127.0.0.1:40000".parse().expect("address");
-        let peer = Rc::new(Peer::new(1, addr, 16));
         let decoder = ringmq_net::frame::FrameDecoder::default();
         let mut reply_bytes = bytes::BytesMut::with_capacity(64 << 10);
         let mut next_message = 0;
@@ -310,15 +316,8 @@ fn batched_sends_allocate_nothing_per_message() {
             let send = |mut frame: bytes::BytesMut| {
                 let frame = decoder.decode(&mut frame).expect("frame").expect("whole");
                 let request = RemotingCommand::decode(frame).expect("command");
-                let shard = running.shard.clone();
-                let peer = peer.clone();
-                async move {
-                    let outgoing = match super::dispatch(&shard, request, peer).await {
-                        Handled::Now(reply) => reply,
-                        Handled::Later(task) => task.await,
-                    };
-                    outgoing.expect("a reply").command
-                }
+                let running = &running;
+                async move { running.dispatch(request).await.command }
             };
             for frame in frames {
                 let reply = send(frame).await;

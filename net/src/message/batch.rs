@@ -119,10 +119,10 @@ pub fn iter_batch(body: &[u8]) -> BatchIter<'_> {
 
 /// Decodes a whole batch body, refusing more than `messages_max` records.
 pub fn decode_batch(body: &[u8], messages_max: usize) -> Result<Vec<BatchRecord<'_>>, BatchError> {
-    // Sized by a first pass over the records' lengths (no copies), so a
-    // batch costs one allocation whatever its number of messages.
-    let count = iter_batch(body).take(messages_max).count();
-    let mut records = Vec::with_capacity(count);
+    // Sized by a first pass over the records' lengths (no copies, no UTF-8
+    // check), so a batch costs one allocation whatever its number of
+    // messages.
+    let mut records = Vec::with_capacity(count_framed(body, messages_max));
     for record in iter_batch(body) {
         if records.len() == messages_max {
             return Err(BatchError::TooManyMessages { messages_max });
@@ -202,6 +202,21 @@ impl<'a> BatchIter<'a> {
     }
 
     fn record(&mut self) -> Result<BatchRecord<'a>, BatchError> {
+        let framed = self.framed()?;
+        let properties =
+            std::str::from_utf8(framed.properties).map_err(|_| BatchError::InvalidUtf8 {
+                record_index: self.record_index,
+                offset: framed.properties_offset,
+            })?;
+        Ok(BatchRecord {
+            flag: framed.flag,
+            body: framed.body,
+            properties,
+        })
+    }
+
+    /// The next record's framing, lengths checked.
+    fn framed(&mut self) -> Result<Framed<'a>, BatchError> {
         let _total_size = self.i32("total_size")?;
         let _magic_code = self.i32("magic_code")?;
         let _body_crc = self.i32("body_crc")?;
@@ -220,16 +235,34 @@ impl<'a> BatchIter<'a> {
         )?;
         let properties_offset = self.offset;
         let properties = self.take("properties", properties_length)?;
-        let properties = std::str::from_utf8(properties).map_err(|_| BatchError::InvalidUtf8 {
-            record_index: self.record_index,
-            offset: properties_offset,
-        })?;
-        Ok(BatchRecord {
+        Ok(Framed {
             flag,
             body,
             properties,
+            properties_offset,
         })
     }
+}
+
+/// One record as framed by its lengths: its properties not yet checked as
+/// UTF-8.
+struct Framed<'a> {
+    flag: i32,
+    body: &'a [u8],
+    properties: &'a [u8],
+    /// Offset of the properties in the batch body, for errors.
+    properties_offset: usize,
+}
+
+/// How many records frame in `body`, at most `max`, walking their lengths
+/// only (no UTF-8 check): sizes [`decode_batch`]'s list before it decodes.
+fn count_framed(body: &[u8], max: usize) -> usize {
+    let mut walk = iter_batch(body);
+    let mut count = 0;
+    while count < max && walk.offset < body.len() && walk.framed().is_ok() {
+        count += 1;
+    }
+    count
 }
 
 impl<'a> Iterator for BatchIter<'a> {
