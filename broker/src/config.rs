@@ -116,6 +116,10 @@ pub struct BrokerConfig {
     pub mapped_file_size_commit_log_bytes: u64,
     /// `flushIntervalCommitLog` (ms).
     pub flush_interval_commit_log_ms: u64,
+    /// `flushCommitLogLeastPages` (4 KiB pages): `ASYNC_FLUSH` flushes as
+    /// soon as this many are written and not yet durable; 0 waits for
+    /// `flushIntervalCommitLog`.
+    pub flush_commit_log_least_pages: u64,
     /// `fileReservedTime` (hours).
     pub file_reserved_time_hours: u64,
     /// `maxMessageSize` (bytes).
@@ -201,6 +205,10 @@ pub struct BrokerConfig {
 /// Largest HA transfer packet body a slave accepts (and a master sends).
 pub const HA_TRANSFER_BYTES_MAX: usize = 4 << 20;
 
+/// Largest `flushCommitLogLeastPages` accepted: 1 GiB of 4 KiB pages, a
+/// whole default segment (a larger value means the interval alone).
+pub const FLUSH_LEAST_PAGES_MAX: u64 = 1 << 18;
+
 impl Default for BrokerConfig {
     fn default() -> Self {
         let home = std::env::var("HOME").unwrap_or_else(|_| "/tmp".into());
@@ -237,6 +245,7 @@ impl Default for BrokerConfig {
             shards: std::thread::available_parallelism().map_or(1, |n| n.get() as u16),
             mapped_file_size_commit_log_bytes: 1 << 30,
             flush_interval_commit_log_ms: 500,
+            flush_commit_log_least_pages: 4,
             file_reserved_time_hours: 72,
             max_message_size_bytes: 4 * 1024 * 1024,
             register_name_server_period_ms: 30_000,
@@ -323,8 +332,6 @@ fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
 }
 
 impl BrokerConfig {
-    /// Applies one setting. Unknown keys are logged and ignored, as
-    /// RocketMQ does, so existing broker.conf files load.
     /// Whether new commit-log segments are zero-filled ahead of use
     /// (`warmMapedFileEnable`, defaulting by flush mode).
     pub fn zero_fill_segments(&self) -> bool {
@@ -332,6 +339,8 @@ impl BrokerConfig {
             .unwrap_or(self.flush_disk_type == FlushMode::Sync)
     }
 
+    /// Applies one setting. Unknown keys are logged and ignored, as
+    /// RocketMQ does, so existing broker.conf files load.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
         let shard_port_follows = self.shard_listen_port == self.listen_port.wrapping_add(10);
         let ha_port_follows = self.ha_listen_port == self.listen_port.wrapping_add(1);
@@ -456,6 +465,13 @@ impl BrokerConfig {
                 self.mapped_file_size_commit_log_bytes = n;
             }
             "flushIntervalCommitLog" => self.flush_interval_commit_log_ms = parse_num(key, value)?,
+            "flushCommitLogLeastPages" => {
+                let pages: u64 = parse_num(key, value)?;
+                if pages > FLUSH_LEAST_PAGES_MAX {
+                    return Err(invalid(key, value, "must be at most 262144 (1 GiB)"));
+                }
+                self.flush_commit_log_least_pages = pages;
+            }
             "fileReservedTime" => self.file_reserved_time_hours = parse_num(key, value)?,
             "maxMessageSize" => self.max_message_size_bytes = parse_num(key, value)?,
             "registerNameServerPeriod" => {
@@ -766,5 +782,21 @@ mod tests {
         let e = c.set("flushDiskType", "SOMETIMES").unwrap_err().to_string();
         assert!(e.contains("flushDiskType"), "{e}");
         assert!(c.set("defaultTopicQueueNums", "0").is_err());
+    }
+
+    #[test]
+    fn flush_least_pages_reach_the_store_in_bytes() {
+        let mut c = BrokerConfig::default();
+        assert_eq!(
+            crate::bootstrap::store_config(&c, 0).flush_least_bytes,
+            4 * 4096
+        );
+        c.set("flushCommitLogLeastPages", "0").unwrap();
+        assert_eq!(crate::bootstrap::store_config(&c, 0).flush_least_bytes, 0);
+        let e = c
+            .set("flushCommitLogLeastPages", "262145")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("flushCommitLogLeastPages"), "{e}");
     }
 }

@@ -31,9 +31,7 @@ pub async fn run_background<D: Disk>(store: Rc<ShardStore<D>>, stop: Rc<Cell<boo
         if let Err(e) = store.prepare_ahead().await {
             tracing::warn!(shard = %config.shard, error = %e, "preparing the next segment failed");
         }
-        if config.flush_mode == FlushMode::Async
-            && last_flush.elapsed() >= Duration::from_millis(config.flush_interval_ms)
-        {
+        if config.flush_mode == FlushMode::Async && flush_due(&store, last_flush) {
             last_flush = Instant::now();
             if let Err(e) = store.flush().await {
                 tracing::error!(shard = %config.shard, error = %e, "interval flush failed");
@@ -56,4 +54,14 @@ pub async fn run_background<D: Disk>(store: Rc<ShardStore<D>>, stop: Rc<Cell<boo
             }
         }
     }
+}
+
+/// `ASYNC_FLUSH`: the interval has passed, or at least
+/// [`crate::config::StoreConfig::flush_least_bytes`] are written and not
+/// yet durable.
+fn flush_due<D: Disk>(store: &ShardStore<D>, last_flush: Instant) -> bool {
+    let config = store.config();
+    let pending = (store.written_offset().get()).saturating_sub(store.durable_offset().get());
+    last_flush.elapsed() >= Duration::from_millis(config.flush_interval_ms)
+        || (config.flush_least_bytes > 0 && pending >= config.flush_least_bytes)
 }

@@ -28,6 +28,15 @@ pub struct StoreConfig {
     pub flush_mode: FlushMode,
     /// `flushIntervalCommitLog`, for [`FlushMode::Async`].
     pub flush_interval_ms: u64,
+    /// [`FlushMode::Async`]: flush as soon as this many bytes are written
+    /// but not yet durable, without waiting for the interval (RocketMQ
+    /// `flushCommitLogLeastPages` × 4 KiB; its async flush service is woken
+    /// by every put and flushes once that many pages are dirty). Each
+    /// fdatasync then writes back a little; with the interval alone one
+    /// fdatasync wrote back half a second of appends at once, on an
+    /// io_uring worker that preempted the shard for milliseconds
+    /// (`docs/perf-log.md`, 2026-12-04). 0 flushes on the interval alone.
+    pub flush_least_bytes: u64,
     /// Bytes appended but not yet handed to the kernel; appends wait for the
     /// writer beyond this.
     pub write_buffer_bytes_max: usize,
@@ -93,6 +102,7 @@ impl StoreConfig {
             segment_size_bytes: 1 << 30,
             flush_mode: FlushMode::Async,
             flush_interval_ms: 500,
+            flush_least_bytes: 4 * 4096,
             write_buffer_bytes_max: 4 << 20,
             prewrite_segments: true,
             direct_io: false,

@@ -81,6 +81,59 @@ async fn bodies(store: &ShardStore<GlommioDisk>) -> Vec<Vec<u8>> {
     }
 }
 
+/// `ASYNC_FLUSH` with an interval that never comes: the background loop
+/// flushes once `flush_least_bytes` are written and not durable, and not
+/// while fewer are.
+#[test]
+fn async_flush_starts_at_least_bytes_without_the_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    on_glommio(move || async move {
+        let mut c = config(&root);
+        c.flush_mode = FlushMode::Async;
+        c.flush_interval_ms = 3_600_000;
+        c.flush_least_bytes = 64 << 10;
+        let store = Rc::new(
+            ShardStore::open(GlommioDisk, c, FlushGate::new(), system_clock())
+                .await
+                .unwrap(),
+        );
+        let stop = Rc::new(std::cell::Cell::new(false));
+        let background = glommio::spawn_local(ringmq_engine::background::run_background(
+            store.clone(),
+            stop.clone(),
+        ))
+        .detach();
+        let body = vec![b'x'; 1000];
+        let first = store.append(&message(&body, b"")).await.unwrap();
+        let below_end = first.physical_offset + u64::from(first.size_bytes);
+        store.ensure_written(below_end).await.unwrap();
+        // Several background ticks with less than the least pending.
+        glommio::timer::sleep(Duration::from_millis(100)).await;
+        assert!(
+            store.durable_offset() < below_end,
+            "flushed below the least bytes"
+        );
+        let mut end = below_end;
+        while end - below_end < 64 << 10 {
+            let r = store.append(&message(&body, b"")).await.unwrap();
+            end = r.physical_offset + u64::from(r.size_bytes);
+        }
+        store.ensure_written(end).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while store.durable_offset() < end && Instant::now() < deadline {
+            glommio::timer::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(
+            store.durable_offset() >= end,
+            "not flushed at the least bytes"
+        );
+        stop.set(true);
+        background.await;
+        store.shutdown().await.unwrap();
+    });
+}
+
 #[test]
 fn append_restart_and_query_on_real_disk() {
     let dir = tempfile::tempdir().unwrap();
