@@ -91,6 +91,7 @@ pub fn store_config(config: &BrokerConfig, shard: u16) -> StoreConfig {
     c.flush_mode = config.flush_disk_type;
     c.flush_interval_ms = config.flush_interval_commit_log_ms;
     c.flush_least_bytes = config.flush_commit_log_least_pages * 4096;
+    c.checkpoint_interval_ms = config.flush_interval_consume_queue_ms;
     c.retention_ms = config.file_reserved_time_hours * 3600 * 1000;
     // Why it defaults by flush mode: BrokerConfig::warm_maped_file_enable.
     c.prewrite_segments = config.zero_fill_segments();

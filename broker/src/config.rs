@@ -120,6 +120,10 @@ pub struct BrokerConfig {
     /// soon as this many are written and not yet durable; 0 waits for
     /// `flushIntervalCommitLog`.
     pub flush_commit_log_least_pages: u64,
+    /// `flushIntervalConsumeQueue` (ms): how often consume queues and the
+    /// key index are made durable and the checkpoint advanced. RingMQ
+    /// defaults to 100 (RocketMQ: 1000); see `StoreConfig::checkpoint_interval_ms`.
+    pub flush_interval_consume_queue_ms: u64,
     /// `fileReservedTime` (hours).
     pub file_reserved_time_hours: u64,
     /// `maxMessageSize` (bytes).
@@ -246,6 +250,7 @@ impl Default for BrokerConfig {
             mapped_file_size_commit_log_bytes: 1 << 30,
             flush_interval_commit_log_ms: 500,
             flush_commit_log_least_pages: 4,
+            flush_interval_consume_queue_ms: 100,
             file_reserved_time_hours: 72,
             max_message_size_bytes: 4 * 1024 * 1024,
             register_name_server_period_ms: 30_000,
@@ -465,6 +470,13 @@ impl BrokerConfig {
                 self.mapped_file_size_commit_log_bytes = n;
             }
             "flushIntervalCommitLog" => self.flush_interval_commit_log_ms = parse_num(key, value)?,
+            "flushIntervalConsumeQueue" => {
+                let ms: u64 = parse_num(key, value)?;
+                if ms == 0 {
+                    return Err(invalid(key, value, "must be at least 1"));
+                }
+                self.flush_interval_consume_queue_ms = ms;
+            }
             "flushCommitLogLeastPages" => {
                 let pages: u64 = parse_num(key, value)?;
                 if pages > FLUSH_LEAST_PAGES_MAX {
@@ -798,5 +810,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("flushCommitLogLeastPages"), "{e}");
+    }
+
+    #[test]
+    fn consume_queue_flush_interval_is_the_checkpoint_interval() {
+        let mut c = BrokerConfig::default();
+        assert_eq!(
+            crate::bootstrap::store_config(&c, 0).checkpoint_interval_ms,
+            100
+        );
+        c.set("flushIntervalConsumeQueue", "1000").unwrap();
+        assert_eq!(
+            crate::bootstrap::store_config(&c, 0).checkpoint_interval_ms,
+            1000
+        );
+        assert!(c.set("flushIntervalConsumeQueue", "0").is_err());
     }
 }

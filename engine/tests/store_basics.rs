@@ -389,3 +389,29 @@ fn direct_reads_read_ahead_only_blocks_no_write_touches_again() {
         );
     }
 }
+
+/// A checkpoint with nothing new since the last one writes and syncs
+/// nothing (an idle broker checkpoints ten times a second); one after an
+/// append does, and a clean stop always records its checkpoint.
+#[test]
+fn idle_checkpoints_touch_nothing() {
+    let disk = SimDisk::new(1 << 30);
+    let config = sim_config(FlushMode::Sync, 4096);
+    let (clock, _now) = manual_clock(1_000);
+    let store = open_sim(&disk, &config, clock);
+    let m = Msg::new("TopicA", 0, b"body".to_vec(), None, Some("k"));
+    let r = block_on(store.append(&m.as_in())).unwrap();
+    block_on(store.wait_acked(r.end())).unwrap();
+    block_on(store.checkpoint(false)).unwrap();
+    let (writes, syncs) = (disk.written_bytes(), disk.syncs());
+    block_on(store.checkpoint(false)).unwrap();
+    assert_eq!((disk.written_bytes(), disk.syncs()), (writes, syncs));
+    let r = block_on(store.append(&m.as_in())).unwrap();
+    block_on(store.wait_acked(r.end())).unwrap();
+    let (writes, syncs) = (disk.written_bytes(), disk.syncs());
+    block_on(store.checkpoint(false)).unwrap();
+    assert!(disk.syncs() > syncs && disk.written_bytes() > writes);
+    let syncs = disk.syncs();
+    block_on(store.checkpoint(true)).unwrap();
+    assert!(disk.syncs() > syncs, "a clean stop records its checkpoint");
+}

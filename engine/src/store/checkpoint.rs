@@ -11,7 +11,8 @@ use super::ShardStore;
 impl<D: Disk> ShardStore<D> {
     /// Makes consume queues and index durable up to the durable commit-log
     /// position and records that in the checkpoint. `clean` marks a stop
-    /// after which the log ends exactly there.
+    /// after which the log ends exactly there. Does nothing when not
+    /// `clean` and the last checkpoint recorded the same position.
     pub async fn checkpoint(&self, clean: bool) -> Result<()> {
         let durable = match self.replica_boundary() {
             // On a slave, durable may fall inside a record: record the start
@@ -23,6 +24,9 @@ impl<D: Disk> ShardStore<D> {
             }
             None => self.log.durable(),
         };
+        if !clean && self.checkpointed.get() == Some(durable) {
+            return Ok(());
+        }
         ConsumeQueues::persist(&self.queues, &self.disk, durable).await?;
         if self.config.index_enable {
             KeyIndex::persist(&self.index, &self.disk, durable).await?;
@@ -38,6 +42,7 @@ impl<D: Disk> ShardStore<D> {
         .store(&self.disk, &self.config.checkpoint_path())
         .await?;
         self.checkpoint_sequence.set(sequence);
+        self.checkpointed.set(Some(durable));
         Ok(())
     }
 

@@ -98,6 +98,9 @@ pub struct ShardStore<D: Disk> {
     pub(crate) queues: RefCell<ConsumeQueues>,
     pub(crate) index: RefCell<KeyIndex>,
     pub(crate) checkpoint_sequence: Cell<u64>,
+    /// The log position the last checkpoint of this process recorded; a
+    /// checkpoint with nothing new to record is skipped.
+    pub(crate) checkpointed: Cell<Option<CommitLogOffset>>,
     pub(crate) clock: Clock,
     flusher: Role,
     /// Held around [`CommitLog::flush`], which two tasks must not run at
@@ -134,6 +137,7 @@ impl<D: Disk> ShardStore<D> {
             queues: RefCell::new(queues),
             index: RefCell::new(index),
             checkpoint_sequence: Cell::new(checkpoint_sequence),
+            checkpointed: Cell::new(None),
             clock,
             flusher: Role::default(),
             syncer: Role::default(),
