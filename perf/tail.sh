@@ -13,15 +13,21 @@
 #   e2e   the same at half that rate, 15 s after 3 s of warm-up:
 #         send-to-receive latency percentiles.
 #
+# Consumers pull up to 256 messages at a time (`--pull-batch 256`). With
+# RocketMQ's default of 32 and one pull in flight per queue, each queue
+# needs a pull round trip per producer batch of 32: at half the maximum
+# that is under 1 ms a round trip, so the consumers, not the broker, set
+# the tail (they fell seconds behind in one run in two or three).
+#
 # With BASE (a commit of this repository), mqbroker built from BASE and
-# from the working tree are alternated ROUNDS times (default 2) and the
+# from the working tree are alternated ROUNDS times (default 3) and the
 # same mqbench (the working tree's) drives both; without, the working
 # tree alone. Results under perf/results/tail-<time>/.
 #
 #   perf/tail.sh [BASE-COMMIT]
 set -euo pipefail
 base=${1:-}
-rounds=${ROUNDS:-2}
+rounds=${ROUNDS:-3}
 source "$(dirname "${BASH_SOURCE[0]}")/ab_lib.sh"
 ab_begin tail
 labels=(after)
@@ -45,12 +51,12 @@ run() {
     broker=$!
     sleep 3
     bench produce -n 127.0.0.1:$port -t BenchTopic --queues 4 --messages 1 >/dev/null
-    bench e2e -n 127.0.0.1:$port -t BenchTopic -p 4 -s 1024 -b 32 --inflight 8 -c 2 \
+    bench e2e -n 127.0.0.1:$port -t BenchTopic -p 4 -s 1024 -b 32 --inflight 8 -c 2 --pull-batch 256 \
         --mode async -d 10s --warmup 2s --json "$out/max-$label-$round.json" >"$out/max-$label-$round.txt"
     local half
     half=$(python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["e2e"]["msgs_per_sec"] / 2))' \
         "$out/max-$label-$round.json")
-    bench e2e -n 127.0.0.1:$port -t BenchTopic -p 4 -s 1024 -b 32 --inflight 8 -c 2 \
+    bench e2e -n 127.0.0.1:$port -t BenchTopic -p 4 -s 1024 -b 32 --inflight 8 -c 2 --pull-batch 256 \
         --mode async --rate "$half" -d 15s --warmup 3s \
         --json "$out/e2e-$label-$round.json" >"$out/e2e-$label-$round.txt"
     ab_stop_broker
