@@ -181,31 +181,4 @@ impl<D: Disk> CommitLog<D> {
         let _ = self.disk.remove_file(&path).await;
         None
     }
-
-    /// Zero-fills a whole segment at once (one the log needs now).
-    pub(super) async fn fill_segment(&self, file: &Rc<D::File>) -> std::io::Result<()> {
-        // The zeros are made durable a slice at a time, each fdatasync
-        // through the disk's flush gate, so a commit-log flush waits for at
-        // most one slice's writeback instead of a whole segment's (one
-        // fdatasync of a whole segment stalled SYNC_FLUSH acks for seconds;
-        // figures: docs/perf-log.md, 2026-12-04).
-        let mut pos = 0;
-        let mut unsynced = 0;
-        while pos < self.segment_size_bytes {
-            let len = PREWRITE_CHUNK_BYTES.min((self.segment_size_bytes - pos) as usize);
-            if self.direct {
-                file.write_zeros_direct(pos, len).await?;
-            } else {
-                file.write_all_at(vec![0u8; len], pos).await?;
-            }
-            pos += len as u64;
-            unsynced += len;
-            if unsynced >= PREWRITE_SYNC_BYTES || pos == self.segment_size_bytes {
-                let _permit = self.gate.acquire().await;
-                file.sync_data().await?;
-                unsynced = 0;
-            }
-        }
-        Ok(())
-    }
 }

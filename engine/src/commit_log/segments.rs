@@ -21,11 +21,14 @@ impl<D: Disk> CommitLog<D> {
         self.state.borrow().segments.contains_key(&base)
     }
 
-    /// Creates, preallocates and pre-writes the segment starting at `base`,
-    /// so appends into it never pay for file growth. When the background
-    /// fill ([`CommitLog::fill_ahead`]) has started on it, the segment is
-    /// taken as it is: appends do not wait for the rest of the zeros (the
-    /// unfilled part costs its flushes an extent conversion instead). ENOSPC
+    /// Creates and preallocates the segment starting at `base`, so appends
+    /// into it never pay for file growth. With zero-fill, a segment is
+    /// pre-written only by the background fill ([`CommitLog::fill_ahead`]),
+    /// ahead of need; one needed now is taken as far as that fill got, or
+    /// unfilled (a fresh store's first segment): appends never wait for
+    /// zeros. The unfilled part costs its flushes an extent conversion
+    /// instead. Filling a fresh store's first segment here held its first
+    /// `SYNC_FLUSH` sends for 3 s (`docs/perf-log.md`, 2026-12-04). ENOSPC
     /// marks the disk full; nothing already stored is affected.
     pub async fn prepare_segment(&self, base: SegmentBase) -> Result<()> {
         if self.has_segment(base) {
@@ -37,12 +40,6 @@ impl<D: Disk> CommitLog<D> {
             return Ok(());
         }
         let file = self.create_segment_file(base).await?;
-        if self.prewrite {
-            let path = file.path();
-            if let Err(e) = self.fill_segment(&file).await {
-                return Err(self.segment_failed(&path, "prepare segment", e).await);
-            }
-        }
         if self.has_segment(base) {
             return Ok(()); // prepared concurrently by another task
         }

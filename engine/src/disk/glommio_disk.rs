@@ -12,7 +12,7 @@
 
 use std::cell::RefCell;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -267,26 +267,7 @@ impl DiskFile for GlommioFile {
     }
 
     async fn sync_data(&self) -> io::Result<()> {
-        // A duplicate descriptor: the blocking thread's call outlives this
-        // future if the future is dropped.
-        // SAFETY: dup of a descriptor this handle keeps open.
-        let fd = unsafe { libc::dup(self.file.as_raw_fd()) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a fresh descriptor owned by nothing else.
-        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
-        glommio::executor()
-            .spawn_blocking(move || {
-                background_priority();
-                // SAFETY: fdatasync of an open descriptor.
-                if unsafe { libc::fdatasync(fd.as_raw_fd()) } < 0 {
-                    Err(io::Error::last_os_error())
-                } else {
-                    Ok(())
-                }
-            })
-            .await
+        self.file.fdatasync().await.map_err(to_io)
     }
 
     async fn allocate(&self, len: u64) -> io::Result<()> {
@@ -309,22 +290,3 @@ impl DiskFile for GlommioFile {
         self.path.clone()
     }
 }
-
-/// Lowers the calling (blocking-pool) thread's priority, once: the
-/// writeback an fdatasync does runs on the calling thread, and on the
-/// shard's CPU it must not hold the shard off for milliseconds.
-fn background_priority() {
-    thread_local! {
-        static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    }
-    LOWERED.with(|lowered| {
-        if !lowered.replace(true) {
-            // SAFETY: setpriority on the calling thread (Linux: who 0 is
-            // the calling thread).
-            unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, BACKGROUND_NICE) };
-        }
-    });
-}
-
-/// Nice value of the blocking-pool thread that runs fdatasyncs.
-const BACKGROUND_NICE: libc::c_int = 10;
